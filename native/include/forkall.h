@@ -1,0 +1,114 @@
+/*
+ * forkall.h - fork(2) for multi-threaded Linux processes.
+ *
+ * forkall() makes a child process that has one thread for each thread of the
+ * caller at the instant of the snapshot, each resuming at the instruction where
+ * it was. Link with -lforkall (pkg-config: forkall). x86-64 Linux, glibc or musl.
+ *
+ * What a clone keeps, per thread (see docs/semantics.md for the full contract):
+ *   general registers, x87/SSE/AVX state and PKRU (the whole xstate), fs_base
+ *   (TLS) and gs_base, signal mask, alternate signal stack, robust-futex list,
+ *   rseq registration (glibc), name (comm), CPU affinity, scheduling policy,
+ *   priority and nice value. The libc thread descriptors stay consistent:
+ *   pthread_self(), pthread_join() and pthread_kill() on resurrected threads,
+ *   thread-specific data, __thread variables, TLS destructors, new threads,
+ *   exit() from any thread.
+ *
+ * What it does not keep (as with fork): pending signals, timers, the parent's
+ * child processes, file locks (fcntl), and the TIDs themselves - each thread
+ * gets a new TID unless exact-TID mode is asked for. Open file descriptions are
+ * shared with the parent exactly as after fork(2): offsets, pipes, sockets and
+ * epoll instances are the same objects.
+ *
+ * Threads stopped in a system call: calls the kernel restarts after a signal
+ * handler with SA_RESTART (futex waits, read, accept, ...) are restarted in both
+ * processes; calls restarted through restart_syscall (nanosleep, clock_nanosleep,
+ * poll, ppoll, select, epoll_wait, timed futex waits) return EINTR in both the
+ * parent and the child - exactly what a signal handler causes.
+ *
+ * pthread_atfork() handlers are not run: every thread is present in the child,
+ * so lock state is consistent without them.
+ *
+ * TIDs: a lock that records its owner's TID (recursive, errorcheck, PI and robust
+ * mutexes, the rwlock writer, musl's stdio locks) held by a thread other than the
+ * caller is owned by a stale TID in the child. forkall rewrites the owners it
+ * can find exactly: every thread's robust-futex list (lock word and glibc's
+ * __owner) and ld.so's recursive locks (glibc). Other such locks held at the
+ * snapshot by a non-forking thread fail to unlock in the child (EPERM).
+ *
+ * How it works: every other thread is made to enter a handler for a private
+ * real-time signal (FORKALL_DEFAULT_SIGNAL) where it waits; the caller creates
+ * the child with a raw clone (glibc's fork() is never called, so no atfork
+ * handler and no libc lock is involved); in the child each thread is re-created
+ * with its own TLS and returns from its signal frame through rt_sigreturn.
+ * A thread that never takes the signal (it blocks it forever) makes forkall fail
+ * after the park timeout; nothing is changed in the caller's process then.
+ */
+#ifndef FORKALL_H
+#define FORKALL_H
+
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The real-time signal used to park threads when the options do not name one:
+ * SIGRTMAX - 3 (61 on Linux x86-64). Pick another with forkall_options.signal
+ * if the program uses this one. */
+#define FORKALL_DEFAULT_SIGNAL_OFFSET 3
+
+/* Default for forkall_options.park_timeout_ms. */
+#define FORKALL_DEFAULT_PARK_TIMEOUT_MS 2000
+
+/* forkall_options.flags */
+#define FORKALL_EXACT_TIDS 0x1u /* child keeps the parent's PID and TIDs (not built yet: EOPNOTSUPP) */
+
+struct forkall_options {
+	/* sizeof(struct forkall_options); lets the structure grow. 0 is taken as
+	 * the size of this version. */
+	unsigned int size;
+	/* FORKALL_* flags. */
+	unsigned int flags;
+	/* How long to wait for every thread to park, in milliseconds; 0 = default
+	 * (FORKALL_DEFAULT_PARK_TIMEOUT_MS). */
+	int park_timeout_ms;
+	/* Parking signal; 0 = SIGRTMAX - FORKALL_DEFAULT_SIGNAL_OFFSET. */
+	int signal;
+	/* Threads (TIDs) that are neither parked nor re-created in the child, as
+	 * with fork(2): locks they hold stay held there. */
+	const pid_t *skip_tids;
+	unsigned int n_skip;
+};
+
+/* Like fork(2), but the child has every thread of the caller. Returns the
+ * child's PID in the parent, 0 in the child, -1 with errno set on failure:
+ *   ETIMEDOUT  a thread did not park within the timeout (it blocks the parking
+ *              signal, or is stopped or in uninterruptible sleep);
+ *   ENOTSUP    a thread's seccomp state differs from the caller's, or a CET
+ *              shadow stack is enabled;
+ *   EOPNOTSUPP FORKALL_EXACT_TIDS asked for (not available yet);
+ *   EINVAL     bad options; EAGAIN/ENOMEM as for fork(2).
+ * On failure every parked thread has been released and the process is as before
+ * the call; forkall_strerror() tells which thread and why.
+ *
+ * Concurrent calls from several threads are serialised: a second caller parks
+ * like any thread, so the child of the first call contains it still waiting,
+ * and it forks again in both processes once the first call is done.
+ * Async-signal-safe: no. Callable from any thread: the caller becomes the
+ * child's main thread (its TID is the child's PID); the old main thread comes
+ * back as an ordinary thread. */
+pid_t forkall(void);
+
+/* forkall() with options; opts may be NULL. */
+pid_t forkall_ex(const struct forkall_options *opts);
+
+/* A message about the last failure of forkall()/forkall_ex() in the calling
+ * thread (names the thread at fault where there is one), or "" if none. */
+const char *forkall_strerror(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FORKALL_H */

@@ -1,0 +1,136 @@
+/* Internal state shared by the parts of the in-process engine:
+ *   park.c       stop every other thread in a signal handler and record it
+ *   fork_child.c create the child process and re-create the threads in it
+ *   owners.c     rewrite lock owners that record a TID
+ *   area.c       the memory the engine uses (slots, TID table, stacks)
+ *   tasks.c      /proc/self/task reading without libc
+ *   layout.c     what we learn about the libc at load time
+ *   error.c      forkall_strerror()
+ *   forkall.c    the public entry points */
+#ifndef FA_ENGINE_H
+#define FA_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "sys.h"
+
+enum fa_slot_state { FA_SIGNALLED = 1, FA_PARKED = 2, FA_DEAD = 3 };
+
+/* Everything a parked thread tells about itself, written by the thread in its
+ * handler, read by the forking thread and, in the child, by its resurrection. */
+struct fa_slot {
+	int tid;		/* TID in the parent */
+	int new_tid;		/* TID in the child */
+	volatile int state;	/* enum fa_slot_state */
+	int seccomp_mode;	/* prctl(PR_GET_SECCOMP) */
+	void *uc;		/* ucontext_t of the parked signal frame */
+	unsigned long fs_base;
+	unsigned long gs_base;
+	int *clear_child_tid;	/* prctl(PR_GET_TID_ADDRESS) */
+	int *desc_tid;		/* the libc descriptor's tid field, if found */
+	void *robust_head;
+	size_t robust_len;
+	int rseq_registered;
+	int affinity_len;	/* > 0 when affinity holds a valid mask */
+	int sched_ok;
+	struct fa_sched_attr sched;
+	char name[16];
+	unsigned char affinity[FA_CPUSET_BYTES];
+};
+
+/* One snapshot operation: the parked set and the state of the protocol. */
+struct fa_op {
+	int pid;		/* getpid() of the process being snapshotted */
+	int self_tid;		/* the forking thread */
+	int sig;
+	int timeout_ms;
+	const pid_t *skip;
+	unsigned n_skip;
+	unsigned nslots;	/* slots in use (signalled, parked or dead) */
+	unsigned ndead;
+	unsigned seen;		/* threads listed by the last scan */
+	struct fa_ksigaction old_action;
+	/* the forking thread's own state, restored in the child */
+	int *self_clear_child_tid;
+	int *self_desc_tid;
+	void *self_robust_head;
+	size_t self_robust_len;
+};
+
+/* Words the threads synchronise on. Kept together, written with atomics. */
+struct fa_sync {
+	volatile int lock;	/* serialises forkall callers: 0 free, 1 held, 2 contended */
+	volatile int gen;	/* generation of the current snapshot */
+	volatile int parking;	/* 1 while handlers may park for `gen` */
+	volatile int parked;	/* threads parked for `gen` */
+	volatile int target;	/* how many must park */
+	volatile int released;	/* last generation whose parked threads may go */
+	volatile int gate;	/* child: 1 once resurrected threads may run */
+	volatile int departing;	/* child: resurrected threads still using engine memory */
+};
+
+/* area.c */
+struct fa_area {
+	unsigned cap;		/* slots available */
+	struct fa_slot *slots;
+	int *table;		/* TID -> slot index + 1, open addressing, 2 * cap */
+	char *dirbuf;		/* getdents64 buffer */
+	size_t dirbuf_len;
+	int *tids;		/* one scan of /proc/self/task, cap entries */
+	char *stacks;		/* cap stacks of FA_STACK bytes for resurrection */
+};
+#define FA_STACK 16384
+FA_HIDDEN extern struct fa_area fa_area;
+FA_HIDDEN int fa_area_reserve(unsigned nthreads);
+FA_HIDDEN struct fa_slot *fa_slot_of(int tid);
+FA_HIDDEN int fa_table_add(int tid, unsigned idx);
+FA_HIDDEN void fa_table_clear(unsigned nslots);
+
+/* park.c */
+FA_HIDDEN extern struct fa_sync fa_sync;
+FA_HIDDEN void fa_lock(void);
+FA_HIDDEN void fa_unlock(void);
+FA_HIDDEN int fa_park_all(struct fa_op *op);
+FA_HIDDEN void fa_release(struct fa_op *op);
+FA_HIDDEN void fa_record_self(struct fa_op *op);
+FA_HIDDEN void fa_restore_handler(struct fa_op *op);
+
+/* fork_child.c */
+FA_HIDDEN long fa_raw_fork(void);
+FA_HIDDEN void fa_child_resurrect(struct fa_op *op);
+
+/* owners.c */
+FA_HIDDEN void fa_fix_owners(struct fa_op *op, int self_new_tid);
+
+/* tasks.c */
+FA_HIDDEN long fa_task_dir_open(void);
+FA_HIDDEN long fa_task_dir_read(int fd, int *tids, unsigned max, unsigned *count);
+FA_HIDDEN char fa_task_state(int tid);
+FA_HIDDEN int fa_task_blocks_signal(int tid, int sig);
+FA_HIDDEN long fa_task_status_number(int tid, const char *key);
+FA_HIDDEN void fa_task_comm(int tid, char *out, size_t len);
+
+/* layout.c */
+struct fa_layout {
+	long desc_tid_offset;	/* offset of the tid field from the thread pointer, -1 unknown */
+	long rseq_offset;	/* glibc __rseq_offset */
+	unsigned rseq_size;	/* glibc __rseq_size, 0 if rseq not used */
+	char *ldso_base;	/* glibc: _rtld_global, scanned for recursive locks */
+	size_t ldso_size;
+};
+FA_HIDDEN extern struct fa_layout fa_layout;
+FA_HIDDEN int *fa_desc_tid_of(unsigned long fs_base, int tid);
+
+/* error.c */
+FA_HIDDEN int fa_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+FA_HIDDEN void fa_clear_error(void);
+FA_HIDDEN long fa_now_ms(void);
+
+/* arch_x86_64.S */
+FA_HIDDEN long fa_clone_thread(unsigned long flags, void *stack, int *ptid, int *ctid,
+			       unsigned long tls, void (*fn)(void *), void *arg);
+FA_HIDDEN void fa_resume(void *uc, volatile int *departing) __attribute__((noreturn));
+FA_HIDDEN void fa_restorer(void);
+
+#endif

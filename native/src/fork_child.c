@@ -1,0 +1,100 @@
+/* The child side: a raw fork (glibc's fork() would take locks that parked
+ * threads may hold, run atfork handlers and tear down the other threads' libc
+ * bookkeeping), then one new thread per parked thread. Each new thread starts
+ * on an engine stack, restores what is per thread in the kernel, waits at the
+ * gate, and returns through its own parked signal frame. */
+#include <signal.h>
+#include <limits.h>
+#include <sched.h>
+#include "engine.h"
+
+long fa_raw_fork(void)
+{
+	/* No CLONE_CHILD_SETTID/CLEARTID: the forking thread's clear_child_tid is
+	 * put back in the child with set_tid_address (glibc uses &pd->tid, musl a
+	 * global lock: only the saved value is right for both). */
+	return fa_sys5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+}
+
+static void child_fatal(const char *msg, size_t len)
+{
+	fa_sys3(SYS_write, 2, msg, len);
+	fa_sys1(SYS_exit_group, 127);
+	for (;;)
+		;
+}
+#define CHILD_FATAL(s) child_fatal(s, sizeof(s) - 1)
+
+/* First code of a resurrected thread, on an engine stack, every signal blocked
+ * (inherited from the forking thread). Raw system calls only. */
+static void resurrect_entry(void *arg)
+{
+	struct fa_slot *s = arg;
+	if (s->robust_head)
+		fa_sys2(SYS_set_robust_list, s->robust_head, s->robust_len);
+	if (s->rseq_registered) {
+		unsigned len = fa_layout.rseq_size < 32 ? 32 : fa_layout.rseq_size;
+		fa_sys4(SYS_rseq, s->fs_base + fa_layout.rseq_offset, len, 0, FA_RSEQ_SIG);
+	}
+	if (s->name[0])
+		fa_sys2(SYS_prctl, FA_PR_SET_NAME, s->name);
+	if (s->affinity_len)
+		fa_sys3(SYS_sched_setaffinity, 0, s->affinity_len, s->affinity);
+	if (s->sched_ok) {
+		s->sched.size = sizeof s->sched;
+		fa_sys3(SYS_sched_setattr, 0, &s->sched, 0);
+	}
+	if (s->gs_base)
+		fa_sys2(SYS_arch_prctl, ARCH_SET_GS, s->gs_base);
+	while (!__atomic_load_n(&fa_sync.gate, __ATOMIC_ACQUIRE))
+		fa_futex_wait(&fa_sync.gate, 0, 0);
+	fa_resume(s->uc, &fa_sync.departing);
+}
+
+static void restore_self(struct fa_op *op, int *new_tid)
+{
+	long tid = fa_sys1(SYS_set_tid_address, op->self_clear_child_tid);
+	*new_tid = (int)tid;
+	if (op->self_desc_tid)
+		*op->self_desc_tid = (int)tid;
+	if (op->self_robust_head)
+		fa_sys2(SYS_set_robust_list, op->self_robust_head, op->self_robust_len);
+}
+
+/* Runs in the child, on the forking thread. Returns once every thread is back
+ * in the program and no longer uses engine memory. */
+void fa_child_resurrect(struct fa_op *op)
+{
+	int self_new = 0;
+	restore_self(op, &self_new);
+	fa_sync.gate = 0;
+	fa_sync.parking = 0;
+	unsigned alive = op->nslots - op->ndead;
+	fa_sync.departing = (int)alive;
+	const unsigned long base = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+				   CLONE_SYSVSEM | CLONE_SETTLS;
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct fa_slot *s = &fa_area.slots[i];
+		if (s->state != FA_PARKED)
+			continue;
+		unsigned long flags = base;
+		if (s->desc_tid)
+			flags |= CLONE_PARENT_SETTID; /* the libc descriptor learns the new TID */
+		if (s->clear_child_tid)
+			flags |= CLONE_CHILD_CLEARTID; /* pthread_join and musl's list lock rely on it */
+		char *stack = fa_area.stacks + (size_t)(i + 1) * FA_STACK;
+		long r = fa_clone_thread(flags, stack, s->desc_tid, s->clear_child_tid, s->fs_base, resurrect_entry, s);
+		if (r < 0)
+			CHILD_FATAL("forkall: child could not re-create a thread (clone failed); exiting with 127\n");
+		s->new_tid = (int)r;
+	}
+	fa_fix_owners(op, self_new);
+	__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
+	fa_futex_wake(&fa_sync.gate, INT_MAX);
+	int d;
+	while ((d = __atomic_load_n(&fa_sync.departing, __ATOMIC_ACQUIRE)) != 0)
+		fa_futex_wait(&fa_sync.departing, d, 0);
+	fa_table_clear(op->nslots);
+	op->self_tid = self_new;
+	op->pid = self_new;
+}

@@ -1,0 +1,100 @@
+/* In the child every thread has a new TID. Locks that record their owner's TID
+ * would then look owned by a thread of the parent. Before any resurrected
+ * thread runs, rewrite the owners that can be found exactly:
+ *  - each thread's robust-futex list (lock word; glibc's __owner too), which
+ *    covers robust and robust-PI mutexes;
+ *  - ld.so's recursive locks in glibc's _rtld_global (dlopen, dl_iterate_phdr,
+ *    TLS setup take them).
+ * Other TID-owned locks (plain recursive/errorcheck/PI mutexes, rwlock writer)
+ * are not on any list; docs/semantics.md documents what happens to them. */
+#include <sys/uio.h>
+#include "engine.h"
+
+#define FUTEX_TID_MASK 0x3fffffff
+#define ROBUST_LIST_LIMIT 2048
+
+struct robust_head {
+	void *next;
+	long futex_offset;
+	void *list_op_pending;
+};
+
+/* Copies len bytes from possibly bad memory without faulting (a corrupt
+ * robust list must not crash the child). */
+static int safe_read(const void *addr, void *out, size_t len)
+{
+	struct iovec local = { out, len }, remote = { (void *)addr, len };
+	return fa_sys6(SYS_process_vm_readv, fa_getpid(), (long)&local, 1, (long)&remote, 1, 0) == (long)len;
+}
+
+static int safe_read_ptr(const void *addr, void **out) { return safe_read(addr, out, sizeof *out); }
+
+static void fix_lock_word(int *word, int old, int new)
+{
+	int copy[3];
+	if (!safe_read(word, copy, sizeof copy))
+		return;
+	int w = copy[0];
+	if ((w & FUTEX_TID_MASK) == old)
+		*word = (w & ~FUTEX_TID_MASK) | new;
+#ifdef __GLIBC__
+	/* struct __pthread_mutex_s: __lock, __count, __owner */
+	if (word[2] == old)
+		word[2] = new;
+#endif
+}
+
+static void fix_robust_list(void *head_ptr, int old, int new)
+{
+	struct robust_head *head = head_ptr;
+	void *entry;
+	if (!head || !new || !safe_read_ptr(&head->next, &entry))
+		return;
+	for (int n = 0; entry && entry != (void *)head && n < ROBUST_LIST_LIMIT; n++) {
+		fix_lock_word((int *)((char *)entry + head->futex_offset), old, new);
+		if (!safe_read_ptr(entry, &entry))
+			break;
+	}
+	if (head->list_op_pending)
+		fix_lock_word((int *)((char *)head->list_op_pending + head->futex_offset), old, new);
+}
+
+#ifdef __GLIBC__
+static int new_tid_for(int old, int self_old, int self_new)
+{
+	if (old == self_old)
+		return self_new;
+	struct fa_slot *s = fa_slot_of(old);
+	return s && s->state == FA_PARKED ? s->new_tid : 0;
+}
+
+/* ld.so's locks are recursive pthread mutexes inside _rtld_global: __lock != 0,
+ * __count >= 1, __owner = a TID of ours, __kind = PTHREAD_MUTEX_RECURSIVE_NP. */
+static void fix_ldso_locks(int self_old, int self_new)
+{
+	char *p = fa_layout.ldso_base;
+	if (!p)
+		return;
+	for (size_t off = 0; off + 20 <= fa_layout.ldso_size; off += 8) {
+		int *m = (int *)(p + off);
+		if (m[0] == 0 || m[1] < 1 || m[2] <= 0 || (m[4] & 0x7f) != 1)
+			continue;
+		int n = new_tid_for(m[2], self_old, self_new);
+		if (n)
+			m[2] = n;
+	}
+}
+#endif
+
+void fa_fix_owners(struct fa_op *op, int self_new)
+{
+	fix_robust_list(op->self_robust_head, op->self_tid, self_new);
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct fa_slot *s = &fa_area.slots[i];
+		if (s->state == FA_PARKED)
+			fix_robust_list(s->robust_head, s->tid, s->new_tid);
+	}
+#ifdef __GLIBC__
+	fix_ldso_locks(op->self_tid, self_new);
+#endif
+}

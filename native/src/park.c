@@ -1,0 +1,337 @@
+/* Parking: every thread but the caller enters our signal handler, writes what
+ * only it can tell into its slot, and waits there until released. Its signal
+ * frame, still on its own stack, is what a resurrected copy returns through. */
+#include <signal.h>
+#include <limits.h>
+#include "engine.h"
+
+FA_HIDDEN struct fa_sync fa_sync;
+
+/* ---- the lock that serialises forkall callers (futex, no libc) ------------ */
+void fa_lock(void)
+{
+	int c = __sync_val_compare_and_swap(&fa_sync.lock, 0, 1);
+	if (c == 0)
+		return;
+	if (c != 2)
+		c = __atomic_exchange_n(&fa_sync.lock, 2, __ATOMIC_ACQUIRE);
+	while (c != 0) {
+		/* A caller waiting here stays parkable: the futex wait is restarted
+		 * after the parking handler returns (SA_RESTART). */
+		fa_futex_wait(&fa_sync.lock, 2, 0);
+		c = __atomic_exchange_n(&fa_sync.lock, 2, __ATOMIC_ACQUIRE);
+	}
+}
+
+void fa_unlock(void)
+{
+	if (__atomic_exchange_n(&fa_sync.lock, 0, __ATOMIC_RELEASE) == 2)
+		fa_futex_wake(&fa_sync.lock, 1);
+}
+
+/* ---- what a thread records about itself ------------------------------------ */
+static void record_thread(struct fa_slot *s, void *uc)
+{
+	s->uc = uc;
+	s->fs_base = s->gs_base = 0;
+	fa_sys2(SYS_arch_prctl, ARCH_GET_FS, &s->fs_base);
+	fa_sys2(SYS_arch_prctl, ARCH_GET_GS, &s->gs_base);
+	s->clear_child_tid = 0;
+	fa_sys2(SYS_prctl, FA_PR_GET_TID_ADDRESS, &s->clear_child_tid);
+	s->desc_tid = fa_desc_tid_of(s->fs_base, s->tid);
+	s->robust_head = 0;
+	s->robust_len = 0;
+	fa_sys3(SYS_get_robust_list, 0, &s->robust_head, &s->robust_len);
+	s->name[0] = 0;
+	fa_sys2(SYS_prctl, FA_PR_GET_NAME, s->name);
+	long n = fa_sys3(SYS_sched_getaffinity, 0, sizeof s->affinity, s->affinity);
+	s->affinity_len = n > 0 ? (int)n : 0;
+	s->sched_ok = fa_sys4(SYS_sched_getattr, 0, &s->sched, sizeof s->sched, 0) == 0;
+	s->seccomp_mode = (int)fa_sys1(SYS_prctl, FA_PR_GET_SECCOMP);
+	s->rseq_registered = 0;
+	if (fa_layout.rseq_size && s->fs_base) {
+		/* struct rseq: cpu_id_start, cpu_id; cpu_id < 0 means not registered */
+		int cpu_id = *(volatile int *)(s->fs_base + fa_layout.rseq_offset + 4);
+		s->rseq_registered = cpu_id >= 0;
+	}
+}
+
+/* The parking handler. Runs with every signal blocked (sa_mask), uses raw
+ * system calls only (errno and libc state of the thread stay untouched). The
+ * snapshot generation and slot index travel in the signal's value, so a late
+ * or foreign delivery is recognised and ignored. */
+static void park_handler(int sig, siginfo_t *si, void *uc)
+{
+	if (si->si_code != SI_QUEUE)
+		return;
+	uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+	int gen = (int)(v >> 32);
+	unsigned idx = (unsigned)v;
+	if (!__atomic_load_n(&fa_sync.parking, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&fa_sync.gen, __ATOMIC_ACQUIRE) != gen || idx >= fa_area.cap)
+		return;
+	struct fa_slot *s = &fa_area.slots[idx];
+	if (s->tid != fa_gettid())
+		return;
+	record_thread(s, uc);
+	__atomic_store_n(&s->state, FA_PARKED, __ATOMIC_RELEASE);
+	int c = __atomic_add_fetch(&fa_sync.parked, 1, __ATOMIC_SEQ_CST);
+	if (c == __atomic_load_n(&fa_sync.target, __ATOMIC_SEQ_CST))
+		fa_futex_wake(&fa_sync.parked, 1);
+	int r;
+	while ((int)((r = __atomic_load_n(&fa_sync.released, __ATOMIC_ACQUIRE)) - gen) < 0)
+		fa_futex_wait(&fa_sync.released, r, 0);
+}
+
+/* ---- the forking thread's side ---------------------------------------------- */
+static int install_handler(struct fa_op *op)
+{
+	struct fa_ksigaction sa = {
+		.handler = (void *)park_handler,
+		.flags = FA_SA_SIGINFO | FA_SA_RESTART | FA_SA_ONSTACK | FA_SA_RESTORER,
+		.restorer = fa_restorer,
+		.mask = ~0ull,
+	};
+	return (int)fa_sys4(SYS_rt_sigaction, op->sig, &sa, &op->old_action, 8);
+}
+
+static void restore_handler(struct fa_op *op, int discard_pending)
+{
+	if (discard_pending) {
+		/* Setting SIG_IGN drops instances still pending on threads that never
+		 * took them (they block the signal); otherwise the program's own
+		 * disposition (often "terminate") would act on them later. */
+		struct fa_ksigaction ign = { .handler = SIG_IGN, .flags = FA_SA_RESTORER, .restorer = fa_restorer };
+		fa_sys4(SYS_rt_sigaction, op->sig, &ign, 0, 8);
+	}
+	fa_sys4(SYS_rt_sigaction, op->sig, &op->old_action, 0, 8);
+}
+
+static int skipped(const struct fa_op *op, int tid)
+{
+	for (unsigned i = 0; i < op->n_skip; i++)
+		if (op->skip[i] == tid)
+			return 1;
+	return 0;
+}
+
+static long send_park(const struct fa_op *op, int tid, unsigned idx)
+{
+	siginfo_t si;
+	for (unsigned i = 0; i < sizeof si; i++)
+		((char *)&si)[i] = 0;
+	si.si_signo = op->sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = op->pid;
+	si.si_uid = (uid_t)fa_sys0(SYS_getuid);
+	si.si_value.sival_ptr = (void *)(uintptr_t)((uint64_t)(unsigned)fa_sync.gen << 32 | idx);
+	return fa_sys4(SYS_rt_tgsigqueueinfo, op->pid, tid, op->sig, &si);
+}
+
+/* One scan of /proc/self/task: signals every thread not yet known. Returns the
+ * number of new threads, or -errno (-ENOSPC when the area is too small). */
+static int signal_new_threads(struct fa_op *op, int dirfd)
+{
+	unsigned count;
+	long r = fa_task_dir_read(dirfd, fa_area.tids, fa_area.cap, &count);
+	if (r < 0)
+		return (int)r;
+	op->seen = count;
+	if (count > fa_area.cap)
+		return -28; /* ENOSPC: grow and start over */
+	int fresh = 0;
+	for (unsigned i = 0; i < count; i++) {
+		int tid = fa_area.tids[i];
+		if (tid == op->self_tid || fa_slot_of(tid) || skipped(op, tid))
+			continue;
+		if (op->nslots >= fa_area.cap)
+			return -28;
+		unsigned idx = op->nslots++;
+		struct fa_slot *s = &fa_area.slots[idx];
+		s->tid = tid;
+		s->new_tid = 0;
+		s->state = FA_SIGNALLED;
+		fa_table_add(tid, idx);
+		fresh++;
+		/* A leader that called pthread_exit stays listed as a zombie. */
+		if (tid == op->pid && fa_task_state(tid) == 'Z') {
+			s->state = FA_DEAD;
+			op->ndead++;
+			continue;
+		}
+		if (send_park(op, tid, idx) < 0) {
+			s->state = FA_DEAD; /* exited between the scan and the signal */
+			op->ndead++;
+		}
+	}
+	return fresh;
+}
+
+/* Marks signalled threads that have exited (or become zombies) as dead. */
+static void reap_dead(struct fa_op *op)
+{
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct fa_slot *s = &fa_area.slots[i];
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != FA_SIGNALLED)
+			continue;
+		char st = fa_task_state(s->tid);
+		if (fa_sys3(SYS_tgkill, op->pid, s->tid, 0) < 0 || st == 'Z' || st == 'X' || st == 0) {
+			if (__sync_bool_compare_and_swap(&s->state, FA_SIGNALLED, FA_DEAD))
+				op->ndead++;
+		}
+	}
+}
+
+static struct fa_slot *first_unparked(const struct fa_op *op)
+{
+	for (unsigned i = 0; i < op->nslots; i++)
+		if (__atomic_load_n(&fa_area.slots[i].state, __ATOMIC_ACQUIRE) == FA_SIGNALLED)
+			return &fa_area.slots[i];
+	return 0;
+}
+
+static int park_timeout_error(struct fa_op *op)
+{
+	struct fa_slot *s = first_unparked(op);
+	int tid = s ? s->tid : 0;
+	char comm[32];
+	fa_task_comm(tid, comm, sizeof comm);
+	int blocks = fa_task_blocks_signal(tid, op->sig);
+	char st = fa_task_state(tid);
+	if (blocks == 1)
+		return fa_fail(110, "thread %d (%s) did not park within %d ms: it blocks the parking signal %d "
+				    "(choose another with forkall_options.signal, or skip the thread)",
+			       tid, comm, op->timeout_ms, op->sig);
+	if (st == 'T' || st == 't')
+		return fa_fail(110, "thread %d (%s) did not park within %d ms: it is stopped (state %c)", tid, comm,
+			       op->timeout_ms, st);
+	if (st == 'D')
+		return fa_fail(110, "thread %d (%s) did not park within %d ms: it is in uninterruptible sleep (state D)",
+			       tid, comm, op->timeout_ms);
+	return fa_fail(110, "thread %d (%s) did not park within %d ms (state %c)", tid, comm, op->timeout_ms,
+		       st ? st : '?');
+}
+
+/* Waits until every signalled, living thread has parked; -ETIMEDOUT after the
+ * deadline. Sleeps on the parked counter; checks for exited threads when a
+ * short wait expires (an exiting thread blocks signals and never parks). */
+static int wait_parked(struct fa_op *op, long deadline)
+{
+	long slice_ns = 1000000; /* 1 ms, doubling up to 50 ms */
+	for (;;) {
+		int want = (int)(op->nslots - op->ndead);
+		__atomic_store_n(&fa_sync.target, want, __ATOMIC_SEQ_CST);
+		int c = __atomic_load_n(&fa_sync.parked, __ATOMIC_SEQ_CST);
+		if (c >= want)
+			return 0;
+		struct { long s, ns; } ts = { 0, slice_ns };
+		long r = fa_futex_wait(&fa_sync.parked, c, &ts);
+		if (r == -110) {
+			reap_dead(op);
+			if (fa_now_ms() > deadline)
+				return park_timeout_error(op);
+			if (slice_ns < 50000000)
+				slice_ns *= 2;
+		}
+	}
+}
+
+static int check_consistent(struct fa_op *op)
+{
+	int self_mode = (int)fa_sys1(SYS_prctl, FA_PR_GET_SECCOMP);
+	long self_filters = -2;
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct fa_slot *s = &fa_area.slots[i];
+		if (s->state != FA_PARKED)
+			continue;
+		if (s->seccomp_mode != self_mode)
+			return fa_fail(95, "thread %d has seccomp mode %d but the calling thread %d has mode %d: "
+					   "seccomp filters are per thread and cannot be copied",
+				       s->tid, s->seccomp_mode, op->self_tid, self_mode);
+		if (self_mode == 2) {
+			if (self_filters == -2)
+				self_filters = fa_task_status_number(op->self_tid, "Seccomp_filters:");
+			long f = fa_task_status_number(s->tid, "Seccomp_filters:");
+			if (f != self_filters)
+				return fa_fail(95, "thread %d has %ld seccomp filters but the calling thread %d has %ld: "
+						   "seccomp filters are per thread and cannot be copied",
+					       s->tid, f, op->self_tid, self_filters);
+		}
+	}
+	unsigned long features = 0;
+	if (fa_sys2(SYS_arch_prctl, FA_ARCH_SHSTK_STATUS, &features) == 0 && (features & FA_ARCH_SHSTK_SHSTK))
+		return fa_fail(95, "CET shadow stacks are enabled in this process: forkall cannot recreate them");
+	return 0;
+}
+
+/* The forking thread's own state, restored in the child after the raw fork. */
+void fa_record_self(struct fa_op *op)
+{
+	unsigned long fs = 0;
+	op->self_clear_child_tid = 0;
+	fa_sys2(SYS_prctl, FA_PR_GET_TID_ADDRESS, &op->self_clear_child_tid);
+	fa_sys2(SYS_arch_prctl, ARCH_GET_FS, &fs);
+	op->self_desc_tid = fa_desc_tid_of(fs, op->self_tid);
+	op->self_robust_head = 0;
+	op->self_robust_len = 0;
+	fa_sys3(SYS_get_robust_list, 0, &op->self_robust_head, &op->self_robust_len);
+}
+
+/* Parks every other thread. On success all of them wait in park_handler; on
+ * failure every parked thread has been released and the handler restored. */
+int fa_park_all(struct fa_op *op)
+{
+	int dirfd = -1, err = 0;
+	for (;;) {
+		if ((err = fa_area_reserve(1)) < 0)
+			return fa_fail(-err, "cannot map the engine's memory");
+		if (dirfd < 0 && (dirfd = (int)fa_task_dir_open()) < 0)
+			return fa_fail(-dirfd, "cannot open /proc/self/task (is /proc mounted?)");
+		if ((err = install_handler(op)) < 0) {
+			fa_sys1(SYS_close, dirfd);
+			return fa_fail(-err, "cannot install a handler for signal %d", op->sig);
+		}
+		op->nslots = op->ndead = 0;
+		__atomic_store_n(&fa_sync.parked, 0, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&fa_sync.gen, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&fa_sync.parking, 1, __ATOMIC_SEQ_CST);
+		long deadline = fa_now_ms() + op->timeout_ms;
+		int round = 0, fresh;
+		while ((fresh = signal_new_threads(op, dirfd)) > 0 || (fresh == 0 && round == 0)) {
+			round++;
+			if ((err = wait_parked(op, deadline)) < 0)
+				break;
+		}
+		if (fresh < 0 && err == 0)
+			err = fresh;
+		if (err == 0)
+			err = check_consistent(op);
+		if (err == 0) {
+			fa_sys1(SYS_close, dirfd);
+			return 0;
+		}
+		fa_release(op);
+		restore_handler(op, 1);
+		if (err != -28)
+			break;
+		/* The process has more threads than the area holds: grow it, retry. */
+		unsigned want = (op->seen > op->nslots ? op->seen : op->nslots) * 2 + 64;
+		if ((err = fa_area_reserve(want)) < 0) {
+			fa_fail(-err, "cannot map memory for %u threads", want);
+			break;
+		}
+	}
+	fa_sys1(SYS_close, dirfd);
+	return err;
+}
+
+/* Lets every thread parked for this generation return from its handler. */
+void fa_release(struct fa_op *op)
+{
+	__atomic_store_n(&fa_sync.parking, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&fa_sync.released, fa_sync.gen, __ATOMIC_SEQ_CST);
+	fa_futex_wake(&fa_sync.released, INT_MAX);
+	fa_table_clear(op->nslots);
+}
+
+FA_HIDDEN void fa_restore_handler(struct fa_op *op) { restore_handler(op, 0); }

@@ -1,0 +1,35 @@
+// The `forkall` command. Each subcommand lives in ./commands/<name>.ts and exports
+// `register(program)`; this file only wires them together.
+import { Command, CommanderError } from 'commander';
+import { register as registerDemo } from './commands/demo.js';
+import { register as registerBench } from './commands/bench.js';
+import { EXIT } from './exit-codes.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('forkall')
+    .description('fork(2) for multi-threaded Linux processes: clones in which every thread resumes where it was')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerDemo(program);
+  registerBench(program);
+  return program;
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    throw err;
+  }
+  // Commands report their outcome by setting process.exitCode (see exit-codes.ts).
+  return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+}
