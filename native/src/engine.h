@@ -6,6 +6,7 @@
  *   tasks.c      /proc/self/task reading without libc
  *   layout.c     what we learn about the libc at load time
  *   error.c      forkall_strerror()
+ *   snapshot.c   begin / fork / end of a snapshot (what forkall and the agent use)
  *   forkall.c    the public entry points */
 #ifndef FA_ENGINE_H
 #define FA_ENGINE_H
@@ -51,6 +52,7 @@ struct fa_op {
 	unsigned ndead;
 	unsigned seen;		/* threads listed by the last scan */
 	struct fa_ksigaction old_action;
+	uint64_t old_mask;	/* the caller's signal mask before the snapshot */
 	/* the forking thread's own state, restored in the child */
 	int *self_clear_child_tid;
 	int *self_desc_tid;
@@ -96,9 +98,17 @@ FA_HIDDEN void fa_release(struct fa_op *op);
 FA_HIDDEN void fa_record_self(struct fa_op *op);
 FA_HIDDEN void fa_restore_handler(struct fa_op *op);
 
+/* snapshot.c */
+struct forkall_options;
+FA_HIDDEN int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts);
+FA_HIDDEN long fa_snapshot_fork(struct fa_op *op, void (*child_setup)(void *), void *arg);
+FA_HIDDEN void fa_snapshot_end(struct fa_op *op);
+
 /* fork_child.c */
 FA_HIDDEN long fa_raw_fork(void);
-FA_HIDDEN void fa_child_resurrect(struct fa_op *op);
+/* child_setup (may be NULL) runs in the child on the forking thread before any
+ * other thread exists again: async-signal-safe code only (e.g. dup2 of stdio). */
+FA_HIDDEN void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg);
 
 /* owners.c */
 FA_HIDDEN void fa_fix_owners(struct fa_op *op, int self_new_tid);

@@ -63,10 +63,12 @@ static void restore_self(struct fa_op *op, int *new_tid)
 
 /* Runs in the child, on the forking thread. Returns once every thread is back
  * in the program and no longer uses engine memory. */
-void fa_child_resurrect(struct fa_op *op)
+void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg)
 {
 	int self_new = 0;
 	restore_self(op, &self_new);
+	if (child_setup)
+		child_setup(arg);
 	fa_sync.gate = 0;
 	fa_sync.parking = 0;
 	unsigned alive = op->nslots - op->ndead;

@@ -224,11 +224,13 @@ static int wait_parked(struct fa_op *op, long deadline)
 		int c = __atomic_load_n(&fa_sync.parked, __ATOMIC_SEQ_CST);
 		if (c >= want)
 			return 0;
-		struct { long s, ns; } ts = { 0, slice_ns };
+		long left_ms = deadline - fa_now_ms();
+		long ns = left_ms < 1 ? 1000000 : (left_ms * 1000000 < slice_ns ? left_ms * 1000000 : slice_ns);
+		struct { long s, ns; } ts = { 0, ns };
 		long r = fa_futex_wait(&fa_sync.parked, c, &ts);
 		if (r == -110) {
 			reap_dead(op);
-			if (fa_now_ms() > deadline)
+			if (fa_now_ms() >= deadline)
 				return park_timeout_error(op);
 			if (slice_ns < 50000000)
 				slice_ns *= 2;

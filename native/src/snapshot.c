@@ -1,0 +1,86 @@
+/* A snapshot in three steps, so that one parked state can be forked many times
+ * (the agent's frozen template) or once (forkall):
+ *   fa_snapshot_begin  lock, block signals, park every other thread
+ *   fa_snapshot_fork   raw fork; in the child, re-create the threads and return 0
+ *   fa_snapshot_end    release the parked threads, restore handler and mask, unlock
+ * Between begin and end only the calling thread runs in the process. */
+#include <errno.h>
+#include <signal.h>
+#include "forkall.h"
+#include "engine.h"
+
+static int validate(const struct forkall_options *o, struct fa_op *op)
+{
+	op->sig = SIGRTMAX - FORKALL_DEFAULT_SIGNAL_OFFSET;
+	op->timeout_ms = FORKALL_DEFAULT_PARK_TIMEOUT_MS;
+	op->skip = 0;
+	op->n_skip = 0;
+	if (!o)
+		return 0;
+	if (o->size != 0 && o->size < sizeof(struct forkall_options))
+		return fa_fail(EINVAL, "forkall_options.size is %u, expected %zu", o->size,
+			       sizeof(struct forkall_options));
+	if (o->flags & ~FORKALL_EXACT_TIDS)
+		return fa_fail(EINVAL, "unknown flags 0x%x in forkall_options.flags", o->flags & ~FORKALL_EXACT_TIDS);
+	if (o->flags & FORKALL_EXACT_TIDS)
+		return fa_fail(EOPNOTSUPP, "exact-TID mode is not available in this build");
+	if (o->park_timeout_ms < 0)
+		return fa_fail(EINVAL, "park_timeout_ms is negative (%d)", o->park_timeout_ms);
+	if (o->park_timeout_ms)
+		op->timeout_ms = o->park_timeout_ms;
+	if (o->signal) {
+		if (o->signal < SIGRTMIN || o->signal > SIGRTMAX)
+			return fa_fail(EINVAL, "signal %d is not a real-time signal (%d..%d)", o->signal, SIGRTMIN,
+				       SIGRTMAX);
+		op->sig = o->signal;
+	}
+	if (o->n_skip && !o->skip_tids)
+		return fa_fail(EINVAL, "n_skip is %u but skip_tids is NULL", o->n_skip);
+	op->skip = o->skip_tids;
+	op->n_skip = o->n_skip;
+	return 0;
+}
+
+static void set_mask(const uint64_t *mask, uint64_t *old) { fa_sys4(SYS_rt_sigprocmask, SIG_SETMASK, mask, old, 8); }
+
+int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts)
+{
+	static const uint64_t all = ~0ull;
+	int err;
+	fa_clear_error();
+	if ((err = validate(opts, op)) < 0)
+		return err;
+	fa_lock();
+	set_mask(&all, &op->old_mask);
+	op->pid = fa_getpid();
+	op->self_tid = fa_gettid();
+	fa_record_self(op);
+	if ((err = fa_park_all(op)) < 0) {
+		set_mask(&op->old_mask, 0);
+		fa_unlock();
+	}
+	return err;
+}
+
+long fa_snapshot_fork(struct fa_op *op, void (*child_setup)(void *), void *arg)
+{
+	long pid = fa_raw_fork();
+	if (pid != 0) {
+		if (pid < 0)
+			fa_fail((int)-pid, "fork failed (errno %ld)", -pid);
+		return pid;
+	}
+	fa_child_resurrect(op, child_setup, arg);
+	fa_restore_handler(op);
+	set_mask(&op->old_mask, 0);
+	fa_unlock();
+	return 0;
+}
+
+void fa_snapshot_end(struct fa_op *op)
+{
+	fa_release(op);
+	fa_restore_handler(op);
+	set_mask(&op->old_mask, 0);
+	fa_unlock();
+}
