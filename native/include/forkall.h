@@ -62,7 +62,7 @@ extern "C" {
 #define FORKALL_DEFAULT_PARK_TIMEOUT_MS 2000
 
 /* forkall_options.flags */
-#define FORKALL_EXACT_TIDS 0x1u /* child keeps the parent's PID and TIDs (not built yet: EOPNOTSUPP) */
+#define FORKALL_EXACT_TIDS 0x1u /* child keeps the PID and every TID: see forkall_ex() */
 
 struct forkall_options {
 	/* sizeof(struct forkall_options); lets the structure grow. 0 is taken as

@@ -32,6 +32,26 @@ fa_clone_thread:
 1:	ret
 	.size fa_clone_thread, .-fa_clone_thread
 
+/* long fa_clone3_thread(struct fa_clone_args *args, size_t size)
+ * clone3 for a thread: the kernel starts it with rsp = stack + stack_size; the
+ * caller has stored fn at top-16 and arg at top-8, which the new thread reads
+ * before its first call overwrites them. */
+	.globl fa_clone3_thread
+	.hidden fa_clone3_thread
+	.type fa_clone3_thread,@function
+fa_clone3_thread:
+	mov $435, %eax		/* SYS_clone3 */
+	syscall
+	test %rax, %rax
+	jnz 3f
+	xor %ebp, %ebp
+	mov -16(%rsp), %rax
+	mov -8(%rsp), %rdi
+	call *%rax
+	hlt
+3:	ret
+	.size fa_clone3_thread, .-fa_clone3_thread
+
 /* void fa_resume(void *uc, volatile int *departing)
  * Switches to the thread's own parked signal frame (rsp = &ucontext, exactly
  * where the kernel expects it after the handler's `ret` popped pretcode), then

@@ -6,6 +6,7 @@
  *   tasks.c      /proc/self/task reading without libc
  *   layout.c     what we learn about the libc at load time
  *   error.c      forkall_strerror()
+ *   exact.c      exact-TID mode: namespace init and set_tid
  *   snapshot.c   begin / fork / end of a snapshot (what forkall and the agent use)
  *   forkall.c    the public entry points */
 #ifndef FA_ENGINE_H
@@ -53,6 +54,11 @@ struct fa_op {
 	unsigned seen;		/* threads listed by the last scan */
 	struct fa_ksigaction old_action;
 	uint64_t old_mask;	/* the caller's signal mask before the snapshot */
+	/* exact-TID mode (exact.c) */
+	int exact;		/* re-create the process and threads with their old IDs */
+	int exact_userns;	/* ... inside a new user namespace (caller lacks CAP_SYS_ADMIN) */
+	unsigned uid, gid;
+	uint32_t caps[6];	/* capget v3 of the caller: restored in the child's threads */
 	/* the forking thread's own state, restored in the child */
 	int *self_clear_child_tid;
 	int *self_desc_tid;
@@ -120,6 +126,10 @@ FA_HIDDEN char fa_task_state(int tid);
 FA_HIDDEN int fa_task_blocks_signal(int tid, int sig);
 FA_HIDDEN long fa_task_status_number(int tid, const char *key);
 FA_HIDDEN void fa_task_comm(int tid, char *out, size_t len);
+FA_HIDDEN size_t fa_utoa(char *out, unsigned v);
+
+/* exact.c */
+FA_HIDDEN long fa_exact_fork(struct fa_op *op);
 
 /* layout.c */
 struct fa_layout {
@@ -138,6 +148,7 @@ FA_HIDDEN void fa_clear_error(void);
 FA_HIDDEN long fa_now_ms(void);
 
 /* arch_x86_64.S */
+FA_HIDDEN long fa_clone3_thread(struct fa_clone_args *args, size_t size);
 FA_HIDDEN long fa_clone_thread(unsigned long flags, void *stack, int *ptid, int *ctid,
 			       unsigned long tls, void (*fn)(void *), void *arg);
 FA_HIDDEN void fa_resume(void *uc, volatile int *departing) __attribute__((noreturn));

@@ -25,6 +25,16 @@ static void child_fatal(const char *msg, size_t len)
 }
 #define CHILD_FATAL(s) child_fatal(s, sizeof(s) - 1)
 
+/* Exact-TID mode inside a user namespace: threads are created with the
+ * namespace's full capability set; give them back the caller's. */
+static const uint32_t *fa_child_caps;
+
+static void set_caps(const uint32_t *caps)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
+	fa_sys2(SYS_capset, &hdr, caps);
+}
+
 /* First code of a resurrected thread, on an engine stack, every signal blocked
  * (inherited from the forking thread). Raw system calls only. */
 static void resurrect_entry(void *arg)
@@ -46,9 +56,36 @@ static void resurrect_entry(void *arg)
 	}
 	if (s->gs_base)
 		fa_sys2(SYS_arch_prctl, ARCH_SET_GS, s->gs_base);
+	if (fa_child_caps)
+		set_caps(fa_child_caps);
 	while (!__atomic_load_n(&fa_sync.gate, __ATOMIC_ACQUIRE))
 		fa_futex_wait(&fa_sync.gate, 0, 0);
 	fa_resume(s->uc, &fa_sync.departing);
+}
+
+static long create_thread(struct fa_op *op, struct fa_slot *s, unsigned i, unsigned long flags)
+{
+	char *stack = fa_area.stacks + (size_t)i * FA_STACK;
+	if (!op->exact)
+		return fa_clone_thread(flags, stack + FA_STACK, s->desc_tid, s->clear_child_tid, s->fs_base,
+				       resurrect_entry, s);
+	/* clone3 with set_tid: the thread gets its old TID (we are in a PID
+	 * namespace of our own, where that number is free). */
+	pid_t tid = s->tid;
+	void **top = (void **)(stack + FA_STACK);
+	top[-2] = (void *)resurrect_entry;
+	top[-1] = s;
+	struct fa_clone_args a = {
+		.flags = flags,
+		.parent_tid = (uintptr_t)s->desc_tid,
+		.child_tid = (uintptr_t)s->clear_child_tid,
+		.stack = (uintptr_t)stack,
+		.stack_size = FA_STACK,
+		.tls = s->fs_base,
+		.set_tid = (uintptr_t)&tid,
+		.set_tid_size = 1,
+	};
+	return fa_clone3_thread(&a, sizeof a);
 }
 
 static void restore_self(struct fa_op *op, int *new_tid)
@@ -73,6 +110,7 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	fa_sync.parking = 0;
 	unsigned alive = op->nslots - op->ndead;
 	fa_sync.departing = (int)alive;
+	fa_child_caps = op->exact && op->exact_userns ? op->caps : 0;
 	const unsigned long base = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
 				   CLONE_SYSVSEM | CLONE_SETTLS;
 	for (unsigned i = 0; i < op->nslots; i++) {
@@ -84,8 +122,7 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 			flags |= CLONE_PARENT_SETTID; /* the libc descriptor learns the new TID */
 		if (s->clear_child_tid)
 			flags |= CLONE_CHILD_CLEARTID; /* pthread_join and musl's list lock rely on it */
-		char *stack = fa_area.stacks + (size_t)(i + 1) * FA_STACK;
-		long r = fa_clone_thread(flags, stack, s->desc_tid, s->clear_child_tid, s->fs_base, resurrect_entry, s);
+		long r = create_thread(op, s, i, flags);
 		if (r < 0)
 			CHILD_FATAL("forkall: child could not re-create a thread (clone failed); exiting with 127\n");
 		s->new_tid = (int)r;
@@ -97,6 +134,8 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	while ((d = __atomic_load_n(&fa_sync.departing, __ATOMIC_ACQUIRE)) != 0)
 		fa_futex_wait(&fa_sync.departing, d, 0);
 	fa_table_clear(op->nslots);
+	if (fa_child_caps)
+		set_caps(fa_child_caps);
 	op->self_tid = self_new;
 	op->pid = self_new;
 }

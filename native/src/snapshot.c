@@ -15,6 +15,7 @@ static int validate(const struct forkall_options *o, struct fa_op *op)
 	op->timeout_ms = FORKALL_DEFAULT_PARK_TIMEOUT_MS;
 	op->skip = 0;
 	op->n_skip = 0;
+	op->exact = 0;
 	if (!o)
 		return 0;
 	if (o->size != 0 && o->size < sizeof(struct forkall_options))
@@ -22,8 +23,7 @@ static int validate(const struct forkall_options *o, struct fa_op *op)
 			       sizeof(struct forkall_options));
 	if (o->flags & ~FORKALL_EXACT_TIDS)
 		return fa_fail(EINVAL, "unknown flags 0x%x in forkall_options.flags", o->flags & ~FORKALL_EXACT_TIDS);
-	if (o->flags & FORKALL_EXACT_TIDS)
-		return fa_fail(EOPNOTSUPP, "exact-TID mode is not available in this build");
+	op->exact = (o->flags & FORKALL_EXACT_TIDS) != 0;
 	if (o->park_timeout_ms < 0)
 		return fa_fail(EINVAL, "park_timeout_ms is negative (%d)", o->park_timeout_ms);
 	if (o->park_timeout_ms)
@@ -41,6 +41,20 @@ static int validate(const struct forkall_options *o, struct fa_op *op)
 	return 0;
 }
 
+/* What exact-TID mode needs to know about the caller: its IDs and capabilities
+ * (a user namespace is used when it lacks CAP_SYS_ADMIN; the child's threads get
+ * the caller's capabilities back instead of the namespace's full set). */
+static void record_identity(struct fa_op *op)
+{
+	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
+	op->uid = (unsigned)fa_sys0(SYS_getuid);
+	op->gid = (unsigned)fa_sys0(SYS_getgid);
+	for (int i = 0; i < 6; i++)
+		op->caps[i] = 0;
+	fa_sys2(SYS_capget, &hdr, op->caps);
+	op->exact_userns = !(op->caps[0] & (1u << 21)); /* CAP_SYS_ADMIN in the effective set */
+}
+
 static void set_mask(const uint64_t *mask, uint64_t *old) { fa_sys4(SYS_rt_sigprocmask, SIG_SETMASK, mask, old, 8); }
 
 int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts)
@@ -55,6 +69,8 @@ int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts)
 	op->pid = fa_getpid();
 	op->self_tid = fa_gettid();
 	fa_record_self(op);
+	if (op->exact)
+		record_identity(op);
 	if ((err = fa_park_all(op)) < 0) {
 		set_mask(&op->old_mask, 0);
 		fa_unlock();
@@ -64,9 +80,9 @@ int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts)
 
 long fa_snapshot_fork(struct fa_op *op, void (*child_setup)(void *), void *arg)
 {
-	long pid = fa_raw_fork();
+	long pid = op->exact ? fa_exact_fork(op) : fa_raw_fork();
 	if (pid != 0) {
-		if (pid < 0)
+		if (pid < 0 && !op->exact)
 			fa_fail((int)-pid, "fork failed (errno %ld)", -pid);
 		return pid;
 	}

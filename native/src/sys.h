@@ -39,6 +39,18 @@ static inline int fa_gettid(void) { return (int)fa_sys0(SYS_gettid); }
 static inline int fa_getpid(void) { return (int)fa_sys0(SYS_getpid); }
 
 /* Kernel constants not every libc header exposes. */
+#define FA_SYS_clone3 435
+#define FA_SYS_close_range 436
+#define FA_CLONE_NEWNS 0x00020000ul
+#define FA_CLONE_NEWUSER 0x10000000ul
+#define FA_CLONE_NEWPID 0x20000000ul
+
+/* clone3's argument, version 2 (with set_tid), 88 bytes. */
+struct fa_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+		cgroup;
+};
+
 #ifndef ARCH_SET_GS
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002

@@ -55,17 +55,24 @@ long fa_task_dir_read(int fd, int *tids, unsigned max, unsigned *count)
 	return 0;
 }
 
+/* Writes v in decimal (no NUL); returns the number of digits. */
+size_t fa_utoa(char *out, unsigned v)
+{
+	char digits[12];
+	size_t nd = 0, n = 0;
+	do
+		digits[nd++] = (char)('0' + v % 10);
+	while ((v /= 10) && nd < sizeof digits);
+	while (nd)
+		out[n++] = digits[--nd];
+	return n;
+}
+
 /* Reads /proc/self/task/<tid>/<file> into buf (NUL-terminated); length or -errno. */
 static long read_task_file(int tid, const char *file, char *buf, size_t len)
 {
 	char path[64] = "/proc/self/task/";
-	char digits[12];
-	int nd = 0, i = 16;
-	do
-		digits[nd++] = (char)('0' + tid % 10);
-	while ((tid /= 10) && nd < 11);
-	while (nd)
-		path[i++] = digits[--nd];
+	size_t i = 16 + fa_utoa(path + 16, (unsigned)tid);
 	path[i++] = '/';
 	for (const char *f = file; *f && i < 62; f++)
 		path[i++] = *f;
