@@ -87,7 +87,8 @@ struct forkall_options {
  *              signal, or is stopped or in uninterruptible sleep);
  *   ENOTSUP    a thread's seccomp state differs from the caller's, or a CET
  *              shadow stack is enabled;
- *   EOPNOTSUPP FORKALL_EXACT_TIDS asked for (not available yet);
+ *   EPERM etc. FORKALL_EXACT_TIDS without CAP_SYS_ADMIN and without user
+ *              namespaces, or /proc not mountable (never a silent fallback);
  *   EINVAL     bad options; EAGAIN/ENOMEM as for fork(2).
  * On failure every parked thread has been released and the process is as before
  * the call; forkall_strerror() tells which thread and why.
@@ -100,7 +101,14 @@ struct forkall_options {
  * back as an ordinary thread. */
 pid_t forkall(void);
 
-/* forkall() with options; opts may be NULL. */
+/* forkall() with options; opts may be NULL.
+ *
+ * FORKALL_EXACT_TIDS: the child runs in a new PID namespace (and mount
+ * namespace; and user namespace when the caller lacks CAP_SYS_ADMIN) where its
+ * getpid() and every thread's gettid() equal the parent's; /proc inside refers
+ * to it. The return value in the parent is then the PID of a small init
+ * process that forwards signals to the child and exits with its status
+ * (128 + signal if the child was killed); getppid() in the child is 1. */
 pid_t forkall_ex(const struct forkall_options *opts);
 
 /* A message about the last failure of forkall()/forkall_ex() in the calling

@@ -36,6 +36,8 @@ struct fa_slot {
 	int rseq_registered;
 	int affinity_len;	/* > 0 when affinity holds a valid mask */
 	int sched_ok;
+	int affinity_inherited;	/* same as the forking thread's: nothing to restore */
+	int sched_inherited;
 	struct fa_sched_attr sched;
 	char name[16];
 	unsigned char affinity[FA_CPUSET_BYTES];
@@ -52,6 +54,7 @@ struct fa_op {
 	unsigned nslots;	/* slots in use (signalled, parked or dead) */
 	unsigned ndead;
 	unsigned seen;		/* threads listed by the last scan */
+	int need_gate;		/* child threads must wait until owners are rewritten */
 	struct fa_ksigaction old_action;
 	uint64_t old_mask;	/* the caller's signal mask before the snapshot */
 	/* exact-TID mode (exact.c) */
@@ -64,6 +67,9 @@ struct fa_op {
 	int *self_desc_tid;
 	void *self_robust_head;
 	size_t self_robust_len;
+	int self_affinity_len;
+	unsigned char self_affinity[FA_CPUSET_BYTES];
+	struct fa_sched_attr self_sched;
 };
 
 /* Words the threads synchronise on. Kept together, written with atomics. */
@@ -112,12 +118,14 @@ FA_HIDDEN void fa_snapshot_end(struct fa_op *op);
 
 /* fork_child.c */
 FA_HIDDEN long fa_raw_fork(void);
+FA_HIDDEN void fa_wait_departed(void);
 /* child_setup (may be NULL) runs in the child on the forking thread before any
  * other thread exists again: async-signal-safe code only (e.g. dup2 of stdio). */
 FA_HIDDEN void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg);
 
 /* owners.c */
 FA_HIDDEN void fa_fix_owners(struct fa_op *op, int self_new_tid);
+FA_HIDDEN int fa_owners_need_gate(struct fa_op *op);
 
 /* tasks.c */
 FA_HIDDEN long fa_task_dir_open(void);

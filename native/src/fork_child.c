@@ -48,9 +48,9 @@ static void resurrect_entry(void *arg)
 	}
 	if (s->name[0])
 		fa_sys2(SYS_prctl, FA_PR_SET_NAME, s->name);
-	if (s->affinity_len)
+	if (s->affinity_len && !s->affinity_inherited)
 		fa_sys3(SYS_sched_setaffinity, 0, s->affinity_len, s->affinity);
-	if (s->sched_ok) {
+	if (s->sched_ok && !s->sched_inherited) {
 		s->sched.size = sizeof s->sched;
 		fa_sys3(SYS_sched_setattr, 0, &s->sched, 0);
 	}
@@ -98,15 +98,27 @@ static void restore_self(struct fa_op *op, int *new_tid)
 		fa_sys2(SYS_set_robust_list, op->self_robust_head, op->self_robust_len);
 }
 
-/* Runs in the child, on the forking thread. Returns once every thread is back
- * in the program and no longer uses engine memory. */
+/* Waits until no resurrected thread of an earlier snapshot uses engine memory. */
+void fa_wait_departed(void)
+{
+	int d;
+	while ((d = __atomic_load_n(&fa_sync.departing, __ATOMIC_ACQUIRE)) != 0)
+		fa_futex_wait(&fa_sync.departing, d, 0);
+}
+
+/* Runs in the child, on the forking thread. Returns once every thread exists
+ * and has been let go; they finish their way back into the program on their own. */
 void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg)
 {
 	int self_new = 0;
 	restore_self(op, &self_new);
 	if (child_setup)
 		child_setup(arg);
-	fa_sync.gate = 0;
+	/* Without locks to rewrite, threads go straight back (no gate); the
+	 * caller's own locks are rewritten before any thread exists. */
+	fa_sync.gate = !op->need_gate;
+	if (!op->need_gate)
+		fa_fix_owners(op, self_new);
 	fa_sync.parking = 0;
 	unsigned alive = op->nslots - op->ndead;
 	fa_sync.departing = (int)alive;
@@ -127,12 +139,14 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 			CHILD_FATAL("forkall: child could not re-create a thread (clone failed); exiting with 127\n");
 		s->new_tid = (int)r;
 	}
-	fa_fix_owners(op, self_new);
-	__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
-	fa_futex_wake(&fa_sync.gate, INT_MAX);
-	int d;
-	while ((d = __atomic_load_n(&fa_sync.departing, __ATOMIC_ACQUIRE)) != 0)
-		fa_futex_wait(&fa_sync.departing, d, 0);
+	if (op->need_gate) {
+		fa_fix_owners(op, self_new);
+		__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
+		fa_futex_wake(&fa_sync.gate, INT_MAX);
+	}
+	/* Resurrected threads may still be on engine stacks; the next snapshot in
+	 * this process waits for them (fa_wait_departed) before reusing them, so the
+	 * child's program need not wait here. */
 	fa_table_clear(op->nslots);
 	if (fa_child_caps)
 		set_caps(fa_child_caps);

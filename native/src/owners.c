@@ -86,6 +86,32 @@ static void fix_ldso_locks(int self_old, int self_new)
 }
 #endif
 
+/* In the parent, threads parked: does any thread other than the caller own a
+ * lock we would rewrite? If not, the child's threads need not wait for the
+ * rewrite (no gate), which saves each of them a sleep and a wake-up. */
+int fa_owners_need_gate(struct fa_op *op)
+{
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct fa_slot *s = &fa_area.slots[i];
+		struct robust_head h;
+		if (s->state != FA_PARKED || !s->robust_head)
+			continue;
+		if (!safe_read(s->robust_head, &h, sizeof h))
+			continue;
+		if ((h.next && h.next != s->robust_head) || h.list_op_pending)
+			return 1;
+	}
+#ifdef __GLIBC__
+	char *p = fa_layout.ldso_base;
+	for (size_t off = 0; p && off + 20 <= fa_layout.ldso_size; off += 8) {
+		int *m = (int *)(p + off);
+		if (m[0] != 0 && m[1] >= 1 && m[2] > 0 && (m[4] & 0x7f) == 1 && m[2] != op->self_tid && fa_slot_of(m[2]))
+			return 1;
+	}
+#endif
+	return 0;
+}
+
 void fa_fix_owners(struct fa_op *op, int self_new)
 {
 	fix_robust_list(op->self_robust_head, op->self_tid, self_new);

@@ -277,6 +277,34 @@ void fa_record_self(struct fa_op *op)
 	op->self_robust_head = 0;
 	op->self_robust_len = 0;
 	fa_sys3(SYS_get_robust_list, 0, &op->self_robust_head, &op->self_robust_len);
+	long n = fa_sys3(SYS_sched_getaffinity, 0, sizeof op->self_affinity, op->self_affinity);
+	op->self_affinity_len = n > 0 ? (int)n : 0;
+	for (unsigned i = 0; i < sizeof op->self_sched; i++)
+		((char *)&op->self_sched)[i] = 0;
+	fa_sys4(SYS_sched_getattr, 0, &op->self_sched, sizeof op->self_sched, 0);
+}
+
+static int same_bytes(const void *a, const void *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (((const unsigned char *)a)[i] != ((const unsigned char *)b)[i])
+			return 0;
+	return 1;
+}
+
+/* A new thread inherits the forking thread's affinity and scheduling: the
+ * child only needs to change what differs. */
+static void note_inherited(struct fa_op *op)
+{
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct fa_slot *s = &fa_area.slots[i];
+		if (s->state != FA_PARKED)
+			continue;
+		s->affinity_inherited = s->affinity_len == op->self_affinity_len &&
+					same_bytes(s->affinity, op->self_affinity, (size_t)s->affinity_len);
+		s->sched_inherited = s->sched.policy == op->self_sched.policy && s->sched.nice == op->self_sched.nice &&
+				     s->sched.priority == op->self_sched.priority && s->sched.flags == op->self_sched.flags;
+	}
 }
 
 /* Parks every other thread. On success all of them wait in park_handler; on
@@ -309,6 +337,8 @@ int fa_park_all(struct fa_op *op)
 		if (err == 0)
 			err = check_consistent(op);
 		if (err == 0) {
+			note_inherited(op);
+			op->need_gate = fa_owners_need_gate(op);
 			fa_sys1(SYS_close, dirfd);
 			return 0;
 		}

@@ -65,6 +65,7 @@ int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts)
 	if ((err = validate(opts, op)) < 0)
 		return err;
 	fa_lock();
+	fa_wait_departed();
 	set_mask(&all, &op->old_mask);
 	op->pid = fa_getpid();
 	op->self_tid = fa_gettid();
