@@ -1,0 +1,210 @@
+/* Implementation of the scenario library (see scenario.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "scenario.h"
+
+enum sc_role sc_role = SC_PARENT;
+int sc_exact;
+static pid_t child_pid = -1;
+static int external;
+static int threads_after;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[1 << 20];
+static size_t log_len;
+
+void sc_die(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "scenario (%s, pid %d): ", sc_role == SC_CHILD ? "child" : "parent", (int)getpid());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	_exit(1);
+}
+
+pid_t sc_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+int sc_count_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+	if (!d)
+		sc_die("cannot open /proc/self/task: %s", strerror(errno));
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+void sc_spawn(void *(*fn)(void *), void *arg, unsigned long *out)
+{
+	pthread_t t;
+	int r = pthread_create(&t, 0, fn, arg);
+	if (r)
+		sc_die("pthread_create: %s", strerror(r));
+	if (out)
+		*out = (unsigned long)t;
+}
+
+static int read_syscall_nr(pid_t tid, long *nr, char *state)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	*state = p && p[1] ? p[2] : '?';
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	*nr = strncmp(buf, "running", 7) == 0 ? -2 : strtol(buf, 0, 10);
+	return 0;
+}
+
+void sc_wait_blocked(pid_t tid, long want)
+{
+	for (int i = 0; i < 5000; i++) {
+		long nr;
+		char st;
+		if (read_syscall_nr(tid, &nr, &st) == 0 && st == 'S' && nr >= 0 && (want < 0 || nr == want)) {
+			usleep(2000); /* let it settle inside the call */
+			return;
+		}
+		usleep(1000);
+	}
+	sc_die("thread %d did not block in syscall %ld within 5 s", (int)tid, want);
+}
+
+static enum sc_role snapshot_external(void)
+{
+	pid_t before = getpid();
+	char c;
+	printf("READY %d\n", (int)before);
+	fflush(stdout);
+	external = 1;
+	if (read(0, &c, 1) != 1)
+		sc_die("external engine: stdin closed before the clone was made");
+	return getpid() == before ? SC_PARENT : SC_CHILD;
+}
+
+enum sc_role sc_snapshot_with(struct forkall_options *opts)
+{
+	const char *engine = getenv("FORKALL_SCENARIO_ENGINE");
+	if (engine && strcmp(engine, "external") == 0) {
+		sc_role = snapshot_external();
+	} else {
+		struct forkall_options o = { .size = sizeof o };
+		if (opts)
+			o = *opts;
+		const char *t = getenv("FORKALL_SCENARIO_TIMEOUT_MS");
+		if (t && !o.park_timeout_ms)
+			o.park_timeout_ms = atoi(t);
+		const char *ex = getenv("FORKALL_SCENARIO_EXACT");
+		if (ex && strcmp(ex, "1") == 0)
+			o.flags |= FORKALL_EXACT_TIDS;
+		sc_exact = (o.flags & FORKALL_EXACT_TIDS) != 0;
+		pid_t p = forkall_ex(&o);
+		if (p < 0)
+			sc_die("forkall failed: %s (%s)", strerror(errno), forkall_strerror());
+		child_pid = p;
+		sc_role = p == 0 ? SC_CHILD : SC_PARENT;
+	}
+	threads_after = sc_count_tasks();
+	return sc_role;
+}
+
+enum sc_role sc_snapshot(void) { return sc_snapshot_with(0); }
+
+void sc_log(const char *label, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n = snprintf(line, sizeof line, "%s\t", label);
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	pthread_mutex_lock(&log_lock);
+	if (log_len + (size_t)n < sizeof log_buf) {
+		memcpy(log_buf + log_len, line, (size_t)n);
+		log_len += (size_t)n;
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+void sc_check(const char *label, const char *what, long got, long want)
+{
+	if (got == want)
+		sc_log(label, "ok %s", what);
+	else
+		sc_log(label, "MISMATCH %s: got %ld want %ld", what, got, want);
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			sc_die("cannot write the transcript: %s", strerror(errno));
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+int sc_finish(void)
+{
+	sc_log("main", "threads=%d", threads_after);
+	const char *dir = getenv("FORKALL_SCENARIO_OUT");
+	const char *name = sc_role == SC_CHILD ? "child" : "parent";
+	if (dir) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s.log", dir, name);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			sc_die("cannot create %s: %s", path, strerror(errno));
+		write_all(fd, log_buf, log_len);
+		close(fd);
+	} else {
+		pthread_mutex_lock(&log_lock);
+		printf("--- %s\n%.*s", name, (int)log_len, log_buf);
+		fflush(stdout);
+		pthread_mutex_unlock(&log_lock);
+	}
+	if (sc_role == SC_PARENT && child_pid > 0 && !external) {
+		int st;
+		if (waitpid(child_pid, &st, 0) != child_pid)
+			sc_die("waitpid(%d): %s", (int)child_pid, strerror(errno));
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			sc_die("the clone %d ended with status 0x%x", (int)child_pid, st);
+	}
+	return 0;
+}

@@ -1,0 +1,50 @@
+/* The scenario library: what every fidelity scenario uses to take its snapshot
+ * and write the transcript that the test harness compares.
+ *
+ * A scenario puts threads into one known state, calls sc_snapshot(), then lets
+ * the threads continue; parent and clone both log what each thread did with
+ * sc_log(label, ...) and end with sc_finish(). Labels are logical thread names,
+ * never TIDs: a correct clone writes exactly the parent's transcript.
+ *
+ * Engines (env FORKALL_SCENARIO_ENGINE):
+ *   inprocess (default)  sc_snapshot() calls forkall_ex(); the parent reaps the
+ *                        child in sc_finish() and fails unless it exited 0.
+ *                        FORKALL_SCENARIO_EXACT=1 adds FORKALL_EXACT_TIDS;
+ *                        FORKALL_SCENARIO_TIMEOUT_MS sets the park timeout.
+ *   external             the main thread prints "READY <pid>" on stdout and
+ *                        blocks in read(0): a controller clones the process
+ *                        from outside, then writes one byte per process.
+ * Output: $FORKALL_SCENARIO_OUT/<parent|child>.log (or stdout if unset). */
+#ifndef SCENARIO_H
+#define SCENARIO_H
+
+#include <sys/types.h>
+#include <forkall.h>
+
+enum sc_role { SC_PARENT = 0, SC_CHILD = 1 };
+
+extern enum sc_role sc_role;
+extern int sc_exact;	/* the snapshot keeps TIDs (inprocess engine with FORKALL_SCENARIO_EXACT=1) */
+
+/* Takes the snapshot with the engine chosen by the environment. */
+enum sc_role sc_snapshot(void);
+/* Same, with forkall options (inprocess engine only). */
+enum sc_role sc_snapshot_with(struct forkall_options *opts);
+
+/* Appends "<label>\t<text>" to the transcript. Thread-safe. */
+void sc_log(const char *label, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logs "ok <what>" if got == want, else "MISMATCH <what>: got X want Y". */
+void sc_check(const char *label, const char *what, long got, long want);
+/* Writes the transcript, reaps the child (parent, inprocess), returns the exit code. */
+int sc_finish(void);
+/* Prints a one-line reason to stderr and exits 1. */
+void sc_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+pid_t sc_gettid(void);
+int sc_count_tasks(void);
+/* Waits (up to 5 s) until thread tid sleeps in system call nr (-1: any). */
+void sc_wait_blocked(pid_t tid, long nr);
+/* Starts a thread; dies on failure. */
+void sc_spawn(void *(*fn)(void *), void *arg, unsigned long *out);
+
+#endif
