@@ -22,7 +22,7 @@ static void *worker(void *arg)
 	CPU_ZERO(&set);
 	sched_getaffinity(0, sizeof set, &set);
 	int n = CPU_COUNT(&set);
-	sc_log(arg ? "pinned_last" : "pinned_first", "cpus=%d pinned to wanted cpu=%d", n, CPU_ISSET(cpu, &set));
+	sc_log(arg ? "pinned_last" : "pinned_first", "cpus=%d pinned to wanted cpu=%d", n, (int)CPU_ISSET(cpu, &set));
 	return 0;
 }
 

@@ -32,7 +32,7 @@ int main(void)
 	sc_spawn(waiter, 0, (unsigned long *)&t);
 	while (!waiter_tid)
 		usleep(1000);
-	sc_wait_blocked(waiter_tid, SYS_epoll_wait);
+	sc_wait_blocked(waiter_tid, -1); /* epoll_wait or epoll_pwait, per libc */
 	sc_snapshot();
 	usleep(20000);
 	if (write(pfd[1], "e", 1) != 1)

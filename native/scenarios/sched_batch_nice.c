@@ -1,7 +1,9 @@
-/* A thread running SCHED_BATCH with nice 7 keeps both in the clone. */
+/* A thread running SCHED_BATCH with nice 7 keeps both in the clone. (Raw
+ * system calls: musl does not implement the sched_*scheduler wrappers.) */
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "scenario.h"
 
@@ -10,12 +12,12 @@ static volatile int ready, go;
 static void *worker(void *arg)
 {
 	struct sched_param p = { 0 };
-	if (sched_setscheduler(0, SCHED_BATCH, &p) || setpriority(PRIO_PROCESS, (id_t)sc_gettid(), 7))
+	if (syscall(SYS_sched_setscheduler, 0, SCHED_BATCH, &p) || setpriority(PRIO_PROCESS, (id_t)sc_gettid(), 7))
 		sc_die("cannot set SCHED_BATCH / nice");
 	ready = 1;
 	while (!go)
 		usleep(1000);
-	int pol = sched_getscheduler(0);
+	int pol = (int)syscall(SYS_sched_getscheduler, 0);
 	int nice = getpriority(PRIO_PROCESS, (id_t)sc_gettid());
 	sc_log("batch", "policy is SCHED_BATCH=%d nice=%d", pol == SCHED_BATCH, nice);
 	return 0;
@@ -30,7 +32,7 @@ int main(void)
 	sc_snapshot();
 	go = 1;
 	pthread_join(t, 0);
-	int pol = sched_getscheduler(0);
+	int pol = (int)syscall(SYS_sched_getscheduler, 0);
 	sc_log("main", "main stays SCHED_OTHER=%d nice=%d", pol == SCHED_OTHER, getpriority(PRIO_PROCESS, (id_t)sc_gettid()));
 	return sc_finish();
 }

@@ -31,8 +31,9 @@ struct fa_slot {
 	unsigned long gs_base;
 	int *clear_child_tid;	/* prctl(PR_GET_TID_ADDRESS) */
 	int *desc_tid;		/* the libc descriptor's tid field, if found */
-	void *robust_head;
+	void *robust_head;	/* registered with the kernel (get_robust_list) */
 	size_t robust_len;
+	void *owner_list;	/* the list of locks it owns: robust_head or libc's own */
 	int rseq_registered;
 	int affinity_len;	/* > 0 when affinity holds a valid mask */
 	int sched_ok;
@@ -67,6 +68,7 @@ struct fa_op {
 	int *self_desc_tid;
 	void *self_robust_head;
 	size_t self_robust_len;
+	void *self_owner_list;
 	int self_affinity_len;
 	unsigned char self_affinity[FA_CPUSET_BYTES];
 	struct fa_sched_attr self_sched;
@@ -146,9 +148,12 @@ struct fa_layout {
 	unsigned rseq_size;	/* glibc __rseq_size, 0 if rseq not used */
 	char *ldso_base;	/* glibc: _rtld_global, scanned for recursive locks */
 	size_t ldso_size;
+	long owner_list_offset;	/* musl: the descriptor's owner-list head, -1 unknown */
+	long owner_list_futex_offset; /* list entry -> lock word, when the head does not say */
 };
 FA_HIDDEN extern struct fa_layout fa_layout;
 FA_HIDDEN int *fa_desc_tid_of(unsigned long fs_base, int tid);
+FA_HIDDEN void *fa_owner_list_of(unsigned long fs_base, void *robust_head);
 
 /* error.c */
 FA_HIDDEN int fa_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,7 +2,8 @@
  * would then look owned by a thread of the parent. Before any resurrected
  * thread runs, rewrite the owners that can be found exactly:
  *  - each thread's robust-futex list (lock word; glibc's __owner too), which
- *    covers robust and robust-PI mutexes;
+ *    covers robust and robust-PI mutexes; with musl, the descriptor's owner
+ *    list, which also holds its recursive, errorcheck and PI mutexes;
  *  - ld.so's recursive locks in glibc's _rtld_global (dlopen, dl_iterate_phdr,
  *    TLS setup take them).
  * Other TID-owned locks (plain recursive/errorcheck/PI mutexes, rwlock writer)
@@ -50,13 +51,16 @@ static void fix_robust_list(void *head_ptr, int old, int new)
 	void *entry;
 	if (!head || !new || !safe_read_ptr(&head->next, &entry))
 		return;
+	long off = head->futex_offset ? head->futex_offset : fa_layout.owner_list_futex_offset;
+	if (!off)
+		return;
 	for (int n = 0; entry && entry != (void *)head && n < ROBUST_LIST_LIMIT; n++) {
-		fix_lock_word((int *)((char *)entry + head->futex_offset), old, new);
+		fix_lock_word((int *)((char *)entry + off), old, new);
 		if (!safe_read_ptr(entry, &entry))
 			break;
 	}
 	if (head->list_op_pending)
-		fix_lock_word((int *)((char *)head->list_op_pending + head->futex_offset), old, new);
+		fix_lock_word((int *)((char *)head->list_op_pending + off), old, new);
 }
 
 #ifdef __GLIBC__
@@ -94,11 +98,11 @@ int fa_owners_need_gate(struct fa_op *op)
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		struct robust_head h;
-		if (s->state != FA_PARKED || !s->robust_head)
+		if (s->state != FA_PARKED || !s->owner_list)
 			continue;
-		if (!safe_read(s->robust_head, &h, sizeof h))
+		if (!safe_read(s->owner_list, &h, sizeof h))
 			continue;
-		if ((h.next && h.next != s->robust_head) || h.list_op_pending)
+		if ((h.next && h.next != s->owner_list) || h.list_op_pending)
 			return 1;
 	}
 #ifdef __GLIBC__
@@ -114,11 +118,11 @@ int fa_owners_need_gate(struct fa_op *op)
 
 void fa_fix_owners(struct fa_op *op, int self_new)
 {
-	fix_robust_list(op->self_robust_head, op->self_tid, self_new);
+	fix_robust_list(op->self_owner_list, op->self_tid, self_new);
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		if (s->state == FA_PARKED)
-			fix_robust_list(s->robust_head, s->tid, s->new_tid);
+			fix_robust_list(s->owner_list, s->tid, s->new_tid);
 	}
 #ifdef __GLIBC__
 	fix_ldso_locks(op->self_tid, self_new);

@@ -42,6 +42,7 @@ static void record_thread(struct fa_slot *s, void *uc)
 	s->robust_head = 0;
 	s->robust_len = 0;
 	fa_sys3(SYS_get_robust_list, 0, &s->robust_head, &s->robust_len);
+	s->owner_list = fa_owner_list_of(s->fs_base, s->robust_head);
 	s->name[0] = 0;
 	fa_sys2(SYS_prctl, FA_PR_GET_NAME, s->name);
 	long n = fa_sys3(SYS_sched_getaffinity, 0, sizeof s->affinity, s->affinity);
@@ -277,6 +278,7 @@ void fa_record_self(struct fa_op *op)
 	op->self_robust_head = 0;
 	op->self_robust_len = 0;
 	fa_sys3(SYS_get_robust_list, 0, &op->self_robust_head, &op->self_robust_len);
+	op->self_owner_list = fa_owner_list_of(fs, op->self_robust_head);
 	long n = fa_sys3(SYS_sched_getaffinity, 0, sizeof op->self_affinity, op->self_affinity);
 	op->self_affinity_len = n > 0 ? (int)n : 0;
 	for (unsigned i = 0; i < sizeof op->self_sched; i++)

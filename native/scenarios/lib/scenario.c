@@ -35,6 +35,30 @@ void sc_die(const char *fmt, ...)
 
 pid_t sc_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
+static int no_thread_count;
+void sc_no_thread_count(void) { no_thread_count = 1; }
+pid_t sc_clone_pid(void) { return sc_role == SC_PARENT ? child_pid : -1; }
+
+int sc_other_children(void)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)sc_gettid());
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		sc_die("cannot open %s: %s", path, strerror(errno));
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	int others = 0;
+	for (char *p = buf, *end; *p; p = end) {
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		others += pid != (long)sc_clone_pid();
+	}
+	return others;
+}
+
 int sc_count_tasks(void)
 {
 	DIR *d = opendir("/proc/self/task");
@@ -182,7 +206,8 @@ static void write_all(int fd, const char *p, size_t n)
 
 int sc_finish(void)
 {
-	sc_log("main", "threads=%d", threads_after);
+	if (!no_thread_count)
+		sc_log("main", "threads=%d", threads_after);
 	const char *dir = getenv("FORKALL_SCENARIO_OUT");
 	const char *name = sc_role == SC_CHILD ? "child" : "parent";
 	if (dir) {

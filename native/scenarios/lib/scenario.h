@@ -24,7 +24,17 @@
 enum sc_role { SC_PARENT = 0, SC_CHILD = 1 };
 
 extern enum sc_role sc_role;
-extern int sc_exact;	/* the snapshot keeps TIDs (inprocess engine with FORKALL_SCENARIO_EXACT=1) */
+extern int sc_exact;
+
+/* With new TIDs, locks that record the owner's TID and are not on a list that
+ * forkall rewrites keep a stale owner in the clone (docs/semantics.md). glibc
+ * lists only robust mutexes; musl lists every owner-tracked mutex. */
+#ifdef __GLIBC__
+#define SC_GLIBC 1
+#else
+#define SC_GLIBC 0
+#endif
+#define SC_STALE_OWNER (SC_GLIBC && sc_role == SC_CHILD && !sc_exact)	/* the snapshot keeps TIDs (inprocess engine with FORKALL_SCENARIO_EXACT=1) */
 
 /* Takes the snapshot with the engine chosen by the environment. */
 enum sc_role sc_snapshot(void);
@@ -39,6 +49,15 @@ void sc_check(const char *label, const char *what, long got, long want);
 int sc_finish(void);
 /* Prints a one-line reason to stderr and exits 1. */
 void sc_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* The clone made by sc_snapshot (parent, inprocess engine), else -1. */
+pid_t sc_clone_pid(void);
+/* Children of the calling thread other than the snapshot's clone (from
+ * /proc/self/task/<tid>/children): leaked or unreaped processes. */
+int sc_other_children(void);
+/* Leaves the "threads=" line out of the transcript (for scenarios whose
+ * thread count at the snapshot is not deterministic, e.g. thread churn). */
+void sc_no_thread_count(void);
 
 pid_t sc_gettid(void);
 int sc_count_tasks(void);

@@ -1,0 +1,85 @@
+/* 1,000 forkalls in a loop (in the parent and again in the clone) leak no file
+ * descriptor, no memory mapping and no process. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "scenario.h"
+
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+static int go, ready;
+
+static void *worker(void *arg)
+{
+	pthread_mutex_lock(&m);
+	ready++;
+	pthread_cond_broadcast(&c);
+	while (!go)
+		pthread_cond_wait(&c, &m);
+	pthread_mutex_unlock(&m);
+	return 0;
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;
+}
+
+static int count_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0, ch;
+	while ((ch = fgetc(f)) != EOF)
+		n += ch == '\n';
+	fclose(f);
+	return n;
+}
+
+static int loop(int rounds, int threads)
+{
+	int bad = 0;
+	for (int i = 0; i < rounds; i++) {
+		pid_t p = forkall();
+		if (p == 0)
+			_exit(sc_count_tasks() == threads ? 7 : 8);
+		int st;
+		if (p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 7)
+			bad++;
+	}
+	return bad;
+}
+
+int main(void)
+{
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		sc_spawn(worker, 0, (unsigned long *)&t[i]);
+	pthread_mutex_lock(&m);
+	while (ready < 4)
+		pthread_cond_wait(&c, &m);
+	pthread_mutex_unlock(&m);
+	sc_snapshot();
+	int threads = sc_count_tasks();
+	loop(1, threads); /* the engine maps its memory once */
+	int fds = count_fds(), maps = count_maps();
+	int bad = loop(1000, threads);
+	sc_check("main", "1000 clones with every thread, exit 7", bad, 0);
+	sc_check("main", "fd count unchanged", count_fds(), fds);
+	sc_check("main", "mapping count unchanged", count_maps(), maps);
+	sc_check("main", "no child left", sc_other_children(), 0);
+	pthread_mutex_lock(&m);
+	go = 1;
+	pthread_cond_broadcast(&c);
+	pthread_mutex_unlock(&m);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], 0);
+	return sc_finish();
+}
