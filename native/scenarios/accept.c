@@ -18,6 +18,7 @@ static void *acceptor(void *arg)
 	int c = accept(lfd, 0, 0);
 	char b = 0;
 	ssize_t n = c >= 0 ? read(c, &b, 1) : -1;
+	sc_wait_counted();
 	sc_log("acceptor", "accepted=%d read=%zd", c >= 0, n);
 	if (c >= 0)
 		close(c);

@@ -15,6 +15,7 @@ static void *waiter(void *arg)
 	struct epoll_event ev;
 	waiter_tid = sc_gettid();
 	int r = epoll_wait(ep, &ev, 1, -1);
+	sc_wait_counted();
 	sc_log("waiter", "first epoll_wait: r=%d %s", r, r < 0 && errno == EINTR ? "EINTR" : "other");
 	while ((r = epoll_wait(ep, &ev, 1, -1)) < 0 && errno == EINTR)
 		;

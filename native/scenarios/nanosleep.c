@@ -14,6 +14,9 @@ static void *sleeper(void *arg)
 	struct timespec ts = { 30, 0 }, rem = { 0, 0 };
 	sleeper_tid = sc_gettid();
 	int r = nanosleep(&ts, &rem);
+	int err = errno;
+	sc_wait_counted();
+	errno = err;
 	sc_log("sleeper", "nanosleep r=%d %s remaining>0=%d", r, r < 0 && errno == EINTR ? "EINTR" : "other",
 	       rem.tv_sec > 0 || rem.tv_nsec > 0);
 	return 0;

@@ -14,6 +14,7 @@ static void *reader(void *arg)
 	char c = 0;
 	reader_tid = sc_gettid();
 	ssize_t n = read(pfd[0], &c, 1);
+	sc_wait_counted();
 	sc_log("reader", "read returned %zd", n);
 	return 0;
 }

@@ -16,6 +16,7 @@ static void *poller(void *arg)
 	struct pollfd p = { .fd = pfd[0], .events = POLLIN };
 	poller_tid = sc_gettid();
 	int r = poll(&p, 1, -1);
+	sc_wait_counted();
 	sc_log("poller", "first poll: r=%d %s", r, r < 0 && errno == EINTR ? "EINTR" : "other");
 	while ((r = poll(&p, 1, -1)) < 0 && errno == EINTR)
 		;

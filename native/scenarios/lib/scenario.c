@@ -18,6 +18,7 @@ int sc_exact;
 static pid_t child_pid = -1;
 static int external;
 static int threads_after;
+static volatile int counted;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char log_buf[1 << 20];
 static size_t log_len;
@@ -159,10 +160,17 @@ enum sc_role sc_snapshot_with(struct forkall_options *opts)
 		sc_role = p == 0 ? SC_CHILD : SC_PARENT;
 	}
 	threads_after = sc_count_tasks();
+	__atomic_store_n(&counted, 1, __ATOMIC_SEQ_CST);
 	return sc_role;
 }
 
 enum sc_role sc_snapshot(void) { return sc_snapshot_with(0); }
+
+void sc_wait_counted(void)
+{
+	while (!__atomic_load_n(&counted, __ATOMIC_SEQ_CST))
+		usleep(500);
+}
 
 void sc_log(const char *label, const char *fmt, ...)
 {

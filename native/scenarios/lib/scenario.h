@@ -41,6 +41,11 @@ enum sc_role sc_snapshot(void);
 /* Same, with forkall options (inprocess engine only). */
 enum sc_role sc_snapshot_with(struct forkall_options *opts);
 
+/* For threads that may finish as soon as they resume (their wait can be ended
+ * by the other process, through a shared pipe or socket): waits until this
+ * process has counted its threads after the snapshot. */
+void sc_wait_counted(void);
+
 /* Appends "<label>\t<text>" to the transcript. Thread-safe. */
 void sc_log(const char *label, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Logs "ok <what>" if got == want, else "MISMATCH <what>: got X want Y". */

@@ -1,0 +1,59 @@
+// The fidelity scenarios (native/scenarios/*.c) and how each is run. Every
+// engine's spec iterates over this list, so a new engine is checked by the same
+// programs and the same assertions.
+import type { Flavour } from '../../src/native/paths.js';
+
+export interface ScenarioSpec {
+  name: string;
+  /** libc builds it runs on */
+  flavours: Flavour[];
+  /** the scenario writes no clone transcript of its own (none so far) */
+  noChild?: boolean;
+  /** per-run timeout */
+  timeoutMs?: number;
+  /** checks TIDs / owner-recording locks: also run unprivileged in exact mode */
+  exactFocus?: boolean;
+  /** makes many clones of its own: skip in the slower exact-TID pass */
+  heavy?: boolean;
+}
+
+const both: Flavour[] = ['glibc', 'musl'];
+
+export const scenarios: ScenarioSpec[] = [
+  { name: 'cond_wait', flavours: both },
+  { name: 'mutex_held', flavours: both },
+  { name: 'recursive_mutex_held', flavours: both, exactFocus: true },
+  { name: 'robust_mutex_held', flavours: both, exactFocus: true },
+  { name: 'owner_locks', flavours: both, exactFocus: true },
+  { name: 'file_lock_owner', flavours: both, exactFocus: true },
+  { name: 'exact_tids', flavours: both, exactFocus: true },
+  { name: 'pipe_read', flavours: both },
+  { name: 'accept', flavours: both },
+  { name: 'poll_wait', flavours: both },
+  { name: 'epoll_wait', flavours: both },
+  { name: 'nanosleep', flavours: both },
+  { name: 'sigwait', flavours: both },
+  { name: 'sigsuspend', flavours: both },
+  { name: 'avx_registers', flavours: both },
+  { name: 'malloc_churn', flavours: both },
+  { name: 'stdio_lock', flavours: both },
+  { name: 'tls_and_keys', flavours: both },
+  { name: 'detached', flavours: both },
+  { name: 'join_values', flavours: both },
+  { name: 'sigaltstack_handler', flavours: both },
+  { name: 'thread_names', flavours: both },
+  { name: 'affinity', flavours: both },
+  { name: 'sched_batch_nice', flavours: both },
+  { name: 'create_in_child', flavours: both },
+  { name: 'from_worker', flavours: both },
+  { name: 'nested', flavours: both },
+  { name: 'exit_from_thread', flavours: both },
+  { name: 'pthread_kill_child', flavours: both },
+  { name: 'unparkable', flavours: both },
+  { name: 'seccomp_refused', flavours: ['glibc'] },
+  { name: 'concurrent_callers', flavours: both, heavy: true },
+  { name: 'thread_churn', flavours: both, heavy: true },
+  { name: 'thousand_threads', flavours: both, timeoutMs: 120_000 },
+  { name: 'thousand_forkalls', flavours: both, timeoutMs: 180_000, heavy: true },
+  { name: 'cxx_threads', flavours: ['glibc'] },
+];

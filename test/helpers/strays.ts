@@ -1,0 +1,28 @@
+// Finds processes left behind by a scenario run: every run is tagged with a
+// unique FORKALL_SCENARIO_TAG in its environment, inherited by its clones.
+import { readdirSync, readFileSync } from 'node:fs';
+
+export function processesTagged(tag: string): number[] {
+  const needle = `FORKALL_SCENARIO_TAG=${tag}`;
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const env = readFileSync(`/proc/${entry}/environ`, 'latin1');
+      if (env.split('\0').includes(needle)) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** Waits briefly for tagged processes to disappear; returns those still there. */
+export async function strayProcesses(tag: string, graceMs = 2000): Promise<number[]> {
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    const left = processesTagged(tag);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
