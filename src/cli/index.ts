@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerBench } from './commands/bench.js';
 import { EXIT } from './exit-codes.js';
+import { UsageError } from './usage-error.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -24,6 +25,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`forkall: ${err.message}\n`);
+      return EXIT.USAGE;
+    }
+    if (err instanceof Error && err.message.startsWith('native artifact missing')) {
+      process.stderr.write(`forkall: ${err.message}\n`);
+      return EXIT.NATIVE;
+    }
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
       return EXIT.USAGE;

@@ -1,0 +1,167 @@
+/* The latency benchmark driver behind `forkall bench`: one process with N
+ * threads (main + N-1 workers blocked on a condition variable) and M MB of
+ * touched anonymous memory measures, interleaved in one run:
+ *   fork     fork() + child _exit + waitpid
+ *   floor    fork() whose child makes N-1 raw clone() threads that exit at
+ *            once, then exits: the cheapest child with N threads and no state
+ *   forkall  forkall() + child _exit + waitpid
+ *   exact    the same with FORKALL_EXACT_TIDS (with --exact)
+ * Prints one JSON object with the medians (microseconds) on stdout and a
+ * '.' per round on stderr (progress).
+ * Usage: forkall-bench THREADS RSS_MB RUNS [--exact] */
+#include <forkall.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+static int stop, ready;
+static char (*stacks)[16384];
+
+static void *worker(void *arg)
+{
+	pthread_mutex_lock(&m);
+	ready++;
+	pthread_cond_broadcast(&c);
+	while (!stop)
+		pthread_cond_wait(&c, &m);
+	pthread_mutex_unlock(&m);
+	return arg;
+}
+
+static int exit_at_once(void *arg)
+{
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+static double now_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double p90(double *v, int n) { return v[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1]; } /* v sorted */
+
+static void reap(pid_t p)
+{
+	int st;
+	if (p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "forkall-bench: a child failed (%s)\n", p < 0 ? forkall_strerror() : "bad status");
+		exit(1);
+	}
+}
+
+static double time_fork(void)
+{
+	double t0 = now_us();
+	pid_t p = fork();
+	if (p == 0)
+		_exit(0);
+	reap(p);
+	return now_us() - t0;
+}
+
+static double time_floor(int threads)
+{
+	double t0 = now_us();
+	pid_t p = fork();
+	if (p == 0) {
+		for (int i = 0; i < threads - 1; i++)
+			clone(exit_at_once, stacks[i] + sizeof stacks[i],
+			      CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0);
+		_exit(0);
+	}
+	reap(p);
+	return now_us() - t0;
+}
+
+static double time_forkall(unsigned flags)
+{
+	struct forkall_options o = { .size = sizeof o, .flags = flags };
+	double t0 = now_us();
+	pid_t p = forkall_ex(&o);
+	if (p == 0)
+		_exit(0);
+	reap(p);
+	return now_us() - t0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: forkall-bench THREADS RSS_MB RUNS [--exact]\n");
+		return 2;
+	}
+	int threads = atoi(argv[1]), mb = atoi(argv[2]), runs = atoi(argv[3]);
+	int exact = argc > 4 && strcmp(argv[4], "--exact") == 0;
+	if (threads < 1 || threads > 4096 || mb < 0 || runs < 1) {
+		fprintf(stderr, "forkall-bench: bad arguments\n");
+		return 2;
+	}
+	stacks = mmap(0, sizeof *stacks * (size_t)threads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mb) {
+		char *mem = mmap(0, (size_t)mb << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		memset(mem, 1, (size_t)mb << 20);
+	}
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	pthread_t *t = calloc((size_t)threads, sizeof *t);
+	for (int i = 0; i < threads - 1; i++)
+		if (pthread_create(&t[i], &a, worker, 0)) {
+			fprintf(stderr, "forkall-bench: cannot create thread %d\n", i);
+			return 1;
+		}
+	pthread_mutex_lock(&m);
+	while (ready < threads - 1)
+		pthread_cond_wait(&c, &m);
+	pthread_mutex_unlock(&m);
+	double *f = calloc((size_t)runs, sizeof *f), *fl = calloc((size_t)runs, sizeof *fl),
+	       *fa = calloc((size_t)runs, sizeof *fa), *ex = calloc((size_t)runs, sizeof *ex);
+	time_forkall(0); /* the engine maps its memory once */
+	for (int r = 0; r < runs; r++) {
+		f[r] = time_fork();
+		fl[r] = time_floor(threads);
+		fa[r] = time_forkall(0);
+		if (exact)
+			ex[r] = time_forkall(FORKALL_EXACT_TIDS);
+		fputc('.', stderr);
+	}
+	double mf = median(f, runs), mfl = median(fl, runs), mfa = median(fa, runs);
+	printf("{\"threads\":%d,\"rssMb\":%d,\"runs\":%d,\"forkUs\":%.1f,\"floorUs\":%.1f,\"forkallUs\":%.1f,"
+	       "\"ratio\":%.3f,\"forkallP90Us\":%.1f",
+	       threads, mb, runs, mf, mfl, mfa, mfa / mfl, p90(fa, runs));
+	if (exact)
+		printf(",\"exactUs\":%.1f", median(ex, runs));
+	printf("}\n");
+	fflush(stdout);
+	pthread_mutex_lock(&m);
+	stop = 1;
+	pthread_cond_broadcast(&c);
+	pthread_mutex_unlock(&m);
+	for (int i = 0; i < threads - 1; i++)
+		pthread_join(t[i], 0);
+	return 0;
+}

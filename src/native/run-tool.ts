@@ -1,0 +1,33 @@
+// Runs one of the native programs (demo, bench driver) and collects its output,
+// forwarding stderr chunks to a callback (progress) as they arrive.
+import { spawn } from 'node:child_process';
+
+export interface ToolResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runTool(
+  path: string,
+  args: string[],
+  opts: { onStderr?: (chunk: string) => void; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      opts.onStderr?.(d);
+    });
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    child.on('error', (err) => reject(new Error(`cannot run ${path}: ${err.message}`)));
+    child.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
