@@ -1,0 +1,68 @@
+// The forkall command: demo, bench plumbing and usage errors. Correctness only:
+// no timing is asserted here (speed is what `forkall bench` reports).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { packageRoot } from '../src/native/paths.js';
+
+const cli = join(packageRoot, 'bin', 'forkall.js');
+
+function forkall(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 180_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('forkall demo --json verifies every thread of every clone', () => {
+  const r = forkall(['demo', '--clones', '4', '--json']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.ok, true, report.reason);
+  assert.equal(report.clones.length, 4);
+  assert.equal(report.threads.length, 5);
+  for (const c of report.clones) assert.equal(c.threads, report.original.threads, `clone ${c.index} thread count`);
+  assert.equal(report.checks.length, 4 * 5);
+  assert.ok(report.checks.every((k: { resumed: boolean; same: boolean }) => k.resumed && k.same));
+  assert.ok(report.timing.forkallMedianUs > 0 && report.timing.forkMedianUs > 0);
+});
+
+test('forkall demo prints a table and says verified', () => {
+  const r = forkall(['demo']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /verified: every thread resumed in every clone/);
+  assert.match(r.stdout, /waiting on a condition variable/);
+});
+
+test('forkall bench --json reports every configuration with the documented fields', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkall-bench-'));
+  const svg = join(dir, 'chart.svg');
+  const r = forkall(['bench', '--threads', '1,3', '--rss-mb', '1', '--runs', '3', '--exact', '--json', '--svg', svg]);
+  assert.equal(r.code, 0, r.stderr);
+  const { results } = JSON.parse(r.stdout);
+  assert.equal(results.length, 2);
+  for (const row of results) {
+    for (const k of ['threads', 'rssMb', 'forkUs', 'floorUs', 'forkallUs', 'ratio', 'exactUs']) assert.equal(typeof row[k], 'number', k);
+    assert.ok(Math.abs(row.ratio - row.forkallUs / row.floorUs) < 0.01);
+  }
+  assert.deepEqual(results.map((x: { threads: number }) => x.threads), [1, 3]);
+  assert.match(readFileSync(svg, 'utf8'), /^<svg[\s\S]*forkall, 1 MB[\s\S]*<\/svg>\n$/);
+});
+
+test('bad flags exit 2 with a message naming the flag', () => {
+  const a = forkall(['demo', '--clones', 'x']);
+  assert.equal(a.code, 2);
+  assert.match(a.stderr, /--clones/);
+  const b = forkall(['bench', '--threads', '8,a']);
+  assert.equal(b.code, 2);
+  assert.match(b.stderr, /--threads/);
+  const c = forkall(['no-such-command']);
+  assert.equal(c.code, 2);
+});
+
+test('--help teaches with examples', () => {
+  const r = forkall(['demo', '--help']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /Examples:/);
+});
