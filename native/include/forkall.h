@@ -33,7 +33,8 @@
  * mutexes, the rwlock writer, musl's stdio locks) held by a thread other than the
  * caller is owned by a stale TID in the child. forkall rewrites the owners it
  * can find exactly: every thread's robust-futex list (lock word and glibc's
- * __owner) and ld.so's recursive locks (glibc). Other such locks held at the
+ * __owner), musl's per-thread list of owned mutexes (all owner-tracked types)
+ * and ld.so's recursive locks (glibc). Other such locks held at the
  * snapshot by a non-forking thread fail to unlock in the child (EPERM).
  *
  * How it works: every other thread is made to enter a handler for a private
