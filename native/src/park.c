@@ -213,9 +213,23 @@ static int park_timeout_error(struct fa_op *op)
 		       st ? st : '?');
 }
 
-/* Waits until every signalled, living thread has parked; -ETIMEDOUT after the
- * deadline. Sleeps on the parked counter; checks for exited threads when a
- * short wait expires (an exiting thread blocks signals and never parks). */
+/* 1 if some thread we signalled has not parked and blocks the signal now. */
+static int someone_blocks(const struct fa_op *op)
+{
+	for (unsigned i = 0; i < op->nslots; i++) {
+		const struct fa_slot *s = &fa_area.slots[i];
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == FA_SIGNALLED && fa_task_blocks_signal(s->tid, op->sig) == 1)
+			return 1;
+	}
+	return 0;
+}
+
+/* Waits until every signalled, living thread has parked. Sleeps on the parked
+ * counter; when a short wait expires, drops threads that exited (an exiting
+ * thread blocks signals and never parks) and returns -EAGAIN if a thread
+ * blocks the signal: it may be waiting, signals blocked, for something a parked
+ * thread holds (musl's thread exit waits so for the thread-list lock), so the
+ * caller lets everyone go and tries again. -ETIMEDOUT at the deadline. */
 static int wait_parked(struct fa_op *op, long deadline)
 {
 	long slice_ns = 1000000; /* 1 ms, doubling up to 50 ms */
@@ -233,6 +247,8 @@ static int wait_parked(struct fa_op *op, long deadline)
 			reap_dead(op);
 			if (fa_now_ms() >= deadline)
 				return park_timeout_error(op);
+			if (__atomic_load_n(&fa_sync.parked, __ATOMIC_SEQ_CST) < (int)(op->nslots - op->ndead) && someone_blocks(op))
+				return -11; /* EAGAIN: release everyone, retry */
 			if (slice_ns < 50000000)
 				slice_ns *= 2;
 		}
@@ -309,11 +325,18 @@ static void note_inherited(struct fa_op *op)
 	}
 }
 
+static void sleep_ms(long ms)
+{
+	struct { long s, ns; } ts = { 0, ms * 1000000 };
+	fa_sys2(SYS_nanosleep, &ts, 0);
+}
+
 /* Parks every other thread. On success all of them wait in park_handler; on
  * failure every parked thread has been released and the handler restored. */
 int fa_park_all(struct fa_op *op)
 {
 	int dirfd = -1, err = 0;
+	long deadline = fa_now_ms() + op->timeout_ms, backoff_ms = 1;
 	for (;;) {
 		if ((err = fa_area_reserve(1)) < 0)
 			return fa_fail(-err, "cannot map the engine's memory");
@@ -327,7 +350,6 @@ int fa_park_all(struct fa_op *op)
 		__atomic_store_n(&fa_sync.parked, 0, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&fa_sync.gen, 1, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&fa_sync.parking, 1, __ATOMIC_SEQ_CST);
-		long deadline = fa_now_ms() + op->timeout_ms;
 		int round = 0, fresh;
 		while ((fresh = signal_new_threads(op, dirfd)) > 0 || (fresh == 0 && round == 0)) {
 			round++;
@@ -346,6 +368,13 @@ int fa_park_all(struct fa_op *op)
 		}
 		fa_release(op);
 		restore_handler(op, 1);
+		if (err == -11) {
+			/* a thread blocks the signal for now: let it make progress */
+			sleep_ms(backoff_ms);
+			if (backoff_ms < 16)
+				backoff_ms *= 2;
+			continue;
+		}
 		if (err != -28)
 			break;
 		/* The process has more threads than the area holds: grow it, retry. */
