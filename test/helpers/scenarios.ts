@@ -43,6 +43,7 @@ export const scenarios: ScenarioSpec[] = [
   { name: 'sigaltstack_handler', flavours: both },
   { name: 'thread_names', flavours: both },
   { name: 'affinity', flavours: both },
+  { name: 'rseq_cpu', flavours: both },
   { name: 'sched_batch_nice', flavours: both },
   { name: 'create_in_child', flavours: both },
   { name: 'from_worker', flavours: both },
