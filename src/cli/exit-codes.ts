@@ -7,5 +7,9 @@ export const EXIT = {
   USAGE: 2,
   /** A native program or library is missing or failed to run. */
   NATIVE: 3,
+  /** The target PID does not exist. */
+  NO_PROCESS: 4,
+  /** The target cannot be used: a zombie, a kernel thread, or forkall itself. */
+  BAD_TARGET: 5,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerBench } from './commands/bench.js';
+import { register as registerThreads } from './commands/threads.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemo(program);
   registerBench(program);
+  registerThreads(program);
   return program;
 }
 

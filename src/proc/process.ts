@@ -1,0 +1,34 @@
+// Checks on a target PID before anything looks at or touches it.
+import { readFileSync } from 'node:fs';
+import { statFields } from './tasks.js';
+
+export class TargetError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'bad-pid' | 'no-such-process' | 'zombie' | 'kernel-thread' | 'self',
+  ) {
+    super(message);
+  }
+}
+
+export function parsePid(text: string): number {
+  const pid = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(pid) || pid < 1)
+    throw new TargetError(`-p expects a process ID (a positive whole number), got '${text}'`, 'bad-pid');
+  return pid;
+}
+
+/** Throws a TargetError naming the PID when it cannot be inspected as a user process. */
+export function checkTarget(pid: number): void {
+  if (pid === process.pid) throw new TargetError(`PID ${pid} is this forkall process itself`, 'self');
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    throw new TargetError(`no process with PID ${pid}`, 'no-such-process');
+  }
+  const f = statFields(stat);
+  if (f[0] === 'Z' || f[0] === 'X') throw new TargetError(`PID ${pid} is a zombie (it exited; its parent has not reaped it)`, 'zombie');
+  const flags = Number(f[6]); // field 9
+  if (flags & 0x00200000) throw new TargetError(`PID ${pid} is a kernel thread`, 'kernel-thread');
+}
