@@ -27,6 +27,7 @@ export const scenarios: ScenarioSpec[] = [
   { name: 'owner_locks', flavours: both, exactFocus: true },
   { name: 'file_lock_owner', flavours: both, exactFocus: true },
   { name: 'exact_tids', flavours: both, exactFocus: true },
+  { name: 'clone_signals', flavours: both, exactFocus: true },
   { name: 'pipe_read', flavours: both },
   { name: 'accept', flavours: both },
   { name: 'poll_wait', flavours: both },
