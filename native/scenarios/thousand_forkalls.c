@@ -7,18 +7,11 @@
 #include <unistd.h>
 #include "scenario.h"
 
-static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
-static int go, ready;
+static struct sc_gate gate = SC_GATE_INIT;
 
 static void *worker(void *arg)
 {
-	pthread_mutex_lock(&m);
-	ready++;
-	pthread_cond_broadcast(&c);
-	while (!go)
-		pthread_cond_wait(&c, &m);
-	pthread_mutex_unlock(&m);
+	sc_gate_pass(&gate);
 	return 0;
 }
 
@@ -62,10 +55,7 @@ int main(void)
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++)
 		sc_spawn(worker, 0, (unsigned long *)&t[i]);
-	pthread_mutex_lock(&m);
-	while (ready < 4)
-		pthread_cond_wait(&c, &m);
-	pthread_mutex_unlock(&m);
+	sc_gate_wait_arrivals(&gate, 4);
 	sc_snapshot();
 	int threads = sc_count_tasks();
 	loop(1, threads); /* the engine maps its memory once */
@@ -75,10 +65,7 @@ int main(void)
 	sc_check("main", "fd count unchanged", count_fds(), fds);
 	sc_check("main", "mapping count unchanged", count_maps(), maps);
 	sc_check("main", "no child left", sc_other_children(), 0);
-	pthread_mutex_lock(&m);
-	go = 1;
-	pthread_cond_broadcast(&c);
-	pthread_mutex_unlock(&m);
+	sc_gate_open(&gate);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], 0);
 	return sc_finish();

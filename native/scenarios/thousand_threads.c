@@ -5,20 +5,13 @@
 #include "scenario.h"
 
 #define N 1000
-static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
-static int go, ready, woke;
+static struct sc_gate gate = SC_GATE_INIT;
+static int woke;
 
 static void *worker(void *arg)
 {
-	pthread_mutex_lock(&m);
-	ready++;
-	if (ready == N)
-		pthread_cond_broadcast(&c);
-	while (!go)
-		pthread_cond_wait(&c, &m);
-	woke++;
-	pthread_mutex_unlock(&m);
+	sc_gate_pass(&gate);
+	__atomic_add_fetch(&woke, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -31,15 +24,9 @@ int main(void)
 	for (int i = 0; i < N; i++)
 		if (pthread_create(&t[i], &a, worker, 0))
 			sc_die("pthread_create %d", i);
-	pthread_mutex_lock(&m);
-	while (ready < N)
-		pthread_cond_wait(&c, &m);
-	pthread_mutex_unlock(&m);
+	sc_gate_wait_arrivals(&gate, N);
 	sc_snapshot();
-	pthread_mutex_lock(&m);
-	go = 1;
-	pthread_cond_broadcast(&c);
-	pthread_mutex_unlock(&m);
+	sc_gate_open(&gate);
 	int joined = 0;
 	for (int i = 0; i < N; i++)
 		joined += pthread_join(t[i], 0) == 0;

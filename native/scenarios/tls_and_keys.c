@@ -7,9 +7,7 @@
 
 static __thread long tls_value;
 static pthread_key_t key;
-static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
-static int go, ready;
+static struct sc_gate gate = SC_GATE_INIT;
 
 static void destructor(void *v)
 {
@@ -25,12 +23,7 @@ static void *worker(void *arg)
 	label[6] += (char)id;
 	tls_value = 1000 + id;
 	pthread_setspecific(key, (void *)(intptr_t)(2000 + id));
-	pthread_mutex_lock(&m);
-	ready++;
-	pthread_cond_broadcast(&c);
-	while (!go)
-		pthread_cond_wait(&c, &m);
-	pthread_mutex_unlock(&m);
+	sc_gate_pass(&gate);
 	sc_log(label, "__thread=%ld key=%ld", tls_value, (long)(intptr_t)pthread_getspecific(key));
 	return 0;
 }
@@ -41,15 +34,9 @@ int main(void)
 	pthread_t t[3];
 	for (long i = 0; i < 3; i++)
 		sc_spawn(worker, (void *)i, (unsigned long *)&t[i]);
-	pthread_mutex_lock(&m);
-	while (ready < 3)
-		pthread_cond_wait(&c, &m);
-	pthread_mutex_unlock(&m);
+	sc_gate_wait_arrivals(&gate, 3);
 	sc_snapshot();
-	pthread_mutex_lock(&m);
-	go = 1;
-	pthread_cond_broadcast(&c);
-	pthread_mutex_unlock(&m);
+	sc_gate_open(&gate);
 	for (int i = 0; i < 3; i++)
 		pthread_join(t[i], 0);
 	return sc_finish();

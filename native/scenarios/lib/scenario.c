@@ -74,6 +74,32 @@ int sc_count_tasks(void)
 	return n;
 }
 
+void sc_gate_pass(struct sc_gate *g)
+{
+	pthread_mutex_lock(&g->m);
+	g->arrived++;
+	pthread_cond_broadcast(&g->c);
+	while (!g->open)
+		pthread_cond_wait(&g->c, &g->m);
+	pthread_mutex_unlock(&g->m);
+}
+
+void sc_gate_wait_arrivals(struct sc_gate *g, int n)
+{
+	pthread_mutex_lock(&g->m);
+	while (g->arrived < n)
+		pthread_cond_wait(&g->c, &g->m);
+	pthread_mutex_unlock(&g->m);
+}
+
+void sc_gate_open(struct sc_gate *g)
+{
+	pthread_mutex_lock(&g->m);
+	g->open = 1;
+	pthread_cond_broadcast(&g->c);
+	pthread_mutex_unlock(&g->m);
+}
+
 void sc_spawn(void *(*fn)(void *), void *arg, unsigned long *out)
 {
 	pthread_t t;

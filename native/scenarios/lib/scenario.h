@@ -64,6 +64,20 @@ int sc_other_children(void);
  * thread count at the snapshot is not deterministic, e.g. thread churn). */
 void sc_no_thread_count(void);
 
+/* A gate on a condition variable: workers check in and wait on it (their
+ * state at the snapshot: blocked in pthread_cond_wait); main waits until all
+ * have checked in, takes the snapshot, then opens it. */
+#include <pthread.h>
+struct sc_gate {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int arrived, open;
+};
+#define SC_GATE_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 }
+void sc_gate_pass(struct sc_gate *g);
+void sc_gate_wait_arrivals(struct sc_gate *g, int n);
+void sc_gate_open(struct sc_gate *g);
+
 pid_t sc_gettid(void);
 int sc_count_tasks(void);
 /* Waits (up to 5 s) until thread tid sleeps in system call nr (-1: any). */
