@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { register as registerDemo } from './commands/demo.js';
 import { register as registerBench } from './commands/bench.js';
 import { register as registerThreads } from './commands/threads.js';
+import { register as registerLib } from './commands/lib.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerBench(program);
   registerThreads(program);
+  registerLib(program);
   return program;
 }
 
