@@ -1,0 +1,39 @@
+/* The agent: what turns an unmodified program into a snapshot server.
+ *   config.c    FORKALL_* environment
+ *   control.c   reading and writing protocol messages (raw syscalls)
+ *   triggers.c  when to freeze: a request, threads=N settled, delay
+ *   server.c    the agent thread: freeze once, then serve clones
+ *   fork_all.c  FORKALL_FORK=all: fork() becomes forkall() */
+#ifndef FA_AGENT_H
+#define FA_AGENT_H
+
+#include <stdint.h>
+#include "engine.h"
+#include "protocol.h"
+
+enum fa_trigger { FA_AT_REQUEST, FA_AT_THREADS, FA_AT_DELAY };
+
+struct fa_agent_config {
+	int control_fd;		/* FORKALL_CONTROL_FD, -1 when the agent is off */
+	enum fa_trigger at;	/* FORKALL_AT: request | threads=N | delay=MS */
+	long at_value;
+	int exact_tids;		/* FORKALL_EXACT_TIDS=1 */
+};
+
+FA_HIDDEN int fa_agent_read_config(struct fa_agent_config *c);
+
+/* control.c: 0 on success, -1 when the channel is closed or broken */
+FA_HIDDEN int fa_send(int fd, uint16_t type, const void *payload, uint32_t len);
+FA_HIDDEN int fa_send_error(int fd, uint32_t request, int err, const char *msg);
+/* Reads one message; -1 on EOF/garbage (after replying with an error if it can). */
+FA_HIDDEN int fa_recv(int fd, struct fa_msg_header *h, unsigned char *payload);
+
+/* triggers.c */
+FA_HIDDEN int fa_program_threads(int agent_tid, int *running);
+FA_HIDDEN int fa_trigger_due(const struct fa_agent_config *c, long started_ms, int agent_tid);
+
+/* server.c */
+FA_HIDDEN extern volatile int fa_agent_active;
+FA_HIDDEN extern volatile int fa_snapshot_wanted;
+
+#endif

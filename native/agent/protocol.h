@@ -1,0 +1,33 @@
+/* The agent's control protocol, version 1 (docs/protocol.md). Every message is
+ * a 12-byte header followed by `length` payload bytes, integers little-endian:
+ *   u32 magic 'FKAL' | u16 version | u16 type | u32 length */
+#ifndef FA_PROTOCOL_H
+#define FA_PROTOCOL_H
+
+#include <stdint.h>
+
+#define FA_MAGIC 0x4c414b46u /* "FKAL" */
+#define FA_VERSION 1
+#define FA_MAX_PAYLOAD 256
+
+enum fa_msg_type {
+	/* agent -> controller */
+	FA_MSG_HELLO = 1,	/* u32 pid, u32 version */
+	FA_MSG_SNAPSHOT = 2,	/* u32 threads, u32 parked_us */
+	FA_MSG_CLONED = 3,	/* u32 request, i32 pid, u32 threads */
+	FA_MSG_EXITED = 4,	/* i32 pid, i32 wait status */
+	FA_MSG_ERROR = 5,	/* u32 request, i32 errno, utf-8 message */
+	/* controller -> agent */
+	FA_MSG_SNAPSHOT_NOW = 16, /* (empty) */
+	FA_MSG_CLONE = 17,	/* u32 request */
+	FA_MSG_KILL = 18,	/* i32 pid, i32 signal */
+};
+
+struct fa_msg_header {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t length;
+};
+
+#endif

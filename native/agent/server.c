@@ -1,0 +1,236 @@
+/* The agent thread. When the program was started by a controller (forkall run,
+ * spawnTemplate), the agent's constructor starts one thread that:
+ *   1. says HELLO and waits for the trigger (a SNAPSHOT_NOW request,
+ *      threads=N settled, delay=MS, or the program's forkall_snapshot());
+ *   2. freezes the program: every other thread is parked for good - the
+ *      template never runs its own code again;
+ *   3. serves CLONE requests: each clone is a fresh fork of the frozen state,
+ *      a child of the template; the agent reports its PID and, through a
+ *      pidfd, its real wait status. In each clone the agent thread itself
+ *      leaves (pthread_exit), so the clone has exactly the program's threads.
+ * The template exits when the control channel closes (controller gone) or
+ * carries garbage, after killing the clones it still has.
+ * Raw system calls only once the program is frozen. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include "agent.h"
+#include "forkall.h"
+#include "forkall_agent.h"
+
+#define MAX_LIVE 64
+#define FA_SYS_pidfd_open 434
+
+FA_HIDDEN volatile int fa_agent_active;
+FA_HIDDEN volatile int fa_snapshot_wanted;
+static volatile int in_clone; /* 1 in a clone: written by child_setup */
+static struct fa_agent_config cfg;
+static int live_pid[MAX_LIVE], live_fd[MAX_LIVE], nlive;
+
+static void child_setup(void *arg)
+{
+	/* In the clone, before any program thread exists again. */
+	fa_sys1(SYS_close, cfg.control_fd);
+	for (int i = 0; i < nlive; i++)
+		fa_sys1(SYS_close, live_fd[i]);
+	nlive = 0;
+	in_clone = 1;
+}
+
+static __attribute__((noreturn)) void template_exit(int code)
+{
+	for (int i = 0; i < nlive; i++)
+		fa_sys2(SYS_kill, live_pid[i], SIGKILL);
+	for (int i = 0; i < nlive; i++)
+		fa_sys4(SYS_wait4, live_pid[i], 0, __WALL, 0);
+	fa_sys1(SYS_exit_group, code);
+	__builtin_unreachable();
+}
+
+static void put_u32(unsigned char *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
+static uint32_t get_u32(const unsigned char *p)
+{
+	uint32_t v;
+	__builtin_memcpy(&v, p, 4);
+	return v;
+}
+
+/* Phase 1: until the trigger. Returns when it is time to freeze. */
+static void wait_for_trigger(long started)
+{
+	struct fa_msg_header h;
+	unsigned char p[FA_MAX_PAYLOAD];
+	int tid = fa_gettid();
+	for (;;) {
+		struct pollfd pfd = { cfg.control_fd, POLLIN, 0 };
+		struct { long s, ns; } ts = { 0, 20000000 };
+		long r = fa_sys5(SYS_ppoll, &pfd, 1, &ts, 0, 8);
+		if (r > 0) {
+			if (fa_recv(cfg.control_fd, &h, p) < 0)
+				template_exit(0);
+			if (h.type == FA_MSG_SNAPSHOT_NOW)
+				return;
+			fa_send_error(cfg.control_fd, h.length >= 4 ? get_u32(p) : 0, EAGAIN,
+				      h.type == FA_MSG_CLONE ? "no snapshot yet: the program is not frozen"
+							     : "unexpected message before the snapshot");
+		}
+		if (fa_snapshot_wanted)
+			return;
+		fa_lock(); /* the engine's scan buffers: not while a forkall() runs */
+		int due = fa_trigger_due(&cfg, started, tid);
+		fa_unlock();
+		if (due)
+			return;
+	}
+}
+
+static void reap(int i)
+{
+	int status = 0;
+	fa_sys4(SYS_wait4, live_pid[i], &status, __WALL, 0);
+	unsigned char p[8];
+	put_u32(p, (uint32_t)live_pid[i]);
+	put_u32(p + 4, (uint32_t)status);
+	fa_sys1(SYS_close, live_fd[i]);
+	live_pid[i] = live_pid[nlive - 1];
+	live_fd[i] = live_fd[nlive - 1];
+	nlive--;
+	if (fa_send(cfg.control_fd, FA_MSG_EXITED, p, 8) < 0)
+		template_exit(0);
+}
+
+static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads)
+{
+	if (nlive >= MAX_LIVE) {
+		fa_send_error(cfg.control_fd, request, EAGAIN, "too many live clones (64)");
+		return;
+	}
+	long pid = fa_snapshot_fork(op, child_setup, 0);
+	if (pid == 0)
+		pthread_exit(0); /* the clone: leave it to the program's threads */
+	if (pid < 0) {
+		fa_send_error(cfg.control_fd, request, (int)-pid, forkall_strerror());
+		return;
+	}
+	long fd = fa_sys2(FA_SYS_pidfd_open, pid, 0);
+	live_pid[nlive] = (int)pid;
+	live_fd[nlive++] = (int)fd;
+	unsigned char p[12];
+	put_u32(p, request);
+	put_u32(p + 4, (uint32_t)pid);
+	put_u32(p + 8, threads);
+	if (fa_send(cfg.control_fd, FA_MSG_CLONED, p, 12) < 0)
+		template_exit(0);
+}
+
+static void handle_request(struct fa_op *op, uint32_t threads)
+{
+	struct fa_msg_header h;
+	unsigned char p[FA_MAX_PAYLOAD];
+	if (fa_recv(cfg.control_fd, &h, p) < 0)
+		template_exit(0);
+	if (h.type == FA_MSG_CLONE && h.length == 4)
+		serve_clone(op, get_u32(p), threads);
+	else if (h.type == FA_MSG_KILL && h.length == 8) {
+		int pid = (int)get_u32(p), sig = (int)get_u32(p + 4), known = 0;
+		for (int i = 0; i < nlive; i++)
+			known |= live_pid[i] == pid;
+		if (!known)
+			fa_send_error(cfg.control_fd, 0, ESRCH, "no live clone with that PID");
+		else
+			fa_sys2(SYS_kill, pid, sig);
+	} else if (h.type == FA_MSG_SNAPSHOT_NOW)
+		fa_send_error(cfg.control_fd, 0, EALREADY, "already frozen");
+	else {
+		fa_send_error(cfg.control_fd, 0, EPROTO, "unknown message or bad length: closing the channel");
+		template_exit(0);
+	}
+}
+
+static void *agent_main(void *arg)
+{
+	unsigned char p[12];
+	put_u32(p, (uint32_t)fa_getpid());
+	put_u32(p + 4, FA_VERSION);
+	if (fa_send(cfg.control_fd, FA_MSG_HELLO, p, 8) < 0)
+		template_exit(0);
+	long started = fa_now_ms();
+	struct fa_op op;
+	struct forkall_options o = { .size = sizeof o, .flags = cfg.exact_tids ? FORKALL_EXACT_TIDS : 0 };
+	for (;;) {
+		wait_for_trigger(started);
+		long t0 = fa_now_ms();
+		int err = fa_snapshot_begin(&op, &o);
+		if (err == 0)
+			break;
+		fa_snapshot_wanted = 0;
+		fa_send_error(cfg.control_fd, 0, -err, forkall_strerror()); /* not frozen: try again on request */
+		cfg.at = FA_AT_REQUEST;
+		(void)t0;
+	}
+	uint32_t threads = op.nslots - op.ndead;
+	put_u32(p, threads);
+	put_u32(p + 4, 0);
+	if (fa_send(cfg.control_fd, FA_MSG_SNAPSHOT, p, 8) < 0)
+		template_exit(0);
+	for (;;) {
+		struct pollfd pfd[1 + MAX_LIVE];
+		pfd[0] = (struct pollfd){ cfg.control_fd, POLLIN, 0 };
+		for (int i = 0; i < nlive; i++)
+			pfd[1 + i] = (struct pollfd){ live_fd[i], POLLIN, 0 };
+		long r = fa_sys5(SYS_ppoll, pfd, 1 + nlive, 0, 0, 8);
+		if (r < 0)
+			continue;
+		for (int i = nlive - 1; i >= 0; i--)
+			if (pfd[1 + i].revents)
+				reap(i);
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
+			handle_request(&op, threads);
+	}
+	return 0;
+}
+
+/* A plain fork() child of the program (before the snapshot: a shell, a
+ * subprocess) must not take the control channel: drop it there. The channel
+ * stays open across exec in the program itself (launchers such as pyenv's
+ * shims exec the real program: its agent says HELLO again). */
+static void drop_control_in_child(void)
+{
+	fa_sys1(SYS_close, cfg.control_fd);
+	unsetenv("FORKALL_CONTROL_FD");
+	fa_agent_active = 0;
+}
+
+__attribute__((constructor)) static void agent_init(void)
+{
+	if (fa_agent_read_config(&cfg) < 0)
+		return; /* no controller: the agent does nothing */
+	if (fa_sys3(SYS_fcntl, cfg.control_fd, F_GETFD, 0) < 0)
+		return; /* not open in this process */
+	pthread_atfork(0, 0, drop_control_in_child);
+	pthread_t t;
+	sigset_t all, old;
+	sigfillset(&all);
+	sigdelset(&all, SIGRTMAX - FORKALL_DEFAULT_SIGNAL_OFFSET); /* parkable by the program's own forkall() */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	fa_agent_active = 1;
+	if (pthread_create(&t, 0, agent_main, 0) != 0)
+		fa_agent_active = 0;
+	else
+		pthread_setname_np(t, "forkall-agent");
+	pthread_sigmask(SIG_SETMASK, &old, 0);
+}
+
+__attribute__((visibility("default"))) int forkall_snapshot(void)
+{
+	if (!fa_agent_active)
+		return 0;
+	fa_snapshot_wanted = 1;
+	while (!in_clone)
+		fa_futex_wait(&in_clone, 0, 0); /* parked here; the template never returns */
+	return 1;
+}

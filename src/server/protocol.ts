@@ -1,0 +1,93 @@
+import { constants } from 'node:os';
+
+// The agent's control protocol, version 1 (docs/protocol.md): 12-byte header
+// (u32 magic "FKAL", u16 version, u16 type, u32 length, little-endian), then
+// the payload.
+export const MAGIC = 0x4c414b46;
+export const VERSION = 1;
+export const MAX_PAYLOAD = 256;
+
+export const MsgType = {
+  HELLO: 1,
+  SNAPSHOT: 2,
+  CLONED: 3,
+  EXITED: 4,
+  ERROR: 5,
+  SNAPSHOT_NOW: 16,
+  CLONE: 17,
+  KILL: 18,
+} as const;
+
+export type AgentMessage =
+  | { type: 'hello'; pid: number; version: number }
+  | { type: 'snapshot'; threads: number }
+  | { type: 'cloned'; request: number; pid: number; threads: number }
+  | { type: 'exited'; pid: number; status: number }
+  | { type: 'error'; request: number; errno: number; message: string };
+
+export function encode(type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const h = Buffer.alloc(12);
+  h.writeUInt32LE(MAGIC, 0);
+  h.writeUInt16LE(VERSION, 4);
+  h.writeUInt16LE(type, 6);
+  h.writeUInt32LE(payload.length, 8);
+  return Buffer.concat([h, payload]);
+}
+
+export const cloneRequest = (request: number): Buffer => {
+  const p = Buffer.alloc(4);
+  p.writeUInt32LE(request, 0);
+  return encode(MsgType.CLONE, p);
+};
+
+export const killRequest = (pid: number, signal: number): Buffer => {
+  const p = Buffer.alloc(8);
+  p.writeInt32LE(pid, 0);
+  p.writeInt32LE(signal, 4);
+  return encode(MsgType.KILL, p);
+};
+
+function decodeOne(type: number, p: Buffer): AgentMessage {
+  switch (type) {
+    case MsgType.HELLO:
+      return { type: 'hello', pid: p.readUInt32LE(0), version: p.readUInt32LE(4) };
+    case MsgType.SNAPSHOT:
+      return { type: 'snapshot', threads: p.readUInt32LE(0) };
+    case MsgType.CLONED:
+      return { type: 'cloned', request: p.readUInt32LE(0), pid: p.readInt32LE(4), threads: p.readUInt32LE(8) };
+    case MsgType.EXITED:
+      return { type: 'exited', pid: p.readInt32LE(0), status: p.readInt32LE(4) };
+    case MsgType.ERROR:
+      return { type: 'error', request: p.readUInt32LE(0), errno: p.readInt32LE(4), message: p.subarray(8).toString('utf8') };
+    default:
+      throw new Error(`agent sent an unknown message type ${type}`);
+  }
+}
+
+/** Splits a byte stream into messages; throws on a malformed header. */
+export class MessageReader {
+  private buf = Buffer.alloc(0);
+
+  push(chunk: Buffer): AgentMessage[] {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    const out: AgentMessage[] = [];
+    while (this.buf.length >= 12) {
+      if (this.buf.readUInt32LE(0) !== MAGIC || this.buf.readUInt16LE(4) !== VERSION)
+        throw new Error('agent sent a malformed message header');
+      const len = this.buf.readUInt32LE(8);
+      if (len > MAX_PAYLOAD) throw new Error(`agent sent an oversized message (${len} bytes)`);
+      if (this.buf.length < 12 + len) break;
+      out.push(decodeOne(this.buf.readUInt16LE(6), this.buf.subarray(12, 12 + len)));
+      this.buf = this.buf.subarray(12 + len);
+    }
+    return out;
+  }
+}
+
+/** Decodes a wait(2) status into an exit code or a signal name. */
+export function decodeWaitStatus(status: number): { exitCode: number | null; signal: NodeJS.Signals | null } {
+  const sig = status & 0x7f;
+  if (sig === 0) return { exitCode: (status >> 8) & 0xff, signal: null };
+  const name = Object.entries(constants.signals as Record<string, number>).find(([, n]) => n === sig)?.[0];
+  return { exitCode: null, signal: (name as NodeJS.Signals | undefined) ?? null };
+}

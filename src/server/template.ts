@@ -1,0 +1,197 @@
+// The TypeScript client of the agent: start a program under the agent, wait
+// for its snapshot, make clones, learn how they end, close.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { nativeArtifact } from '../native/paths.js';
+import {
+  MessageReader,
+  MsgType,
+  cloneRequest,
+  decodeWaitStatus,
+  encode,
+  killRequest,
+  type AgentMessage,
+} from './protocol.js';
+
+export type Trigger = { threads: number } | { delayMs: number } | 'request';
+
+export interface TemplateOptions {
+  /** when to freeze: once N threads exist and settled, after a delay, or on snapshot() (default) */
+  at?: Trigger;
+  exactTids?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** the template's stdin/stdout/stderr; clones inherit them */
+  stdio?: [StdioOptions, StdioOptions, StdioOptions] | 'inherit' | 'pipe' | 'ignore';
+  /** reject waits (snapshot, clone) after this long */
+  timeoutMs?: number;
+}
+
+export interface CloneResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  status: number;
+}
+
+export interface Clone {
+  pid: number;
+  threads: number;
+  exited: Promise<CloneResult>;
+  kill(signal?: NodeJS.Signals | number): void;
+}
+
+export class AgentError extends Error {
+  constructor(message: string, readonly errno = 0) {
+    super(message);
+  }
+}
+
+export class Template {
+  readonly process: ChildProcess;
+  pid = 0;
+  threads = 0;
+  private readonly control: Duplex;
+  private readonly reader = new MessageReader();
+  private nextRequest = 1;
+  private pendingClones = new Map<number, { resolve: (c: Clone) => void; reject: (e: Error) => void }>();
+  private exits = new Map<number, (r: CloneResult) => void>();
+  private earlyExits = new Map<number, CloneResult>();
+  private snapshotWaiters: Array<{ resolve: (n: number) => void; reject: (e: Error) => void }> = [];
+  private failure: Error | undefined;
+  private frozen = false;
+
+  constructor(cmd: string, args: string[], private readonly opts: TemplateOptions = {}) {
+    const at = opts.at ?? 'request';
+    const env: NodeJS.ProcessEnv = {
+      ...(opts.env ?? process.env),
+      LD_PRELOAD: nativeArtifact('libforkall-agent.so'),
+      FORKALL_CONTROL_FD: '3',
+      FORKALL_AT: at === 'request' ? 'request' : 'threads' in at ? `threads=${at.threads}` : `delay=${at.delayMs}`,
+      ...(opts.exactTids ? { FORKALL_EXACT_TIDS: '1' } : {}),
+    };
+    const base = opts.stdio ?? 'inherit';
+    const std = typeof base === 'string' ? [base, base, base] : base;
+    this.process = spawn(cmd, args, { env, stdio: [...std, 'pipe'] as StdioOptions });
+    this.control = this.process.stdio[3] as Duplex;
+    this.control.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.control.on('error', () => {});
+    this.process.on('error', (e) => this.fail(new AgentError(`cannot start ${cmd}: ${e.message}`)));
+    this.process.on('exit', (code, signal) =>
+      this.fail(new AgentError(`template process ${this.process.pid} ended (${signal ?? `exit ${code}`})${this.frozen ? '' : ' before its snapshot'}`)),
+    );
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const w of this.snapshotWaiters) w.reject(this.failure);
+    this.snapshotWaiters = [];
+    for (const p of this.pendingClones.values()) p.reject(this.failure);
+    this.pendingClones.clear();
+  }
+
+  private onData(chunk: Buffer): void {
+    let msgs: AgentMessage[];
+    try {
+      msgs = this.reader.push(chunk);
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    for (const m of msgs) this.onMessage(m);
+  }
+
+  private onMessage(m: AgentMessage): void {
+    if (m.type === 'hello') this.pid = m.pid;
+    else if (m.type === 'snapshot') {
+      this.frozen = true;
+      this.threads = m.threads;
+      for (const w of this.snapshotWaiters) w.resolve(m.threads);
+      this.snapshotWaiters = [];
+    } else if (m.type === 'cloned') {
+      const waiter = this.pendingClones.get(m.request);
+      this.pendingClones.delete(m.request);
+      let resolveExit!: (r: CloneResult) => void;
+      const exited = new Promise<CloneResult>((r) => (resolveExit = r));
+      const early = this.earlyExits.get(m.pid);
+      if (early) resolveExit(early);
+      else this.exits.set(m.pid, resolveExit);
+      waiter?.resolve({
+        pid: m.pid,
+        threads: m.threads,
+        exited,
+        kill: (signal: NodeJS.Signals | number = 'SIGTERM') => {
+          const n = typeof signal === 'number' ? signal : (osSignal(signal) ?? 15);
+          this.control.write(killRequest(m.pid, n));
+        },
+      });
+    } else if (m.type === 'exited') {
+      const r = { ...decodeWaitStatus(m.status), status: m.status };
+      const done = this.exits.get(m.pid);
+      if (done) {
+        this.exits.delete(m.pid);
+        done(r);
+      } else this.earlyExits.set(m.pid, r);
+    } else if (m.type === 'error') {
+      const err = new AgentError(`agent: ${m.message} (errno ${m.errno})`, m.errno);
+      const waiter = this.pendingClones.get(m.request);
+      if (waiter) {
+        this.pendingClones.delete(m.request);
+        waiter.reject(err);
+      } else if (!this.frozen) for (const w of this.snapshotWaiters.splice(0)) w.reject(err);
+    }
+  }
+
+  private withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+    const ms = this.opts.timeoutMs ?? 30_000;
+    return new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => reject(new AgentError(`timed out after ${ms} ms waiting for ${what}`)), ms);
+      p.then((v) => (clearTimeout(t), resolve(v)), (e) => (clearTimeout(t), reject(e)));
+    });
+  }
+
+  /** Resolves with the number of frozen threads once the template is frozen; asks for it when the trigger is 'request'. */
+  snapshot(): Promise<number> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.frozen) return Promise.resolve(this.threads);
+    const p = new Promise<number>((resolve, reject) => this.snapshotWaiters.push({ resolve, reject }));
+    if ((this.opts.at ?? 'request') === 'request') this.control.write(encode(MsgType.SNAPSHOT_NOW));
+    return this.withTimeout(p, 'the snapshot');
+  }
+
+  /** Waits for the snapshot (without requesting it). */
+  frozenState(): Promise<number> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.frozen) return Promise.resolve(this.threads);
+    return this.withTimeout(new Promise<number>((resolve, reject) => this.snapshotWaiters.push({ resolve, reject })), 'the snapshot');
+  }
+
+  /** A new clone of the frozen state: a live process with every thread. */
+  async clone(): Promise<Clone> {
+    await this.frozenState();
+    const request = this.nextRequest++;
+    const p = new Promise<Clone>((resolve, reject) => this.pendingClones.set(request, { resolve, reject }));
+    this.control.write(cloneRequest(request));
+    return this.withTimeout(p, `clone request ${request}`);
+  }
+
+  /** Closes the control channel: the template kills its live clones and exits. */
+  async close(): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
+    const gone = new Promise<void>((r) => this.process.once('exit', () => r()));
+    this.control.end();
+    this.control.destroy();
+    const t = setTimeout(() => this.process.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(t);
+  }
+}
+
+function osSignal(name: NodeJS.Signals): number | undefined {
+  return (constants.signals as Record<string, number>)[name];
+}
+
+/** Starts `cmd` under the agent; resolves once the agent answered (not yet frozen). */
+export async function spawnTemplate(cmd: string, args: string[], opts: TemplateOptions = {}): Promise<Template> {
+  const t = new Template(cmd, args, opts);
+  return t;
+}
