@@ -5,6 +5,7 @@ import { register as registerDemo } from './commands/demo.js';
 import { register as registerBench } from './commands/bench.js';
 import { register as registerThreads } from './commands/threads.js';
 import { register as registerLib } from './commands/lib.js';
+import { register as registerRun } from './commands/run.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerThreads(program);
   registerLib(program);
+  registerRun(program);
   return program;
 }
 

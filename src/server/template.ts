@@ -100,8 +100,15 @@ export class Template {
     for (const m of msgs) this.onMessage(m);
   }
 
+  private snapshotRequested = false;
+
   private onMessage(m: AgentMessage): void {
-    if (m.type === 'hello') this.pid = m.pid;
+    if (m.type === 'hello') {
+      // A launcher (a shell script, pyenv's shims) may exec the real program: each image says hello;
+      // a request read by an image that then exec'ed is lost, so ask again.
+      this.pid = m.pid;
+      if (this.snapshotRequested && !this.frozen) this.control.write(encode(MsgType.SNAPSHOT_NOW));
+    }
     else if (m.type === 'snapshot') {
       this.frozen = true;
       this.threads = m.threads;
@@ -154,7 +161,10 @@ export class Template {
     if (this.failure) return Promise.reject(this.failure);
     if (this.frozen) return Promise.resolve(this.threads);
     const p = new Promise<number>((resolve, reject) => this.snapshotWaiters.push({ resolve, reject }));
-    if ((this.opts.at ?? 'request') === 'request') this.control.write(encode(MsgType.SNAPSHOT_NOW));
+    if ((this.opts.at ?? 'request') === 'request') {
+      this.snapshotRequested = true;
+      if (this.pid) this.control.write(encode(MsgType.SNAPSHOT_NOW));
+    }
     return this.withTimeout(p, 'the snapshot');
   }
 

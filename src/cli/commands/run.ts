@@ -1,0 +1,86 @@
+// `forkall run`: start a program under the agent, freeze it once, make clones.
+import type { Command } from 'commander';
+import { spawnTemplate, type Trigger, type CloneResult } from '../../server/template.js';
+import { EXIT } from '../exit-codes.js';
+import { parsePositiveInt } from '../options.js';
+import { makeTable } from '../table.js';
+import { UsageError } from '../usage-error.js';
+
+export function parseTrigger(text: string): Trigger {
+  if (text === 'request') return 'request';
+  let m = /^threads=(\d+)$/.exec(text);
+  if (m && Number(m[1]) > 0) return { threads: Number(m[1]) };
+  m = /^delay=(\d+)(ms|s)?$/.exec(text);
+  if (m) return { delayMs: Number(m[1]) * (m[2] === 's' ? 1000 : 1) };
+  throw new UsageError(`--at expects threads=N, delay=DURATION (300ms, 2s) or request, got '${text}'`);
+}
+
+interface CloneRow {
+  pid: number;
+  threads: number;
+  exitCode: number | null;
+  signal: string | null;
+  durationMs: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('start a program under the agent, freeze it once, and make clones with every thread')
+    .argument('<command...>', 'the program and its arguments (after --)')
+    .option('--at <trigger>', 'when to freeze: threads=N (N program threads, settled), delay=DURATION, or request (at once)', 'delay=500ms')
+    .option('-n, --clones <n>', 'how many clones to make (all alive at once)', '1')
+    .option('--exact-tids', 'clones keep the template\'s PID and TIDs (a PID namespace each)')
+    .option('--timeout-ms <ms>', 'give up waiting for the snapshot or a clone after this long', '30000')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      `
+The program runs unmodified with libforkall-agent.so preloaded. Once frozen it never
+runs its own code again; each clone is a fresh copy of the frozen state, with every
+thread, and a child of the template. The clones share the template's stdin/stdout/stderr. "request" freezes as soon as
+the program starts - too early for programs started through a launcher script that
+execs them (pyenv shims, wrappers): prefer threads=N or delay there.
+"Settled" (threads=N): at least N threads besides the agent's, none running, in two
+scans 20 ms apart. The template and its clones end when forkall does.
+
+Examples:
+  forkall run --at threads=8 --clones 5 -- ./my-server --config x
+  forkall run --at delay=300ms -n 3 --json -- python3 app.py
+
+Exit codes: 0 every clone was made, 1 the program could not be frozen or cloned, 2 bad flags.`,
+    )
+    .action(async (command: string[], o: { at: string; clones: string; exactTids?: boolean; timeoutMs: string; json?: boolean }) => {
+      const at = parseTrigger(o.at);
+      const n = parsePositiveInt('--clones', o.clones, 64);
+      const timeoutMs = parsePositiveInt('--timeout-ms', o.timeoutMs);
+      const [cmd, ...args] = command;
+      const t0 = Date.now();
+      const t = await spawnTemplate(cmd!, args, { at, exactTids: Boolean(o.exactTids), timeoutMs, stdio: 'inherit' });
+      try {
+        const threads = await t.snapshot();
+        const snapshotMs = Date.now() - t0;
+        const rows: CloneRow[] = await Promise.all(
+          Array.from({ length: n }, async () => {
+            const started = Date.now();
+            const c = await t.clone();
+            const r: CloneResult = await c.exited;
+            return { pid: c.pid, threads: c.threads, exitCode: r.exitCode, signal: r.signal, durationMs: Date.now() - started };
+          }),
+        );
+        const report = { templatePid: t.pid, snapshotMs, threads, clones: rows };
+        if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        else {
+          const table = makeTable(['clone', 'pid', 'threads', 'exit', 'duration ms']);
+          rows.forEach((r, i) => table.push([i + 1, r.pid, r.threads, r.signal ?? String(r.exitCode), r.durationMs]));
+          process.stdout.write(`template ${t.pid} frozen after ${snapshotMs} ms with ${threads} threads\n${table.toString()}\n`);
+        }
+        process.exitCode = EXIT.OK;
+      } catch (e) {
+        process.stderr.write(`forkall: ${(e as Error).message}\n`);
+        process.exitCode = EXIT.VERIFY_FAILED;
+      } finally {
+        await t.close();
+      }
+    });
+}

@@ -1,0 +1,119 @@
+// The agent's snapshot server on a real program (python3 with worker threads),
+// through the TypeScript client and through `forkall run`; the control
+// channel's robustness; the agent doing nothing when not configured.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { nativeArtifact, packageRoot } from '../src/native/paths.js';
+import { spawnTemplate } from '../src/server/template.js';
+import { MessageReader } from '../src/server/protocol.js';
+
+const app = join(packageRoot, 'test', 'fixtures', 'py_workers.py');
+const cli = join(packageRoot, 'bin', 'forkall.js');
+const gone = async (pid: number) => {
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+  return !existsSync(`/proc/${pid}`) || /\) Z/.test(spawnSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' }).stdout);
+};
+
+test('python3 frozen at threads=4: three clones alive at once, each with every worker, each exits 0', async () => {
+  const t = await spawnTemplate('python3', [app], { at: { threads: 4 }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  t.process.stdout!.on('data', (d) => (out += d));
+  try {
+    assert.equal(await t.frozenState(), 4);
+    const clones = await Promise.all([t.clone(), t.clone(), t.clone()]);
+    assert.equal(new Set(clones.map((c) => c.pid)).size, 3);
+    for (const c of clones) {
+      assert.equal(c.threads, 4);
+      assert.deepEqual(await c.exited, { exitCode: 0, signal: null, status: 0 });
+    }
+    for (const c of clones) assert.match(out, new RegExp(`clone ${c.pid} threads=5 results=\\[2, 4, 6\\]`));
+  } finally {
+    await t.close();
+  }
+  assert.ok(await gone(t.process.pid!), 'template still running after close');
+});
+
+test('a clone killed through the client reports its signal; a failing clone its exit code', async () => {
+  const t = await spawnTemplate('python3', ['-c', 'import os,time\np=os.getpid()\nwhile os.getpid()==p: time.sleep(0.02)\ntime.sleep(30)'], {
+    at: { delayMs: 300 },
+    stdio: 'ignore',
+  });
+  try {
+    await t.frozenState();
+    const c = await t.clone();
+    c.kill('SIGTERM');
+    const r = await c.exited;
+    assert.equal(r.signal, 'SIGTERM');
+  } finally {
+    await t.close();
+  }
+});
+
+test('garbage on the control channel: an error reply, then the template exits (never hangs)', async () => {
+  const p = spawn('python3', ['-c', 'import time; time.sleep(60)'], {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LD_PRELOAD: nativeArtifact('libforkall-agent.so'), FORKALL_CONTROL_FD: '3', FORKALL_AT: 'delay=100000' },
+  });
+  const ctl = p.stdio[3] as import('node:stream').Duplex;
+  const reader = new MessageReader();
+  const seen: string[] = [];
+  const exited = new Promise<void>((r) => p.on('exit', () => r()));
+  let helloCount = 0;
+  ctl.on('data', (d: Buffer) => {
+    for (const m of reader.push(d)) {
+      seen.push(m.type);
+      if (m.type === 'hello' && ++helloCount === 1) setTimeout(() => ctl.write(Buffer.from('this is not a forkall message')), 300);
+    }
+  });
+  ctl.on('error', () => {});
+  const timer = setTimeout(() => p.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+  assert.ok(seen.includes('error'), `no error reply: ${seen.join(',')}`);
+  assert.equal(p.signalCode, null, 'the template was killed by the test timeout: it hung');
+});
+
+test('a controller that dies takes the frozen template with it', async () => {
+  const script = `
+    import('${join(packageRoot, 'src', 'server', 'template.ts')}').then(async ({ spawnTemplate }) => {
+      const t = await spawnTemplate('python3', ['-c', 'import time; time.sleep(60)'], { at: { delayMs: 100 }, stdio: 'ignore' });
+      await t.frozenState();
+      console.log('template', t.process.pid);
+    });`;
+  const ctl = spawn(process.execPath, ['--import', 'tsx', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pid = await new Promise<number>((resolve) => {
+    let out = '';
+    ctl.stdout!.on('data', (d) => {
+      out += d;
+      const m = /template (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  ctl.kill('SIGKILL');
+  assert.ok(await gone(pid), `template ${pid} outlived its controller`);
+});
+
+test('forkall run --json reports the snapshot and every clone', () => {
+  const r = spawnSync(process.execPath, [cli, 'run', '--at', 'threads=4', '-n', '2', '--json', '--', 'python3', app], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const json = r.stdout.slice(r.stdout.indexOf('{\n'));
+  const report = JSON.parse(json);
+  assert.equal(report.threads, 4);
+  assert.equal(report.clones.length, 2);
+  for (const c of report.clones) assert.deepEqual([c.threads, c.exitCode], [4, 0]);
+});
+
+test('preloaded without FORKALL_* the agent does nothing: no extra thread', () => {
+  const r = spawnSync('python3', ['-c', 'import os; print(len(os.listdir("/proc/self/task")))'], {
+    encoding: 'utf8',
+    env: { ...process.env, LD_PRELOAD: nativeArtifact('libforkall-agent.so') },
+  });
+  assert.equal(r.stdout.trim(), '1');
+});
+
