@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeArtifact, packageRoot } from '../src/native/paths.js';
 import { spawnTemplate } from '../src/server/template.js';
@@ -17,7 +18,7 @@ const gone = async (pid: number) => {
   return !existsSync(`/proc/${pid}`) || /\) Z/.test(spawnSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' }).stdout);
 };
 
-test('python3 frozen at threads=4: three clones alive at once, each with every worker, each exits 0', async () => {
+test('python3 frozen at threads=4: three clones alive at once, each with exactly the program\'s 4 threads, workers working, each exits 0', async () => {
   const t = await spawnTemplate('python3', [app], { at: { threads: 4 }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   t.process.stdout!.on('data', (d) => (out += d));
@@ -29,7 +30,7 @@ test('python3 frozen at threads=4: three clones alive at once, each with every w
       assert.equal(c.threads, 4);
       assert.deepEqual(await c.exited, { exitCode: 0, signal: null, status: 0 });
     }
-    for (const c of clones) assert.match(out, new RegExp(`clone ${c.pid} threads=5 results=\\[2, 4, 6\\]`));
+    for (const c of clones) assert.match(out, new RegExp(`clone ${c.pid} threads=4 results=\\[2, 4, 6\\]`));
   } finally {
     await t.close();
   }
@@ -117,3 +118,22 @@ test('preloaded without FORKALL_* the agent does nothing: no extra thread', () =
   assert.equal(r.stdout.trim(), '1');
 });
 
+
+for (const exact of [false, true]) {
+  test(`forkall_snapshot() opt-in, ${exact ? 'exact TIDs: PID and every TID kept' : 'new TIDs'}; the clone's main thread is its leader`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forkall-snap-'));
+    const bin = join(dir, 'snapshot_point');
+    const cc = spawnSync('gcc', ['-pthread', '-o', bin, join(packageRoot, 'test', 'fixtures', 'snapshot_point.c')], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, cc.stderr);
+    const r = spawnSync(process.execPath, [cli, 'run', '--at', 'delay=600000', '-n', '2', ...(exact ? ['--exact-tids'] : []), '--', bin], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('snapshot='));
+    assert.equal(lines.length, 2, r.stdout);
+    const kept = exact ? 1 : 0;
+    for (const l of lines)
+      assert.equal(l, `snapshot=1 pid_kept=${kept} main_tid_kept=${kept} worker_tid_kept=${kept} leader=1 tasks=2`);
+  });
+}

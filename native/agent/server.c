@@ -6,8 +6,9 @@
  *      template never runs its own code again;
  *   3. serves CLONE requests: each clone is a fresh fork of the frozen state,
  *      a child of the template; the agent reports its PID and, through a
- *      pidfd, its real wait status. In each clone the agent thread itself
- *      leaves (pthread_exit), so the clone has exactly the program's threads.
+ *      pidfd, its real wait status. In each clone the agent thread takes over
+ *      the program's main thread (same registers, TLS, stack: it becomes it), so
+ *      the clone has exactly the program's threads.
  * The template exits when the control channel closes (controller gone) or
  * carries garbage, after killing the clones it still has.
  * Raw system calls only once the program is frozen. */
@@ -109,9 +110,13 @@ static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads)
 		fa_send_error(cfg.control_fd, request, EAGAIN, "too many live clones (64)");
 		return;
 	}
+	/* In the clone this thread becomes the program's main thread (the template's
+	 * PID is the main thread's TID): the clone then has exactly the program's
+	 * threads, and in exact-TID mode the template's PID. */
+	op->become_tid = fa_getpid();
 	long pid = fa_snapshot_fork(op, child_setup, 0);
 	if (pid == 0)
-		pthread_exit(0); /* the clone: leave it to the program's threads */
+		pthread_exit(0); /* no main thread to become (it had exited): just leave */
 	if (pid < 0) {
 		fa_send_error(cfg.control_fd, request, (int)-pid, forkall_strerror());
 		return;

@@ -56,6 +56,9 @@ struct fa_op {
 	unsigned ndead;
 	unsigned seen;		/* threads listed by the last scan */
 	int need_gate;		/* child threads must wait until owners are rewritten */
+	int become_tid;		/* child: the forking thread takes over this parked thread (0: none) */
+	unsigned long self_fs;
+	int self_rseq_registered;
 	struct fa_ksigaction old_action;
 	uint64_t old_mask;	/* the caller's signal mask before the snapshot */
 	/* exact-TID mode (exact.c) */

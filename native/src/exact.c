@@ -142,7 +142,8 @@ long fa_exact_fork(struct fa_op *op)
 	if (init == 0) {
 		fa_sys1(SYS_close, pfd[0]);
 		setup_namespaces(op, pfd[1]);
-		pid_t tid = op->self_tid;
+		/* the child's PID: the caller's TID, or the thread it will become */
+		pid_t tid = op->become_tid ? op->become_tid : op->self_tid;
 		struct fa_clone_args ca = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid, .set_tid_size = 1 };
 		long c = fa_sys2(FA_SYS_clone3, &ca, sizeof ca);
 		if (c == 0) {

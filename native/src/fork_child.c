@@ -98,6 +98,24 @@ static void restore_self(struct fa_op *op, int *new_tid)
 		fa_sys2(SYS_set_robust_list, op->self_robust_head, op->self_robust_len);
 }
 
+/* The forking thread takes over parked thread s in the child instead of
+ * re-creating it: the agent's thread becomes the program's main thread, so the
+ * clone's PID is the main thread's TID (exact-TID mode: the template's PID) and
+ * the clone has exactly the program's threads. Never returns. */
+static __attribute__((noreturn)) void become(struct fa_op *op, struct fa_slot *s)
+{
+	if (op->self_rseq_registered) {
+		unsigned len = fa_layout.rseq_size < 32 ? 32 : fa_layout.rseq_size;
+		fa_sys4(SYS_rseq, op->self_fs + fa_layout.rseq_offset, len, 1 /* RSEQ_FLAG_UNREGISTER */, FA_RSEQ_SIG);
+	}
+	long tid = fa_sys1(SYS_set_tid_address, s->clear_child_tid);
+	if (s->desc_tid)
+		*s->desc_tid = (int)tid;
+	fa_sys2(SYS_arch_prctl, ARCH_SET_FS, s->fs_base);
+	resurrect_entry(s); /* the rest, as for a new thread, ending in its frame */
+	__builtin_unreachable();
+}
+
 /* Waits until no resurrected thread of an earlier snapshot uses engine memory. */
 void fa_wait_departed(void)
 {
@@ -125,9 +143,14 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	fa_child_caps = op->exact && op->exact_userns ? op->caps : 0;
 	const unsigned long base = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
 				   CLONE_SYSVSEM | CLONE_SETTLS;
+	struct fa_slot *heir = op->become_tid ? fa_slot_of(op->become_tid) : 0;
+	if (heir && heir->state != FA_PARKED)
+		heir = 0;
+	if (heir)
+		heir->new_tid = self_new;
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
-		if (s->state != FA_PARKED)
+		if (s->state != FA_PARKED || s == heir)
 			continue;
 		unsigned long flags = base;
 		if (s->desc_tid)
@@ -143,6 +166,14 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 		fa_fix_owners(op, self_new);
 		__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
 		fa_futex_wake(&fa_sync.gate, INT_MAX);
+	}
+	if (heir) {
+		/* what fa_snapshot_fork would do after we return, but the heir's own
+		 * signal mask comes back from its frame */
+		fa_table_clear(op->nslots);
+		fa_restore_handler(op);
+		fa_unlock();
+		become(op, heir);
 	}
 	/* Resurrected threads may still be on engine stacks; the next snapshot in
 	 * this process waits for them (fa_wait_departed) before reusing them, so the

@@ -295,6 +295,9 @@ void fa_record_self(struct fa_op *op)
 	op->self_robust_len = 0;
 	fa_sys3(SYS_get_robust_list, 0, &op->self_robust_head, &op->self_robust_len);
 	op->self_owner_list = fa_owner_list_of(fs, op->self_robust_head);
+	op->self_fs = fs;
+	op->self_rseq_registered =
+		fa_layout.rseq_size && fs && *(volatile int *)(fs + fa_layout.rseq_offset + 4) >= 0;
 	long n = fa_sys3(SYS_sched_getaffinity, 0, sizeof op->self_affinity, op->self_affinity);
 	op->self_affinity_len = n > 0 ? (int)n : 0;
 	for (unsigned i = 0; i < sizeof op->self_sched; i++)
