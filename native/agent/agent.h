@@ -3,6 +3,7 @@
  *   control.c   reading and writing protocol messages (raw syscalls)
  *   triggers.c  when to freeze: a request, threads=N settled, delay
  *   server.c    the agent thread: freeze once, then serve clones
+ *   compact.c   FORKALL_COMPACT=1: the frozen template in huge pages
  *   fork_all.c  FORKALL_FORK=all: fork() becomes forkall() */
 #ifndef FA_AGENT_H
 #define FA_AGENT_H
@@ -18,6 +19,7 @@ struct fa_agent_config {
 	enum fa_trigger at;	/* FORKALL_AT: request | threads=N | delay=MS */
 	long at_value;
 	int exact_tids;		/* FORKALL_EXACT_TIDS=1 */
+	int compact;		/* FORKALL_COMPACT=1 */
 };
 
 FA_HIDDEN int fa_agent_read_config(struct fa_agent_config *c);
@@ -31,6 +33,9 @@ FA_HIDDEN int fa_recv(int fd, struct fa_msg_header *h, unsigned char *payload);
 /* triggers.c */
 FA_HIDDEN int fa_program_threads(int agent_tid, int *running);
 FA_HIDDEN int fa_trigger_due(const struct fa_agent_config *c, long started_ms, int agent_tid);
+
+/* compact.c */
+FA_HIDDEN long fa_compact_anonymous(void);
 
 /* server.c */
 FA_HIDDEN extern volatile int fa_agent_active;

@@ -12,6 +12,8 @@ int fa_agent_read_config(struct fa_agent_config *c)
 	c->at = FA_AT_REQUEST;
 	c->at_value = 0;
 	c->exact_tids = exact && strcmp(exact, "1") == 0;
+	const char *compact = getenv("FORKALL_COMPACT");
+	c->compact = compact && strcmp(compact, "1") == 0;
 	if (!fd || !*fd)
 		return -1;
 	char *end;

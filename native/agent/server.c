@@ -178,8 +178,10 @@ static void *agent_main(void *arg)
 		(void)t0;
 	}
 	uint32_t threads = op.nslots - op.ndead;
+	long compacted = cfg.compact ? fa_compact_anonymous() : 0;
 	put_u32(p, threads);
-	put_u32(p + 4, 0);
+	/* MB moved into huge pages, or 0xffffffff when compaction was refused */
+	put_u32(p + 4, compacted < 0 ? 0xffffffffu : (uint32_t)(compacted >> 20));
 	if (fa_send(cfg.control_fd, FA_MSG_SNAPSHOT, p, 8) < 0)
 		template_exit(0);
 	for (;;) {

@@ -20,7 +20,7 @@ export const MsgType = {
 
 export type AgentMessage =
   | { type: 'hello'; pid: number; version: number }
-  | { type: 'snapshot'; threads: number }
+  | { type: 'snapshot'; threads: number; compactedMb: number | null }
   | { type: 'cloned'; request: number; pid: number; threads: number }
   | { type: 'exited'; pid: number; status: number }
   | { type: 'error'; request: number; errno: number; message: string };
@@ -52,7 +52,7 @@ function decodeOne(type: number, p: Buffer): AgentMessage {
     case MsgType.HELLO:
       return { type: 'hello', pid: p.readUInt32LE(0), version: p.readUInt32LE(4) };
     case MsgType.SNAPSHOT:
-      return { type: 'snapshot', threads: p.readUInt32LE(0) };
+      return { type: 'snapshot', threads: p.readUInt32LE(0), compactedMb: p.readUInt32LE(4) === 0xffffffff ? null : p.readUInt32LE(4) };
     case MsgType.CLONED:
       return { type: 'cloned', request: p.readUInt32LE(0), pid: p.readInt32LE(4), threads: p.readUInt32LE(8) };
     case MsgType.EXITED:

@@ -20,6 +20,8 @@ export interface TemplateOptions {
   /** when to freeze: once N threads exist and settled, after a delay, or on snapshot() (default) */
   at?: Trigger;
   exactTids?: boolean;
+  /** move the frozen template's anonymous memory into huge pages (MADV_COLLAPSE) */
+  compact?: boolean;
   env?: NodeJS.ProcessEnv;
   /** the template's stdin/stdout/stderr; clones inherit them */
   stdio?: [StdioOptions, StdioOptions, StdioOptions] | 'inherit' | 'pipe' | 'ignore';
@@ -50,6 +52,8 @@ export class Template {
   readonly process: ChildProcess;
   pid = 0;
   threads = 0;
+  /** MB moved into huge pages at the snapshot (compact), null if the kernel refused */
+  compactedMb: number | null = 0;
   private readonly control: Duplex;
   private readonly reader = new MessageReader();
   private nextRequest = 1;
@@ -68,6 +72,7 @@ export class Template {
       FORKALL_CONTROL_FD: '3',
       FORKALL_AT: at === 'request' ? 'request' : 'threads' in at ? `threads=${at.threads}` : `delay=${at.delayMs}`,
       ...(opts.exactTids ? { FORKALL_EXACT_TIDS: '1' } : {}),
+      ...(opts.compact ? { FORKALL_COMPACT: '1' } : {}),
     };
     const base = opts.stdio ?? 'inherit';
     const std = typeof base === 'string' ? [base, base, base] : base;
@@ -112,6 +117,7 @@ export class Template {
     else if (m.type === 'snapshot') {
       this.frozen = true;
       this.threads = m.threads;
+      this.compactedMb = m.compactedMb;
       for (const w of this.snapshotWaiters) w.resolve(m.threads);
       this.snapshotWaiters = [];
     } else if (m.type === 'cloned') {
