@@ -137,3 +137,21 @@ for (const exact of [false, true]) {
       assert.equal(l, `snapshot=1 pid_kept=${kept} main_tid_kept=${kept} worker_tid_kept=${kept} leader=1 tasks=2`);
   });
 }
+
+test('--compact: the frozen template is collapsed into huge pages and its clones still work', async () => {
+  const t = await spawnTemplate(nativeArtifact(join('bin', 'forkall-target')), ['4', '64', 'agent'], {
+    at: { delayMs: 600_000 },
+    compact: true,
+    stdio: 'ignore',
+  });
+  try {
+    assert.equal(await t.frozenState(), 4);
+    assert.ok(t.compactedMb === null || t.compactedMb >= 32, `collapsed ${t.compactedMb} MB of 64`);
+    for (let i = 0; i < 3; i++) {
+      const c = await t.clone();
+      assert.deepEqual(await c.exited, { exitCode: 0, signal: null, status: 0 });
+    }
+  } finally {
+    await t.close();
+  }
+});

@@ -66,3 +66,12 @@ test('--help teaches with examples', () => {
   assert.equal(r.code, 0);
   assert.match(r.stdout, /Examples:/);
 });
+
+test('forkall bench server --json reports every rate for every configuration', () => {
+  const r = forkall(['bench', 'server', '--threads', '2', '--rss-mb', '2', '--clones', '5', '--exec-runs', '2', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const { results } = JSON.parse(r.stdout);
+  assert.equal(results.length, 1);
+  for (const k of ['templatePerSec', 'compactPerSec', 'forkServerPerSec', 'execPerSec', 'templateCloneUs'])
+    assert.ok(results[0][k] > 0, k);
+});

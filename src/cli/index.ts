@@ -6,6 +6,7 @@ import { register as registerBench } from './commands/bench.js';
 import { register as registerThreads } from './commands/threads.js';
 import { register as registerLib } from './commands/lib.js';
 import { register as registerRun } from './commands/run.js';
+import { register as registerBenchServer } from './commands/bench-server.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 
@@ -16,9 +17,10 @@ export function buildProgram(): Command {
     .description('fork(2) for multi-threaded Linux processes: clones in which every thread resumes where it was')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions()
     .exitOverride();
   registerDemo(program);
-  registerBench(program);
+  registerBenchServer(registerBench(program));
   registerThreads(program);
   registerLib(program);
   registerRun(program);

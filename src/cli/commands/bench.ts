@@ -49,6 +49,7 @@ export function register(program: Command): Command {
   const bench = program
     .command('bench')
     .description('measure fork, the floor (fork + N raw threads) and forkall latency')
+    .enablePositionalOptions() // `bench server --threads ...` belongs to the subcommand
     .option('--threads <list>', 'thread counts', '1,8,64,512')
     .option('--rss-mb <list>', 'touched anonymous memory, MB', '4,256')
     .option('--runs <n>', 'repetitions per configuration (medians are reported)', '40')

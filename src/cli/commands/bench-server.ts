@@ -1,0 +1,62 @@
+// `forkall bench server`: clone rate from a frozen template vs a plain fork server vs exec-per-run.
+import type { Command } from 'commander';
+import { benchServer, type ServerResult } from '../../bench/server.js';
+import { parseList } from '../../bench/stats.js';
+import { EXIT } from '../exit-codes.js';
+import { parsePositiveInt } from '../options.js';
+import { makeTable } from '../table.js';
+import { UsageError } from '../usage-error.js';
+
+function table(rows: ServerResult[]): string {
+  const t = makeTable(['threads', 'MB', 'template /s', 'us/clone', 'compact /s', 'us/clone', 'collapsed MB', 'fork server /s', 'exec /s', 'template / fork server', 'template / exec']);
+  for (const r of rows)
+    t.push([
+      r.threads,
+      r.rssMb,
+      r.templatePerSec.toFixed(0),
+      r.templateCloneUs.toFixed(0),
+      r.compactPerSec.toFixed(0),
+      r.compactCloneUs.toFixed(0),
+      r.compactedMb === null ? 'refused' : r.compactedMb,
+      r.forkServerPerSec.toFixed(0),
+      r.execPerSec.toFixed(0),
+      (r.templatePerSec / r.forkServerPerSec).toFixed(2),
+      (r.templatePerSec / r.execPerSec).toFixed(1),
+    ]);
+  return t.toString() + '\nfork server: single-threaded run of the same program, one fork per request (AFL++ style)';
+}
+
+export function register(bench: Command): void {
+  bench
+    .command('server')
+    .description('clones per second from a frozen template (plain and compacted) vs a plain fork server vs exec-per-run')
+    .option('--threads <list>', 'template thread counts', '1,8,64')
+    .option('--rss-mb <list>', 'touched anonymous memory, MB', '4,1024')
+    .option('--clones <n>', 'clones (and fork-server runs) per measurement', '200')
+    .option('--exec-runs <n>', 'exec-per-run repetitions', '30')
+    .option('--json', 'print {"results":[...]} as JSON')
+    .addHelpText('after', `
+Each clone (and each fork-server child and exec'd run) writes one byte of the big
+buffer and exits; rates include the request and the exit report.
+
+Examples:
+  forkall bench server
+  forkall bench server --threads 8 --rss-mb 1024 --clones 100 --json`)
+    .action(async (o: { threads: string; rssMb: string; clones: string; execRuns: string; json?: boolean }) => {
+      let threads: number[], rssMb: number[];
+      try {
+        threads = parseList('--threads', o.threads);
+        rssMb = parseList('--rss-mb', o.rssMb);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const results = await benchServer({
+        threads,
+        rssMb,
+        clones: parsePositiveInt('--clones', o.clones, 100000),
+        execRuns: parsePositiveInt('--exec-runs', o.execRuns, 100000),
+      });
+      process.stdout.write(o.json ? JSON.stringify({ results }, null, 2) + '\n' : table(results) + '\n');
+      process.exitCode = EXIT.OK;
+    });
+}
