@@ -163,11 +163,22 @@ static enum sc_role snapshot_external(void)
 	return getpid() == before ? SC_PARENT : SC_CHILD;
 }
 
+/* Under the agent: the program's own snapshot point. The template never
+ * returns from it; every clone does, in the role of a clone. */
+extern int forkall_snapshot(void) __attribute__((weak));
+static int agent_engine;
+
 enum sc_role sc_snapshot_with(struct forkall_options *opts)
 {
 	const char *engine = getenv("FORKALL_SCENARIO_ENGINE");
 	if (engine && strcmp(engine, "external") == 0) {
 		sc_role = snapshot_external();
+	} else if (engine && strcmp(engine, "agent") == 0) {
+		if (!forkall_snapshot || forkall_snapshot() != 1)
+			sc_die("agent engine: forkall_snapshot() is not there (run under the agent)");
+		agent_engine = 1;
+		external = 1;
+		sc_role = SC_CHILD;
 	} else {
 		struct forkall_options o = { .size = sizeof o };
 		if (opts)
@@ -246,7 +257,10 @@ int sc_finish(void)
 	const char *name = sc_role == SC_CHILD ? "child" : "parent";
 	if (dir) {
 		char path[4096];
-		snprintf(path, sizeof path, "%s/%s.log", dir, name);
+		if (agent_engine) /* several clones, one file each */
+			snprintf(path, sizeof path, "%s/clone-%d.log", dir, (int)getpid());
+		else
+			snprintf(path, sizeof path, "%s/%s.log", dir, name);
 		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0)
 			sc_die("cannot create %s: %s", path, strerror(errno));

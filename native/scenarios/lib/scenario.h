@@ -14,6 +14,9 @@
  *   external             the main thread prints "READY <pid>" on stdout and
  *                        blocks in read(0): a controller clones the process
  *                        from outside, then writes one byte per process.
+ *   agent                under libforkall-agent.so: sc_snapshot() calls
+ *                        forkall_snapshot(); the frozen template never returns,
+ *                        each clone writes $FORKALL_SCENARIO_OUT/clone-<pid>.log.
  * Output: $FORKALL_SCENARIO_OUT/<parent|child>.log (or stdout if unset). */
 #ifndef SCENARIO_H
 #define SCENARIO_H
