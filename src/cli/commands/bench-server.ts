@@ -1,11 +1,9 @@
 // `forkall bench server`: clone rate from a frozen template vs a plain fork server vs exec-per-run.
 import type { Command } from 'commander';
 import { benchServer, type ServerResult } from '../../bench/server.js';
-import { parseList } from '../../bench/stats.js';
 import { EXIT } from '../exit-codes.js';
-import { parsePositiveInt } from '../options.js';
+import { parseNumberList, parsePositiveInt } from '../options.js';
 import { makeTable } from '../table.js';
-import { UsageError } from '../usage-error.js';
 
 function table(rows: ServerResult[]): string {
   const t = makeTable(['threads', 'MB', 'template /s', 'us/clone', 'compact /s', 'us/clone', 'collapsed MB', 'fork server /s', 'exec /s', 'template / fork server', 'template / exec']);
@@ -43,13 +41,8 @@ Examples:
   forkall bench server
   forkall bench server --threads 8 --rss-mb 1024 --clones 100 --json`)
     .action(async (o: { threads: string; rssMb: string; clones: string; execRuns: string; json?: boolean }) => {
-      let threads: number[], rssMb: number[];
-      try {
-        threads = parseList('--threads', o.threads);
-        rssMb = parseList('--rss-mb', o.rssMb);
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
+      const threads = parseNumberList('--threads', o.threads, 1, 4096);
+      const rssMb = parseNumberList('--rss-mb', o.rssMb);
       const results = await benchServer({
         threads,
         rssMb,

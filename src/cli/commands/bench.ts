@@ -5,11 +5,9 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { makeTable } from '../table.js';
 import { benchLatency, type LatencyResult } from '../../bench/latency.js';
-import { parseList } from '../../bench/stats.js';
 import { lineChartSvg, type Series } from '../../bench/svg-chart.js';
 import { EXIT } from '../exit-codes.js';
-import { parsePositiveInt } from '../options.js';
-import { UsageError } from '../usage-error.js';
+import { parseNumberList, parsePositiveInt } from '../options.js';
 
 function table(results: LatencyResult[], exact: boolean): string {
   const head = ['threads', 'RSS MB', 'fork us', 'floor us', 'forkall us', 'ratio', ...(exact ? ['exact-TID us'] : [])];
@@ -69,14 +67,8 @@ Examples:
   forkall bench --exact --json --svg latency.svg`,
     )
     .action(async (o: { threads: string; rssMb: string; runs: string; exact?: boolean; json?: boolean; svg?: string }) => {
-      let threads: number[], rssMb: number[];
-      try {
-        threads = parseList('--threads', o.threads);
-        rssMb = parseList('--rss-mb', o.rssMb);
-      } catch (e) {
-        throw new UsageError((e as Error).message);
-      }
-      if (threads.some((t) => t < 1 || t > 4096)) throw new UsageError('--threads values must be from 1 to 4096');
+      const threads = parseNumberList('--threads', o.threads, 1, 4096);
+      const rssMb = parseNumberList('--rss-mb', o.rssMb);
       const runs = parsePositiveInt('--runs', o.runs, 100000);
       const results = await benchLatency({ threads, rssMb, runs, exact: Boolean(o.exact) });
       if (o.svg) writeFileSync(o.svg, chart(results));
