@@ -30,6 +30,9 @@ test('python3 frozen at threads=4: three clones alive at once, each with exactly
       assert.equal(c.threads, 4);
       assert.deepEqual(await c.exited, { exitCode: 0, signal: null, status: 0 });
     }
+    // a clone's output travels through the shared stdout pipe, its exit report through the control socket:
+    // give the pipe a moment to catch up
+    for (let i = 0; i < 100 && !clones.every((c) => out.includes(`clone ${c.pid} `)); i++) await new Promise((r) => setTimeout(r, 50));
     for (const c of clones) assert.match(out, new RegExp(`clone ${c.pid} threads=4 results=\\[2, 4, 6\\]`));
   } finally {
     await t.close();
