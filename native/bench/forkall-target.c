@@ -6,7 +6,10 @@
  *               fork(); the child writes one byte and exits; the parent
  *               answers with the 4-byte wait status
  *   once        write one byte and exit (exec-per-run)
- * Usage: forkall-target THREADS RSS_MB agent|forkserver|once */
+ *   probe       as agent, then print how much of the big mapping the clone
+ *               owns privately after its one-byte write (Private_Dirty, kB) and
+ *               how much is still huge pages (AnonHugePages, kB)
+ * Usage: forkall-target THREADS RSS_MB agent|forkserver|once|probe */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,25 @@ static void *worker(void *arg)
 	return arg;
 }
 
+static void print_mapping_usage(char *mem)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	int in = 0;
+	long dirty = -1, huge = -1;
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (unsigned long)mem >= lo && (unsigned long)mem < hi;
+		else if (in)
+			sscanf(line, "Private_Dirty: %ld kB", &dirty), sscanf(line, "AnonHugePages: %ld kB", &huge);
+	}
+	if (f)
+		fclose(f);
+	printf("private_dirty_kb=%ld anon_huge_kb=%ld\n", dirty, huge);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4)
@@ -44,11 +66,13 @@ int main(int argc, char **argv)
 		pthread_t t;
 		pthread_create(&t, &a, worker, 0);
 	}
-	if (strcmp(mode, "agent") == 0) {
+	if (strcmp(mode, "agent") == 0 || strcmp(mode, "probe") == 0) {
 		if (!forkall_snapshot || forkall_snapshot() != 1)
 			return 3;
 		if (mem)
 			mem[bytes / 2] = 2;
+		if (mode[0] == 'p')
+			print_mapping_usage(mem);
 		_exit(0);
 	}
 	if (strcmp(mode, "forkserver") == 0) {
