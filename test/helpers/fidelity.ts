@@ -11,6 +11,7 @@ export function assertFaithfulClone(name: string, r: RunResult, opts: { noChild?
   assert.ok(r.parent, `${where}the parent wrote no transcript`);
   assert.deepEqual(mismatches(r.parent), [], `${where}checks failed in the parent`);
   assert.deepEqual(r.strays, [], `${where}processes left behind: ${r.strays.join(', ')}`);
+  assert.deepEqual(r.zombies, [], `${where}unreaped zombie children: ${r.zombies.join(', ')}`);
   if (opts.noChild) return;
   assert.ok(r.child, `${where}the clone wrote no transcript (it did not run to the end)`);
   assert.deepEqual(mismatches(r.child), [], `${where}checks failed in the clone`);

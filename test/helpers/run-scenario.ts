@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { buildDir, type Flavour } from '../../src/native/paths.js';
 import { readTranscript, type Transcript } from './transcript.js';
-import { strayProcesses } from './strays.js';
+import { strayProcesses, zombieChildren } from './strays.js';
 
 /** An engine that clones a running process from outside (remote, agent). */
 export interface ExternalEngine {
@@ -34,6 +34,8 @@ export interface RunResult {
   parent?: Transcript;
   child?: Transcript;
   strays: number[];
+  /** zombie children of the test process after the run */
+  zombies: number[];
   cloneCode?: number | null;
 }
 
@@ -118,6 +120,7 @@ export async function runScenario(name: string, opts: RunOptions): Promise<RunRe
     parent: readTranscript(join(out, 'parent.log')),
     child: readTranscript(join(out, 'child.log')),
     strays,
+    zombies: zombieChildren(),
     cloneCode,
   };
   rmSync(out, { recursive: true, force: true });

@@ -26,3 +26,20 @@ export async function strayProcesses(tag: string, graceMs = 2000): Promise<numbe
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Zombie children of this test process (a zombie's environ is empty, so tags cannot find it):
+ * a clone made a sibling of the scenario (CLONE_PARENT) that nobody reaps would show here. */
+export function zombieChildren(): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (f[0] === 'Z' && Number(f[1]) === process.pid) found.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
