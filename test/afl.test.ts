@@ -16,7 +16,7 @@ const skip = have('afl-fuzz') && have('afl-cc') ? false : 'afl++ is not installe
 function setup(): string {
   const dir = mkdtempSync(join(tmpdir(), 'forkall-afl-'));
   const src = join(packageRoot, 'native', 'examples', 'afl_threaded_target.c');
-  const cc = spawnSync('afl-cc', ['-O1', '-pthread', '-o', join(dir, 'target'), src], {
+  const cc = spawnSync('afl-cc', ['-O0', '-pthread', '-o', join(dir, 'target'), src], {
     encoding: 'utf8',
     env: { ...process.env, AFL_QUIET: '1' },
   });

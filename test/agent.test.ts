@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { statFields } from '../src/proc/tasks.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeArtifact, packageRoot } from '../src/native/paths.js';
@@ -15,7 +16,11 @@ const app = join(packageRoot, 'test', 'fixtures', 'py_workers.py');
 const cli = join(packageRoot, 'bin', 'forkall.js');
 const gone = async (pid: number) => {
   for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
-  return !existsSync(`/proc/${pid}`) || /\) Z/.test(spawnSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' }).stdout);
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0] === 'Z';
+  } catch {
+    return true; // gone
+  }
 };
 
 test('python3 frozen at threads=4: three clones alive at once, each with exactly the program\'s 4 threads, workers working, each exits 0', async () => {

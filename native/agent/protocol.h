@@ -13,7 +13,7 @@
 enum fa_msg_type {
 	/* agent -> controller */
 	FA_MSG_HELLO = 1,	/* u32 pid, u32 version */
-	FA_MSG_SNAPSHOT = 2,	/* u32 threads, u32 parked_us */
+	FA_MSG_SNAPSHOT = 2,	/* u32 threads, u32 MB compacted (0xffffffff: refused) */
 	FA_MSG_CLONED = 3,	/* u32 request, i32 pid, u32 threads */
 	FA_MSG_EXITED = 4,	/* i32 pid, i32 wait status */
 	FA_MSG_ERROR = 5,	/* u32 request, i32 errno, utf-8 message */

@@ -168,14 +168,12 @@ static void *agent_main(void *arg)
 	struct forkall_options o = { .size = sizeof o, .flags = cfg.exact_tids ? FORKALL_EXACT_TIDS : 0 };
 	for (;;) {
 		wait_for_trigger(started);
-		long t0 = fa_now_ms();
 		int err = fa_snapshot_begin(&op, &o);
 		if (err == 0)
 			break;
 		fa_snapshot_wanted = 0;
 		fa_send_error(cfg.control_fd, 0, -err, forkall_strerror()); /* not frozen: try again on request */
 		cfg.at = FA_AT_REQUEST;
-		(void)t0;
 	}
 	uint32_t threads = op.nslots - op.ndead;
 	long compacted = cfg.compact ? fa_compact_anonymous() : 0;

@@ -64,7 +64,7 @@ struct fa_op {
 	/* exact-TID mode (exact.c) */
 	int exact;		/* re-create the process and threads with their old IDs */
 	int exact_userns;	/* ... inside a new user namespace (caller lacks CAP_SYS_ADMIN) */
-	unsigned uid, gid;
+	unsigned uid, gid;	/* uid: also the parking signal's si_uid */
 	uint32_t caps[6];	/* capget v3 of the caller: restored in the child's threads */
 	/* the forking thread's own state, restored in the child */
 	int *self_clear_child_tid;

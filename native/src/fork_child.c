@@ -181,6 +181,4 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	fa_table_clear(op->nslots);
 	if (fa_child_caps)
 		set_caps(fa_child_caps);
-	op->self_tid = self_new;
-	op->pid = self_new;
 }

@@ -124,7 +124,7 @@ static long send_park(const struct fa_op *op, int tid, unsigned idx)
 	si.si_signo = op->sig;
 	si.si_code = SI_QUEUE;
 	si.si_pid = op->pid;
-	si.si_uid = (uid_t)fa_sys0(SYS_getuid);
+	si.si_uid = op->uid;
 	si.si_value.sival_ptr = (void *)(uintptr_t)((uint64_t)(unsigned)fa_sync.gen << 32 | idx);
 	return fa_sys4(SYS_rt_tgsigqueueinfo, op->pid, tid, op->sig, &si);
 }

@@ -48,7 +48,6 @@ static int validate(const struct forkall_options *o, struct fa_op *op)
 static void record_identity(struct fa_op *op)
 {
 	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
-	op->uid = (unsigned)fa_sys0(SYS_getuid);
 	op->gid = (unsigned)fa_sys0(SYS_getgid);
 	for (int i = 0; i < 6; i++)
 		op->caps[i] = 0;
@@ -70,6 +69,7 @@ int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts)
 	set_mask(&all, &op->old_mask);
 	op->pid = fa_getpid();
 	op->self_tid = fa_gettid();
+	op->uid = (unsigned)fa_sys0(SYS_getuid); /* once: every parking signal carries it */
 	fa_record_self(op);
 	if (op->exact)
 		record_identity(op);

@@ -1,6 +1,7 @@
 // Finds processes left behind by a scenario run: every run is tagged with a
 // unique FORKALL_SCENARIO_TAG in its environment, inherited by its clones.
 import { readdirSync, readFileSync } from 'node:fs';
+import { statFields } from '../../src/proc/tasks.js';
 
 export function processesTagged(tag: string): number[] {
   const needle = `FORKALL_SCENARIO_TAG=${tag}`;
@@ -35,7 +36,7 @@ export function zombieChildren(): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const f = statFields(stat);
       if (f[0] === 'Z' && Number(f[1]) === process.pid) found.push(Number(entry));
     } catch {
       // gone
