@@ -1,0 +1,145 @@
+// The remote engine's one operation: clone process `pid`, with every thread,
+// `count` times, from outside. Synchronous, on the thread that attaches.
+//
+// Order, chosen so the original is held as briefly as possible and always
+// given back whole: seize every thread → read every thread's state → fork
+// the copies → give every original thread its exact registers back and
+// detach → only then build each copy's threads. Any failure before the
+// originals are released restores and releases them; a copy that cannot be
+// finished is killed.
+import * as pt from './ptrace.js';
+import { captureThread, type ThreadState } from './capture.js';
+import { RemoteError } from './errors.js';
+import { SyscallError } from './libc.js';
+import { ProcessMemory } from './memory.js';
+import { diagnoseDenied, preflight } from './preflight.js';
+import { buildClone, injectFork } from './recreate.js';
+import { reg } from './regs.js';
+import { restoreThread } from './restore.js';
+import { seizeAll } from './seize.js';
+import { findSyscallInsn, readMaps } from './syscall-insn.js';
+import type { TracedTask } from './task.js';
+
+export interface RemoteCloneOptions {
+  /** how many clones (default 1) */
+  count?: number;
+  /** leave each clone stopped (SIGSTOP) and detached, for a debugger to pick up */
+  stopped?: boolean;
+  /** same PID and TIDs in the clone (not available in the remote engine yet) */
+  exactTids?: boolean;
+  /** called between steps; returning true abandons the operation (nothing is left changed) */
+  shouldAbort?: () => boolean;
+}
+
+export interface RemoteClone {
+  pid: number;
+  threads: number;
+  /** lock words whose owner TID was rewritten (robust lists, ld.so locks) */
+  ownersFixed: number;
+  /** original TID -> the clone's TID */
+  tids: Record<number, number>;
+}
+
+export interface RemoteCloneResult {
+  pid: number;
+  threads: number;
+  clones: RemoteClone[];
+  /** microseconds the original was held stopped */
+  heldUs: number;
+  /** microseconds for the whole operation */
+  totalUs: number;
+}
+
+const SCRATCH_BYTES = 1024;
+const now = () => performance.now();
+
+class Abandoned extends RemoteError {
+  constructor() {
+    super('abandoned: the controller went away before the clone was made; the target was left as it was', 'failed');
+  }
+}
+
+function wrap(pid: number, e: unknown): unknown {
+  if (e instanceof RemoteError) return e;
+  if (e instanceof SyscallError && e.errno === 3) return new RemoteError(`process ${pid} exited during the clone (${e.message})`, 'no-such-process');
+  return new RemoteError(`cloning PID ${pid} failed: ${e instanceof Error ? e.message : String(e)}; the target was restored`, 'failed');
+}
+
+function killClone(pid: number, tasks: TracedTask[] = []): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  for (const t of tasks) t.detached = true;
+}
+
+export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): RemoteCloneResult {
+  const count = opts.count ?? 1;
+  if (opts.exactTids)
+    throw new RemoteError('--exact-tids is not available with the remote engine yet (use the agent or forkall_ex)', 'unsupported');
+  const abort = opts.shouldAbort ?? (() => false);
+  const t0 = now();
+  preflight(pid);
+  const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
+  const tHeld = now();
+  const firstRegs = new Map<number, Buffer>();
+  let mem: ProcessMemory | undefined;
+  let scratch = 0n;
+  let scratchSaved: Buffer | undefined;
+  const forked: number[] = [];
+  const clones: RemoteClone[] = [];
+  let states: ThreadState[] = [];
+  let released = false;
+  const giveBack = () => {
+    if (released) return;
+    if (mem && scratchSaved) mem.write(scratch, scratchSaved);
+    for (const t of originals) {
+      const regs = firstRegs.get(t.tid);
+      if (regs) restoreThread(t, regs);
+    }
+    for (const t of originals) t.release();
+    released = true;
+  };
+  try {
+    for (const t of originals) firstRegs.set(t.tid, pt.getRegs(t.tid));
+    const forker = originals[0]!;
+    mem = new ProcessMemory(pid);
+    const maps = readMaps(pid);
+    const insn = findSyscallInsn(maps, mem);
+    scratch = ((reg(firstRegs.get(forker.tid)!, 'rsp') - 128n - 4096n) & ~63n) - BigInt(SCRATCH_BYTES);
+    scratchSaved = mem.read(scratch, SCRATCH_BYTES);
+    states = originals.map((t) => captureThread(t, { mem: mem!, insn, scratch }));
+    mem.write(scratch, scratchSaved);
+    if (abort()) throw new Abandoned();
+    const f = states[0]!;
+    for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+    giveBack();
+    const tReleased = now();
+    for (const cpid of forked) {
+      const built: TracedTask[] = [];
+      try {
+        if (abort()) throw new Abandoned();
+        const c = buildClone(cpid, f, states.slice(1), { insn, maps, scratch: scratch + 512n }, built);
+        if (opts.stopped) process.kill(cpid, 'SIGSTOP');
+        for (const t of c.tasks.slice(1)) t.release();
+        c.tasks[0]!.release();
+        clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids) });
+      } finally {
+        if (clones.at(-1)?.pid !== cpid) killClone(cpid, built);
+      }
+    }
+    return { pid, threads: originals.length, clones, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
+  } catch (e) {
+    const done = new Set(clones.map((c) => c.pid));
+    for (const c of forked) if (!done.has(c)) killClone(c);
+    try {
+      giveBack();
+    } catch (restoreErr) {
+      throw new RemoteError(`cloning PID ${pid} failed (${String(e)}) and restoring it failed too: ${String(restoreErr)}`, 'failed');
+    }
+    throw wrap(pid, e);
+  } finally {
+    mem?.close();
+  }
+}

@@ -1,0 +1,22 @@
+// Why the remote engine refused or failed, as a code the CLI maps to an exit
+// code (docs/cli.md) and a one-line message naming the PID or TID at fault.
+export type RemoteErrorCode =
+  | 'bad-pid'
+  | 'no-such-process'
+  | 'zombie'
+  | 'kernel-thread'
+  | 'self'
+  | 'traced'
+  | 'denied'
+  | 'unsupported'
+  | 'failed';
+
+export class RemoteError extends Error {
+  override name = 'RemoteError';
+  constructor(
+    message: string,
+    readonly code: RemoteErrorCode,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,140 @@
+// Building the clone: an injected fork in one original thread (the forker)
+// makes a one-thread copy of the process; injected clones in that copy make
+// one thread per captured thread, each then given the captured registers,
+// xstate, signal mask, robust list, rseq, signal stack, name, affinity and
+// scheduling. Everything stays stopped until the caller lets it go.
+import * as pt from './ptrace.js';
+import { getAffinity, schedGetattr, schedSetattr, setAffinity } from './libc.js';
+import { injectChecked } from './inject.js';
+import { ProcessMemory } from './memory.js';
+import { fixOwners, type OwnerMove } from './owners.js';
+import { reg, resumeRegs, setReg } from './regs.js';
+import type { Mapping } from './syscall-insn.js';
+import { TracedTask } from './task.js';
+import type { ThreadState } from './capture.js';
+
+const CLONE = {
+  VM: 0x100,
+  FS: 0x200,
+  FILES: 0x400,
+  SIGHAND: 0x800,
+  PTRACE: 0x2000,
+  PARENT: 0x8000,
+  THREAD: 0x10000,
+  SYSVSEM: 0x40000,
+  SETTLS: 0x80000,
+  PARENT_SETTID: 0x100000,
+  CHILD_CLEARTID: 0x200000,
+  CHILD_SETTID: 0x1000000,
+} as const;
+const SIGCHLD = 17;
+const PR_SET_NAME = 15;
+
+/**
+ * Injects the fork into the original forker thread. CLONE_PARENT makes the
+ * clone a sibling of the target (its parent reaps it; the target never sees a
+ * child it did not make); CLONE_PTRACE makes it ours, stopped before its first
+ * instruction. The descriptor's TID field and the clear-TID address are set
+ * the way libc's own fork sets them.
+ */
+export function injectFork(forker: TracedTask, f: ThreadState, insn: bigint): number {
+  let flags = CLONE.PARENT | CLONE.PTRACE | SIGCHLD;
+  if (f.clearChildTid) flags |= CLONE.CHILD_CLEARTID;
+  if (f.tidField && f.tidField === f.clearChildTid) flags |= CLONE.CHILD_SETTID;
+  return Number(injectChecked(forker, insn, f.regs, 'clone', [flags, 0, 0, f.clearChildTid, 0]));
+}
+
+export interface BuildContext {
+  insn: bigint;
+  maps: Mapping[];
+  /** writable, unused memory (below the forker's red zone) for call arguments */
+  scratch: bigint;
+}
+
+export interface BuiltClone {
+  pid: number;
+  /** the clone's threads, main first, all stopped and traced */
+  tasks: TracedTask[];
+  /** old TID -> new TID */
+  tids: Map<number, number>;
+  ownersFixed: number;
+}
+
+const sameSched = (a: Buffer, b: Buffer) => a.subarray(4, 48).equals(b.subarray(4, 48));
+
+function restoreSchedAndAffinity(tid: number, t: ThreadState): void {
+  if (!getAffinity(tid).equals(t.affinity)) setAffinity(tid, t.affinity);
+  if (!sameSched(schedGetattr(tid), t.sched)) {
+    const attr = Buffer.from(t.sched);
+    attr.writeBigUInt64LE(attr.readBigUInt64LE(8) & 1n, 8); // keep only SCHED_FLAG_RESET_ON_FORK
+    attr.fill(0, 48);
+    schedSetattr(tid, attr);
+  }
+}
+
+/** Per-thread state only the thread itself can set: one injected call each, only where needed. */
+function registerInThread(task: TracedTask, t: ThreadState, inherited: { name: string }, ctx: BuildContext, mem: ProcessMemory): void {
+  const base = Buffer.from(t.regs);
+  setReg(base, 'rsp', ctx.scratch - 512n); // off any signal stack, or sigaltstack() would refuse
+  if (t.robust.head) injectChecked(task, ctx.insn, base, 'set_robust_list', [t.robust.head, t.robust.len]);
+  if (t.rseq.area) injectChecked(task, ctx.insn, base, 'rseq', [t.rseq.area, t.rseq.size, 0, t.rseq.signature]);
+  if (t.altstack) {
+    mem.write(ctx.scratch, t.altstack);
+    injectChecked(task, ctx.insn, base, 'sigaltstack', [ctx.scratch, 0]);
+  }
+  if (t.name !== inherited.name) {
+    mem.write(ctx.scratch, Buffer.from(t.name.slice(0, 15) + '\0'));
+    injectChecked(task, ctx.insn, base, 'prctl', [PR_SET_NAME, ctx.scratch]);
+  }
+}
+
+function finishThread(task: TracedTask, t: ThreadState): void {
+  pt.setRegs(task.tid, resumeRegs(t.regs));
+  pt.setXstate(task.tid, t.xstate);
+  pt.setSigmask(task.tid, t.sigmask);
+}
+
+const THREAD_FLAGS =
+  CLONE.VM | CLONE.FS | CLONE.FILES | CLONE.SIGHAND | CLONE.THREAD | CLONE.SYSVSEM | CLONE.SETTLS | CLONE.PTRACE;
+
+/** Turns the stopped one-thread copy `pid` (made by injectFork from `f`) into a full clone. */
+export function buildClone(pid: number, f: ThreadState, others: ThreadState[], ctx: BuildContext, built: TracedTask[]): BuiltClone {
+  const main = new TracedTask(pid, pid);
+  built.push(main);
+  main.waitEventStop();
+  pt.setOptions(pid, pt.OPT.TRACESYSGOOD | pt.OPT.EXITKILL); // if we die now, the half-built clone dies with us
+  const mem = new ProcessMemory(pid);
+  try {
+    const tids = new Map<number, number>([[f.tid, pid]]);
+    const moves: OwnerMove[] = [{ head: f.robust.head, oldTid: f.tid, newTid: pid }];
+    const mainBase = Buffer.from(f.regs);
+    setReg(mainBase, 'rsp', ctx.scratch - 512n);
+    if (f.robust.head) injectChecked(main, ctx.insn, mainBase, 'set_robust_list', [f.robust.head, f.robust.len]);
+    if (f.tidField && f.tidField !== f.clearChildTid) {
+      const b = Buffer.alloc(4);
+      b.writeInt32LE(pid, 0);
+      mem.write(f.tidField, b);
+    }
+    for (const t of others) {
+      let flags = THREAD_FLAGS;
+      if (t.tidField) flags |= CLONE.PARENT_SETTID;
+      if (t.clearChildTid) flags |= CLONE.CHILD_CLEARTID;
+      const args = [flags, reg(t.regs, 'rsp'), t.tidField, t.clearChildTid, reg(t.regs, 'fs_base')];
+      const tid = Number(injectChecked(main, ctx.insn, mainBase, 'clone', args));
+      const task = new TracedTask(pid, tid);
+      built.push(task);
+      task.waitEventStop();
+      registerInThread(task, t, f, ctx, mem);
+      finishThread(task, t);
+      restoreSchedAndAffinity(tid, t);
+      tids.set(t.tid, tid);
+      moves.push({ head: t.robust.head, oldTid: t.tid, newTid: tid });
+    }
+    const ownersFixed = fixOwners(mem, ctx.maps, moves);
+    finishThread(main, f);
+    restoreSchedAndAffinity(pid, f);
+    return { pid, tasks: [...built], tids, ownersFixed };
+  } finally {
+    mem.close();
+  }
+}

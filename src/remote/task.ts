@@ -1,0 +1,56 @@
+// One traced task (a thread of the target or of the clone being built): what
+// kind of stop it is in, and the signals that arrived while we held it, which
+// are sent again before it is let go.
+import * as pt from './ptrace.js';
+import { tgkill } from './libc.js';
+import { isEventStop, isSyscallStop, waitTask, type WaitResult } from './wait.js';
+
+export type StopKind = 'event' | 'syscall-exit';
+
+export class TaskGone extends Error {
+  constructor(readonly tid: number, how: string) {
+    super(`thread ${tid} ${how} while being traced`);
+  }
+}
+
+export class TracedTask {
+  stop: StopKind = 'event';
+  /** signals intercepted in signal-delivery-stops, re-sent before detach */
+  readonly held: number[] = [];
+  detached = false;
+  constructor(
+    readonly tgid: number,
+    readonly tid: number,
+  ) {}
+
+  /** Waits for a stop that `want` accepts; holds signals that arrive instead. */
+  waitFor(want: (w: WaitResult) => boolean, resume: (sig: number) => void): WaitResult {
+    for (;;) {
+      const w = waitTask(this.tid);
+      if (w.kind === 'exited') throw new TaskGone(this.tid, `exited (code ${w.code})`);
+      if (w.kind === 'killed') throw new TaskGone(this.tid, `was killed by signal ${w.sig}`);
+      if (want(w)) return w;
+      if (w.event === 0 && !isSyscallStop(w)) this.held.push(w.sig); // signal-delivery-stop: keep it for later
+      resume(0);
+    }
+  }
+
+  waitEventStop(): void {
+    this.waitFor(isEventStop, (sig) => pt.cont(this.tid, sig));
+    this.stop = 'event';
+  }
+
+  /** Runs to the next system-call stop (entry or exit). */
+  stepSyscall(): void {
+    pt.toSyscall(this.tid);
+    this.waitFor(isSyscallStop, (sig) => pt.toSyscall(this.tid, sig));
+  }
+
+  /** Re-sends held signals (they stay pending until it runs), then detaches. */
+  release(): boolean {
+    if (this.detached) return true;
+    for (const sig of this.held.splice(0)) tgkill(this.tgid, this.tid, sig);
+    this.detached = pt.tryDetach(this.tid);
+    return this.detached;
+  }
+}
