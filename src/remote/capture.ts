@@ -17,6 +17,8 @@ export interface ThreadState {
   sigmask: Buffer;
   rseq: pt.RseqConfig;
   robust: { head: bigint; len: bigint };
+  /** the list of locks it owns: the robust list, or musl's unregistered owner list (0: none known) */
+  ownerList: bigint;
   /** set_tid_address / CLONE_CHILD_CLEARTID address (0: none) */
   clearChildTid: bigint;
   /** where the libc thread descriptor keeps this thread's TID (0: not found) */
@@ -65,13 +67,15 @@ export function captureThread(task: TracedTask, ctx: CaptureContext): ThreadStat
   injectChecked(task, ctx.insn, regs, 'sigaltstack', [0, s]);
   const ss = ctx.mem.read(s, 24);
   const fsBase = reg(regs, 'fs_base');
-  return {
+  const robust = getRobustList(tid);
+  const st = {
     tid,
     regs,
     xstate: pt.getXstate(tid),
     sigmask: pt.getSigmask(tid),
     rseq: pt.getRseq(tid),
-    robust: getRobustList(tid),
+    robust,
+    ownerList: robust.head,
     clearChildTid,
     tidField: findTidField(ctx.mem, tid, clearChildTid, fsBase),
     altstack: ss.readInt32LE(8) & SS_DISABLE ? undefined : ss,
@@ -79,4 +83,5 @@ export function captureThread(task: TracedTask, ctx: CaptureContext): ThreadStat
     affinity: getAffinity(tid),
     sched: schedGetattr(tid),
   };
+  return st;
 }

@@ -15,6 +15,7 @@ import { ProcessMemory } from './memory.js';
 import { diagnoseDenied, preflight } from './preflight.js';
 import { buildClone, injectFork } from './recreate.js';
 import { reg } from './regs.js';
+import { findOwnerListOffset, isGlibc } from './owners.js';
 import { restoreThread } from './restore.js';
 import { seizeAll } from './seize.js';
 import { findSyscallInsn, readMaps } from './syscall-insn.js';
@@ -111,6 +112,10 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     scratchSaved = mem.read(scratch, SCRATCH_BYTES);
     states = originals.map((t) => captureThread(t, { mem: mem!, insn, scratch }));
     mem.write(scratch, scratchSaved);
+    if (!isGlibc(maps)) {
+      const off = findOwnerListOffset(mem, states.map((s) => reg(s.regs, 'fs_base')));
+      for (const s of states) if (!s.ownerList && off > 0) s.ownerList = reg(s.regs, 'fs_base') + BigInt(off);
+    }
     if (abort()) throw new Abandoned();
     const f = states[0]!;
     for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));

@@ -9,6 +9,8 @@ import type { Mapping } from './syscall-insn.js';
 
 const FUTEX_TID_MASK = 0x3fffffff;
 const LIST_LIMIT = 2048;
+/** musl's pthread_mutex_t on x86-64: list entries point at _m_next (byte 32), the lock word _m_lock is byte 4. */
+const MUSL_LOCK_FROM_NEXT = 4n - 32n;
 
 export interface OwnerMove {
   head: bigint;
@@ -36,7 +38,8 @@ function fixLockWord(mem: ProcessMemory, addr: bigint, oldTid: number, newTid: n
 function fixRobustList(mem: ProcessMemory, m: OwnerMove, glibc: boolean): number {
   const h = m.head ? mem.tryRead(m.head, 24) : undefined;
   if (!h) return 0;
-  const off = h.readBigInt64LE(8);
+  // musl fills in the offset only when it registers the list with the kernel
+  const off = h.readBigInt64LE(8) || (glibc ? 0n : MUSL_LOCK_FROM_NEXT);
   if (!off) return 0;
   let fixed = 0;
   let entry = h.readBigUInt64LE(0);
@@ -69,6 +72,22 @@ function fixLdsoLocks(mem: ProcessMemory, maps: Mapping[], newOf: Map<number, nu
     }
   }
   return fixed;
+}
+
+/**
+ * musl keeps each thread's owned locks (recursive, errorcheck, PI, robust) on
+ * a list in its descriptor and registers it with the kernel only after a
+ * robust lock. An empty list's head points at itself, so the field is the one
+ * word (after `self` at offset 0) of some thread's descriptor that holds its
+ * own address. Returns its offset from the thread pointer, or -1.
+ */
+export function findOwnerListOffset(mem: ProcessMemory, threadPointers: bigint[]): number {
+  for (const tp of threadPointers) {
+    const d = tp ? mem.tryRead(tp, 256) : undefined;
+    if (!d) continue;
+    for (let off = 8; off + 8 <= d.length; off += 8) if (d.readBigUInt64LE(off) === tp + BigInt(off)) return off;
+  }
+  return -1;
 }
 
 export function isGlibc(maps: Mapping[]): boolean {

@@ -106,7 +106,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
   const mem = new ProcessMemory(pid);
   try {
     const tids = new Map<number, number>([[f.tid, pid]]);
-    const moves: OwnerMove[] = [{ head: f.robust.head, oldTid: f.tid, newTid: pid }];
+    const moves: OwnerMove[] = [{ head: f.ownerList, oldTid: f.tid, newTid: pid }];
     const mainBase = Buffer.from(f.regs);
     setReg(mainBase, 'rsp', ctx.scratch - 512n);
     if (f.robust.head) injectChecked(main, ctx.insn, mainBase, 'set_robust_list', [f.robust.head, f.robust.len]);
@@ -128,7 +128,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       finishThread(task, t);
       restoreSchedAndAffinity(tid, t);
       tids.set(t.tid, tid);
-      moves.push({ head: t.robust.head, oldTid: t.tid, newTid: tid });
+      moves.push({ head: t.ownerList, oldTid: t.tid, newTid: tid });
     }
     const ownersFixed = fixOwners(mem, ctx.maps, moves);
     finishThread(main, f);

@@ -151,6 +151,19 @@ void sc_wait_blocked(pid_t tid, long want)
 	sc_die("thread %d did not block in syscall %ld within 5 s", (int)tid, want);
 }
 
+int sc_engine_is_external(void)
+{
+	const char *engine = getenv("FORKALL_SCENARIO_ENGINE");
+	return engine && strcmp(engine, "external") == 0;
+}
+
+int sc_interrupted_as_documented(int r, int err)
+{
+	if (sc_engine_is_external() && sc_role == SC_PARENT)
+		return r >= 0;
+	return r < 0 && err == EINTR;
+}
+
 static enum sc_role snapshot_external(void)
 {
 	pid_t before = getpid();

@@ -39,6 +39,18 @@ extern int sc_exact;
 #endif
 #define SC_STALE_OWNER (SC_GLIBC && sc_role == SC_CHILD && !sc_exact)	/* the snapshot keeps TIDs (inprocess engine with FORKALL_SCENARIO_EXACT=1) */
 
+/* The engine is an outside one (FORKALL_SCENARIO_ENGINE=external): the
+ * original's threads are stopped by a tracer, not parked in a signal handler,
+ * so its interrupted system calls go on as if nothing happened (see
+ * sc_interrupted_as_documented). */
+int sc_engine_is_external(void);
+/* For a call that the kernel resumes through restart_syscall (nanosleep, poll,
+ * timed waits): was its outcome the documented one for this process? A clone
+ * sees EINTR; so does the original with the in-process engine (its threads were
+ * parked in a handler); with an outside engine the original's call goes on and
+ * returns normally (r >= 0). */
+int sc_interrupted_as_documented(int r, int err);
+
 /* Takes the snapshot with the engine chosen by the environment. */
 enum sc_role sc_snapshot(void);
 /* Same, with forkall options (inprocess engine only). */
