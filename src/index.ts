@@ -2,3 +2,10 @@
 export { packageRoot, libforkall, scenarioBinary, toolBinary } from './native/paths.js';
 export { spawnTemplate, Template, AgentError } from './server/template.js';
 export type { Clone, CloneResult, TemplateOptions, Trigger } from './server/template.js';
+export { cloneProcess, cloneProcessDetailed } from './remote/api.js';
+export { cloneProcessSync } from './remote/clone-process.js';
+export type { CloneProcessOptions } from './remote/api.js';
+export type { RemoteClone, RemoteCloneResult } from './remote/clone-process.js';
+export { RemoteError } from './remote/errors.js';
+export type { RemoteErrorCode } from './remote/errors.js';
+export { waitForExit } from './remote/wait-exit.js';

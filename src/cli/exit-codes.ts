@@ -11,5 +11,13 @@ export const EXIT = {
   NO_PROCESS: 4,
   /** The target cannot be used: a zombie, a kernel thread, or forkall itself. */
   BAD_TARGET: 5,
+  /** The target is already traced (a debugger, strace, another forkall). */
+  TRACED: 6,
+  /** ptrace is not allowed on the target (permissions, Yama, not dumpable). */
+  DENIED: 7,
+  /** The clone could not be made; the target was given back as it was. */
+  CLONE_FAILED: 8,
+  /** Interrupted (SIGINT/SIGTERM) after the work was finished or abandoned safely. */
+  INTERRUPTED: 130,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

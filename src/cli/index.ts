@@ -6,6 +6,7 @@ import { register as registerBench } from './commands/bench.js';
 import { register as registerThreads } from './commands/threads.js';
 import { register as registerLib } from './commands/lib.js';
 import { register as registerRun } from './commands/run.js';
+import { register as registerClone } from './commands/clone.js';
 import { register as registerBenchServer } from './commands/bench-server.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerThreads(program);
   registerLib(program);
   registerRun(program);
+  registerClone(program);
   return program;
 }
 

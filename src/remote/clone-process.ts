@@ -18,6 +18,7 @@ import { reg } from './regs.js';
 import { findOwnerListOffset, isGlibc } from './owners.js';
 import { restoreThread } from './restore.js';
 import { seizeAll } from './seize.js';
+import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, readMaps } from './syscall-insn.js';
 import type { TracedTask } from './task.js';
 
@@ -85,6 +86,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
   const tHeld = now();
   const firstRegs = new Map<number, Buffer>();
+  let insn = 0n;
   let mem: ProcessMemory | undefined;
   let scratch = 0n;
   let scratchSaved: Buffer | undefined;
@@ -92,9 +94,13 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   const clones: RemoteClone[] = [];
   let states: ThreadState[] = [];
   let released = false;
+  let dontFork: Range[] = [];
+  let forkMarksCleared = false;
   const giveBack = () => {
     if (released) return;
     if (mem && scratchSaved) mem.write(scratch, scratchSaved);
+    if (forkMarksCleared) markDontFork(originals[0]!, insn, firstRegs.get(originals[0]!.tid)!, dontFork, true);
+    forkMarksCleared = false;
     for (const t of originals) {
       const regs = firstRegs.get(t.tid);
       if (regs) restoreThread(t, regs);
@@ -107,7 +113,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     const forker = originals[0]!;
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);
-    const insn = findSyscallInsn(maps, mem);
+    insn = findSyscallInsn(maps, mem);
     scratch = ((reg(firstRegs.get(forker.tid)!, 'rsp') - 128n - 4096n) & ~63n) - BigInt(SCRATCH_BYTES);
     scratchSaved = mem.read(scratch, SCRATCH_BYTES);
     states = originals.map((t) => captureThread(t, { mem: mem!, insn, scratch }));
@@ -118,6 +124,10 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     }
     if (abort()) throw new Abandoned();
     const f = states[0]!;
+    dontFork = dontForkRanges(pid);
+    forkMarksCleared = dontFork.length > 0;
+    const stuck = markDontFork(forker, insn, f.regs, dontFork, false);
+    if (stuck.length) throw new RemoteError(`PID ${pid}: cannot clear MADV_DONTFORK on ${stuck.length} mapping(s) (first at 0x${stuck[0]!.start.toString(16)}); they would be missing in the clone`, 'failed');
     for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
     giveBack();
     const tReleased = now();
@@ -125,7 +135,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
       const built: TracedTask[] = [];
       try {
         if (abort()) throw new Abandoned();
-        const c = buildClone(cpid, f, states.slice(1), { insn, maps, scratch: scratch + 512n }, built);
+        const c = buildClone(cpid, f, states.slice(1), { insn, maps, scratch: scratch + 512n, dontFork }, built);
         if (opts.stopped) process.kill(cpid, 'SIGSTOP');
         for (const t of c.tasks.slice(1)) t.release();
         c.tasks[0]!.release();

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { checkTarget, TargetError } from '../proc/process.js';
 import { RemoteError } from './errors.js';
-import type { SyscallError } from './libc.js';
+import { getppid, type SyscallError } from './libc.js';
 
 function statusField(pid: number, name: string): string | undefined {
   try {
@@ -27,6 +27,8 @@ export function tracerOf(pid: number): number {
 }
 
 export function preflight(pid: number): void {
+  if (pid === getppid() && process.env.FORKALL_ENGINE_PROCESS === '1')
+    throw new RemoteError(`PID ${pid} is the forkall command itself`, 'self');
   try {
     checkTarget(pid);
   } catch (e) {

@@ -11,6 +11,7 @@ import { fixOwners, type OwnerMove } from './owners.js';
 import { reg, resumeRegs, setReg } from './regs.js';
 import type { Mapping } from './syscall-insn.js';
 import { TracedTask } from './task.js';
+import { markDontFork, type Range } from './dontfork.js';
 import type { ThreadState } from './capture.js';
 
 const CLONE = {
@@ -49,6 +50,8 @@ export interface BuildContext {
   maps: Mapping[];
   /** writable, unused memory (below the forker's red zone) for call arguments */
   scratch: bigint;
+  /** MADV_DONTFORK ranges of the original, marked again in the clone */
+  dontFork: Range[];
 }
 
 export interface BuiltClone {
@@ -110,6 +113,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
     const mainBase = Buffer.from(f.regs);
     setReg(mainBase, 'rsp', ctx.scratch - 512n);
     if (f.robust.head) injectChecked(main, ctx.insn, mainBase, 'set_robust_list', [f.robust.head, f.robust.len]);
+    markDontFork(main, ctx.insn, mainBase, ctx.dontFork, true);
     if (f.tidField && f.tidField !== f.clearChildTid) {
       const b = Buffer.alloc(4);
       b.writeInt32LE(pid, 0);

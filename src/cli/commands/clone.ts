@@ -1,0 +1,102 @@
+// `forkall clone -p PID`: clone a running process, with all its threads, from
+// outside (the remote engine: ptrace, no preload, no restart).
+import type { Command } from 'commander';
+import { parsePid, TargetError } from '../../proc/process.js';
+import { RemoteError, type RemoteErrorCode } from '../../remote/errors.js';
+import { cloneInEngineProcess } from '../../remote/engine-client.js';
+import { waitForExit } from '../../remote/wait-exit.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import { parsePositiveInt } from '../options.js';
+import { makeTable } from '../table.js';
+
+const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
+  'bad-pid': EXIT.USAGE,
+  unsupported: EXIT.USAGE,
+  'no-such-process': EXIT.NO_PROCESS,
+  zombie: EXIT.BAD_TARGET,
+  'kernel-thread': EXIT.BAD_TARGET,
+  self: EXIT.BAD_TARGET,
+  traced: EXIT.TRACED,
+  denied: EXIT.DENIED,
+  failed: EXIT.CLONE_FAILED,
+};
+
+interface Opts {
+  pid: string;
+  count: string;
+  stopped?: boolean;
+  exactTids?: boolean;
+  wait?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('clone')
+    .description('clone a running process by PID, with every thread, from outside (ptrace; no preload, no restart)')
+    .requiredOption('-p, --pid <pid>', 'the process to clone')
+    .option('-n, --count <n>', 'how many clones to make', '1')
+    .option('--stopped', 'leave each clone stopped (SIGSTOP) and detached: `gdb -p` or `strace -p` sees its first instruction; `kill -CONT` starts it')
+    .option('--wait', 'wait until every clone has ended before exiting')
+    .option('--exact-tids', 'give the clone the original PID and TIDs (not available with this engine yet)')
+    .option('--json', 'print {"pid","threads","heldUs","totalUs","clones":[{"pid","threads","ownersFixed","tids"}]} as JSON')
+    .addHelpText(
+      'after',
+      `
+How it works: every thread is seized and stopped with ptrace, its state read
+(registers, xstate, signal mask, robust list, rseq, signal stack, name,
+affinity, scheduling), a fork is injected into one thread (the clone becomes a
+sibling of the target: the target's parent reaps it), the original is given
+back its exact state and detached, then each thread is recreated in the clone.
+The original is stopped for a few milliseconds and is otherwise untouched;
+Ctrl-C or a killed forkall never leaves it stopped, traced or changed.
+
+Clones get new PIDs and TIDs. Calls the kernel restarts with a restart block
+(nanosleep, poll, timed waits) return EINTR in the clone (docs/semantics.md).
+
+Examples:
+  forkall clone -p 4242
+  forkall clone -p 4242 -n 3 --json
+  forkall clone -p $(pidof memcached) --stopped     # then: kill -CONT <clone>
+
+Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
+thread or forkall itself, 6 already traced, 7 ptrace denied, 8 the clone failed
+(the target was restored), 130 interrupted.`,
+    )
+    .action(async (o: Opts) => {
+      let interrupted = false;
+      const onSignal = () => (interrupted = true);
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+      try {
+        const pid = parsePid(o.pid);
+        const count = parsePositiveInt('--count', o.count, 1000);
+        const r = await cloneInEngineProcess({ pid, options: { count, stopped: o.stopped, exactTids: o.exactTids } });
+        if (o.json) {
+          process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+        } else {
+          const t = makeTable(['clone pid', 'threads', 'owners fixed', 'state']);
+          for (const c of r.clones) t.push([c.pid, c.threads, c.ownersFixed, o.stopped ? 'stopped' : 'running']);
+          process.stdout.write(
+            `${t.toString()}\n${r.clones.length} clone(s) of process ${pid} (${r.threads} threads); ` +
+              `original held ${(r.heldUs / 1000).toFixed(2)} ms, total ${(r.totalUs / 1000).toFixed(2)} ms\n`,
+          );
+        }
+        if (o.wait) {
+          for (const c of r.clones) {
+            await waitForExit(c.pid, 50);
+            if (!o.json) process.stdout.write(`clone ${c.pid} ended\n`);
+          }
+        }
+        process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
+      } catch (e) {
+        if (e instanceof TargetError || e instanceof RemoteError) {
+          process.stderr.write(`forkall: ${e.message}\n`);
+          process.exitCode = EXIT_FOR[e.code];
+          return;
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      }
+    });
+}

@@ -1,0 +1,219 @@
+// The remote engine on real programs nobody here wrote, its errors, and its
+// promise to leave the original alone even when the CLI is killed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, chmodSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cloneProcess } from '../src/index.js';
+import { waitForExit } from '../src/remote/wait-exit.js';
+import { packageRoot } from '../src/native/paths.js';
+import { have, heldThreads, ourChildren, progress, sleep, startUntil, taskCount } from './helpers/programs.js';
+
+const cli = join(packageRoot, 'bin', 'forkall.js');
+const fixture = (f: string) => join(packageRoot, 'test', 'fixtures', f);
+const outDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'forkall-remote-'));
+  chmodSync(d, 0o777);
+  return d;
+};
+
+async function endAll(...pids: number[]) {
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  for (const p of pids) await waitForExit(p);
+}
+
+/** Clones `pid` with the Node API; the clone must have as many threads and every worker must keep counting in it. */
+async function cloneAndWatch(pid: number, dir: string, workers: string[]) {
+  const before = taskCount(pid);
+  const [c] = await cloneProcess(pid);
+  assert.ok(c, 'no clone reported');
+  try {
+    assert.equal(c.threads, before, 'threads recreated in the clone');
+    assert.equal(taskCount(c.pid), before, `threads in /proc/${c.pid}/task`);
+    let p = progress(dir, c.pid);
+    for (let i = 0; i < 100 && workers.some((w) => (p.get(w) ?? 0) < 3); i++) {
+      await sleep(50);
+      p = progress(dir, c.pid);
+    }
+    for (const w of workers) assert.ok((p.get(w) ?? 0) >= 3, `${w} in the clone ${c.pid} did not keep counting: ${JSON.stringify([...p])}`);
+    assert.deepEqual(heldThreads(pid), [], 'threads of the original left stopped or traced');
+    const o = progress(dir, pid);
+    await sleep(300);
+    const o2 = progress(dir, pid);
+    for (const w of workers) assert.ok((o2.get(w) ?? 0) > (o.get(w) ?? 0), `${w} in the original stopped counting`);
+  } finally {
+    await endAll(c.pid);
+  }
+}
+
+test('python3 with threading workers: the clone has every thread and they keep counting', { timeout: 60_000 }, async () => {
+  const dir = outDir();
+  const p = await startUntil('python3', [fixture('py_counters.py')], { FORKALL_OUT: dir });
+  try {
+    await cloneAndWatch(p.pid!, dir, ['w0', 'w1', 'w2']);
+  } finally {
+    await endAll(p.pid!);
+  }
+});
+
+test('node with an interval timer and a worker_threads worker: both keep ticking in the clone', { timeout: 60_000 }, async () => {
+  const dir = outDir();
+  const p = await startUntil(process.execPath, [fixture('node_workers.mjs')], { FORKALL_OUT: dir });
+  try {
+    await cloneAndWatch(p.pid!, dir, ['main', 'worker']);
+  } finally {
+    await endAll(p.pid!);
+  }
+});
+
+test('java (OpenJDK) with four threads: the clone has every JVM thread and the workers keep writing', { skip: have('java') ? false : 'java is not installed', timeout: 120_000 }, async () => {
+  const dir = outDir();
+  const p = await startUntil('java', ['-Xmx64m', fixture('JavaWorkers.java')], { FORKALL_OUT: dir }, 'READY', 90_000);
+  try {
+    await cloneAndWatch(p.pid!, dir, ['worker0', 'worker1', 'worker2', 'worker3']);
+  } finally {
+    await endAll(p.pid!);
+  }
+});
+
+function memcachedRequest(port: number, text: string, until: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ port, host: '127.0.0.1' });
+    let got = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`memcached on port ${port} did not answer ${JSON.stringify(text)} (got ${JSON.stringify(got)})`));
+    }, 5000);
+    s.on('data', (d) => {
+      got += d;
+      if (until.test(got)) {
+        clearTimeout(timer);
+        s.end();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+    s.write(text);
+  });
+}
+
+test('memcached -t 4: a --stopped clone, continued after the original is killed, serves a key set before the clone', { skip: have('memcached') ? false : 'memcached is not installed', timeout: 60_000 }, async () => {
+  const port = 20000 + (process.pid % 20000);
+  const m = spawn('memcached', ['-t', '4', '-p', String(port), '-U', '0', '-l', '127.0.0.1', '-u', 'nobody'], { stdio: 'ignore' });
+  let clonePid = 0;
+  try {
+    let ready = false;
+    for (let i = 0; i < 100 && !ready; i++) {
+      await sleep(50);
+      ready = await memcachedRequest(port, 'version\r\n', /VERSION/).then(() => true, () => false);
+    }
+    assert.ok(ready, 'memcached did not start');
+    assert.match(await memcachedRequest(port, 'set forkall 0 0 5\r\nhello\r\n', /STORED/), /STORED/);
+    const threads = taskCount(m.pid!);
+    const r = spawnSync(process.execPath, [cli, 'clone', '-p', String(m.pid), '--stopped', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    clonePid = report.clones[0].pid;
+    assert.equal(report.clones[0].threads, threads);
+    assert.match(spawnSync('ps', ['-o', 'stat=', '-p', String(clonePid)], { encoding: 'utf8' }).stdout, /T/, 'the clone is stopped');
+    m.kill('SIGKILL');
+    await waitForExit(m.pid!);
+    process.kill(clonePid, 'SIGCONT');
+    assert.match(await memcachedRequest(port, 'get forkall\r\n', /END/), /VALUE forkall 0 5\r\nhello/);
+    assert.equal(taskCount(clonePid), threads, 'threads in the continued clone');
+  } finally {
+    await endAll(m.pid!, ...(clonePid ? [clonePid] : []));
+  }
+});
+
+test('forkall clone -p: errors name the PID, with distinct exit codes, and leave the target untouched', { timeout: 60_000 }, async () => {
+  const run = (args: string[], opts: { uid?: number } = {}) => {
+    const cmd = opts.uid === undefined ? process.execPath : 'setpriv';
+    const pre = opts.uid === undefined ? [] : [`--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', '--inh-caps=-all', process.execPath];
+    return spawnSync(cmd, [...pre, cli, 'clone', ...args], { encoding: 'utf8' });
+  };
+  let r = run(['-p', 'abc']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /-p expects a process ID/);
+  r = run(['-p', '999999999']);
+  assert.equal(r.status, 4, r.stderr);
+  assert.match(r.stderr, /no process with PID 999999999/);
+  r = run(['-p', '2']);
+  assert.equal(r.status, 5, r.stderr);
+  assert.match(r.stderr, /PID 2 is a kernel thread/);
+  r = spawnSync('sh', ['-c', `exec "${process.execPath}" "${cli}" clone -p $$`], { encoding: 'utf8' });
+  assert.equal(r.status, 5, r.stderr);
+  assert.match(r.stderr, /is the forkall command itself/);
+
+  // a zombie: the child of a process that never reaps
+  const z = spawn('sh', ['-c', 'sleep 0 & exec sleep 30'], { stdio: 'ignore' });
+  await sleep(300);
+  const zombie = Number(spawnSync('cat', [`/proc/${z.pid}/task/${z.pid}/children`], { encoding: 'utf8' }).stdout.trim());
+  r = run(['-p', String(zombie)]);
+  assert.equal(r.status, 5, r.stderr);
+  assert.match(r.stderr, new RegExp(`PID ${zombie} is a zombie`));
+  z.kill('SIGKILL');
+
+  const target = await startUntil('python3', [fixture('py_counters.py')], { FORKALL_OUT: outDir() });
+  try {
+    // already traced
+    const tracer = spawn('strace', ['-p', String(target.pid), '-o', '/dev/null'], { stdio: 'ignore' });
+    for (let i = 0; i < 100 && heldThreads(target.pid!).length === 0; i++) await sleep(20);
+    r = run(['-p', String(target.pid)]);
+    assert.equal(r.status, 6, r.stderr);
+    assert.match(r.stderr, new RegExp(`PID ${target.pid} is already traced by PID ${tracer.pid} \\(strace\\)`));
+    tracer.kill('SIGINT');
+    await new Promise((res) => tracer.on('exit', res));
+    for (let i = 0; i < 100 && heldThreads(target.pid!).length; i++) await sleep(20);
+    // ptrace denied: an unprivileged user may not trace root's process
+    if (process.getuid?.() === 0) {
+      r = run(['-p', String(target.pid)], { uid: 65534 });
+      assert.equal(r.status, 7, r.stderr);
+      assert.match(r.stderr, new RegExp(`ptrace denied for PID ${target.pid}.*uid 0/0/0/0 and you are uid 65534`));
+    }
+    assert.deepEqual(heldThreads(target.pid!), []);
+    assert.equal(r.stdout, '');
+  } finally {
+    await endAll(target.pid!);
+  }
+});
+
+test('a killed forkall clone never leaves the original stopped, traced or broken', { timeout: 120_000 }, async () => {
+  const dir = outDir();
+  const target = await startUntil('python3', [fixture('py_counters.py')], { FORKALL_OUT: dir });
+  const pid = target.pid!;
+  try {
+    const delays = [0, 40, 80, 120, 160, 200, 240, 280, 320, 400, 500];
+    for (let i = 0; i < delays.length; i++) {
+      const delay = delays[i]! + Math.floor(Math.random() * 40);
+      const c = spawn(process.execPath, [cli, 'clone', '-p', String(pid)], { stdio: 'ignore' });
+      const exited = new Promise((res) => c.once('exit', res));
+      await sleep(delay);
+      c.kill('SIGKILL'); // a no-op when it already finished
+      await exited;
+      // the engine process finishes or abandons on its own; then nothing may be held
+      let held = heldThreads(pid);
+      for (let k = 0; k < 150 && held.length; k++) {
+        await sleep(20);
+        held = heldThreads(pid);
+      }
+      assert.deepEqual(held, [], `after killing forkall at ${delay} ms`);
+    }
+    const a = progress(dir, pid);
+    await sleep(300);
+    const b = progress(dir, pid);
+    for (const w of ['w0', 'w1', 'w2']) assert.ok((b.get(w) ?? 0) > (a.get(w) ?? 0), `${w} of the original stopped counting`);
+  } finally {
+    await sleep(500); // let a clone made just before a kill show up among our children
+    await endAll(...ourChildren().filter((p) => p !== pid), pid);
+  }
+});
