@@ -6,10 +6,13 @@
  *               fork(); the child writes one byte and exits; the parent
  *               answers with the 4-byte wait status
  *   once        write one byte and exit (exec-per-run)
+ *   idle        print "READY <pid>" and block in read(0) until EOF (a target
+ *               for the remote engine: `forkall bench remote`); a clone writes
+ *               one byte and exits when its read returns
  *   probe       as agent, then print how much of the big mapping the clone
  *               owns privately after its one-byte write (Private_Dirty, kB) and
  *               how much is still huge pages (AnonHugePages, kB)
- * Usage: forkall-target THREADS RSS_MB agent|forkserver|once|probe */
+ * Usage: forkall-target THREADS RSS_MB agent|forkserver|once|probe|idle */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +77,14 @@ int main(int argc, char **argv)
 		if (mode[0] == 'p')
 			print_mapping_usage(mem);
 		_exit(0);
+	}
+	if (strcmp(mode, "idle") == 0) {
+		char b;
+		printf("READY %d\n", (int)getpid());
+		fflush(stdout);
+		while (read(0, &b, 1) == 1)
+			;
+		return 0;
 	}
 	if (strcmp(mode, "forkserver") == 0) {
 		char b;

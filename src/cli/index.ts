@@ -8,6 +8,7 @@ import { register as registerLib } from './commands/lib.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerClone } from './commands/clone.js';
 import { register as registerBenchServer } from './commands/bench-server.js';
+import { register as registerBenchRemote } from './commands/bench-remote.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 
@@ -21,7 +22,9 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .exitOverride();
   registerDemo(program);
-  registerBenchServer(registerBench(program));
+  const bench = registerBench(program);
+  registerBenchServer(bench);
+  registerBenchRemote(bench);
   registerThreads(program);
   registerLib(program);
   registerRun(program);

@@ -1,11 +1,12 @@
-// Everything a recreated thread needs, read from a stopped thread of the
+// Everything a recreated thread needs, read from the stopped threads of the
 // target. Most of it comes through ptrace and /proc; the TID address and the
-// signal stack only the thread itself can report, so each is one injected
-// call whose result lands in a scratch area below the forker's red zone.
+// signal stack only a thread itself can report, so each is one injected call
+// per thread (all threads at once), whose result lands just below that
+// thread's red zone (the bytes there are put back afterwards).
 import { readFileSync } from 'node:fs';
 import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
-import { injectChecked } from './inject.js';
+import { injectAllChecked } from './inject.js';
 import { reg } from './regs.js';
 import type { ProcessMemory } from './memory.js';
 import type { TracedTask } from './task.js';
@@ -32,13 +33,10 @@ export interface ThreadState {
 
 const PR_GET_TID_ADDRESS = 40;
 const SS_DISABLE = 2;
+const SLOT_BYTES = 32;
 
-export interface CaptureContext {
-  mem: ProcessMemory;
-  insn: bigint;
-  /** 64 bytes of writable memory no thread uses while everything is stopped */
-  scratch: bigint;
-}
+/** A thread's own dead stack bytes below its red zone, for one call's result or argument. */
+export const stackSlot = (regs: Buffer): bigint => (reg(regs, 'rsp') - 128n - 2n * BigInt(SLOT_BYTES)) & ~15n;
 
 function readName(pid: number, tid: number): string {
   try {
@@ -58,30 +56,36 @@ function findTidField(mem: ProcessMemory, tid: number, clearChildTid: bigint, fs
   return 0n;
 }
 
-export function captureThread(task: TracedTask, ctx: CaptureContext): ThreadState {
-  const tid = task.tid;
-  const regs = pt.getRegs(tid);
-  const s = ctx.scratch;
-  injectChecked(task, ctx.insn, regs, 'prctl', [PR_GET_TID_ADDRESS, s]);
-  const clearChildTid = ctx.mem.read(s, 8).readBigUInt64LE(0);
-  injectChecked(task, ctx.insn, regs, 'sigaltstack', [0, s]);
-  const ss = ctx.mem.read(s, 24);
-  const fsBase = reg(regs, 'fs_base');
-  const robust = getRobustList(tid);
-  const st = {
-    tid,
-    regs,
-    xstate: pt.getXstate(tid),
-    sigmask: pt.getSigmask(tid),
-    rseq: pt.getRseq(tid),
-    robust,
-    ownerList: robust.head,
-    clearChildTid,
-    tidField: findTidField(ctx.mem, tid, clearChildTid, fsBase),
-    altstack: ss.readInt32LE(8) & SS_DISABLE ? undefined : ss,
-    name: readName(task.tgid, tid),
-    affinity: getAffinity(tid),
-    sched: schedGetattr(tid),
-  };
-  return st;
+export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint): ThreadState[] {
+  const regs = tasks.map((t) => regsOf.get(t.tid)!);
+  const slots = regs.map(stackSlot);
+  const saved = slots.map((s) => mem.read(s, SLOT_BYTES));
+  try {
+    injectAllChecked('prctl', tasks.map((task, i) => ({ task, base: regs[i]!, args: [PR_GET_TID_ADDRESS, slots[i]!] })), insn);
+    const clearTids = slots.map((s) => mem.read(s, 8).readBigUInt64LE(0));
+    injectAllChecked('sigaltstack', tasks.map((task, i) => ({ task, base: regs[i]!, args: [0, slots[i]!] })), insn);
+    const stacks = slots.map((s) => mem.read(s, 24));
+    return tasks.map((task, i) => {
+      const tid = task.tid;
+      const robust = getRobustList(tid);
+      const ss = stacks[i]!;
+      return {
+        tid,
+        regs: regs[i]!,
+        xstate: pt.getXstate(tid),
+        sigmask: pt.getSigmask(tid),
+        rseq: pt.getRseq(tid),
+        robust,
+        ownerList: robust.head,
+        clearChildTid: clearTids[i]!,
+        tidField: findTidField(mem, tid, clearTids[i]!, reg(regs[i]!, 'fs_base')),
+        altstack: ss.readInt32LE(8) & SS_DISABLE ? undefined : ss,
+        name: readName(task.tgid, tid),
+        affinity: getAffinity(tid),
+        sched: schedGetattr(tid),
+      };
+    });
+  } finally {
+    slots.forEach((s, i) => mem.write(s, saved[i]!));
+  }
 }

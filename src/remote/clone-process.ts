@@ -8,7 +8,7 @@
 // originals are released restores and releases them; a copy that cannot be
 // finished is killed.
 import * as pt from './ptrace.js';
-import { captureThread, type ThreadState } from './capture.js';
+import { captureThreads, type ThreadState } from './capture.js';
 import { RemoteError } from './errors.js';
 import { SyscallError } from './libc.js';
 import { ProcessMemory } from './memory.js';
@@ -52,8 +52,10 @@ export interface RemoteCloneResult {
   totalUs: number;
 }
 
-const SCRATCH_BYTES = 1024;
 const now = () => performance.now();
+const phases: Record<string, number> = ((globalThis as any).__phases = {});
+let last = 0;
+const mark = (k: string) => { const t = now(); phases[k] = Math.round((t - last) * 1000); last = t; };
 
 class Abandoned extends RemoteError {
   constructor() {
@@ -82,14 +84,15 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     throw new RemoteError('--exact-tids is not available with the remote engine yet (use the agent or forkall_ex)', 'unsupported');
   const abort = opts.shouldAbort ?? (() => false);
   const t0 = now();
+  last = t0;
   preflight(pid);
+  mark('preflight');
   const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
   const tHeld = now();
+  mark('seize');
   const firstRegs = new Map<number, Buffer>();
   let insn = 0n;
   let mem: ProcessMemory | undefined;
-  let scratch = 0n;
-  let scratchSaved: Buffer | undefined;
   const forked: number[] = [];
   const clones: RemoteClone[] = [];
   let states: ThreadState[] = [];
@@ -98,7 +101,6 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   let forkMarksCleared = false;
   const giveBack = () => {
     if (released) return;
-    if (mem && scratchSaved) mem.write(scratch, scratchSaved);
     if (forkMarksCleared) markDontFork(originals[0]!, insn, firstRegs.get(originals[0]!.tid)!, dontFork, true);
     forkMarksCleared = false;
     for (const t of originals) {
@@ -114,10 +116,11 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);
     insn = findSyscallInsn(maps, mem);
-    scratch = ((reg(firstRegs.get(forker.tid)!, 'rsp') - 128n - 4096n) & ~63n) - BigInt(SCRATCH_BYTES);
-    scratchSaved = mem.read(scratch, SCRATCH_BYTES);
-    states = originals.map((t) => captureThread(t, { mem: mem!, insn, scratch }));
-    mem.write(scratch, scratchSaved);
+    mark('maps+insn');
+    // the stack pointer the clone's new threads make their injected calls with (no memory is used there)
+    const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
+    states = captureThreads(originals, firstRegs, mem, insn);
+    mark('capture');
     if (!isGlibc(maps)) {
       const off = findOwnerListOffset(mem, states.map((s) => reg(s.regs, 'fs_base')));
       for (const s of states) if (!s.ownerList && off > 0) s.ownerList = reg(s.regs, 'fs_base') + BigInt(off);
@@ -125,20 +128,25 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     if (abort()) throw new Abandoned();
     const f = states[0]!;
     dontFork = dontForkRanges(pid);
+    mark('smaps');
     forkMarksCleared = dontFork.length > 0;
     const stuck = markDontFork(forker, insn, f.regs, dontFork, false);
     if (stuck.length) throw new RemoteError(`PID ${pid}: cannot clear MADV_DONTFORK on ${stuck.length} mapping(s) (first at 0x${stuck[0]!.start.toString(16)}); they would be missing in the clone`, 'failed');
     for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+    mark('fork');
     giveBack();
     const tReleased = now();
+    mark('giveback');
     for (const cpid of forked) {
       const built: TracedTask[] = [];
       try {
         if (abort()) throw new Abandoned();
-        const c = buildClone(cpid, f, states.slice(1), { insn, maps, scratch: scratch + 512n, dontFork }, built);
+        const c = buildClone(cpid, f, states.slice(1), { insn, maps, callStack, dontFork }, built);
+        mark('build');
         if (opts.stopped) process.kill(cpid, 'SIGSTOP');
         for (const t of c.tasks.slice(1)) t.release();
         c.tasks[0]!.release();
+        mark('release');
         clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids) });
       } finally {
         if (clones.at(-1)?.pid !== cpid) killClone(cpid, built);

@@ -7,8 +7,8 @@ export const PT = {
   CONT: 7,
   GETREGS: 12,
   SETREGS: 13,
+  SINGLESTEP: 9,
   DETACH: 17,
-  SYSCALL: 24,
   SETOPTIONS: 0x4200,
   GETREGSET: 0x4204,
   SETREGSET: 0x4205,
@@ -19,7 +19,7 @@ export const PT = {
   GET_RSEQ_CONFIGURATION: 0x420f,
 } as const;
 
-export const OPT = { TRACESYSGOOD: 1, EXITKILL: 0x100000 } as const;
+export const OPT = { EXITKILL: 0x100000 } as const;
 const NT_X86_XSTATE = 0x202;
 /** Room for the largest xstate a CPU here reports (AVX-512 + AMX needs ~11 kB). */
 const XSTATE_MAX = 16384;
@@ -43,9 +43,9 @@ export function setOptions(tid: number, options: number): void {
 export function cont(tid: number, sig = 0): void {
   check(ptraceNum(PT.CONT, tid, 0, sig), 'PTRACE_CONT', tid);
 }
-/** Resumes to the next system-call entry or exit. */
-export function toSyscall(tid: number, sig = 0): void {
-  check(ptraceNum(PT.SYSCALL, tid, 0, sig), 'PTRACE_SYSCALL', tid);
+/** Resumes for one instruction; a SIGTRAP stop follows it. */
+export function singleStep(tid: number, sig = 0): void {
+  check(ptraceNum(PT.SINGLESTEP, tid, 0, sig), 'PTRACE_SINGLESTEP', tid);
 }
 export function detach(tid: number, sig = 0): void {
   check(ptraceNum(PT.DETACH, tid, 0, sig), 'PTRACE_DETACH', tid);
@@ -65,8 +65,9 @@ export function setRegs(tid: number, regs: Buffer): void {
 }
 
 /** The full x87/SSE/AVX/AVX-512/PKRU state as the kernel's XSAVE layout. */
+const xstateArea = Buffer.alloc(XSTATE_MAX);
 export function getXstate(tid: number): Buffer {
-  const area = Buffer.alloc(XSTATE_MAX);
+  const area = xstateArea; // reused: only the bytes the kernel reports are copied out
   const iov = Buffer.alloc(16);
   iov.writeBigUInt64LE(koffi.address(area), 0);
   iov.writeBigUInt64LE(BigInt(XSTATE_MAX), 8);

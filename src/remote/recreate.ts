@@ -5,14 +5,14 @@
 // scheduling. Everything stays stopped until the caller lets it go.
 import * as pt from './ptrace.js';
 import { getAffinity, schedGetattr, schedSetattr, setAffinity } from './libc.js';
-import { injectChecked } from './inject.js';
+import { injectAllChecked, injectChecked } from './inject.js';
 import { ProcessMemory } from './memory.js';
 import { fixOwners, type OwnerMove } from './owners.js';
 import { reg, resumeRegs, setReg } from './regs.js';
 import type { Mapping } from './syscall-insn.js';
 import { TracedTask } from './task.js';
 import { markDontFork, type Range } from './dontfork.js';
-import type { ThreadState } from './capture.js';
+import { stackSlot, type ThreadState } from './capture.js';
 
 const CLONE = {
   VM: 0x100,
@@ -48,8 +48,8 @@ export function injectFork(forker: TracedTask, f: ThreadState, insn: bigint): nu
 export interface BuildContext {
   insn: bigint;
   maps: Mapping[];
-  /** writable, unused memory (below the forker's red zone) for call arguments */
-  scratch: bigint;
+  /** a stack pointer for injected calls, off every signal stack (the calls use no stack) */
+  callStack: bigint;
   /** MADV_DONTFORK ranges of the original, marked again in the clone */
   dontFork: Range[];
 }
@@ -65,9 +65,10 @@ export interface BuiltClone {
 
 const sameSched = (a: Buffer, b: Buffer) => a.subarray(4, 48).equals(b.subarray(4, 48));
 
-function restoreSchedAndAffinity(tid: number, t: ThreadState): void {
-  if (!getAffinity(tid).equals(t.affinity)) setAffinity(tid, t.affinity);
-  if (!sameSched(schedGetattr(tid), t.sched)) {
+/** `now`: what the thread has at the moment (read if not known). */
+function restoreSchedAndAffinity(tid: number, t: ThreadState, now?: ThreadState): void {
+  if (!(now?.affinity ?? getAffinity(tid)).equals(t.affinity)) setAffinity(tid, t.affinity);
+  if (!sameSched(now?.sched ?? schedGetattr(tid), t.sched)) {
     const attr = Buffer.from(t.sched);
     attr.writeBigUInt64LE(attr.readBigUInt64LE(8) & 1n, 8); // keep only SCHED_FLAG_RESET_ON_FORK
     attr.fill(0, 48);
@@ -75,20 +76,26 @@ function restoreSchedAndAffinity(tid: number, t: ThreadState): void {
   }
 }
 
-/** Per-thread state only the thread itself can set: one injected call each, only where needed. */
-function registerInThread(task: TracedTask, t: ThreadState, inherited: { name: string }, ctx: BuildContext, mem: ProcessMemory): void {
-  const base = Buffer.from(t.regs);
-  setReg(base, 'rsp', ctx.scratch - 512n); // off any signal stack, or sigaltstack() would refuse
-  if (t.robust.head) injectChecked(task, ctx.insn, base, 'set_robust_list', [t.robust.head, t.robust.len]);
-  if (t.rseq.area) injectChecked(task, ctx.insn, base, 'rseq', [t.rseq.area, t.rseq.size, 0, t.rseq.signature]);
-  if (t.altstack) {
-    mem.write(ctx.scratch, t.altstack);
-    injectChecked(task, ctx.insn, base, 'sigaltstack', [ctx.scratch, 0]);
-  }
-  if (t.name !== inherited.name) {
-    mem.write(ctx.scratch, Buffer.from(t.name.slice(0, 15) + '\0'));
-    injectChecked(task, ctx.insn, base, 'prctl', [PR_SET_NAME, ctx.scratch]);
-  }
+/**
+ * Per-thread state only the thread itself can set: one injected call each,
+ * only where needed, every new thread at once. Arguments in memory go to the
+ * thread's own dead stack bytes (in the clone's copy).
+ */
+function registerInThreads(tasks: TracedTask[], states: ThreadState[], inherited: { name: string }, ctx: BuildContext, mem: ProcessMemory): void {
+  const bases = states.map((t) => {
+    const b = Buffer.from(t.regs);
+    setReg(b, 'rsp', ctx.callStack); // off any signal stack, or sigaltstack() would refuse
+    return b;
+  });
+  const each = (pick: (t: ThreadState) => boolean, args: (t: ThreadState, slot: bigint) => (bigint | number)[]) =>
+    tasks.flatMap((task, i) => (pick(states[i]!) ? [{ task, base: bases[i]!, args: args(states[i]!, stackSlot(states[i]!.regs)) }] : []));
+  injectAllChecked('set_robust_list', each((t) => t.robust.head !== 0n, (t) => [t.robust.head, t.robust.len]), ctx.insn);
+  injectAllChecked('rseq', each((t) => t.rseq.area !== 0n, (t) => [t.rseq.area, t.rseq.size, 0, t.rseq.signature]), ctx.insn);
+  states.forEach((t) => t.altstack && mem.write(stackSlot(t.regs), t.altstack));
+  injectAllChecked('sigaltstack', each((t) => t.altstack !== undefined, (_t, slot) => [slot, 0]), ctx.insn);
+  const renamed = (t: ThreadState) => t.name !== inherited.name;
+  states.forEach((t) => renamed(t) && mem.write(stackSlot(t.regs), Buffer.from(t.name.slice(0, 15) + '\0')));
+  injectAllChecked('prctl', each(renamed, (_t, slot) => [PR_SET_NAME, slot]), ctx.insn);
 }
 
 function finishThread(task: TracedTask, t: ThreadState): void {
@@ -105,13 +112,13 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
   const main = new TracedTask(pid, pid);
   built.push(main);
   main.waitEventStop();
-  pt.setOptions(pid, pt.OPT.TRACESYSGOOD | pt.OPT.EXITKILL); // if we die now, the half-built clone dies with us
+  pt.setOptions(pid, pt.OPT.EXITKILL); // if we die now, the half-built clone dies with us
   const mem = new ProcessMemory(pid);
   try {
     const tids = new Map<number, number>([[f.tid, pid]]);
     const moves: OwnerMove[] = [{ head: f.ownerList, oldTid: f.tid, newTid: pid }];
     const mainBase = Buffer.from(f.regs);
-    setReg(mainBase, 'rsp', ctx.scratch - 512n);
+    setReg(mainBase, 'rsp', ctx.callStack);
     if (f.robust.head) injectChecked(main, ctx.insn, mainBase, 'set_robust_list', [f.robust.head, f.robust.len]);
     markDontFork(main, ctx.insn, mainBase, ctx.dontFork, true);
     if (f.tidField && f.tidField !== f.clearChildTid) {
@@ -119,24 +126,29 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       b.writeInt32LE(pid, 0);
       mem.write(f.tidField, b);
     }
+    restoreSchedAndAffinity(pid, f); // before the threads, which inherit it (a fork may reset the policy)
+    const mainState = f;
+    const tasks: TracedTask[] = [];
     for (const t of others) {
       let flags = THREAD_FLAGS;
       if (t.tidField) flags |= CLONE.PARENT_SETTID;
       if (t.clearChildTid) flags |= CLONE.CHILD_CLEARTID;
       const args = [flags, reg(t.regs, 'rsp'), t.tidField, t.clearChildTid, reg(t.regs, 'fs_base')];
-      const tid = Number(injectChecked(main, ctx.insn, mainBase, 'clone', args));
-      const task = new TracedTask(pid, tid);
+      const task = new TracedTask(pid, Number(injectChecked(main, ctx.insn, mainBase, 'clone', args)));
       built.push(task);
-      task.waitEventStop();
-      registerInThread(task, t, f, ctx, mem);
-      finishThread(task, t);
-      restoreSchedAndAffinity(tid, t);
-      tids.set(t.tid, tid);
-      moves.push({ head: t.ownerList, oldTid: t.tid, newTid: tid });
+      tasks.push(task);
     }
+    for (const task of tasks) task.waitEventStop();
+    registerInThreads(tasks, others, f, ctx, mem);
+    tasks.forEach((task, i) => {
+      const t = others[i]!;
+      finishThread(task, t);
+      restoreSchedAndAffinity(task.tid, t, mainState); // a new thread inherits the clone's main thread's
+      tids.set(t.tid, task.tid);
+      moves.push({ head: t.ownerList, oldTid: t.tid, newTid: task.tid });
+    });
     const ownersFixed = fixOwners(mem, ctx.maps, moves);
     finishThread(main, f);
-    restoreSchedAndAffinity(pid, f);
     return { pid, tasks: [...built], tids, ownersFixed };
   } finally {
     mem.close();

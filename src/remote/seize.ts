@@ -34,7 +34,7 @@ export function seizeAll(pid: number, onDenied: (err: SyscallError) => RemoteErr
           continue;
         }
         try {
-          pt.seize(tid, pt.OPT.TRACESYSGOOD);
+          pt.seize(tid, 0);
         } catch (e) {
           if (e instanceof SyscallError && e.errno === 3) {
             dead.add(tid); // exited meanwhile

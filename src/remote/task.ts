@@ -3,9 +3,10 @@
 // are sent again before it is let go.
 import * as pt from './ptrace.js';
 import { tgkill } from './libc.js';
-import { isEventStop, isSyscallStop, waitTask, type WaitResult } from './wait.js';
+import { isEventStop, waitTask, type WaitResult } from './wait.js';
 
-export type StopKind = 'event' | 'syscall-exit';
+/** event: PTRACE_EVENT_STOP (seize, new task); signal: the SIGTRAP stop after an injected call */
+export type StopKind = 'event' | 'signal';
 
 export class TaskGone extends Error {
   constructor(readonly tid: number, how: string) {
@@ -30,7 +31,7 @@ export class TracedTask {
       if (w.kind === 'exited') throw new TaskGone(this.tid, `exited (code ${w.code})`);
       if (w.kind === 'killed') throw new TaskGone(this.tid, `was killed by signal ${w.sig}`);
       if (want(w)) return w;
-      if (w.event === 0 && !isSyscallStop(w)) this.held.push(w.sig); // signal-delivery-stop: keep it for later
+      if (w.event === 0) this.held.push(w.sig); // signal-delivery-stop: keep it for later
       resume(0);
     }
   }
@@ -38,12 +39,6 @@ export class TracedTask {
   waitEventStop(): void {
     this.waitFor(isEventStop, (sig) => pt.cont(this.tid, sig));
     this.stop = 'event';
-  }
-
-  /** Runs to the next system-call stop (entry or exit). */
-  stepSyscall(): void {
-    pt.toSyscall(this.tid);
-    this.waitFor(isSyscallStop, (sig) => pt.toSyscall(this.tid, sig));
   }
 
   /** Re-sends held signals (they stay pending until it runs), then detaches. */

@@ -6,8 +6,6 @@ const __WALL = 0x40000000;
 export const SIGTRAP = 5;
 export const SIGSTOP = 19;
 export const PTRACE_EVENT_STOP = 128;
-/** A system-call stop reports SIGTRAP | 0x80 with PTRACE_O_TRACESYSGOOD. */
-export const SYSCALL_TRAP = SIGTRAP | 0x80;
 
 export type WaitResult =
   | { kind: 'stopped'; sig: number; event: number }
@@ -32,4 +30,3 @@ export function waitTask(tid: number): WaitResult {
 }
 
 export const isEventStop = (w: WaitResult): boolean => w.kind === 'stopped' && w.event === PTRACE_EVENT_STOP;
-export const isSyscallStop = (w: WaitResult): boolean => w.kind === 'stopped' && w.sig === SYSCALL_TRAP && w.event === 0;
