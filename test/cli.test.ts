@@ -75,3 +75,18 @@ test('forkall bench server --json reports every rate for every configuration', (
   for (const k of ['templatePerSec', 'compactPerSec', 'forkServerPerSec', 'execPerSec', 'templateCloneUs'])
     assert.ok(results[0][k] > 0, k);
 });
+
+test('forkall bench remote --json reports remote, held and in-process medians per thread count', () => {
+  const r = forkall(['bench', 'remote', '--threads', '1,4', '--runs', '3', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const { results } = JSON.parse(r.stdout);
+  assert.deepEqual(results.map((x: { threads: number }) => x.threads), [1, 4]);
+  for (const x of results) {
+    assert.equal(x.runs, 3);
+    for (const k of ['remoteUs', 'heldUs', 'inProcessUs']) assert.ok(x[k] > 0, `${k} of ${x.threads} threads`);
+    assert.ok(x.heldUs <= x.remoteUs, 'the original is held for part of the clone, not longer');
+  }
+  const bad = forkall(['bench', 'remote', '--runs', '0']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--runs/);
+});

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
-import { injectAllChecked } from './inject.js';
+import { checkResult, finishCall, NR, startCall, type Call } from './inject.js';
 import { reg } from './regs.js';
 import type { ProcessMemory } from './memory.js';
 import type { TracedTask } from './task.js';
@@ -56,19 +56,30 @@ function findTidField(mem: ProcessMemory, tid: number, clearChildTid: bigint, fs
   return 0n;
 }
 
+/**
+ * Reads every thread's state. The two injected calls are pipelined: while one
+ * thread's call runs, the tracer collects another's result and starts its next
+ * call, and reads what ptrace can tell once a thread is stopped for good.
+ */
 export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint): ThreadState[] {
   const regs = tasks.map((t) => regsOf.get(t.tid)!);
   const slots = regs.map(stackSlot);
   const saved = slots.map((s) => mem.read(s, SLOT_BYTES));
+  const tidCalls: Call[] = tasks.map((task, i) => ({ task, base: regs[i]!, nr: NR.prctl, args: [PR_GET_TID_ADDRESS, slots[i]!] }));
+  const stackCalls: Call[] = tasks.map((task, i) => ({ task, base: regs[i]!, nr: NR.sigaltstack, args: [0, slots[i]!] }));
   try {
-    injectAllChecked('prctl', tasks.map((task, i) => ({ task, base: regs[i]!, args: [PR_GET_TID_ADDRESS, slots[i]!] })), insn);
-    const clearTids = slots.map((s) => mem.read(s, 8).readBigUInt64LE(0));
-    injectAllChecked('sigaltstack', tasks.map((task, i) => ({ task, base: regs[i]!, args: [0, slots[i]!] })), insn);
-    const stacks = slots.map((s) => mem.read(s, 24));
+    for (const c of tidCalls) startCall(c, insn);
+    const clearTids = tidCalls.map((c, i) => {
+      checkResult('prctl(PR_GET_TID_ADDRESS)', c.task.tid, finishCall(c, insn));
+      const addr = mem.read(slots[i]!, 8).readBigUInt64LE(0);
+      startCall(stackCalls[i]!, insn);
+      return addr;
+    });
     return tasks.map((task, i) => {
       const tid = task.tid;
+      checkResult('sigaltstack', tid, finishCall(stackCalls[i]!, insn));
+      const ss = mem.read(slots[i]!, 24);
       const robust = getRobustList(tid);
-      const ss = stacks[i]!;
       return {
         tid,
         regs: regs[i]!,

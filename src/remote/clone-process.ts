@@ -19,7 +19,8 @@ import { findOwnerListOffset, isGlibc } from './owners.js';
 import { restoreThread } from './restore.js';
 import { seizeAll } from './seize.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
-import { findSyscallInsn, readMaps } from './syscall-insn.js';
+import { findSyscallInsn, readMaps, type Mapping } from './syscall-insn.js';
+import { waitTask } from './wait.js';
 import type { TracedTask } from './task.js';
 
 export interface RemoteCloneOptions {
@@ -50,12 +51,11 @@ export interface RemoteCloneResult {
   heldUs: number;
   /** microseconds for the whole operation */
   totalUs: number;
+  /** microseconds per step: preflight, seize, maps, capture, fork, release (the original runs again), build */
+  phasesUs: Record<string, number>;
 }
 
 const now = () => performance.now();
-const phases: Record<string, number> = ((globalThis as any).__phases = {});
-let last = 0;
-const mark = (k: string) => { const t = now(); phases[k] = Math.round((t - last) * 1000); last = t; };
 
 class Abandoned extends RemoteError {
   constructor() {
@@ -78,13 +78,34 @@ function killClone(pid: number, tasks: TracedTask[] = []): void {
   for (const t of tasks) t.detached = true;
 }
 
+function lacksMappings(original: Mapping[], copyPid: number): boolean {
+  const copy = new Set(readMaps(copyPid).map((m) => `${m.start}-${m.end}`));
+  return original.some((m) => !copy.has(`${m.start}-${m.end}`));
+}
+
+/** Kills a copy that is still stopped under us and collects it (as its tracer). */
+function reapKilled(pid: number): void {
+  killClone(pid);
+  try {
+    waitTask(pid);
+  } catch {
+    // already collected
+  }
+}
+
 export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): RemoteCloneResult {
   const count = opts.count ?? 1;
   if (opts.exactTids)
     throw new RemoteError('--exact-tids is not available with the remote engine yet (use the agent or forkall_ex)', 'unsupported');
   const abort = opts.shouldAbort ?? (() => false);
   const t0 = now();
-  last = t0;
+  const phasesUs: Record<string, number> = {};
+  let last = t0;
+  const mark = (phase: string) => {
+    const t = now();
+    phasesUs[phase] = Math.round((t - last) * 1000);
+    last = t;
+  };
   preflight(pid);
   mark('preflight');
   const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
@@ -116,7 +137,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);
     insn = findSyscallInsn(maps, mem);
-    mark('maps+insn');
+    mark('maps');
     // the stack pointer the clone's new threads make their injected calls with (no memory is used there)
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
     states = captureThreads(originals, firstRegs, mem, insn);
@@ -127,32 +148,38 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     }
     if (abort()) throw new Abandoned();
     const f = states[0]!;
-    dontFork = dontForkRanges(pid);
-    mark('smaps');
-    forkMarksCleared = dontFork.length > 0;
-    const stuck = markDontFork(forker, insn, f.regs, dontFork, false);
-    if (stuck.length) throw new RemoteError(`PID ${pid}: cannot clear MADV_DONTFORK on ${stuck.length} mapping(s) (first at 0x${stuck[0]!.start.toString(16)}); they would be missing in the clone`, 'failed');
     for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+    // A fork leaves out MADV_DONTFORK ranges (V8 marks its whole heap so).
+    // smaps, which lists the marks, is slow to read, so look only when the
+    // copy lacks a mapping the original has; then fork again, marks cleared.
+    if (lacksMappings(maps, forked[0]!)) {
+      for (const c of forked.splice(0)) reapKilled(c);
+      dontFork = dontForkRanges(pid);
+      forkMarksCleared = dontFork.length > 0;
+      const stuck = markDontFork(forker, insn, f.regs, dontFork, false);
+      if (stuck.length)
+        throw new RemoteError(`PID ${pid}: cannot clear MADV_DONTFORK on ${stuck.length} mapping(s) (first at 0x${stuck[0]!.start.toString(16)}); they would be missing in the clone`, 'failed');
+      for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+    }
     mark('fork');
     giveBack();
     const tReleased = now();
-    mark('giveback');
+    mark('release');
     for (const cpid of forked) {
       const built: TracedTask[] = [];
       try {
         if (abort()) throw new Abandoned();
         const c = buildClone(cpid, f, states.slice(1), { insn, maps, callStack, dontFork }, built);
-        mark('build');
         if (opts.stopped) process.kill(cpid, 'SIGSTOP');
         for (const t of c.tasks.slice(1)) t.release();
         c.tasks[0]!.release();
-        mark('release');
         clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids) });
       } finally {
         if (clones.at(-1)?.pid !== cpid) killClone(cpid, built);
       }
     }
-    return { pid, threads: originals.length, clones, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
+    mark('build');
+    return { pid, threads: originals.length, clones, phasesUs, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
   } catch (e) {
     const done = new Set(clones.map((c) => c.pid));
     for (const c of forked) if (!done.has(c)) killClone(c);

@@ -36,7 +36,8 @@ export interface Call {
   args: (bigint | number)[];
 }
 
-function start(c: Call, insn: bigint): void {
+/** Sets the call up and lets the task run it; collect with finishCall. */
+export function startCall(c: Call, insn: bigint): void {
   const r = Buffer.from(c.base);
   setReg(r, 'rip', insn);
   setReg(r, 'rax', c.nr);
@@ -46,7 +47,8 @@ function start(c: Call, insn: bigint): void {
   pt.singleStep(c.task.tid);
 }
 
-function finish(c: Call, insn: bigint): bigint {
+/** Waits for a started call to return; its raw result. */
+export function finishCall(c: Call, insn: bigint): bigint {
   const t = c.task;
   for (;;) {
     t.waitFor(
@@ -55,7 +57,6 @@ function finish(c: Call, insn: bigint): bigint {
     );
     const after = pt.getRegs(t.tid);
     if (reg(after, 'rip') === insn + 2n) {
-      t.stop = 'signal';
       return sreg(after, 'rax');
     }
     // a SIGTRAP of the program's own, before the call ran: keep it, step again
@@ -66,8 +67,8 @@ function finish(c: Call, insn: bigint): bigint {
 
 /** Runs the calls (at most one per task), all at once; returns each raw result. */
 export function injectAll(calls: Call[], insn: bigint): bigint[] {
-  for (const c of calls) start(c, insn);
-  return calls.map((c) => finish(c, insn));
+  for (const c of calls) startCall(c, insn);
+  return calls.map((c) => finishCall(c, insn));
 }
 
 /** Runs syscall `nr` in `task` (which must be in a ptrace stop); returns the raw result. */

@@ -25,6 +25,15 @@ export const waitpid = libc.func('int waitpid(int pid, void *status, int options
   status: Int32Array,
   options: number,
 ) => number;
+/** waitid(2); `info` is a 128-byte siginfo_t the kernel fills. */
+export const waitid = libc.func('int waitid(int idtype, int id, void *info, int options)') as (
+  idtype: number,
+  id: number,
+  info: Buffer,
+  options: number,
+) => number;
+/** poll(2) over `fds`, an array of 8-byte struct pollfd. */
+export const poll = libc.func('int poll(void *fds, unsigned long nfds, int timeout)') as (fds: Buffer, nfds: number, timeout: number) => number;
 const syscallBuf2 = libc.func('long syscall(long nr, long a, void *b, void *c)') as (
   nr: number,
   a: number,

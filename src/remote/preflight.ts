@@ -56,7 +56,6 @@ export function diagnoseDenied(pid: number, err: SyscallError): RemoteError {
   if (scope === '1') why.push('kernel.yama.ptrace_scope=1 allows tracing only descendants (run as root, or set it to 0)');
   if (scope === '2') why.push('kernel.yama.ptrace_scope=2 allows tracing only with CAP_SYS_PTRACE');
   if (scope === '3') why.push('kernel.yama.ptrace_scope=3 forbids ptrace attach entirely');
-  if (statusField(pid, 'NoNewPrivs') === '1' && me !== 0) why.push('the target is not dumpable or is privileged');
   const detail = why.length ? why.join('; ') : 'not dumpable (setuid/setcap binary or prctl(PR_SET_DUMPABLE, 0)), or a security module refused';
   return new RemoteError(`ptrace denied for PID ${pid} (${err.what}): ${detail}`, 'denied');
 }

@@ -8,6 +8,7 @@ export const PT = {
   GETREGS: 12,
   SETREGS: 13,
   SINGLESTEP: 9,
+  SYSCALL: 24,
   DETACH: 17,
   SETOPTIONS: 0x4200,
   GETREGSET: 0x4204,
@@ -19,7 +20,8 @@ export const PT = {
   GET_RSEQ_CONFIGURATION: 0x420f,
 } as const;
 
-export const OPT = { EXITKILL: 0x100000 } as const;
+/** TRACESYSGOOD: syscall stops report SIGTRAP|0x80, never mistaken for a real SIGTRAP. */
+export const OPT = { TRACESYSGOOD: 1, EXITKILL: 0x100000 } as const;
 const NT_X86_XSTATE = 0x202;
 /** Room for the largest xstate a CPU here reports (AVX-512 + AMX needs ~11 kB). */
 const XSTATE_MAX = 16384;
@@ -46,6 +48,10 @@ export function cont(tid: number, sig = 0): void {
 /** Resumes for one instruction; a SIGTRAP stop follows it. */
 export function singleStep(tid: number, sig = 0): void {
   check(ptraceNum(PT.SINGLESTEP, tid, 0, sig), 'PTRACE_SINGLESTEP', tid);
+}
+/** Resumes until the next system-call entry or exit (a syscall stop follows). */
+export function syscall(tid: number, sig = 0): void {
+  check(ptraceNum(PT.SYSCALL, tid, 0, sig), 'PTRACE_SYSCALL', tid);
 }
 export function detach(tid: number, sig = 0): void {
   check(ptraceNum(PT.DETACH, tid, 0, sig), 'PTRACE_DETACH', tid);

@@ -11,6 +11,7 @@ import { fixOwners, type OwnerMove } from './owners.js';
 import { reg, resumeRegs, setReg } from './regs.js';
 import type { Mapping } from './syscall-insn.js';
 import { TracedTask } from './task.js';
+import { reenterCalls } from './reenter.js';
 import { markDontFork, type Range } from './dontfork.js';
 import { stackSlot, type ThreadState } from './capture.js';
 
@@ -104,6 +105,33 @@ function finishThread(task: TracedTask, t: ThreadState): void {
   pt.setSigmask(task.tid, t.sigmask);
 }
 
+function cloneArgs(t: ThreadState): (bigint | number)[] {
+  let flags = THREAD_FLAGS;
+  if (t.tidField) flags |= CLONE.PARENT_SETTID;
+  if (t.clearChildTid) flags |= CLONE.CHILD_CLEARTID;
+  return [flags, reg(t.regs, 'rsp'), t.tidField, t.clearChildTid, reg(t.regs, 'fs_base')];
+}
+
+/**
+ * One new thread per captured thread, made by injected clones. Threads made
+ * in one round make threads in the next (1, 2, 4, ... calls at once), so N
+ * threads take about log2(N) rounds rather than N calls in a row.
+ */
+function createThreads(main: TracedTask, base: Buffer, states: ThreadState[], ctx: BuildContext, built: TracedTask[]): TracedTask[] {
+  const tasks: TracedTask[] = new Array(states.length);
+  const creators = [main];
+  for (let next = 0; next < states.length; ) {
+    const round = creators.slice(0, states.length - next).map((task, k) => ({ task, i: next + k }));
+    next += round.length;
+    const tids = injectAllChecked('clone', round.map(({ task, i }) => ({ task, base, args: cloneArgs(states[i]!) })), ctx.insn);
+    const fresh = round.map(({ i }, k) => (tasks[i] = new TracedTask(main.tgid, Number(tids[k]))));
+    built.push(...fresh);
+    for (const t of fresh) t.waitEventStop();
+    creators.push(...fresh);
+  }
+  return tasks;
+}
+
 const THREAD_FLAGS =
   CLONE.VM | CLONE.FS | CLONE.FILES | CLONE.SIGHAND | CLONE.THREAD | CLONE.SYSVSEM | CLONE.SETTLS | CLONE.PTRACE;
 
@@ -128,17 +156,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
     }
     restoreSchedAndAffinity(pid, f); // before the threads, which inherit it (a fork may reset the policy)
     const mainState = f;
-    const tasks: TracedTask[] = [];
-    for (const t of others) {
-      let flags = THREAD_FLAGS;
-      if (t.tidField) flags |= CLONE.PARENT_SETTID;
-      if (t.clearChildTid) flags |= CLONE.CHILD_CLEARTID;
-      const args = [flags, reg(t.regs, 'rsp'), t.tidField, t.clearChildTid, reg(t.regs, 'fs_base')];
-      const task = new TracedTask(pid, Number(injectChecked(main, ctx.insn, mainBase, 'clone', args)));
-      built.push(task);
-      tasks.push(task);
-    }
-    for (const task of tasks) task.waitEventStop();
+    const tasks = createThreads(main, mainBase, others, ctx, built);
     registerInThreads(tasks, others, f, ctx, mem);
     tasks.forEach((task, i) => {
       const t = others[i]!;
@@ -149,6 +167,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
     });
     const ownersFixed = fixOwners(mem, ctx.maps, moves);
     finishThread(main, f);
+    reenterCalls([...tasks, main], [...others.map((t) => t.regs), f.regs]);
     return { pid, tasks: [...built], tids, ownersFixed };
   } finally {
     mem.close();

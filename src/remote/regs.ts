@@ -23,6 +23,12 @@ const EINTR = -4n;
 /** The thread was stopped inside a system call (not in user code). */
 export const inSyscall = (regs: Buffer): boolean => sreg(regs, 'orig_rax') >= 0n;
 
+/** The captured thread's call is one the kernel makes again when it resumes. */
+export function restartsCall(captured: Buffer): boolean {
+  const rax = sreg(captured, 'rax');
+  return inSyscall(captured) && (rax === ERESTARTSYS || rax === ERESTARTNOINTR || rax === ERESTARTNOHAND);
+}
+
 /**
  * Registers for a new thread that must behave as the captured one would after
  * its stop. A call interrupted with -ERESTART{SYS,NOINTR,NOHAND} is made again
@@ -33,14 +39,11 @@ export const inSyscall = (regs: Buffer): boolean => sreg(regs, 'orig_rax') >= 0n
  */
 export function resumeRegs(captured: Buffer): Buffer {
   const r = Buffer.from(captured);
-  if (inSyscall(captured)) {
-    const rax = sreg(captured, 'rax');
-    if (rax === ERESTARTSYS || rax === ERESTARTNOINTR || rax === ERESTARTNOHAND) {
-      setReg(r, 'rax', sreg(captured, 'orig_rax'));
-      setReg(r, 'rip', reg(captured, 'rip') - 2n);
-    } else if (rax === ERESTART_RESTARTBLOCK) {
-      setReg(r, 'rax', EINTR);
-    }
+  if (restartsCall(captured)) {
+    setReg(r, 'rax', sreg(captured, 'orig_rax'));
+    setReg(r, 'rip', reg(captured, 'rip') - 2n);
+  } else if (inSyscall(captured) && sreg(captured, 'rax') === ERESTART_RESTARTBLOCK) {
+    setReg(r, 'rax', EINTR);
   }
   setReg(r, 'orig_rax', -1n);
   return r;

@@ -5,9 +5,6 @@ import * as pt from './ptrace.js';
 import { tgkill } from './libc.js';
 import { isEventStop, waitTask, type WaitResult } from './wait.js';
 
-/** event: PTRACE_EVENT_STOP (seize, new task); signal: the SIGTRAP stop after an injected call */
-export type StopKind = 'event' | 'signal';
-
 export class TaskGone extends Error {
   constructor(readonly tid: number, how: string) {
     super(`thread ${tid} ${how} while being traced`);
@@ -15,7 +12,6 @@ export class TaskGone extends Error {
 }
 
 export class TracedTask {
-  stop: StopKind = 'event';
   /** signals intercepted in signal-delivery-stops, re-sent before detach */
   readonly held: number[] = [];
   detached = false;
@@ -38,7 +34,6 @@ export class TracedTask {
 
   waitEventStop(): void {
     this.waitFor(isEventStop, (sig) => pt.cont(this.tid, sig));
-    this.stop = 'event';
   }
 
   /** Re-sends held signals (they stay pending until it runs), then detaches. */

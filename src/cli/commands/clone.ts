@@ -39,7 +39,7 @@ export function register(program: Command): void {
     .option('--stopped', 'leave each clone stopped (SIGSTOP) and detached: `gdb -p` or `strace -p` sees its first instruction; `kill -CONT` starts it')
     .option('--wait', 'wait until every clone has ended before exiting')
     .option('--exact-tids', 'give the clone the original PID and TIDs (not available with this engine yet)')
-    .option('--json', 'print {"pid","threads","heldUs","totalUs","clones":[{"pid","threads","ownersFixed","tids"}]} as JSON')
+    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","clones":[{"pid","threads","ownersFixed","tids"}]} as JSON')
     .addHelpText(
       'after',
       `
@@ -52,7 +52,8 @@ The original is stopped for a few milliseconds and is otherwise untouched;
 Ctrl-C or a killed forkall never leaves it stopped, traced or changed.
 
 Clones get new PIDs and TIDs. Calls the kernel restarts with a restart block
-(nanosleep, poll, timed waits) return EINTR in the clone (docs/semantics.md).
+(nanosleep, poll, timed waits) return EINTR in the clone; other blocked calls
+are made again (docs/remote.md).
 
 Examples:
   forkall clone -p 4242
