@@ -18,6 +18,8 @@ export interface RemoteBenchResult {
   heldUs: number;
   /** the in-process engine's median forkall() for the same thread count (incl. the child's exit) */
   inProcessUs: number;
+  /** median µs of each step of the remote clone (preflight, seize, maps, capture, fork, release, build) */
+  phasesUs: Record<string, number>;
 }
 
 export interface RemoteBenchOptions {
@@ -52,12 +54,14 @@ export async function benchRemote(o: RemoteBenchOptions): Promise<RemoteBenchRes
     const target = await startTarget(threads);
     const total: number[] = [];
     const held: number[] = [];
+    const phases: Record<string, number[]> = {};
     try {
       cloneProcessSync(target.pid!).clones.forEach((c) => endClone(c.pid)); // warm-up
       for (let i = 0; i < o.runs; i++) {
         const r = cloneProcessSync(target.pid!);
         total.push(r.totalUs);
         held.push(r.heldUs);
+        for (const [k, v] of Object.entries(r.phasesUs)) (phases[k] ??= []).push(v);
         for (const c of r.clones) endClone(c.pid);
         if (o.progress !== false) bar.tick(1, `${threads} threads`);
       }
@@ -65,7 +69,12 @@ export async function benchRemote(o: RemoteBenchOptions): Promise<RemoteBenchRes
       target.kill('SIGKILL');
     }
     const [inproc] = await benchLatency({ threads: [threads], rssMb: [4], runs: Math.max(5, o.runs), exact: false, progress: false });
-    results.push({ threads, runs: o.runs, remoteUs: median(total), heldUs: median(held), inProcessUs: inproc!.forkallUs });
+    results.push({
+      threads,
+      runs: o.runs,
+      remoteUs: median(total), heldUs: median(held), inProcessUs: inproc!.forkallUs,
+      phasesUs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])),
+    });
   }
   bar.end();
   return results;

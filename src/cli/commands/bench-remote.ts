@@ -8,7 +8,8 @@ import { makeTable } from '../table.js';
 function table(rows: RemoteBenchResult[]): string {
   const t = makeTable(['threads', 'remote clone µs', 'original held µs', 'in-process forkall µs', 'remote / in-process']);
   for (const r of rows) t.push([r.threads, r.remoteUs.toFixed(0), r.heldUs.toFixed(0), r.inProcessUs.toFixed(0), (r.remoteUs / r.inProcessUs).toFixed(1)]);
-  return t.toString() + '\nmedians; target: 4 MB of touched memory, every other thread blocked in a condition wait';
+  const steps = rows.map((r) => `  ${r.threads} threads: ` + Object.entries(r.phasesUs).map(([k, v]) => `${k} ${v}`).join(', '));
+  return [t.toString(), 'medians; target: 4 MB of touched memory, every other thread blocked in a condition wait', 'remote clone by step (µs):', ...steps].join('\n');
 }
 
 export function register(bench: Command): void {
@@ -17,7 +18,7 @@ export function register(bench: Command): void {
     .description('remote clone latency (ptrace, by PID) against thread count, next to the in-process engine')
     .option('--threads <list>', 'thread counts of the target', '1,8,16,64,512')
     .option('--runs <n>', 'clones per thread count', '20')
-    .option('--json', 'print {"results":[...]} as JSON')
+    .option('--json', 'print {"results":[{"threads","runs","remoteUs","heldUs","inProcessUs","phasesUs"}]} as JSON')
     .addHelpText('after', `
 Each run clones a running 4 MB target with forkall's remote engine on this
 thread (seize, capture, injected fork, thread recreation, detach) and then kills
