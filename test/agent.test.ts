@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { statFields } from '../src/proc/tasks.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,5 +184,81 @@ test('--compact: a clone\'s first write to the collapsed memory copies a small p
     assert.ok(Number(m[2]) >= 32 * 1024, `only ${m[2]} kB still in huge pages`);
   } finally {
     await t.close();
+  }
+});
+
+const echoApp = `
+import sys, threading, time
+def echo():
+    for line in sys.stdin:
+        print("echo " + line.strip(), flush=True)
+    print("eof", flush=True)
+    sys.stderr.write("bye\\n")
+threading.Thread(target=echo).start()
+time.sleep(0.2)
+`;
+
+const collect = (s: NodeJS.ReadableStream) => {
+  let text = '';
+  s.on('data', (d) => (text += d));
+  return new Promise<string>((resolve) => s.on('end', () => resolve(text)));
+};
+
+test('per-clone stdio: a thread blocked in read(0) at the snapshot reads each clone\'s own pipe; output never mixes', async () => {
+  const t = await spawnTemplate('python3', ['-c', echoApp], { at: { delayMs: 600 }, stdio: ['pipe', 'ignore', 'ignore'] });
+  try {
+    await t.frozenState();
+    const clones = await Promise.all([0, 1, 2].map(() => t.clone({ stdio: 'pipe' })));
+    const outs = clones.map((c, i) => {
+      const out = collect(c.stdout!);
+      const err = collect(c.stderr!);
+      c.stdin!.end(`clone ${i} line a\nclone ${i} line b\n`);
+      return Promise.all([out, err]);
+    });
+    for (const [i, c] of clones.entries()) {
+      assert.deepEqual(await c.exited, { exitCode: 0, signal: null, status: 0 });
+      assert.deepEqual(await outs[i], [`echo clone ${i} line a\necho clone ${i} line b\neof\n`, 'bye\n']);
+    }
+    const quiet = await t.clone({ stdio: ['ignore', 'pipe', 'inherit'] }); // stdin at EOF at once
+    assert.equal(quiet.stdin, null);
+    assert.equal(await collect(quiet.stdout!), 'eof\n');
+    assert.equal((await quiet.exited).exitCode, 0);
+  } finally {
+    await t.close();
+  }
+});
+
+test('CLONE_STDIO whose mask does not match the descriptors sent: an error naming the request; the template serves on', async () => {
+  const { sendWithFds, makePipe } = await import('../src/server/fd-passing.js');
+  const { cloneStdioRequest, cloneRequest } = await import('../src/server/protocol.js');
+  const p = spawn('python3', ['-c', 'import time; time.sleep(60)'], {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LD_PRELOAD: nativeArtifact('libforkall-agent.so'), FORKALL_CONTROL_FD: '3', FORKALL_AT: 'delay=100' },
+  });
+  const ctl = p.stdio[3] as import('node:net').Socket;
+  const reader = new MessageReader();
+  const seen: import('../src/server/protocol.js').AgentMessage[] = [];
+  ctl.on('data', (d: Buffer) => seen.push(...reader.push(d)));
+  ctl.on('error', () => {});
+  const until = async (what: (m: (typeof seen)[number]) => boolean) => {
+    for (let i = 0; i < 200 && !seen.some(what); i++) await new Promise((r) => setTimeout(r, 25));
+    return seen.find(what);
+  };
+  try {
+    assert.ok(await until((m) => m.type === 'snapshot'), 'no snapshot');
+    const [r, w] = makePipe();
+    sendWithFds((ctl as unknown as { _handle: { fd: number } })._handle.fd, cloneStdioRequest(7, 0b011), [r]);
+    closeSync(r);
+    closeSync(w);
+    const err = await until((m) => m.type === 'error');
+    assert.ok(err && err.type === 'error' && err.request === 7 && err.errno === 22, JSON.stringify(seen));
+    ctl.write(cloneRequest(8));
+    const ok = await until((m) => m.type === 'cloned');
+    assert.ok(ok && ok.type === 'cloned' && ok.request === 8, JSON.stringify(seen));
+  } finally {
+    const clone = seen.find((m) => m.type === 'cloned');
+    if (clone?.type === 'cloned') process.kill(clone.pid, 'SIGKILL'); // the template's child: not ours to reap
+    p.kill('SIGKILL');
+    await new Promise((r) => p.once('exit', r));
   }
 });

@@ -27,8 +27,11 @@ FA_HIDDEN int fa_agent_read_config(struct fa_agent_config *c);
 /* control.c: 0 on success, -1 when the channel is closed or broken */
 FA_HIDDEN int fa_send(int fd, uint16_t type, const void *payload, uint32_t len);
 FA_HIDDEN int fa_send_error(int fd, uint32_t request, int err, const char *msg);
-/* Reads one message; -1 on EOF/garbage (after replying with an error if it can). */
-FA_HIDDEN int fa_recv(int fd, struct fa_msg_header *h, unsigned char *payload);
+/* Reads one message and the descriptors sent with it (at most FA_MAX_FDS, in
+ * fds[0..*nfds), close-on-exec; the caller owns them, also on failure);
+ * -1 on EOF/garbage (after replying with an error if it can). */
+FA_HIDDEN int fa_recv(int fd, struct fa_msg_header *h, unsigned char *payload, int *fds, int *nfds);
+FA_HIDDEN void fa_close_fds(int *fds, int nfds);
 
 /* triggers.c */
 FA_HIDDEN int fa_program_threads(int agent_tid, int *running);

@@ -21,7 +21,10 @@ enum fa_msg_type {
 	FA_MSG_SNAPSHOT_NOW = 16, /* (empty) */
 	FA_MSG_CLONE = 17,	/* u32 request */
 	FA_MSG_KILL = 18,	/* i32 pid, i32 signal */
+	FA_MSG_CLONE_STDIO = 19, /* u32 request, u32 mask; SCM_RIGHTS: one fd per mask bit 0..2 */
 };
+
+#define FA_MAX_FDS 3 /* descriptors one message may carry */
 
 struct fa_msg_header {
 	uint32_t magic;

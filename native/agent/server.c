@@ -32,9 +32,22 @@ static volatile int in_clone; /* 1 in a clone: written by child_setup */
 static struct fa_agent_config cfg;
 static int live_pid[MAX_LIVE], live_fd[MAX_LIVE], nlive;
 
+/* A clone's own stdin/stdout/stderr (CLONE_STDIO): the descriptors to put at
+ * 0, 1, 2, or -1 to keep the template's. */
+struct clone_stdio {
+	int fd[3];
+};
+
 static void child_setup(void *arg)
 {
 	/* In the clone, before any program thread exists again. */
+	const struct clone_stdio *io = arg;
+	for (int i = 0; io && i < 3; i++)
+		if (io->fd[i] >= 0)
+			fa_sys3(SYS_dup3, io->fd[i], i, 0); /* received fds are >= 3: never equal */
+	for (int i = 0; io && i < 3; i++)
+		if (io->fd[i] >= 0)
+			fa_sys1(SYS_close, io->fd[i]);
 	fa_sys1(SYS_close, cfg.control_fd);
 	for (int i = 0; i < nlive; i++)
 		fa_sys1(SYS_close, live_fd[i]);
@@ -65,19 +78,22 @@ static void wait_for_trigger(long started)
 {
 	struct fa_msg_header h;
 	unsigned char p[FA_MAX_PAYLOAD];
-	int tid = fa_gettid();
+	int tid = fa_gettid(), fds[FA_MAX_FDS], nfds;
 	for (;;) {
 		struct pollfd pfd = { cfg.control_fd, POLLIN, 0 };
 		struct { long s, ns; } ts = { 0, 20000000 };
 		long r = fa_sys5(SYS_ppoll, &pfd, 1, &ts, 0, 8);
 		if (r > 0) {
-			if (fa_recv(cfg.control_fd, &h, p) < 0)
+			int bad = fa_recv(cfg.control_fd, &h, p, fds, &nfds) < 0;
+			fa_close_fds(fds, nfds);
+			if (bad)
 				template_exit(0);
 			if (h.type == FA_MSG_SNAPSHOT_NOW)
 				return;
+			int is_clone = h.type == FA_MSG_CLONE || h.type == FA_MSG_CLONE_STDIO;
 			fa_send_error(cfg.control_fd, h.length >= 4 ? get_u32(p) : 0, EAGAIN,
-				      h.type == FA_MSG_CLONE ? "no snapshot yet: the program is not frozen"
-							     : "unexpected message before the snapshot");
+				      is_clone ? "no snapshot yet: the program is not frozen"
+					       : "unexpected message before the snapshot");
 		}
 		if (fa_snapshot_wanted)
 			return;
@@ -104,7 +120,7 @@ static void reap(int i)
 		template_exit(0);
 }
 
-static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads)
+static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, struct clone_stdio *io)
 {
 	if (nlive >= MAX_LIVE) {
 		fa_send_error(cfg.control_fd, request, EAGAIN, "too many live clones (64)");
@@ -114,7 +130,7 @@ static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads)
 	 * PID is the main thread's TID): the clone then has exactly the program's
 	 * threads, and in exact-TID mode the template's PID. */
 	op->become_tid = fa_getpid();
-	long pid = fa_snapshot_fork(op, child_setup, 0);
+	long pid = fa_snapshot_fork(op, child_setup, io);
 	if (pid == 0)
 		pthread_exit(0); /* no main thread to become (it had exited): just leave */
 	if (pid < 0) {
@@ -132,14 +148,37 @@ static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads)
 		template_exit(0);
 }
 
+/* CLONE_STDIO: a clone whose fds 0-2 named in the mask are the ones sent, in
+ * that order. */
+static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t threads, const int *fds, int nfds)
+{
+	uint32_t request = get_u32(p), mask = get_u32(p + 4);
+	struct clone_stdio io = { { -1, -1, -1 } };
+	if (mask > 7 || __builtin_popcount(mask) != nfds) {
+		fa_send_error(cfg.control_fd, request, EINVAL, "CLONE_STDIO: the mask does not match the descriptors sent");
+		return;
+	}
+	for (int i = 0, used = 0; i < 3; i++)
+		if (mask & (1u << i))
+			io.fd[i] = fds[used++];
+	serve_clone(op, request, threads, &io);
+}
+
 static void handle_request(struct fa_op *op, uint32_t threads)
 {
 	struct fa_msg_header h;
 	unsigned char p[FA_MAX_PAYLOAD];
-	if (fa_recv(cfg.control_fd, &h, p) < 0)
+	int fds[FA_MAX_FDS], nfds;
+	int bad = fa_recv(cfg.control_fd, &h, p, fds, &nfds) < 0;
+	if (!bad && h.type == FA_MSG_CLONE_STDIO && h.length == 8)
+		serve_clone_stdio(op, p, threads, fds, nfds); /* the clone has its own copies now */
+	fa_close_fds(fds, nfds);
+	if (bad)
 		template_exit(0);
+	if (h.type == FA_MSG_CLONE_STDIO && h.length == 8)
+		return;
 	if (h.type == FA_MSG_CLONE && h.length == 4)
-		serve_clone(op, get_u32(p), threads);
+		serve_clone(op, get_u32(p), threads, 0);
 	else if (h.type == FA_MSG_KILL && h.length == 8) {
 		int pid = (int)get_u32(p), sig = (int)get_u32(p + 4), known = 0;
 		for (int i = 0; i < nlive; i++)

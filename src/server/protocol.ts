@@ -16,6 +16,7 @@ export const MsgType = {
   SNAPSHOT_NOW: 16,
   CLONE: 17,
   KILL: 18,
+  CLONE_STDIO: 19,
 } as const;
 
 export type AgentMessage =
@@ -38,6 +39,14 @@ export const cloneRequest = (request: number): Buffer => {
   const p = Buffer.alloc(4);
   p.writeUInt32LE(request, 0);
   return encode(MsgType.CLONE, p);
+};
+
+/** A clone whose fds 0-2 named in `mask` (bit i: fd i) are the descriptors sent with this message, in order. */
+export const cloneStdioRequest = (request: number, mask: number): Buffer => {
+  const p = Buffer.alloc(8);
+  p.writeUInt32LE(request, 0);
+  p.writeUInt32LE(mask, 4);
+  return encode(MsgType.CLONE_STDIO, p);
 };
 
 export const killRequest = (pid: number, signal: number): Buffer => {

@@ -3,11 +3,15 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { nativeArtifact } from '../native/paths.js';
+import { prepareStdio, type CloneStdioOption, type PreparedStdio } from './clone-stdio.js';
+import { sendWithFds } from './fd-passing.js';
 import {
   MessageReader,
   MsgType,
   cloneRequest,
+  cloneStdioRequest,
   decodeWaitStatus,
   encode,
   killRequest,
@@ -35,11 +39,25 @@ export interface CloneResult {
   status: number;
 }
 
+export interface CloneOptions {
+  /**
+   * The clone's stdin/stdout/stderr (default 'inherit': the template's): one
+   * value for all three or [stdin, stdout, stderr], each 'inherit', 'pipe',
+   * 'ignore' or a file descriptor. They are in place before any of the
+   * clone's threads runs again.
+   */
+  stdio?: CloneStdioOption;
+}
+
 export interface Clone {
   pid: number;
   threads: number;
   exited: Promise<CloneResult>;
   kill(signal?: NodeJS.Signals | number): void;
+  /** our ends of the 'pipe' stdio (null for the others) */
+  stdin: Writable | null;
+  stdout: Readable | null;
+  stderr: Readable | null;
 }
 
 export class AgentError extends Error {
@@ -57,7 +75,7 @@ export class Template {
   private readonly control: Duplex;
   private readonly reader = new MessageReader();
   private nextRequest = 1;
-  private pendingClones = new Map<number, { resolve: (c: Clone) => void; reject: (e: Error) => void }>();
+  private pendingClones = new Map<number, { resolve: (c: Clone) => void; reject: (e: Error) => void; stdio?: PreparedStdio }>();
   private exits = new Map<number, (r: CloneResult) => void>();
   private earlyExits = new Map<number, CloneResult>();
   private snapshotWaiters: Array<{ resolve: (n: number) => void; reject: (e: Error) => void }> = [];
@@ -90,7 +108,10 @@ export class Template {
     this.failure ??= e;
     for (const w of this.snapshotWaiters) w.reject(this.failure);
     this.snapshotWaiters = [];
-    for (const p of this.pendingClones.values()) p.reject(this.failure);
+    for (const p of this.pendingClones.values()) {
+      p.stdio?.abandon();
+      p.reject(this.failure);
+    }
     this.pendingClones.clear();
   }
 
@@ -132,6 +153,9 @@ export class Template {
         pid: m.pid,
         threads: m.threads,
         exited,
+        stdin: waiter.stdio?.stdin ?? null,
+        stdout: waiter.stdio?.stdout ?? null,
+        stderr: waiter.stdio?.stderr ?? null,
         kill: (signal: NodeJS.Signals | number = 'SIGTERM') => {
           const n = typeof signal === 'number' ? signal : (osSignal(signal) ?? 15);
           this.control.write(killRequest(m.pid, n));
@@ -149,6 +173,7 @@ export class Template {
       const waiter = this.pendingClones.get(m.request);
       if (waiter) {
         this.pendingClones.delete(m.request);
+        waiter.stdio?.abandon();
         waiter.reject(err);
       } else if (!this.frozen) for (const w of this.snapshotWaiters.splice(0)) w.reject(err);
     }
@@ -182,12 +207,33 @@ export class Template {
   }
 
   /** A new clone of the frozen state: a live process with every thread. */
-  async clone(): Promise<Clone> {
+  async clone(opts: CloneOptions = {}): Promise<Clone> {
     await this.frozenState();
     const request = this.nextRequest++;
-    const p = new Promise<Clone>((resolve, reject) => this.pendingClones.set(request, { resolve, reject }));
-    this.control.write(cloneRequest(request));
+    const stdio = opts.stdio === undefined || opts.stdio === 'inherit' ? undefined : prepareStdio(opts.stdio);
+    const p = new Promise<Clone>((resolve, reject) => this.pendingClones.set(request, { resolve, reject, stdio }));
+    if (!stdio?.mask) this.control.write(cloneRequest(request));
+    else {
+      try {
+        await this.sendDescriptors(cloneStdioRequest(request, stdio.mask), stdio.send);
+      } catch (e) {
+        this.pendingClones.delete(request);
+        stdio.abandon();
+        throw e;
+      } finally {
+        stdio.closeSent(); // the agent has its own copies now
+      }
+    }
     return this.withTimeout(p, `clone request ${request}`);
+  }
+
+  /** Writes one message with descriptors attached, in order with the stream's own writes. */
+  private async sendDescriptors(msg: Buffer, fds: number[]): Promise<void> {
+    if (this.failure) throw this.failure;
+    while (this.control.writableLength > 0) await new Promise((r) => this.control.once('drain', r));
+    const fd = (this.control as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (fd === undefined || fd < 0) throw new AgentError('the control channel is closed');
+    sendWithFds(fd, msg, fds);
   }
 
   /** Closes the control channel: the template kills its live clones and exits. */
