@@ -262,3 +262,64 @@ test('CLONE_STDIO whose mask does not match the descriptors sent: an error namin
     await new Promise((r) => p.once('exit', r));
   }
 });
+
+test('forkall run --serve: snapshot -p freezes it, clone -p asks its agent for clones, Ctrl-C ends template and clones', async () => {
+  const run = spawn(process.execPath, [cli, 'run', '--at', 'request', '--serve', '--json', '--', 'python3', app], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: Record<string, unknown>[] = [];
+  let out = '';
+  run.stdout!.on('data', (d) => {
+    out += d;
+    for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      if (line.startsWith('{')) events.push(JSON.parse(line));
+    }
+  });
+  const runExit = new Promise<number | null>((r) => run.once('exit', (c) => r(c)));
+  const event = async (name: string, match: (e: Record<string, unknown>) => boolean = () => true) => {
+    for (let i = 0; i < 200; i++) {
+      const e = events.find((x) => x.event === name && match(x));
+      if (e) return e;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.fail(`no ${name} event: ${JSON.stringify(events)}`);
+  };
+  const forkall = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+  let template = 0;
+  const clones: number[] = [];
+  try {
+    const serving = await event('serving');
+    template = serving.templatePid as number;
+    assert.ok(existsSync(serving.socket as string));
+    const early = forkall(['clone', '-p', String(template)]);
+    assert.equal(early.status, 8, early.stderr);
+    assert.match(early.stderr, /not frozen yet/);
+    const snap = forkall(['snapshot', '-p', String(template), '--json']);
+    assert.equal(snap.status, 0, snap.stderr);
+    assert.deepEqual(JSON.parse(snap.stdout), { pid: template, threads: 4 });
+    const c = forkall(['clone', '-p', String(template), '-n', '2', '--json']);
+    assert.equal(c.status, 0, c.stderr);
+    const report = JSON.parse(c.stdout);
+    assert.equal(report.via, 'agent');
+    clones.push(...report.clones.map((x: { pid: number }) => x.pid));
+    assert.equal(clones.length, 2);
+    for (const p of clones) {
+      assert.equal(report.clones.find((x: { pid: number }) => x.pid === p).threads, 4);
+      await event('cloned', (e) => e.pid === p);
+      // each clone runs the workers and ends by itself (py_workers.py); the server reports how
+      const ended = await event('exited', (e) => e.pid === p);
+      assert.equal(ended.exitCode, 0, JSON.stringify(ended));
+    }
+    const stopped = forkall(['clone', '-p', String(template), '--stopped']);
+    assert.equal(stopped.status, 2, stopped.stderr);
+    const notServed = forkall(['snapshot', '-p', String(process.pid)]);
+    assert.equal(notServed.status, 5, notServed.stderr);
+    run.kill('SIGINT');
+    assert.equal(await runExit, 0);
+    assert.ok(await gone(template), `template ${template} outlived forkall run --serve`);
+    assert.ok(!existsSync(serving.socket as string), 'socket left behind');
+  } finally {
+    if (run.exitCode === null) run.kill('SIGKILL');
+    for (const p of clones) assert.ok(await gone(p), `clone ${p} left running`);
+  }
+});

@@ -7,6 +7,7 @@ import { register as registerThreads } from './commands/threads.js';
 import { register as registerLib } from './commands/lib.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerClone } from './commands/clone.js';
+import { register as registerSnapshot } from './commands/snapshot.js';
 import { register as registerBenchServer } from './commands/bench-server.js';
 import { register as registerBenchRemote } from './commands/bench-remote.js';
 import { EXIT } from './exit-codes.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerLib(program);
   registerRun(program);
   registerClone(program);
+  registerSnapshot(program);
   return program;
 }
 

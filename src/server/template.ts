@@ -199,6 +199,20 @@ export class Template {
     return this.withTimeout(p, 'the snapshot');
   }
 
+  /** Asks the agent to freeze now, whatever the trigger; resolves with the number of frozen threads. */
+  requestSnapshot(): Promise<number> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.frozen) return Promise.resolve(this.threads);
+    const p = new Promise<number>((resolve, reject) => this.snapshotWaiters.push({ resolve, reject }));
+    this.snapshotRequested = true;
+    if (this.pid) this.control.write(encode(MsgType.SNAPSHOT_NOW));
+    return this.withTimeout(p, 'the snapshot');
+  }
+
+  get isFrozen(): boolean {
+    return this.frozen;
+  }
+
   /** Waits for the snapshot (without requesting it). */
   frozenState(): Promise<number> {
     if (this.failure) return Promise.reject(this.failure);

@@ -5,6 +5,7 @@ import { parsePid, TargetError } from '../../proc/process.js';
 import { RemoteError, type RemoteErrorCode } from '../../remote/errors.js';
 import { cloneInEngineProcess } from '../../remote/engine-client.js';
 import { waitForExit } from '../../remote/wait-exit.js';
+import { askServed, isServed, ServeError } from '../../server/serve-client.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable } from '../table.js';
@@ -20,6 +21,33 @@ const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   denied: EXIT.DENIED,
   failed: EXIT.CLONE_FAILED,
 };
+
+/**
+ * A template served by `forkall run --serve` is frozen: cloning it with ptrace
+ * would copy parked threads. Its agent makes the clones instead (its children,
+ * reported to the forkall run that serves it).
+ */
+async function cloneServed(pid: number, count: number, o: Opts): Promise<boolean> {
+  if (o.stopped || o.exactTids)
+    throw new RemoteError(`PID ${pid} is a template served by 'forkall run --serve': --stopped and --exact-tids do not apply (start it with 'forkall run --exact-tids' instead)`, 'unsupported');
+  let r;
+  try {
+    r = await askServed(pid, { op: 'clone', count });
+  } catch (e) {
+    if (e instanceof ServeError && e.stale) return false; // a socket left by a dead template: PID reused
+    throw e;
+  }
+  if (!r.ok) throw new RemoteError(`template ${pid}: ${r.error}`, 'failed');
+  const clones = r.clones ?? [];
+  if (o.json) process.stdout.write(JSON.stringify({ pid, threads: r.threads, via: 'agent', clones }, null, 2) + '\n');
+  else {
+    const t = makeTable(['clone pid', 'threads', 'state']);
+    for (const c of clones) t.push([c.pid, c.threads, 'running']);
+    process.stdout.write(`${t.toString()}\n${clones.length} clone(s) of the frozen template ${pid} (${r.threads} threads), made by its agent\n`);
+  }
+  if (o.wait) for (const c of clones) await waitForExit(c.pid, 50);
+  return true;
+}
 
 interface Opts {
   pid: string;
@@ -51,6 +79,9 @@ back its exact state and detached, then each thread is recreated in the clone.
 The original is stopped for a few milliseconds and is otherwise untouched;
 Ctrl-C or a killed forkall never leaves it stopped, traced or changed.
 
+A template served by 'forkall run --serve' is cloned by its own agent instead
+(fast, no ptrace; the clones are the template's children).
+
 Clones get new PIDs and TIDs. Calls the kernel restarts with a restart block
 (nanosleep, poll, timed waits) return EINTR in the clone; other blocked calls
 are made again (docs/remote.md).
@@ -71,6 +102,10 @@ thread or forkall itself, 6 already traced, 7 ptrace denied, 8 the clone failed
       try {
         const pid = parsePid(o.pid);
         const count = parsePositiveInt('--count', o.count, 1000);
+        if (isServed(pid) && (await cloneServed(pid, count, o))) {
+          process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
+          return;
+        }
         const r = await cloneInEngineProcess({ pid, options: { count, stopped: o.stopped, exactTids: o.exactTids } });
         if (o.json) {
           process.stdout.write(JSON.stringify(r, null, 2) + '\n');
@@ -90,6 +125,11 @@ thread or forkall itself, 6 already traced, 7 ptrace denied, 8 the clone failed
         }
         process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
       } catch (e) {
+        if (e instanceof ServeError) {
+          process.stderr.write(`forkall: ${e.message}\n`);
+          process.exitCode = EXIT.CLONE_FAILED;
+          return;
+        }
         if (e instanceof TargetError || e instanceof RemoteError) {
           process.stderr.write(`forkall: ${e.message}\n`);
           process.exitCode = EXIT_FOR[e.code];

@@ -5,6 +5,7 @@ import { EXIT } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable } from '../table.js';
 import { UsageError } from '../usage-error.js';
+import { runServe } from './run-serve.js';
 
 export function parseTrigger(text: string): Trigger {
   if (text === 'request') return 'request';
@@ -29,35 +30,55 @@ export function register(program: Command): void {
     .description('start a program under the agent, freeze it once, and make clones with every thread')
     .argument('<command...>', 'the program and its arguments (after --)')
     .option('--at <trigger>', 'when to freeze: threads=N (N program threads, settled), delay=DURATION, or request (at once)', 'delay=500ms')
-    .option('-n, --clones <n>', 'how many clones to make (all alive at once)', '1')
+    .option('-n, --clones <n>', 'how many clones to make (all alive at once; default 1)')
+    .option('--serve', 'keep the frozen template and serve clone requests (forkall clone -p PID) until Ctrl-C')
     .option('--exact-tids', 'clones keep the template\'s PID and TIDs (a PID namespace each)')
     .option('--compact', 'move the frozen template\'s anonymous memory into huge pages: cheaper clones of big processes')
-    .option('--timeout-ms <ms>', 'give up waiting for the snapshot or a clone after this long', '30000')
+    .option('--timeout-ms <ms>', 'give up waiting for the snapshot or a clone after this long (not with --serve)', '30000')
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
       `
 The program runs unmodified with libforkall-agent.so preloaded. Once frozen it never
 runs its own code again; each clone is a fresh copy of the frozen state, with every
-thread, and a child of the template. The clones share the template's stdin/stdout/stderr. "request" freezes as soon as
-the program starts - too early for programs started through a launcher script that
-execs them (pyenv shims, wrappers): prefer threads=N or delay there.
+thread, and a child of the template. The clones share the template's
+stdin/stdout/stderr (the Node API gives each clone its own: t.clone({ stdio })).
+"request" freezes as soon as the program starts - too early for programs started
+through a launcher script that execs them (pyenv shims, wrappers): prefer
+threads=N or delay there. With --serve, "request" waits for forkall snapshot -p.
+
+--serve: no clones are made by forkall run itself. It prints the template's PID
+and serves it on a unix socket only you can use; 'forkall clone -p PID [-n N]'
+asks it for clones (made by the agent, reported here as they start and end) and
+'forkall snapshot -p PID' freezes it when --at request. Ctrl-C ends the template
+and its clones.
 "Settled" (threads=N): at least N threads besides the agent's, none running, in two
 scans 20 ms apart. The template and its clones end when forkall does.
 
 Examples:
   forkall run --at threads=8 --clones 5 -- ./my-server --config x
   forkall run --at delay=300ms -n 3 --json -- python3 app.py
+  forkall run --at delay=300ms --serve -- python3 app.py      # then: forkall clone -p <PID>
 
-Exit codes: 0 every clone was made, 1 the program could not be frozen or cloned, 2 bad flags.`,
+Exit codes: 0 every clone was made (--serve: ended by Ctrl-C), 1 the program could
+not be frozen or cloned (--serve: the template died), 2 bad flags.`,
     )
-    .action(async (command: string[], o: { at: string; clones: string; exactTids?: boolean; compact?: boolean; timeoutMs: string; json?: boolean }) => {
+    .action(async (command: string[], o: { at: string; clones?: string; serve?: boolean; exactTids?: boolean; compact?: boolean; timeoutMs: string; json?: boolean }) => {
       const at = parseTrigger(o.at);
-      const n = parsePositiveInt('--clones', o.clones, 64);
+      if (o.serve && o.clones !== undefined) throw new UsageError('--clones does not go with --serve: clones are asked for with forkall clone -p PID -n N');
+      const n = parsePositiveInt('--clones', o.clones ?? '1', 64);
       const timeoutMs = parsePositiveInt('--timeout-ms', o.timeoutMs);
       const [cmd, ...args] = command;
       const t0 = Date.now();
       const t = await spawnTemplate(cmd!, args, { at, exactTids: Boolean(o.exactTids), compact: Boolean(o.compact), timeoutMs, stdio: 'inherit' });
+      if (o.serve) {
+        try {
+          process.exitCode = await runServe(t, at, Boolean(o.json), t0);
+        } finally {
+          await t.close();
+        }
+        return;
+      }
       try {
         const threads = await t.snapshot();
         const snapshotMs = Date.now() - t0;
