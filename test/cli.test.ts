@@ -67,9 +67,13 @@ test('--help teaches with examples', () => {
   assert.match(r.stdout, /Examples:/);
 });
 
-test('forkall bench server --json reports every rate for every configuration', () => {
-  const r = forkall(['bench', 'server', '--threads', '2', '--rss-mb', '2', '--clones', '5', '--exec-runs', '2', '--json']);
+test('forkall bench server --json reports every rate for every configuration; --svg charts them', () => {
+  const svg = join(mkdtempSync(join(tmpdir(), 'forkall-bench-server-')), 'server.svg');
+  const r = forkall(['bench', 'server', '--threads', '2', '--rss-mb', '2', '--clones', '5', '--exec-runs', '2', '--json', '--svg', svg]);
   assert.equal(r.code, 0, r.stderr);
+  const chart = readFileSync(svg, 'utf8');
+  assert.match(chart, /^<svg/);
+  for (const name of ['template, 2 MB', 'compacted template, 2 MB', 'fork server, 2 MB', 'exec per run, 2 MB']) assert.ok(chart.includes(name), name);
   const { results } = JSON.parse(r.stdout);
   assert.equal(results.length, 1);
   for (const k of ['templatePerSec', 'compactPerSec', 'forkServerPerSec', 'execPerSec', 'templateCloneUs'])

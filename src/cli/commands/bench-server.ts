@@ -1,6 +1,8 @@
 // `forkall bench server`: clone rate from a frozen template vs a plain fork server vs exec-per-run.
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { benchServer, type ServerResult } from '../../bench/server.js';
+import { lineChartSvg, type Series } from '../../bench/svg-chart.js';
 import { EXIT } from '../exit-codes.js';
 import { parseNumberList, parsePositiveInt } from '../options.js';
 import { makeTable } from '../table.js';
@@ -24,6 +26,21 @@ function table(rows: ServerResult[]): string {
   return t.toString() + '\nfork server: single-threaded run of the same program, one fork per request (AFL++ style)';
 }
 
+function chart(rows: ServerResult[]): string {
+  const series: Series[] = [];
+  for (const mb of [...new Set(rows.map((r) => r.rssMb))]) {
+    const at = rows.filter((r) => r.rssMb === mb);
+    const kinds: Array<[string, (r: ServerResult) => number]> = [
+      ['template', (r) => r.templatePerSec],
+      ['compacted template', (r) => r.compactPerSec],
+      ['fork server', (r) => r.forkServerPerSec],
+      ['exec per run', (r) => r.execPerSec],
+    ];
+    for (const [name, get] of kinds) series.push({ name: `${name}, ${mb} MB`, points: at.map((r) => ({ x: r.threads, y: get(r) })) });
+  }
+  return lineChartSvg('clones per second from a frozen template', 'template threads', 'runs per second', series);
+}
+
 export function register(bench: Command): void {
   bench
     .command('server')
@@ -33,14 +50,15 @@ export function register(bench: Command): void {
     .option('--clones <n>', 'clones (and fork-server runs) per measurement', '200')
     .option('--exec-runs <n>', 'exec-per-run repetitions', '30')
     .option('--json', 'print {"results":[...]} as JSON')
+    .option('--svg <file>', 'write an SVG chart of the rates against template threads')
     .addHelpText('after', `
 Each clone (and each fork-server child and exec'd run) writes one byte of the big
 buffer and exits; rates include the request and the exit report.
 
 Examples:
   forkall bench server
-  forkall bench server --threads 8 --rss-mb 1024 --clones 100 --json`)
-    .action(async (o: { threads: string; rssMb: string; clones: string; execRuns: string; json?: boolean }) => {
+  forkall bench server --threads 8 --rss-mb 1024 --clones 100 --json --svg server.svg`)
+    .action(async (o: { threads: string; rssMb: string; clones: string; execRuns: string; json?: boolean; svg?: string }) => {
       const threads = parseNumberList('--threads', o.threads, 1, 4096);
       const rssMb = parseNumberList('--rss-mb', o.rssMb);
       const results = await benchServer({
@@ -49,6 +67,7 @@ Examples:
         clones: parsePositiveInt('--clones', o.clones, 100000),
         execRuns: parsePositiveInt('--exec-runs', o.execRuns, 100000),
       });
+      if (o.svg) writeFileSync(o.svg, chart(results));
       process.stdout.write(o.json ? JSON.stringify({ results }, null, 2) + '\n' : table(results) + '\n');
       process.exitCode = EXIT.OK;
     });
