@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, chmodSync } from 'node:fs';
+import { mkdtempSync, chmodSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,6 +162,23 @@ test('forkall clone -p: errors name the PID, with distinct exit codes, and leave
   assert.equal(r.status, 5, r.stderr);
   assert.match(r.stderr, new RegExp(`PID ${zombie} is a zombie`));
   z.kill('SIGKILL');
+
+  // a live process whose main thread called pthread_exit: its leader shows as a zombie
+  const orphaned = await startUntil('python3', ['-c', [
+    'import ctypes, threading, time',
+    'threading.Thread(target=time.sleep, args=(60,)).start()',
+    'print("READY", flush=True)',
+    'ctypes.CDLL(None).pthread_exit(None)',
+  ].join('\n')], {});
+  try {
+    for (let i = 0; i < 100 && !/\) Z /.test(readFileSync(`/proc/${orphaned.pid}/stat`, 'utf8')); i++) await sleep(20);
+    r = run(['-p', String(orphaned.pid)]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr, new RegExp(`PID ${orphaned.pid}: its main thread has exited \\(pthread_exit\\) while 1 other thread\\(s\\) run`));
+    assert.equal(taskCount(orphaned.pid!), 2, 'the process was left as it was');
+  } finally {
+    await endAll(orphaned.pid!);
+  }
 
   const target = await startUntil('python3', [fixture('py_counters.py')], { FORKALL_OUT: outDir() });
   try {

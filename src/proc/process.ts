@@ -1,5 +1,5 @@
 // Checks on a target PID before anything looks at or touches it.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { statFields } from './tasks.js';
 
 export class TargetError extends Error {
@@ -18,8 +18,20 @@ export function parsePid(text: string): number {
   return pid;
 }
 
-/** Throws a TargetError naming the PID when it cannot be inspected as a user process. */
-export function checkTarget(pid: number): void {
+function otherLiveThreads(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/task`).filter((t) => Number(t) !== pid).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Throws a TargetError naming the PID when it cannot be inspected as a user
+ * process. `exitedLeaderOk`: a process whose main thread called pthread_exit
+ * while other threads run (its leader shows as a zombie) is accepted.
+ */
+export function checkTarget(pid: number, opts: { exitedLeaderOk?: boolean } = {}): void {
   if (pid === process.pid) throw new TargetError(`PID ${pid} is this forkall process itself`, 'self');
   let stat: string;
   try {
@@ -28,7 +40,12 @@ export function checkTarget(pid: number): void {
     throw new TargetError(`no process with PID ${pid}`, 'no-such-process');
   }
   const f = statFields(stat);
-  if (f[0] === 'Z' || f[0] === 'X') throw new TargetError(`PID ${pid} is a zombie (it exited; its parent has not reaped it)`, 'zombie');
+  if (f[0] === 'Z' || f[0] === 'X') {
+    const others = otherLiveThreads(pid);
+    if (others === 0) throw new TargetError(`PID ${pid} is a zombie (it exited; its parent has not reaped it)`, 'zombie');
+    if (!opts.exitedLeaderOk)
+      throw new TargetError(`PID ${pid}: its main thread has exited (pthread_exit) while ${others} other thread(s) run; such a process cannot be cloned from outside`, 'zombie');
+  }
   const flags = Number(f[6]); // field 9
   if (flags & 0x00200000) throw new TargetError(`PID ${pid} is a kernel thread`, 'kernel-thread');
 }

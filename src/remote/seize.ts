@@ -28,19 +28,17 @@ export function seizeAll(pid: number, onDenied: (err: SyscallError) => RemoteErr
       if (scan > 1000) throw new RemoteError(`process ${pid} keeps creating threads faster than they can be seized`, 'failed');
       const seized: TracedTask[] = [];
       for (const tid of fresh) {
-        const s = state(pid, tid);
-        if (s === 'Z' || s === 'X') {
-          dead.add(tid); // an exited thread (a leader that called pthread_exit stays as a zombie)
-          continue;
-        }
         try {
           pt.seize(tid, 0);
         } catch (e) {
-          if (e instanceof SyscallError && e.errno === 3) {
-            dead.add(tid); // exited meanwhile
+          const errno = e instanceof SyscallError ? e.errno : 0;
+          // ESRCH: exited meanwhile. EPERM also comes for a thread that has
+          // exited but lingers (a leader that called pthread_exit stays a zombie).
+          if (errno === 3 || (errno === 1 && /[ZX]/.test(state(pid, tid)))) {
+            dead.add(tid);
             continue;
           }
-          if (e instanceof SyscallError && e.errno === 1) throw onDenied(e);
+          if (errno === 1) throw onDenied(e as SyscallError);
           throw e;
         }
         const t = new TracedTask(pid, tid);

@@ -2,8 +2,7 @@
 // for its snapshot, make clones, learn how they end, close.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
-import type { Duplex } from 'node:stream';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { nativeArtifact } from '../native/paths.js';
 import { prepareStdio, type CloneStdioOption, type PreparedStdio } from './clone-stdio.js';
 import { sendWithFds } from './fd-passing.js';
@@ -189,14 +188,7 @@ export class Template {
 
   /** Resolves with the number of frozen threads once the template is frozen; asks for it when the trigger is 'request'. */
   snapshot(): Promise<number> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.frozen) return Promise.resolve(this.threads);
-    const p = new Promise<number>((resolve, reject) => this.snapshotWaiters.push({ resolve, reject }));
-    if ((this.opts.at ?? 'request') === 'request') {
-      this.snapshotRequested = true;
-      if (this.pid) this.control.write(encode(MsgType.SNAPSHOT_NOW));
-    }
-    return this.withTimeout(p, 'the snapshot');
+    return (this.opts.at ?? 'request') === 'request' ? this.requestSnapshot() : this.frozenState();
   }
 
   /** Asks the agent to freeze now, whatever the trigger; resolves with the number of frozen threads. */
@@ -238,7 +230,10 @@ export class Template {
         stdio.closeSent(); // the agent has its own copies now
       }
     }
-    return this.withTimeout(p, `clone request ${request}`);
+    return this.withTimeout(p, `clone request ${request}`).catch((e: Error) => {
+      if (this.pendingClones.delete(request)) stdio?.abandon(); // timed out: no reply will come for it
+      throw e;
+    });
   }
 
   /** Writes one message with descriptors attached, in order with the stream's own writes. */

@@ -25,7 +25,7 @@ Exit codes: 0 ok, 2 bad -p value, 4 no such process, 5 zombie or kernel thread.`
     .action((o: { pid: string; json?: boolean }) => {
       try {
         const pid = parsePid(o.pid);
-        checkTarget(pid);
+        checkTarget(pid, { exitedLeaderOk: true });
         const threads = readThreads(pid);
         if (o.json) {
           process.stdout.write(JSON.stringify({ pid, threads }, null, 2) + '\n');
