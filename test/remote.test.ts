@@ -85,13 +85,14 @@ test('java (OpenJDK) with four threads: the clone has every JVM thread and the w
   }
 });
 
-function memcachedRequest(port: number, text: string, until: RegExp): Promise<string> {
+/** Sends `text` to 127.0.0.1:`port` and resolves with what came back once it matches `until`. */
+function tcpRequest(port: number, text: string, until: RegExp): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = createConnection({ port, host: '127.0.0.1' });
     let got = '';
     const timer = setTimeout(() => {
       s.destroy();
-      reject(new Error(`memcached on port ${port} did not answer ${JSON.stringify(text)} (got ${JSON.stringify(got)})`));
+      reject(new Error(`port ${port} did not answer ${JSON.stringify(text)} (got ${JSON.stringify(got)})`));
     }, 5000);
     s.on('data', (d) => {
       got += d;
@@ -114,10 +115,10 @@ test('memcached -t 4: a --stopped clone, continued after the original is killed,
     let ready = false;
     for (let i = 0; i < 100 && !ready; i++) {
       await sleep(50);
-      ready = await memcachedRequest(port, 'version\r\n', /VERSION/).then(() => true, () => false);
+      ready = await tcpRequest(port, 'version\r\n', /VERSION/).then(() => true, () => false);
     }
     assert.ok(ready, 'memcached did not start');
-    assert.match(await memcachedRequest(port, 'set forkall 0 0 5\r\nhello\r\n', /STORED/), /STORED/);
+    assert.match(await tcpRequest(port, 'set forkall 0 0 5\r\nhello\r\n', /STORED/), /STORED/);
     const threads = taskCount(m.pid!);
     const r = spawnSync(process.execPath, [cli, 'clone', '-p', String(m.pid), '--stopped', '--json'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
@@ -128,10 +129,40 @@ test('memcached -t 4: a --stopped clone, continued after the original is killed,
     m.kill('SIGKILL');
     await waitForExit(m.pid!);
     process.kill(clonePid, 'SIGCONT');
-    assert.match(await memcachedRequest(port, 'get forkall\r\n', /END/), /VALUE forkall 0 5\r\nhello/);
+    assert.match(await tcpRequest(port, 'get forkall\r\n', /END/), /VALUE forkall 0 5\r\nhello/);
     assert.equal(taskCount(clonePid), threads, 'threads in the continued clone');
   } finally {
     await endAll(m.pid!, ...(clonePid ? [clonePid] : []));
+  }
+});
+
+test('redis-server: a live clone keeps its background threads and, once the original is killed, serves a key set before the clone', { skip: have('redis-server') ? false : 'redis-server is not installed', timeout: 60_000 }, async () => {
+  const port = 40000 + (process.pid % 20000);
+  const dir = outDir();
+  const r0 = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  let clonePid = 0;
+  try {
+    let ready = false;
+    for (let i = 0; i < 100 && !ready; i++) {
+      await sleep(50);
+      ready = await tcpRequest(port, 'PING\r\n', /PONG/).then(() => true, () => false);
+    }
+    assert.ok(ready, 'redis-server did not start');
+    assert.match(await tcpRequest(port, 'SET forkall hello\r\n', /\+OK/), /\+OK/);
+    const threads = taskCount(r0.pid!);
+    assert.ok(threads >= 4, `redis-server has only ${threads} threads`);
+    const [c] = await cloneProcess(r0.pid!);
+    clonePid = c!.pid;
+    assert.equal(c!.threads, threads);
+    assert.equal(taskCount(clonePid), threads, 'threads in the running clone');
+    assert.deepEqual(heldThreads(r0.pid!), [], 'the original was left stopped or traced');
+    r0.kill('SIGKILL');
+    await waitForExit(r0.pid!);
+    assert.match(await tcpRequest(port, 'GET forkall\r\n', /hello/), /\$5\r\nhello/);
+    assert.match(await tcpRequest(port, 'SET after clone\r\n', /\+OK/), /\+OK/);
+    assert.equal(taskCount(clonePid), threads, 'threads in the clone after it served');
+  } finally {
+    await endAll(r0.pid!, ...(clonePid ? [clonePid] : []));
   }
 });
 
