@@ -17,11 +17,13 @@ export interface CloneProcessOptions {
   count?: number;
   /** leave each clone stopped (SIGSTOP) and detached */
   stopped?: boolean;
+  /** the clone keeps the original PID and TIDs, in a PID namespace of its own (docs/remote.md) */
+  exactTids?: boolean;
 }
 
 /** Clones process `pid` with all its threads; resolves to the full report. */
 export function cloneProcessDetailed(pid: number, opts: CloneProcessOptions = {}): Promise<RemoteCloneResult> {
-  return cloneInEngineProcess({ pid, options: { count: opts.count ?? 1, stopped: opts.stopped } });
+  return cloneInEngineProcess({ pid, options: { count: opts.count ?? 1, stopped: opts.stopped, exactTids: opts.exactTids } });
 }
 
 /** Clones process `pid` with all its threads, `count` times; resolves to the clones. */

@@ -29,6 +29,8 @@ export interface ThreadState {
   name: string;
   affinity: Buffer;
   sched: Buffer;
+  /** exact TIDs only: the capability sets (struct __user_cap_data_struct[2], 24 bytes) */
+  caps?: Buffer;
 }
 
 const PR_GET_TID_ADDRESS = 40;
@@ -37,6 +39,20 @@ const SLOT_BYTES = 32;
 
 /** A thread's own dead stack bytes below its red zone, for one call's result or argument. */
 export const stackSlot = (regs: Buffer): bigint => (reg(regs, 'rsp') - 128n - 2n * BigInt(SLOT_BYTES)) & ~15n;
+
+/** A thread's capability sets from /proc, as capset(2) takes them. */
+export function readCaps(pid: number, tid: number): Buffer {
+  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+  const set = (name: string) => BigInt('0x' + (new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'));
+  const [inh, prm, eff] = [set('CapInh'), set('CapPrm'), set('CapEff')];
+  const b = Buffer.alloc(24);
+  for (const [k, shift] of [[0, 0n], [1, 32n]] as const) {
+    b.writeUInt32LE(Number((eff >> shift) & 0xffffffffn), 12 * k);
+    b.writeUInt32LE(Number((prm >> shift) & 0xffffffffn), 12 * k + 4);
+    b.writeUInt32LE(Number((inh >> shift) & 0xffffffffn), 12 * k + 8);
+  }
+  return b;
+}
 
 function readName(pid: number, tid: number): string {
   try {

@@ -8,7 +8,7 @@
 // originals are released restores and releases them; a copy that cannot be
 // finished is killed.
 import * as pt from './ptrace.js';
-import { captureThreads, type ThreadState } from './capture.js';
+import { captureThreads, readCaps, type ThreadState } from './capture.js';
 import { RemoteError } from './errors.js';
 import { SyscallError } from './libc.js';
 import { ProcessMemory } from './memory.js';
@@ -21,6 +21,8 @@ import { seizeAll } from './seize.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, readMaps, type Mapping } from './syscall-insn.js';
 import { waitTask } from './wait.js';
+import { injectNamespaceCopy, makeExactChild } from './exact.js';
+import { toolBinary } from '../native/paths.js';
 import type { TracedTask } from './task.js';
 
 export interface RemoteCloneOptions {
@@ -28,7 +30,7 @@ export interface RemoteCloneOptions {
   count?: number;
   /** leave each clone stopped (SIGSTOP) and detached, for a debugger to pick up */
   stopped?: boolean;
-  /** same PID and TIDs in the clone (not available in the remote engine yet) */
+  /** same PID and TIDs in the clone: it runs in a PID namespace of its own under a small init */
   exactTids?: boolean;
   /** called between steps; returning true abandons the operation (nothing is left changed) */
   shouldAbort?: () => boolean;
@@ -39,8 +41,10 @@ export interface RemoteClone {
   threads: number;
   /** lock words whose owner TID was rewritten (robust lists, ld.so locks) */
   ownersFixed: number;
-  /** original TID -> the clone's TID */
+  /** original TID -> the clone's TID (as seen from outside) */
   tids: Record<number, number>;
+  /** exact TIDs: the clone's own PID seen from outside (`pid` is its namespace's init, which exits with its status) */
+  childPid?: number;
 }
 
 export interface RemoteCloneResult {
@@ -78,6 +82,13 @@ function killClone(pid: number, tasks: TracedTask[] = []): void {
   for (const t of tasks) t.detached = true;
 }
 
+/** Clears the MADV_DONTFORK marks in the original so that a fork copies those ranges. */
+function clearDontFork(forker: TracedTask, insn: bigint, f: ThreadState, ranges: Range[], pid: number): void {
+  const stuck = markDontFork(forker, insn, f.regs, ranges, false);
+  if (stuck.length)
+    throw new RemoteError(`PID ${pid}: cannot clear MADV_DONTFORK on ${stuck.length} mapping(s) (first at 0x${stuck[0]!.start.toString(16)}); they would be missing in the clone`, 'failed');
+}
+
 function lacksMappings(original: Mapping[], copyPid: number): boolean {
   const copy = new Set(readMaps(copyPid).map((m) => `${m.start}-${m.end}`));
   return original.some((m) => !copy.has(`${m.start}-${m.end}`));
@@ -95,8 +106,7 @@ function reapKilled(pid: number): void {
 
 export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): RemoteCloneResult {
   const count = opts.count ?? 1;
-  if (opts.exactTids)
-    throw new RemoteError('--exact-tids is not available with the remote engine yet (use the agent or forkall_ex)', 'unsupported');
+  const userns = (process.getuid?.() ?? 0) !== 0; // exact TIDs: not root, so a user namespace too
   const abort = opts.shouldAbort ?? (() => false);
   const t0 = now();
   const phasesUs: Record<string, number> = {};
@@ -115,6 +125,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   let insn = 0n;
   let mem: ProcessMemory | undefined;
   const forked: number[] = [];
+  const inits: TracedTask[] = []; // exact TIDs: the namespace copies, one per clone
   const clones: RemoteClone[] = [];
   let states: ThreadState[] = [];
   let released = false;
@@ -148,36 +159,46 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     }
     if (abort()) throw new Abandoned();
     const f = states[0]!;
-    for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
-    // A fork leaves out MADV_DONTFORK ranges (V8 marks its whole heap so).
-    // smaps, which lists the marks, is slow to read, so look only when the
-    // copy lacks a mapping the original has; then fork again, marks cleared.
-    if (lacksMappings(maps, forked[0]!)) {
-      for (const c of forked.splice(0)) reapKilled(c);
+    if (opts.exactTids) {
+      for (const s of states) s.caps = readCaps(pid, s.tid);
+      // each copy is the init of a namespace of its own; smaps is read up front
       dontFork = dontForkRanges(pid);
       forkMarksCleared = dontFork.length > 0;
-      const stuck = markDontFork(forker, insn, f.regs, dontFork, false);
-      if (stuck.length)
-        throw new RemoteError(`PID ${pid}: cannot clear MADV_DONTFORK on ${stuck.length} mapping(s) (first at 0x${stuck[0]!.start.toString(16)}); they would be missing in the clone`, 'failed');
+      clearDontFork(forker, insn, f, dontFork, pid);
+      for (let i = 0; i < count; i++) inits.push(injectNamespaceCopy(forker, f, insn, mem, userns));
+      forked.push(...inits.map((t) => t.tid));
+    } else {
       for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+      // A fork leaves out MADV_DONTFORK ranges (V8 marks its whole heap so).
+      // smaps, which lists the marks, is slow to read, so look only when the
+      // copy lacks a mapping the original has; then fork again, marks cleared.
+      if (lacksMappings(maps, forked[0]!)) {
+        for (const c of forked.splice(0)) reapKilled(c);
+        dontFork = dontForkRanges(pid);
+        forkMarksCleared = dontFork.length > 0;
+        clearDontFork(forker, insn, f, dontFork, pid);
+        for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+      }
     }
     mark('fork');
     giveBack();
     const tReleased = now();
     mark('release');
-    for (const cpid of forked) {
+    forked.forEach((cpid, i) => {
       const built: TracedTask[] = [];
       try {
         if (abort()) throw new Abandoned();
-        const c = buildClone(cpid, f, states.slice(1), { insn, maps, callStack, dontFork }, built);
-        if (opts.stopped) process.kill(cpid, 'SIGSTOP');
+        // exact TIDs: cpid is the namespace init (it reports the clone's status); the clone is its child
+        const main = inits[i] ? makeExactChild(inits[i]!, f, insn, callStack, userns, toolBinary('forkall-ns-init')) : cpid;
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids }, built);
+        if (opts.stopped) process.kill(main, 'SIGSTOP');
         for (const t of c.tasks.slice(1)) t.release();
         c.tasks[0]!.release();
-        clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids) });
+        clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}) });
       } finally {
         if (clones.at(-1)?.pid !== cpid) killClone(cpid, built);
       }
-    }
+    });
     mark('build');
     return { pid, threads: originals.length, clones, phasesUs, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
   } catch (e) {

@@ -15,6 +15,10 @@ const ARG_REGS = ['rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'] as const;
 export const NR = {
   madvise: 28,
   clone: 56,
+  execve: 59,
+  mount: 165,
+  clone3: 435,
+  capset: 126,
   sigaltstack: 131,
   prctl: 157,
   set_tid_address: 218,

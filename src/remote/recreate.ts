@@ -14,6 +14,7 @@ import { TracedTask } from './task.js';
 import { reenterCalls } from './reenter.js';
 import { markDontFork, type Range } from './dontfork.js';
 import { stackSlot, type ThreadState } from './capture.js';
+import { cloneArgs as clone3Args, outerTids, scratch } from './exact.js';
 
 const CLONE = {
   VM: 0x100,
@@ -53,6 +54,8 @@ export interface BuildContext {
   callStack: bigint;
   /** MADV_DONTFORK ranges of the original, marked again in the clone */
   dontFork: Range[];
+  /** exact TIDs: threads are made with clone3 set_tid = their old TID (the clone is in its own PID namespace) */
+  exact?: boolean;
 }
 
 export interface BuiltClone {
@@ -99,6 +102,28 @@ function registerInThreads(tasks: TracedTask[], states: ThreadState[], inherited
   injectAllChecked('prctl', each(renamed, (_t, slot) => [PR_SET_NAME, slot]), ctx.insn);
 }
 
+const CAP_VERSION_3 = 0x20080522;
+
+/**
+ * Exact TIDs: the clone was made by the namespace init, and its threads by its
+ * main thread; give each thread the capability sets its original had (in a
+ * user namespace made for an unprivileged caller they would otherwise be full).
+ */
+function restoreCaps(tasks: TracedTask[], states: ThreadState[], mainBase: Buffer, ctx: BuildContext, mem: ProcessMemory): void {
+  const calls = tasks.map((task, i) => {
+    const t = states[i]!;
+    const at = stackSlot(t.regs); // 8-byte header, then the 24-byte data
+    const arg = Buffer.alloc(32);
+    arg.writeUInt32LE(CAP_VERSION_3, 0);
+    t.caps!.copy(arg, 8);
+    mem.write(at, arg);
+    const base = i === 0 ? mainBase : Buffer.from(t.regs);
+    if (i > 0) setReg(base, 'rsp', ctx.callStack);
+    return { task, base, args: [at, at + 8n] };
+  });
+  injectAllChecked('capset', calls, ctx.insn);
+}
+
 function finishThread(task: TracedTask, t: ThreadState): void {
   pt.setRegs(task.tid, resumeRegs(t.regs));
   pt.setXstate(task.tid, t.xstate);
@@ -117,19 +142,35 @@ function cloneArgs(t: ThreadState): (bigint | number)[] {
  * in one round make threads in the next (1, 2, 4, ... calls at once), so N
  * threads take about log2(N) rounds rather than N calls in a row.
  */
-function createThreads(main: TracedTask, base: Buffer, states: ThreadState[], ctx: BuildContext, built: TracedTask[]): TracedTask[] {
+function createThreads(main: TracedTask, base: Buffer, states: ThreadState[], ctx: BuildContext, mem: ProcessMemory, built: TracedTask[]): TracedTask[] {
   const tasks: TracedTask[] = new Array(states.length);
   const creators = [main];
   for (let next = 0; next < states.length; ) {
     const round = creators.slice(0, states.length - next).map((task, k) => ({ task, i: next + k }));
     next += round.length;
-    const tids = injectAllChecked('clone', round.map(({ task, i }) => ({ task, base, args: cloneArgs(states[i]!) })), ctx.insn);
+    const tids = ctx.exact
+      ? outerTids(main.tgid, injectAllChecked('clone3', round.map(({ task, i }) => ({ task, base, args: writeClone3Args(states[i]!, ctx, mem) })), ctx.insn).map(Number))
+      : injectAllChecked('clone', round.map(({ task, i }) => ({ task, base, args: cloneArgs(states[i]!) })), ctx.insn);
     const fresh = round.map(({ i }, k) => (tasks[i] = new TracedTask(main.tgid, Number(tids[k]))));
     built.push(...fresh);
     for (const t of fresh) t.waitEventStop();
     creators.push(...fresh);
   }
   return tasks;
+}
+
+/**
+ * clone3 arguments for an exact-TID thread, written into the clone's copy of
+ * that thread's dead stack; the TID field already holds the TID it gets back.
+ * The call returns the TID inside the clone's namespace; ptrace needs the
+ * outer one, read back from /proc (outerTids).
+ */
+function writeClone3Args(t: ThreadState, ctx: BuildContext, mem: ProcessMemory): (bigint | number)[] {
+  const at = scratch(t.regs);
+  let flags = THREAD_FLAGS;
+  if (t.clearChildTid) flags |= CLONE.CHILD_CLEARTID;
+  mem.write(at, clone3Args({ flags, exitSignal: 0, childTid: t.clearChildTid, stack: ctx.callStack - 256n, stackSize: 256n, tls: reg(t.regs, 'fs_base'), setTid: t.tid, at }));
+  return [at, 88];
 }
 
 const THREAD_FLAGS =
@@ -149,15 +190,16 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
     setReg(mainBase, 'rsp', ctx.callStack);
     if (f.robust.head) injectChecked(main, ctx.insn, mainBase, 'set_robust_list', [f.robust.head, f.robust.len]);
     markDontFork(main, ctx.insn, mainBase, ctx.dontFork, true);
-    if (f.tidField && f.tidField !== f.clearChildTid) {
+    if (!ctx.exact && f.tidField && f.tidField !== f.clearChildTid) { // exact: it holds the right TID already
       const b = Buffer.alloc(4);
       b.writeInt32LE(pid, 0);
       mem.write(f.tidField, b);
     }
     restoreSchedAndAffinity(pid, f); // before the threads, which inherit it (a fork may reset the policy)
     const mainState = f;
-    const tasks = createThreads(main, mainBase, others, ctx, built);
+    const tasks = createThreads(main, mainBase, others, ctx, mem, built);
     registerInThreads(tasks, others, f, ctx, mem);
+    if (ctx.exact) restoreCaps([main, ...tasks], [f, ...others], mainBase, ctx, mem);
     tasks.forEach((task, i) => {
       const t = others[i]!;
       finishThread(task, t);
@@ -165,7 +207,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       tids.set(t.tid, task.tid);
       moves.push({ head: t.ownerList, oldTid: t.tid, newTid: task.tid });
     });
-    const ownersFixed = fixOwners(mem, ctx.maps, moves);
+    const ownersFixed = ctx.exact ? 0 : fixOwners(mem, ctx.maps, moves);
     finishThread(main, f);
     reenterCalls([...tasks, main], [...others.map((t) => t.regs), f.regs]);
     return { pid, tasks: [...built], tids, ownersFixed };

@@ -164,16 +164,29 @@ int sc_interrupted_as_documented(int r, int err)
 	return r < 0 && err == EINTR;
 }
 
+/* The PID namespace this process is in, as the /proc/self/ns/pid link text. */
+static void pid_ns(char *buf, size_t n)
+{
+	ssize_t r = readlink("/proc/self/ns/pid", buf, n - 1);
+	buf[r > 0 ? r : 0] = 0;
+}
+
+/* The engine clones from outside while this waits in read(0). A clone has a
+ * new PID, or in exact-TID mode the same PID in a PID namespace of its own. */
 static enum sc_role snapshot_external(void)
 {
 	pid_t before = getpid();
-	char c;
+	char c, ns_before[64], ns_after[64];
+	const char *ex = getenv("FORKALL_SCENARIO_EXACT");
+	sc_exact = ex && strcmp(ex, "1") == 0;
+	pid_ns(ns_before, sizeof ns_before);
 	printf("READY %d\n", (int)before);
 	fflush(stdout);
 	external = 1;
 	if (read(0, &c, 1) != 1)
 		sc_die("external engine: stdin closed before the clone was made");
-	return getpid() == before ? SC_PARENT : SC_CHILD;
+	pid_ns(ns_after, sizeof ns_after);
+	return getpid() == before && strcmp(ns_before, ns_after) == 0 ? SC_PARENT : SC_CHILD;
 }
 
 /* Under the agent: the program's own snapshot point. The template never

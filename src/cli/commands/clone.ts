@@ -66,8 +66,8 @@ export function register(program: Command): void {
     .option('-n, --count <n>', 'how many clones to make', '1')
     .option('--stopped', 'leave each clone stopped (SIGSTOP) and detached: `gdb -p` or `strace -p` sees its first instruction; `kill -CONT` starts it')
     .option('--wait', 'wait until every clone has ended before exiting')
-    .option('--exact-tids', 'give the clone the original PID and TIDs (not available with this engine yet)')
-    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","clones":[{"pid","threads","ownersFixed","tids"}]} as JSON')
+    .option('--exact-tids', 'the clone keeps the original PID and TIDs, in a PID namespace of its own (a user namespace too when not root)')
+    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","clones":[{"pid","threads","ownersFixed","tids","childPid"?}]} as JSON')
     .addHelpText(
       'after',
       `
@@ -82,7 +82,9 @@ Ctrl-C or a killed forkall never leaves it stopped, traced or changed.
 A template served by 'forkall run --serve' is cloned by its own agent instead
 (fast, no ptrace; the clones are the template's children).
 
-Clones get new PIDs and TIDs. Calls the kernel restarts with a restart block
+Clones get new PIDs and TIDs; with --exact-tids each keeps the original's, in a
+PID namespace of its own whose init (the PID reported) exits with the clone's
+status. Calls the kernel restarts with a restart block
 (nanosleep, poll, timed waits) return EINTR in the clone; other blocked calls
 are made again (docs/remote.md).
 
@@ -90,6 +92,7 @@ Examples:
   forkall clone -p 4242
   forkall clone -p 4242 -n 3 --json
   forkall clone -p $(pidof memcached) --stopped     # then: kill -CONT <clone>
+  forkall clone -p 4242 --exact-tids --json
 
 Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
 thread or forkall itself, 6 already traced, 7 ptrace denied, 8 the clone failed

@@ -1,0 +1,205 @@
+// Exact-TID clones from outside: the clone keeps the target's PID and TIDs.
+//
+// TIDs can only be chosen (clone3 set_tid) inside a PID namespace that already
+// has a PID 1, by a process with CAP_SYS_ADMIN over it. So:
+//   1. the forker (an original thread) makes, by an injected clone3, a copy I
+//      of the target in new PID and mount namespaces (and a user namespace
+//      when we are not root; its uid/gid maps are written from here);
+//   2. in I, injected calls make the mount namespace private and mount /proc
+//      for the new PID namespace, then clone3 with set_tid = {target PID}
+//      makes the real clone C, a copy of I, stopped and traced by us;
+//   3. I execs forkall-ns-init (native/tools): the namespace's init, which
+//      reaps and exits with C's status (I was made with CLONE_PARENT, so the
+//      target's parent reaps I and learns how C ended);
+//   4. C is built like any clone, its threads made by clone3 with set_tid =
+//      {old TID} (recreate.ts).
+// Everything done in I works on I's own copy of the forker's stack below the
+// red zone; in the original, the bytes used for clone3's arguments are put back.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as pt from './ptrace.js';
+import { checkResult, injectSyscall, NR } from './inject.js';
+import { ProcessMemory } from './memory.js';
+import { reg, setReg, sreg } from './regs.js';
+import { RemoteError } from './errors.js';
+import { SIGTRAP } from './wait.js';
+import { TracedTask } from './task.js';
+import type { ThreadState } from './capture.js';
+
+const CLONE_NEWNS = 0x20000;
+const CLONE_NEWUSER = 0x10000000;
+const CLONE_NEWPID = 0x20000000;
+const CLONE_PTRACE = 0x2000;
+const CLONE_PARENT = 0x8000;
+const CLONE_CHILD_CLEARTID = 0x200000;
+const SIGCHLD = 17;
+const MS_REC = 0x4000;
+const MS_PRIVATE = 1 << 18;
+const MS_NOSUID = 2;
+const MS_NODEV = 4;
+const MS_NOEXEC = 8;
+
+/** Bytes of a thread's dead stack (below the red zone) used for clone3 arguments and strings. */
+export const SCRATCH_BYTES = 256;
+export const scratch = (regs: Buffer): bigint => (reg(regs, 'rsp') - 128n - 512n) & ~15n;
+
+export interface Clone3Args {
+  flags: number;
+  /** SIGCHLD for a process, 0 for a thread */
+  exitSignal: number;
+  childTid?: bigint;
+  stack?: bigint;
+  stackSize?: bigint;
+  tls?: bigint;
+  /** the TID to take in the innermost PID namespace */
+  setTid?: number;
+  /** where the struct will be written (set_tid points just past it) */
+  at: bigint;
+}
+
+/** struct clone_args (88 bytes), followed at +96 by the set_tid array when given. */
+export function cloneArgs(a: Clone3Args): Buffer {
+  const b = Buffer.alloc(a.setTid ? 100 : 88);
+  b.writeBigUInt64LE(BigInt(a.flags), 0);
+  b.writeBigUInt64LE(a.childTid ?? 0n, 16);
+  b.writeBigUInt64LE(BigInt(a.exitSignal), 32);
+  b.writeBigUInt64LE(a.stack ?? 0n, 40);
+  b.writeBigUInt64LE(a.stackSize ?? 0n, 48);
+  b.writeBigUInt64LE(a.tls ?? 0n, 56);
+  if (a.setTid) {
+    b.writeBigUInt64LE(a.at + 96n, 64);
+    b.writeBigUInt64LE(1n, 72);
+    b.writeInt32LE(a.setTid, 96);
+  }
+  return b;
+}
+
+/** Step 1: the copy I in new namespaces; returns it stopped and traced. */
+export function injectNamespaceCopy(forker: TracedTask, f: ThreadState, insn: bigint, mem: ProcessMemory, userns: boolean): TracedTask {
+  const at = scratch(f.regs);
+  const saved = mem.read(at, SCRATCH_BYTES);
+  let flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_PARENT | CLONE_PTRACE;
+  if (userns) flags |= CLONE_NEWUSER;
+  let initPid: bigint;
+  try {
+    // clone3 wants exit_signal 0 with CLONE_PARENT: I signals the target's parent as the target would
+    mem.write(at, cloneArgs({ flags, exitSignal: 0, at }));
+    initPid = injectSyscall(forker, insn, f.regs, NR.clone3, [at, 88]);
+  } finally {
+    mem.write(at, saved);
+  }
+  if (initPid < 0n) {
+    const errno = Number(-initPid);
+    throw new RemoteError(
+      userns
+        ? `exact TIDs: creating a user + PID namespace failed (errno ${errno}): unprivileged user namespaces are off (see /proc/sys/user/max_user_namespaces), or run as root`
+        : `exact TIDs: creating a PID namespace failed (errno ${errno})`,
+      'failed',
+    );
+  }
+  const init = new TracedTask(Number(initPid), Number(initPid));
+  init.waitEventStop();
+  pt.setOptions(init.tid, pt.OPT.EXITKILL | pt.OPT.TRACESYSGOOD); // if we die, the namespace dies with us
+  return init;
+}
+
+/**
+ * Outer TIDs of the threads of `pid` (a process in a namespace of its own)
+ * whose TID inside is one of `inner`: the NSpid line of each task names both.
+ */
+export function outerTids(pid: number, inner: number[]): number[] {
+  const want = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+    const ns = /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/).map(Number);
+    if (ns && ns.length > 1) want.set(ns.at(-1)!, tid);
+  }
+  return inner.map((t) => {
+    const outer = want.get(t);
+    if (outer === undefined) throw new RemoteError(`exact TIDs: thread ${t} of the clone ${pid} is not in /proc/${pid}/task`, 'failed');
+    return outer;
+  });
+}
+
+const idMap = (id: number) => `${id} ${id} 1\n`;
+
+/** The outer PID of I's only child. */
+function childOf(pid: number): number {
+  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  if (kids.length !== 1) throw new RemoteError(`exact TIDs: the namespace init ${pid} has ${kids.length} children, expected 1`, 'failed');
+  return kids[0]!;
+}
+
+/**
+ * Steps 2 and 3: in I, /proc for the namespace, the clone C with the target's
+ * PID, then I becomes the namespace's init. Returns C's outer PID (C is
+ * stopped in its first ptrace stop, which buildClone waits for).
+ */
+export function makeExactChild(init: TracedTask, f: ThreadState, insn: bigint, callStack: bigint, userns: boolean, initBinary: string): number {
+  const ipid = init.tid;
+  if (userns) {
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    writeFileSync(`/proc/${ipid}/setgroups`, 'deny');
+    writeFileSync(`/proc/${ipid}/uid_map`, idMap(uid));
+    writeFileSync(`/proc/${ipid}/gid_map`, idMap(gid));
+  }
+  const mem = new ProcessMemory(ipid);
+  try {
+    const base = Buffer.from(f.regs);
+    setReg(base, 'rsp', callStack);
+    const at = scratch(f.regs);
+    const str = (off: bigint, s: string) => {
+      mem.write(at + off, Buffer.from(s + '\0'));
+      return at + off;
+    };
+    const call = (what: string, nr: number, args: (bigint | number)[]) => checkResult(what, ipid, injectSyscall(init, insn, base, nr, args));
+    const root = str(0n, '/');
+    call('mount(/, MS_REC|MS_PRIVATE)', NR.mount, [0, root, 0, MS_REC | MS_PRIVATE, 0]);
+    const proc = str(0n, 'proc');
+    const slashProc = str(8n, '/proc');
+    call('mount(proc)', NR.mount, [proc, slashProc, proc, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0]);
+    let flags = CLONE_PTRACE;
+    if (f.clearChildTid) flags |= CLONE_CHILD_CLEARTID;
+    mem.write(at, cloneArgs({ flags, exitSignal: SIGCHLD, childTid: f.clearChildTid, setTid: f.tid, at }));
+    const inner = injectSyscall(init, insn, base, NR.clone3, [at, 88]);
+    if (inner < 0n)
+      throw new RemoteError(
+        `exact TIDs: clone3 with set_tid=${f.tid} failed (errno ${-inner})${inner === -1n ? ': CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE over the new PID namespace is missing' : ''}`,
+        'failed',
+      );
+    if (Number(inner) !== f.tid) throw new RemoteError(`exact TIDs: the clone got PID ${inner} in its namespace, not ${f.tid}`, 'failed');
+    const child = childOf(ipid); // stopped and traced by us (CLONE_PTRACE), EXITKILL inherited from I
+    execInit(init, mem, base, at, insn, initBinary, f.tid);
+    return child;
+  } finally {
+    mem.close();
+  }
+}
+
+/** I execs the init program; checked at the call's exit stop, then I is let go. */
+function execInit(init: TracedTask, mem: ProcessMemory, base: Buffer, at: bigint, insn: bigint, path: string, childPid: number): void {
+  if (Buffer.byteLength(path) > 120) throw new RemoteError(`exact TIDs: the init program's path is too long (${path})`, 'failed');
+  const pathAt = at;
+  const argAt = at + 128n;
+  const argvAt = at + 192n;
+  mem.write(pathAt, Buffer.from(path + '\0'));
+  mem.write(argAt, Buffer.from(`${childPid}\0`));
+  const argv = Buffer.alloc(24);
+  argv.writeBigUInt64LE(pathAt, 0);
+  argv.writeBigUInt64LE(argAt, 8);
+  mem.write(argvAt, argv);
+  const r = Buffer.from(base);
+  setReg(r, 'rip', insn);
+  setReg(r, 'rax', NR.execve);
+  setReg(r, 'rdi', pathAt);
+  setReg(r, 'rsi', argvAt);
+  setReg(r, 'rdx', 0);
+  pt.setRegs(init.tid, r);
+  const syscallStop = (w: { kind: string; sig?: number }) => w.kind === 'stopped' && w.sig === (SIGTRAP | 0x80);
+  pt.syscall(init.tid);
+  init.waitFor(syscallStop, (sig) => pt.syscall(init.tid, sig)); // entry
+  pt.syscall(init.tid);
+  init.waitFor(syscallStop, (sig) => pt.syscall(init.tid, sig)); // exit, in the new program when it worked
+  const ret = sreg(pt.getRegs(init.tid), 'rax');
+  if (ret !== 0n) throw new RemoteError(`exact TIDs: the namespace init could not exec ${path} (errno ${-ret})`, 'failed');
+  init.release();
+}

@@ -1,0 +1,14 @@
+import { spawn } from 'node:child_process';
+import { cloneProcessSync } from './src/remote/clone-process.js';
+import { waitForExit } from './src/remote/wait-exit.js';
+const p = spawn('python3', ['/tmp/ex.py'], { stdio: ['ignore', 'pipe', 'inherit'] });
+p.stdout!.on('data', (d) => process.stdout.write(`[out] ${d}`));
+await new Promise((r) => setTimeout(r, 1500));
+const r = cloneProcessSync(p.pid!, { exactTids: true });
+console.log(JSON.stringify(r.clones), 'orig', p.pid);
+await new Promise((r) => setTimeout(r, 2500));
+const c = r.clones[0]!;
+console.log('ns of clone', (await import('node:fs')).readFileSync(`/proc/${c.childPid}/status`, 'utf8').match(/NSpid.*/)?.[0]);
+process.kill(c.childPid!, 'SIGTERM');
+console.log('init exit', await waitForExit(c.pid));
+p.kill('SIGKILL');
