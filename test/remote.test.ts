@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, chmodSync, readFileSync } from 'node:fs';
+import { mkdtempSync, chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +62,36 @@ test('python3 with threading workers: the clone has every thread and they keep c
     await cloneAndWatch(p.pid!, dir, ['w0', 'w1', 'w2']);
   } finally {
     await endAll(p.pid!);
+  }
+});
+
+test('python3 with --exact-tids: the clone has the same PID and TIDs in its own namespace, its workers keep running, its init reports its end', { timeout: 60_000 }, async () => {
+  const dir = outDir();
+  const target = await startUntil('python3', [fixture('py_counters.py')], { FORKALL_OUT: dir });
+  const pid = target.pid!;
+  let init = 0;
+  try {
+    const tids = readdirSync(`/proc/${pid}/task`).map(Number).sort();
+    const [c] = await cloneProcess(pid, { exactTids: true });
+    init = c!.pid;
+    const child = c!.childPid!;
+    assert.ok(child > 0 && child !== pid && init !== pid);
+    const inner = (tid: number) => Number(/^NSpid:.*\s(\d+)\s*$/m.exec(readFileSync(`/proc/${child}/task/${tid}/status`, 'utf8'))![1]);
+    assert.deepEqual(readdirSync(`/proc/${child}/task`).map(Number).map(inner).sort(), tids, 'TIDs inside the clone');
+    // the clone appends to the same <pid>.log as the original: the file grows faster than the original alone can
+    const lines = () => readFileSync(join(dir, `${pid}.log`), 'utf8').split('\n').length;
+    const before = lines();
+    process.kill(pid, 'SIGSTOP');
+    await sleep(300);
+    const grown = lines() - before;
+    process.kill(pid, 'SIGCONT');
+    assert.ok(grown >= 6, `the clone's workers wrote ${grown} lines in 300 ms while the original was stopped`);
+    assert.deepEqual(heldThreads(pid), []);
+    process.kill(child, 'SIGTERM');
+    assert.deepEqual(await waitForExit(init), { code: 128 + 15, signal: null }, 'the init exits with the clone\'s status');
+    init = 0;
+  } finally {
+    await endAll(pid, ...(init ? [init] : []));
   }
 });
 
