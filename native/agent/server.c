@@ -150,7 +150,7 @@ static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, st
 
 /* CLONE_STDIO: a clone whose fds 0-2 named in the mask are the ones sent, in
  * that order. */
-static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t threads, const int *fds, int nfds)
+static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t threads, int *fds, int nfds)
 {
 	uint32_t request = get_u32(p), mask = get_u32(p + 4);
 	struct clone_stdio io = { { -1, -1, -1 } };
@@ -158,6 +158,19 @@ static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t
 		fa_send_error(cfg.control_fd, request, EINVAL, "CLONE_STDIO: the mask does not match the descriptors sent");
 		return;
 	}
+	/* A template started with fd 0-2 closed receives into those numbers: move
+	 * them up, so that child_setup's dup3 calls never overwrite one another
+	 * (fds[] keeps what the caller must close). */
+	for (int k = 0; k < nfds; k++)
+		if (fds[k] < 3) {
+			long moved = fa_sys3(SYS_fcntl, fds[k], F_DUPFD_CLOEXEC, 3);
+			if (moved < 0) {
+				fa_send_error(cfg.control_fd, request, (int)-moved, "CLONE_STDIO: cannot move a received descriptor above 2");
+				return;
+			}
+			fa_sys1(SYS_close, fds[k]);
+			fds[k] = (int)moved;
+		}
 	for (int i = 0, used = 0; i < 3; i++)
 		if (mask & (1u << i))
 			io.fd[i] = fds[used++];
