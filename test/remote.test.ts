@@ -115,6 +115,15 @@ test('java (OpenJDK) with four threads: the clone has every JVM thread and the w
   }
 });
 
+/** Waits (up to 5 s) until the server on `port` answers `probe` with `reply`. */
+async function untilServing(name: string, port: number, probe: string, reply: RegExp): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await sleep(50);
+    if (await tcpRequest(port, probe, reply).then(() => true, () => false)) return;
+  }
+  assert.fail(`${name} did not start on port ${port}`);
+}
+
 /** Sends `text` to 127.0.0.1:`port` and resolves with what came back once it matches `until`. */
 function tcpRequest(port: number, text: string, until: RegExp): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -142,12 +151,7 @@ test('memcached -t 4: a --stopped clone, continued after the original is killed,
   const m = spawn('memcached', ['-t', '4', '-p', String(port), '-U', '0', '-l', '127.0.0.1', '-u', 'nobody'], { stdio: 'ignore' });
   let clonePid = 0;
   try {
-    let ready = false;
-    for (let i = 0; i < 100 && !ready; i++) {
-      await sleep(50);
-      ready = await tcpRequest(port, 'version\r\n', /VERSION/).then(() => true, () => false);
-    }
-    assert.ok(ready, 'memcached did not start');
+    await untilServing('memcached', port, 'version\r\n', /VERSION/);
     assert.match(await tcpRequest(port, 'set forkall 0 0 5\r\nhello\r\n', /STORED/), /STORED/);
     const threads = taskCount(m.pid!);
     const r = spawnSync(process.execPath, [cli, 'clone', '-p', String(m.pid), '--stopped', '--json'], { encoding: 'utf8' });
@@ -172,12 +176,7 @@ test('redis-server: a live clone keeps its background threads and, once the orig
   const r0 = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
   let clonePid = 0;
   try {
-    let ready = false;
-    for (let i = 0; i < 100 && !ready; i++) {
-      await sleep(50);
-      ready = await tcpRequest(port, 'PING\r\n', /PONG/).then(() => true, () => false);
-    }
-    assert.ok(ready, 'redis-server did not start');
+    await untilServing('redis-server', port, 'PING\r\n', /PONG/);
     assert.match(await tcpRequest(port, 'SET forkall hello\r\n', /\+OK/), /\+OK/);
     const threads = taskCount(r0.pid!);
     assert.ok(threads >= 4, `redis-server has only ${threads} threads`);

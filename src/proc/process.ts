@@ -1,6 +1,6 @@
 // Checks on a target PID before anything looks at or touches it.
-import { readdirSync, readFileSync } from 'node:fs';
-import { statFields } from './tasks.js';
+import { readFileSync } from 'node:fs';
+import { listTids, statFields } from './tasks.js';
 
 export class TargetError extends Error {
   constructor(
@@ -20,7 +20,7 @@ export function parsePid(text: string): number {
 
 function otherLiveThreads(pid: number): number {
   try {
-    return readdirSync(`/proc/${pid}/task`).filter((t) => Number(t) !== pid).length;
+    return listTids(pid).filter((t) => t !== pid).length;
   } catch {
     return 0;
   }

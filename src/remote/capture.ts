@@ -8,6 +8,7 @@ import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
 import { checkResult, finishCall, NR, startCall, type Call } from './inject.js';
 import { reg } from './regs.js';
+import { statusField } from '../proc/tasks.js';
 import type { ProcessMemory } from './memory.js';
 import type { TracedTask } from './task.js';
 
@@ -42,8 +43,7 @@ export const stackSlot = (regs: Buffer): bigint => (reg(regs, 'rsp') - 128n - 2n
 
 /** A thread's capability sets from /proc, as capset(2) takes them. */
 export function readCaps(pid: number, tid: number): Buffer {
-  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-  const set = (name: string) => BigInt('0x' + (new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'));
+  const set = (name: string) => BigInt('0x' + (statusField(pid, name, tid) || '0'));
   const [inh, prm, eff] = [set('CapInh'), set('CapPrm'), set('CapEff')];
   const b = Buffer.alloc(24);
   for (const [k, shift] of [[0, 0n], [1, 32n]] as const) {

@@ -15,13 +15,13 @@
 //      {old TID} (recreate.ts).
 // Everything done in I works on I's own copy of the forker's stack below the
 // red zone; in the original, the bytes used for clone3's arguments are put back.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { listTids, statusField } from '../proc/tasks.js';
 import * as pt from './ptrace.js';
-import { checkResult, injectSyscall, NR } from './inject.js';
+import { callRegs, checkResult, injectSyscall, NR } from './inject.js';
 import { ProcessMemory } from './memory.js';
 import { reg, setReg, sreg } from './regs.js';
 import { RemoteError } from './errors.js';
-import { SIGTRAP } from './wait.js';
 import { TracedTask } from './task.js';
 import type { ThreadState } from './capture.js';
 
@@ -108,8 +108,8 @@ export function injectNamespaceCopy(forker: TracedTask, f: ThreadState, insn: bi
  */
 export function outerTids(pid: number, inner: number[]): number[] {
   const want = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
-    const ns = /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/).map(Number);
+  for (const tid of listTids(pid)) {
+    const ns = statusField(pid, 'NSpid', tid)?.split(/\s+/).map(Number);
     if (ns && ns.length > 1) want.set(ns.at(-1)!, tid);
   }
   return inner.map((t) => {
@@ -187,18 +187,13 @@ function execInit(init: TracedTask, mem: ProcessMemory, base: Buffer, at: bigint
   argv.writeBigUInt64LE(pathAt, 0);
   argv.writeBigUInt64LE(argAt, 8);
   mem.write(argvAt, argv);
-  const r = Buffer.from(base);
-  setReg(r, 'rip', insn);
-  setReg(r, 'rax', NR.execve);
-  setReg(r, 'rdi', pathAt);
-  setReg(r, 'rsi', argvAt);
-  setReg(r, 'rdx', 0);
-  pt.setRegs(init.tid, r);
-  const syscallStop = (w: { kind: string; sig?: number }) => w.kind === 'stopped' && w.sig === (SIGTRAP | 0x80);
+  // run with PTRACE_SYSCALL, not a single step: after a successful execve the
+  // exit stop is in the new program, where the old `syscall` address means nothing
+  pt.setRegs(init.tid, callRegs(base, insn, NR.execve, [pathAt, argvAt, 0]));
   pt.syscall(init.tid);
-  init.waitFor(syscallStop, (sig) => pt.syscall(init.tid, sig)); // entry
+  init.waitSyscallStop(); // entry
   pt.syscall(init.tid);
-  init.waitFor(syscallStop, (sig) => pt.syscall(init.tid, sig)); // exit, in the new program when it worked
+  init.waitSyscallStop(); // exit
   const ret = sreg(pt.getRegs(init.tid), 'rax');
   if (ret !== 0n) throw new RemoteError(`exact TIDs: the namespace init could not exec ${path} (errno ${-ret})`, 'failed');
   init.release();

@@ -40,14 +40,19 @@ export interface Call {
   args: (bigint | number)[];
 }
 
+/** `base` with rip at the `syscall` instruction, the call number and its arguments loaded. */
+export function callRegs(base: Buffer, insn: bigint, nr: number, args: (bigint | number)[]): Buffer {
+  const r = Buffer.from(base);
+  setReg(r, 'rip', insn);
+  setReg(r, 'rax', nr);
+  setReg(r, 'orig_rax', -1n);
+  args.forEach((a, i) => setReg(r, ARG_REGS[i]!, a));
+  return r;
+}
+
 /** Sets the call up and lets the task run it; collect with finishCall. */
 export function startCall(c: Call, insn: bigint): void {
-  const r = Buffer.from(c.base);
-  setReg(r, 'rip', insn);
-  setReg(r, 'rax', c.nr);
-  setReg(r, 'orig_rax', -1n);
-  c.args.forEach((a, i) => setReg(r, ARG_REGS[i]!, a));
-  pt.setRegs(c.task.tid, r);
+  pt.setRegs(c.task.tid, callRegs(c.base, insn, c.nr, c.args));
   pt.singleStep(c.task.tid);
 }
 

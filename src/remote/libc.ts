@@ -2,9 +2,7 @@
 // synchronous and must run on the thread that attached: the kernel accepts
 // ptrace requests only from the tracing thread (koffi's async mode would run
 // them on a libuv pool thread and get ESRCH).
-import koffi from 'koffi';
-
-const libc = koffi.load('libc.so.6');
+import { libc, lastErrno } from '../native/libc.js';
 
 /** ptrace(2) whose data argument is a buffer the kernel reads or fills. */
 export const ptraceBuf = libc.func('long ptrace(long req, int pid, uintptr_t addr, void *data)') as (
@@ -60,7 +58,7 @@ const sched_setaffinity = libc.func('int sched_setaffinity(int pid, size_t size,
 ) => number;
 export const getppid = libc.func('int getppid(void)') as () => number;
 
-export const errno = (): number => koffi.errno() as number;
+export const errno = lastErrno;
 
 const SYS = { tgkill: 234, get_robust_list: 274, sched_setattr: 314, sched_getattr: 315, pidfd_open: 434 } as const;
 

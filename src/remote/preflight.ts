@@ -2,16 +2,9 @@
 // attach: each a one-line RemoteError naming the PID and what is missing.
 import { readFileSync } from 'node:fs';
 import { checkTarget, TargetError } from '../proc/process.js';
+import { statusField } from '../proc/tasks.js';
 import { RemoteError } from './errors.js';
 import { getppid, type SyscallError } from './libc.js';
-
-function statusField(pid: number, name: string): string | undefined {
-  try {
-    return new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  } catch {
-    return undefined;
-  }
-}
 
 function comm(pid: number): string {
   try {

@@ -181,7 +181,9 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
   const main = new TracedTask(pid, pid);
   built.push(main);
   main.waitEventStop();
-  pt.setOptions(pid, pt.OPT.EXITKILL); // if we die now, the half-built clone dies with us
+  // EXITKILL: if we die now, the half-built clone dies with us; TRACESYSGOOD for
+  // reenterCalls. Threads made by injected clones inherit both.
+  pt.setOptions(pid, pt.OPT.EXITKILL | pt.OPT.TRACESYSGOOD);
   const mem = new ProcessMemory(pid);
   try {
     const tids = new Map<number, number>([[f.tid, pid]]);

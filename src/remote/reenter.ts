@@ -10,22 +10,11 @@
 // is interrupted as it would have been in the original.
 import * as pt from './ptrace.js';
 import { restartsCall } from './regs.js';
-import { SIGTRAP } from './wait.js';
 import type { TracedTask } from './task.js';
-
-const SYSCALL_STOP = SIGTRAP | 0x80;
 
 /** Runs each task whose captured registers restart a call to that call's entry stop. */
 export function reenterCalls(tasks: TracedTask[], captured: Buffer[]): void {
   const pending = tasks.filter((_, i) => restartsCall(captured[i]!));
-  for (const t of pending) {
-    pt.setOptions(t.tid, pt.OPT.EXITKILL | pt.OPT.TRACESYSGOOD);
-    pt.syscall(t.tid);
-  }
-  for (const t of pending) {
-    t.waitFor(
-      (w) => w.kind === 'stopped' && w.sig === SYSCALL_STOP,
-      (sig) => pt.syscall(t.tid, sig),
-    );
-  }
+  for (const t of pending) pt.syscall(t.tid); // the clone was set up with TRACESYSGOOD (buildClone)
+  for (const t of pending) t.waitSyscallStop();
 }

@@ -3,7 +3,7 @@
 // are sent again before it is let go.
 import * as pt from './ptrace.js';
 import { tgkill } from './libc.js';
-import { isEventStop, waitTask, type WaitResult } from './wait.js';
+import { isEventStop, isSyscallStop, waitTask, type WaitResult } from './wait.js';
 
 export class TaskGone extends Error {
   constructor(readonly tid: number, how: string) {
@@ -34,6 +34,11 @@ export class TracedTask {
 
   waitEventStop(): void {
     this.waitFor(isEventStop, (sig) => pt.cont(this.tid, sig));
+  }
+
+  /** After PTRACE_SYSCALL: waits for the next system-call entry or exit stop. */
+  waitSyscallStop(): void {
+    this.waitFor(isSyscallStop, (sig) => pt.syscall(this.tid, sig));
   }
 
   /** Re-sends held signals (they stay pending until it runs), then detaches. */

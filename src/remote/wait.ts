@@ -30,3 +30,5 @@ export function waitTask(tid: number): WaitResult {
 }
 
 export const isEventStop = (w: WaitResult): boolean => w.kind === 'stopped' && w.event === PTRACE_EVENT_STOP;
+/** A system-call entry or exit stop (the task has PTRACE_O_TRACESYSGOOD). */
+export const isSyscallStop = (w: WaitResult): boolean => w.kind === 'stopped' && w.sig === (SIGTRAP | 0x80);

@@ -2,8 +2,7 @@
 // SCM_RIGHTS to hand them to the agent over the control socket (Node's
 // streams cannot send descriptors; koffi calls libc directly).
 import koffi from 'koffi';
-
-const libc = koffi.load('libc.so.6');
+import { lastErrno, libc } from '../native/libc.js';
 const pipe2 = libc.func('int pipe2(void *fds, int flags)') as (fds: Buffer, flags: number) => number;
 const sendmsg = libc.func('long sendmsg(int fd, void *msg, int flags)') as (fd: number, msg: Buffer, flags: number) => number;
 
@@ -15,7 +14,7 @@ const SCM_RIGHTS = 1;
 /** A close-on-exec pipe: [read end, write end]. */
 export function makePipe(): [number, number] {
   const fds = Buffer.alloc(8);
-  if (pipe2(fds, O_CLOEXEC) < 0) throw new Error(`pipe2 failed (errno ${koffi.errno()})`);
+  if (pipe2(fds, O_CLOEXEC) < 0) throw new Error(`pipe2 failed (errno ${lastErrno()})`);
   return [fds.readInt32LE(0), fds.readInt32LE(4)];
 }
 
@@ -42,5 +41,5 @@ export function sendWithFds(sock: number, data: Buffer, fds: number[]): void {
     msg.writeBigUInt64LE(BigInt(control.length), 40);
   }
   const n = sendmsg(sock, msg, MSG_NOSIGNAL);
-  if (n !== data.length) throw new Error(`sendmsg on the control socket failed (${n < 0 ? `errno ${koffi.errno()}` : `${n} of ${data.length} bytes`})`);
+  if (n !== data.length) throw new Error(`sendmsg on the control socket failed (${n < 0 ? `errno ${lastErrno()}` : `${n} of ${data.length} bytes`})`);
 }

@@ -4,9 +4,7 @@
 // with SO_PEERCRED, so only that user (or root) can snapshot or clone it.
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import koffi from 'koffi';
-
-const libc = koffi.load('libc.so.6');
+import { lastErrno, libc } from '../native/libc.js';
 const getsockopt = libc.func('int getsockopt(int fd, int level, int name, void *value, void *len)') as (
   fd: number,
   level: number,
@@ -42,6 +40,6 @@ export function peerUid(fd: number): number {
   const cred = Buffer.alloc(12); // struct ucred: pid, uid, gid
   const len = Buffer.alloc(4);
   len.writeUInt32LE(12, 0);
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len) < 0) throw new Error(`SO_PEERCRED failed (errno ${koffi.errno()})`);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len) < 0) throw new Error(`SO_PEERCRED failed (errno ${lastErrno()})`);
   return cred.readUInt32LE(4);
 }
