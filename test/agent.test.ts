@@ -111,7 +111,7 @@ test('forkall run --json reports the snapshot and every clone', () => {
     timeout: 60_000,
   });
   assert.equal(r.status, 0, r.stderr);
-  const json = r.stdout.slice(r.stdout.indexOf('{\n'));
+  const json = r.stdout.trim().split('\n').filter((l) => l.startsWith('{"event":"done"')).pop()!;
   const report = JSON.parse(json);
   assert.equal(report.threads, 4);
   assert.equal(report.clones.length, 2);

@@ -20,6 +20,7 @@ struct fa_agent_config {
 	long at_value;
 	int exact_tids;		/* FORKALL_EXACT_TIDS=1 */
 	int compact;		/* FORKALL_COMPACT=1 */
+	int shared_fds;		/* FORKALL_SHARED_FDS=1: clones share event objects, as after fork */
 };
 
 FA_HIDDEN int fa_agent_read_config(struct fa_agent_config *c);
@@ -39,6 +40,9 @@ FA_HIDDEN int fa_trigger_due(const struct fa_agent_config *c, long started_ms, i
 
 /* compact.c */
 FA_HIDDEN long fa_compact_anonymous(void);
+
+/* private_fds_report.c: in a clone, before the control fd is closed */
+FA_HIDDEN void fa_agent_private_fds(int control_fd);
 
 /* server.c */
 FA_HIDDEN extern volatile int fa_agent_active;

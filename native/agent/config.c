@@ -14,6 +14,8 @@ int fa_agent_read_config(struct fa_agent_config *c)
 	c->exact_tids = exact && strcmp(exact, "1") == 0;
 	const char *compact = getenv("FORKALL_COMPACT");
 	c->compact = compact && strcmp(compact, "1") == 0;
+	const char *shared = getenv("FORKALL_SHARED_FDS");
+	c->shared_fds = shared && strcmp(shared, "1") == 0;
 	if (!fd || !*fd)
 		return -1;
 	char *end;

@@ -17,6 +17,7 @@ enum fa_msg_type {
 	FA_MSG_CLONED = 3,	/* u32 request, i32 pid, u32 threads */
 	FA_MSG_EXITED = 4,	/* i32 pid, i32 wait status */
 	FA_MSG_ERROR = 5,	/* u32 request, i32 errno, utf-8 message */
+	FA_MSG_NOT_COPIED = 6,	/* i32 clone pid, u32 objects made private, utf-8 lines (sent by the clone) */
 	/* controller -> agent */
 	FA_MSG_SNAPSHOT_NOW = 16, /* (empty) */
 	FA_MSG_CLONE = 17,	/* u32 request */

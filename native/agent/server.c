@@ -48,6 +48,8 @@ static void child_setup(void *arg)
 	for (int i = 0; io && i < 3; i++)
 		if (io->fd[i] >= 0)
 			fa_sys1(SYS_close, io->fd[i]);
+	if (!cfg.shared_fds)
+		fa_agent_private_fds(cfg.control_fd);
 	fa_sys1(SYS_close, cfg.control_fd);
 	for (int i = 0; i < nlive; i++)
 		fa_sys1(SYS_close, live_fd[i]);

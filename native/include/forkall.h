@@ -64,6 +64,7 @@ extern "C" {
 
 /* forkall_options.flags */
 #define FORKALL_EXACT_TIDS 0x1u /* child keeps the PID and every TID: see forkall_ex() */
+#define FORKALL_PRIVATE_FDS 0x2u /* child gets its own epoll/eventfd/timerfd/signalfd/self-pipes: see forkall_ex() */
 
 struct forkall_options {
 	/* sizeof(struct forkall_options); lets the structure grow. 0 is taken as
@@ -109,7 +110,23 @@ pid_t forkall(void);
  * getpid() and every thread's gettid() equal the parent's; /proc inside refers
  * to it. The return value in the parent is then the PID of a small init
  * process that forwards signals to the child and exits with its status
- * (128 + signal if the child was killed); getppid() in the child is 1. */
+ * (128 + signal if the child was killed); getppid() in the child is 1.
+ *
+ * FORKALL_PRIVATE_FDS: instead of sharing them with the parent, the child gets
+ * its own copy of each object an event loop treats as its own, at the same fd
+ * number with the same close-on-exec and status flags, made before any of its
+ * threads runs again: epoll instances (same registrations: fd, events, data
+ * word; an epoll registered in another is copied first), eventfds (counter,
+ * semaphore mode), timerfds (clock, time remaining, interval, unread
+ * expirations), signalfds (mask), and pipes and unix socketpairs whose both
+ * ends the process holds (with the bytes buffered in them; queued datagrams
+ * are not copied). Sockets, files, terminals and pipes to other processes stay
+ * shared. Not copied: inotify instances (they stay shared), epoll registrations
+ * of fds closed since they were added. A re-created registration reports a
+ * ready level once more (EPOLLET: one extra edge). The parent's threads stay
+ * parked until the child has made its copies. Without the flag (the default,
+ * as fork(2)) every open file description is shared. docs/semantics.md has the
+ * table. */
 pid_t forkall_ex(const struct forkall_options *opts);
 
 /* A message about the last failure of forkall()/forkall_ex() in the calling

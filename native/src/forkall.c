@@ -1,9 +1,27 @@
 /* The public entry points: forkall() and forkall_ex(), one snapshot forked once. */
 #include <errno.h>
+#include <fcntl.h>
 #include "forkall.h"
 #include "engine.h"
+#include "private_fds.h"
 
 #define EXPORT __attribute__((visibility("default")))
+
+/* FORKALL_PRIVATE_FDS, in the child before its threads exist again; a child
+ * that cannot make its copies is not whole and exits. */
+static void private_fds_in_child(void *arg)
+{
+	static struct fa_pfd_report r;
+	int *done = arg;
+	if (fa_private_fds(done, 2, &r) < 0) {
+		static const char msg[] = "forkall: child could not make its event objects private; exiting with 127\n";
+		fa_sys3(SYS_write, 2, msg, sizeof msg - 1);
+		fa_sys1(SYS_exit_group, 127);
+	}
+	fa_sys3(SYS_write, done[1], "", 1);
+	fa_sys1(SYS_close, done[0]);
+	fa_sys1(SYS_close, done[1]);
+}
 
 EXPORT pid_t forkall_ex(const struct forkall_options *opts)
 {
@@ -13,9 +31,28 @@ EXPORT pid_t forkall_ex(const struct forkall_options *opts)
 		errno = -err;
 		return -1;
 	}
-	long pid = fa_snapshot_fork(&op, 0, 0);
+	int done[2] = { -1, -1 };
+	int private_fds = opts && (opts->flags & FORKALL_PRIVATE_FDS);
+	if (private_fds && fa_sys2(SYS_pipe2, done, O_CLOEXEC) < 0)
+		private_fds = 0; /* cannot wait for the child: fail below instead of sharing silently */
+	if (opts && (opts->flags & FORKALL_PRIVATE_FDS) && !private_fds) {
+		fa_snapshot_end(&op);
+		errno = EMFILE;
+		return -1;
+	}
+	long pid = fa_snapshot_fork(&op, private_fds ? private_fds_in_child : 0, done);
 	if (pid == 0)
 		return 0;
+	if (private_fds) {
+		/* the child reads the objects the parent's threads would change: they
+		 * stay parked until it is done (one byte, or end of file if it died) */
+		char c;
+		fa_sys1(SYS_close, done[1]);
+		if (pid > 0)
+			while (fa_sys3(SYS_read, done[0], &c, 1) == -EINTR)
+				;
+		fa_sys1(SYS_close, done[0]);
+	}
 	fa_snapshot_end(&op);
 	if (pid < 0) {
 		errno = (int)-pid;

@@ -22,8 +22,9 @@ static int validate(const struct forkall_options *o, struct fa_op *op)
 	if (o->size != 0 && o->size < sizeof(struct forkall_options))
 		return fa_fail(EINVAL, "forkall_options.size is %u, expected %zu", o->size,
 			       sizeof(struct forkall_options));
-	if (o->flags & ~FORKALL_EXACT_TIDS)
-		return fa_fail(EINVAL, "unknown flags 0x%x in forkall_options.flags", o->flags & ~FORKALL_EXACT_TIDS);
+	const unsigned known = FORKALL_EXACT_TIDS | FORKALL_PRIVATE_FDS;
+	if (o->flags & ~known)
+		return fa_fail(EINVAL, "unknown flags 0x%x in forkall_options.flags", o->flags & ~known);
 	op->exact = (o->flags & FORKALL_EXACT_TIDS) != 0;
 	if (o->park_timeout_ms < 0)
 		return fa_fail(EINVAL, "park_timeout_ms is negative (%d)", o->park_timeout_ms);

@@ -17,6 +17,8 @@ export const EXIT = {
   DENIED: 7,
   /** The clone could not be made; the target was given back as it was. */
   CLONE_FAILED: 8,
+  /** `forkall run --timeout-ms` reached: the clones still alive were killed. */
+  TIMEOUT: 124,
   /** Interrupted (SIGINT/SIGTERM) after the work was finished or abandoned safely. */
   INTERRUPTED: 130,
 } as const;

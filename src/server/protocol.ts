@@ -13,6 +13,7 @@ export const MsgType = {
   CLONED: 3,
   EXITED: 4,
   ERROR: 5,
+  NOT_COPIED: 6,
   SNAPSHOT_NOW: 16,
   CLONE: 17,
   KILL: 18,
@@ -24,7 +25,9 @@ export type AgentMessage =
   | { type: 'snapshot'; threads: number; compactedMb: number | null }
   | { type: 'cloned'; request: number; pid: number; threads: number }
   | { type: 'exited'; pid: number; status: number }
-  | { type: 'error'; request: number; errno: number; message: string };
+  | { type: 'error'; request: number; errno: number; message: string }
+  /** sent by a clone: event objects it left shared or copied approximately, one per line */
+  | { type: 'notCopied'; pid: number; copied: number; objects: string[] };
 
 export function encode(type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   const h = Buffer.alloc(12);
@@ -68,6 +71,8 @@ function decodeOne(type: number, p: Buffer): AgentMessage {
       return { type: 'exited', pid: p.readInt32LE(0), status: p.readInt32LE(4) };
     case MsgType.ERROR:
       return { type: 'error', request: p.readUInt32LE(0), errno: p.readInt32LE(4), message: p.subarray(8).toString('utf8') };
+    case MsgType.NOT_COPIED:
+      return { type: 'notCopied', pid: p.readInt32LE(0), copied: p.readUInt32LE(4), objects: p.subarray(8).toString('utf8').split('\n').filter(Boolean) };
     default:
       throw new Error(`agent sent an unknown message type ${type}`);
   }

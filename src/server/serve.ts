@@ -9,7 +9,7 @@ import { ensureServeDir, peerUid, servePath } from './serve-path.js';
 
 export type ServeRequest = { op: 'snapshot' } | { op: 'clone'; count?: number };
 export type ServeReply =
-  | { ok: true; threads: number; clones?: { pid: number; threads: number }[] }
+  | { ok: true; threads: number; clones?: { pid: number; threads: number; notCopied: string[] }[] }
   | { ok: false; error: string };
 
 export interface ServeEvents {
@@ -35,7 +35,7 @@ async function answer(t: Template, req: ServeRequest, events: ServeEvents): Prom
       events.cloned?.(c.pid, c.threads);
       void c.exited.then((r) => events.exited?.(c.pid, r.exitCode, r.signal));
     }
-    return { ok: true, threads: t.threads, clones: clones.map((c) => ({ pid: c.pid, threads: c.threads })) };
+    return { ok: true, threads: t.threads, clones: clones.map((c) => ({ pid: c.pid, threads: c.threads, notCopied: c.notCopied })) };
   }
   return { ok: false, error: `unknown request ${JSON.stringify(req)}` };
 }

@@ -30,6 +30,21 @@ export interface TemplateOptions {
   stdio?: [StdioOptions, StdioOptions, StdioOptions] | 'inherit' | 'pipe' | 'ignore';
   /** reject waits (snapshot, clone) after this long */
   timeoutMs?: number;
+  /**
+   * Clones share the template's epoll instances, eventfds, timerfds, signalfds
+   * and self-pipes, as after fork (default false: each clone gets private
+   * copies, docs/semantics.md).
+   */
+  sharedFds?: boolean;
+}
+
+/** What a clone reported about its event objects (private copies unless sharedFds). */
+export interface NotCopied {
+  pid: number;
+  /** objects made private */
+  copied: number;
+  /** one line per object left shared or copied approximately, e.g. "fd 7 inotify: shared (...)" */
+  objects: string[];
 }
 
 export interface CloneResult {
@@ -52,6 +67,8 @@ export interface Clone {
   pid: number;
   threads: number;
   exited: Promise<CloneResult>;
+  /** event objects this clone left shared or copied approximately (filled when the clone reports it; usually before the clone is returned) */
+  readonly notCopied: string[];
   kill(signal?: NodeJS.Signals | number): void;
   /** our ends of the 'pipe' stdio (null for the others) */
   stdin: Writable | null;
@@ -80,6 +97,9 @@ export class Template {
   private snapshotWaiters: Array<{ resolve: (n: number) => void; reject: (e: Error) => void }> = [];
   private failure: Error | undefined;
   private frozen = false;
+  private notCopiedByPid = new Map<number, string[]>();
+  /** called when a clone reports event objects it could not make private */
+  onNotCopied: ((r: NotCopied) => void) | undefined;
 
   constructor(cmd: string, args: string[], private readonly opts: TemplateOptions = {}) {
     const at = opts.at ?? 'request';
@@ -90,6 +110,7 @@ export class Template {
       FORKALL_AT: at === 'request' ? 'request' : 'threads' in at ? `threads=${at.threads}` : `delay=${at.delayMs}`,
       ...(opts.exactTids ? { FORKALL_EXACT_TIDS: '1' } : {}),
       ...(opts.compact ? { FORKALL_COMPACT: '1' } : {}),
+      ...(opts.sharedFds ? { FORKALL_SHARED_FDS: '1' } : {}),
     };
     const base = opts.stdio ?? 'inherit';
     const std = typeof base === 'string' ? [base, base, base] : base;
@@ -148,10 +169,14 @@ export class Template {
       const early = this.earlyExits.get(m.pid);
       if (early) resolveExit(early);
       else this.exits.set(m.pid, resolveExit);
+      const notCopied = this.notCopiedByPid.get(m.pid) ?? [];
+      this.notCopiedByPid.set(m.pid, notCopied);
+      void exited.then(() => this.notCopiedByPid.delete(m.pid));
       waiter?.resolve({
         pid: m.pid,
         threads: m.threads,
         exited,
+        notCopied,
         stdin: waiter.stdio?.stdin ?? null,
         stdout: waiter.stdio?.stdout ?? null,
         stderr: waiter.stdio?.stderr ?? null,
@@ -167,6 +192,12 @@ export class Template {
         this.exits.delete(m.pid);
         done(r);
       } else this.earlyExits.set(m.pid, r);
+    } else if (m.type === 'notCopied') {
+      // sent by the clone itself: may come before or after its CLONED
+      const list = this.notCopiedByPid.get(m.pid) ?? [];
+      list.push(...m.objects);
+      this.notCopiedByPid.set(m.pid, list);
+      this.onNotCopied?.({ pid: m.pid, copied: m.copied, objects: m.objects });
     } else if (m.type === 'error') {
       const err = new AgentError(`agent: ${m.message} (errno ${m.errno})`, m.errno);
       const waiter = this.pendingClones.get(m.request);

@@ -4,11 +4,13 @@
 import type { Template, Trigger } from '../../server/template.js';
 import { serveTemplate } from '../../server/serve.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
+import { adviseAgentFailure } from './run-advice.js';
 
-export async function runServe(t: Template, at: Trigger, json: boolean, t0: number): Promise<ExitCode> {
+export async function runServe(t: Template, at: Trigger, json: boolean, t0: number, command: string[] = []): Promise<ExitCode> {
   const say = (event: Record<string, unknown>, text: string) =>
     process.stdout.write(json ? JSON.stringify(event) + '\n' : text + '\n');
   const pid = t.process.pid!;
+  t.onNotCopied = (r) => say({ event: 'notCopied', pid: r.pid, objects: r.objects }, r.objects.map((x) => `clone ${r.pid}: ${x}`).join('\n'));
   let announced = false;
   const frozen = (threads: number) => {
     if (announced) return;
@@ -38,7 +40,13 @@ export async function runServe(t: Template, at: Trigger, json: boolean, t0: numb
   });
   process.once('SIGINT', onStop).once('SIGTERM', onStop);
   t.process.once('exit', onExit);
-  if (at !== 'request') t.frozenState().then(frozen, () => {}); // the trigger fires on its own
+  if (at !== 'request')
+    // the trigger fires on its own; a program the agent cannot freeze ends the run with advice
+    t.frozenState().then(frozen, (e: Error) => {
+      process.stderr.write(`forkall: ${adviseAgentFailure(e.message, command)}\n`);
+      code = EXIT.VERIFY_FAILED;
+      onStop();
+    });
   await ended;
   process.off('SIGINT', onStop).off('SIGTERM', onStop);
   t.process.off('exit', onExit);

@@ -1,10 +1,10 @@
 // `forkall run`: start a program under the agent, freeze it once, make clones.
 import type { Command } from 'commander';
-import { spawnTemplate, type Trigger, type CloneResult } from '../../server/template.js';
+import { spawnTemplate, type Trigger } from '../../server/template.js';
 import { EXIT } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
-import { makeTable } from '../table.js';
 import { UsageError } from '../usage-error.js';
+import { runClones } from './run-clones.js';
 import { runServe } from './run-serve.js';
 
 export function parseTrigger(text: string): Trigger {
@@ -14,14 +14,6 @@ export function parseTrigger(text: string): Trigger {
   m = /^delay=(\d+)(ms|s)?$/.exec(text);
   if (m) return { delayMs: Number(m[1]) * (m[2] === 's' ? 1000 : 1) };
   throw new UsageError(`--at expects threads=N, delay=DURATION (300ms, 2s) or request, got '${text}'`);
-}
-
-interface CloneRow {
-  pid: number;
-  threads: number;
-  exitCode: number | null;
-  signal: string | null;
-  durationMs: number;
 }
 
 export function register(program: Command): void {
@@ -34,7 +26,8 @@ export function register(program: Command): void {
     .option('--serve', 'keep the frozen template and serve clone requests (forkall clone -p PID) until Ctrl-C')
     .option('--exact-tids', 'clones keep the template\'s PID and TIDs (a PID namespace each)')
     .option('--compact', 'move the frozen template\'s anonymous memory into huge pages: cheaper clones of big processes')
-    .option('--timeout-ms <ms>', 'give up waiting for the snapshot or a clone after this long (not with --serve)', '30000')
+    .option('--shared-fds', 'clones share the template\'s epoll instances, eventfds, timerfds, signalfds and self-pipes, as after fork (default: private copies)')
+    .option('--timeout-ms <ms>', 'bound the whole run: clones still alive then are killed, exit 124 (not with --serve)', '30000')
     .option('--json', 'print the report as JSON')
     .addHelpText(
       'after',
@@ -60,49 +53,39 @@ Examples:
   forkall run --at delay=300ms -n 3 --json -- python3 app.py
   forkall run --at delay=300ms --serve -- python3 app.py      # then: forkall clone -p <PID>
 
-Exit codes: 0 every clone was made (--serve: ended by Ctrl-C), 1 the program could
-not be frozen or cloned (--serve: the template died), 2 bad flags.`,
+Each clone gets its own copy of the event objects its event loop owns (epoll,
+eventfd, timerfd, signalfd, pipes and socketpairs between its own fds), so
+clones run side by side; sockets and files stay shared (clones serve the same
+port). --shared-fds gives fork's plain sharing back. What a clone could not
+make private is reported (notCopied).
+
+Progress is reported as it happens: the snapshot, each clone's PID when it
+exists, its end when it ends (also after Ctrl-C or --timeout-ms, which kill the
+clones still alive), then a summary; --json prints one object per line:
+{"event":"frozen"|"cloned"|"notCopied"|"exited"|"timeout"|"done", ...}.
+
+Exit codes: 0 every clone was made and ended (--serve: ended by Ctrl-C), 1 the
+program could not be frozen or cloned (--serve: the template died), 2 bad
+flags, 124 --timeout-ms reached (clones killed), 130 interrupted.`,
     )
-    .action(async (command: string[], o: { at: string; clones?: string; serve?: boolean; exactTids?: boolean; compact?: boolean; timeoutMs: string; json?: boolean }) => {
+    .action(async (command: string[], o: { at: string; clones?: string; serve?: boolean; exactTids?: boolean; compact?: boolean; sharedFds?: boolean; timeoutMs: string; json?: boolean }) => {
       const at = parseTrigger(o.at);
       if (o.serve && o.clones !== undefined) throw new UsageError('--clones does not go with --serve: clones are asked for with forkall clone -p PID -n N');
       const n = parsePositiveInt('--clones', o.clones ?? '1', 64);
       const timeoutMs = parsePositiveInt('--timeout-ms', o.timeoutMs);
       const [cmd, ...args] = command;
       const t0 = Date.now();
-      const t = await spawnTemplate(cmd!, args, { at, exactTids: Boolean(o.exactTids), compact: Boolean(o.compact), timeoutMs, stdio: 'inherit' });
+      const t = await spawnTemplate(cmd!, args, { at, exactTids: Boolean(o.exactTids), compact: Boolean(o.compact), sharedFds: Boolean(o.sharedFds), timeoutMs, stdio: 'inherit' });
       if (o.serve) {
         try {
-          process.exitCode = await runServe(t, at, Boolean(o.json), t0);
+          process.exitCode = await runServe(t, at, Boolean(o.json), t0, command);
         } finally {
           await t.close();
         }
         return;
       }
       try {
-        const threads = await t.snapshot();
-        const snapshotMs = Date.now() - t0;
-        const rows: CloneRow[] = await Promise.all(
-          Array.from({ length: n }, async () => {
-            const started = Date.now();
-            const c = await t.clone();
-            const r: CloneResult = await c.exited;
-            return { pid: c.pid, threads: c.threads, exitCode: r.exitCode, signal: r.signal, durationMs: Date.now() - started };
-          }),
-        );
-        if (o.compact && t.compactedMb === null)
-          process.stderr.write('forkall: warning: the kernel refused MADV_COLLAPSE (Linux 6.1+ with THP enabled or madvise): clones are not compacted\n');
-        const report = { templatePid: t.pid, snapshotMs, threads, compactedMb: o.compact ? t.compactedMb : undefined, clones: rows };
-        if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        else {
-          const table = makeTable(['clone', 'pid', 'threads', 'exit', 'duration ms']);
-          rows.forEach((r, i) => table.push([i + 1, r.pid, r.threads, r.signal ?? String(r.exitCode), r.durationMs]));
-          process.stdout.write(`template ${t.pid} frozen after ${snapshotMs} ms with ${threads} threads\n${table.toString()}\n`);
-        }
-        process.exitCode = EXIT.OK;
-      } catch (e) {
-        process.stderr.write(`forkall: ${(e as Error).message}\n`);
-        process.exitCode = EXIT.VERIFY_FAILED;
+        process.exitCode = await runClones(t, { clones: n, json: Boolean(o.json), timeoutMs, compact: Boolean(o.compact), t0, command });
       } finally {
         await t.close();
       }

@@ -1,0 +1,269 @@
+/* What the process holds: every fd of /proc/self/fd whose object an event loop
+ * owns, with the state its fdinfo shows (formats: ../shared/DESIGN.md section
+ * 11; kernel fs/eventpoll.c, fs/eventfd.c, fs/timerfd.c, fs/signalfd.c), and
+ * which fds name the same open file description (kcmp KCMP_FILE). Read before
+ * anything is replaced: kcmp KCMP_EPOLL_TFD compares an epoll registration
+ * with the file an fd names now. Raw system calls only. */
+#include <fcntl.h>
+#include "private_fds.h"
+
+#define FA_SYS_kcmp 312
+#define FA_KCMP_FILE 0
+#define FA_KCMP_EPOLL_TFD 7
+
+struct fa_dirent64 {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
+const char *fa_pfd_kind_name(int kind)
+{
+	static const char *const names[] = { "?", "epoll", "eventfd", "timerfd", "signalfd", "inotify", "pipe", "socketpair" };
+	return kind > 0 && kind <= FA_PFD_UNIX ? names[kind] : "?";
+}
+
+static int starts(const char *s, const char *p)
+{
+	while (*p)
+		if (*s++ != *p++)
+			return 0;
+	return 1;
+}
+
+static void append(struct fa_pfd_report *r, const char *s)
+{
+	while (*s && r->len < FA_PFD_NOTE)
+		r->note[r->len++] = *s++;
+}
+
+void fa_pfd_note(struct fa_pfd_report *r, int fd, const char *kind, const char *why)
+{
+	char num[12];
+	num[fa_utoa(num, (unsigned)fd)] = 0;
+	if (r->len && r->len < FA_PFD_NOTE)
+		r->note[r->len++] = '\n';
+	append(r, "fd ");
+	append(r, num);
+	append(r, " ");
+	append(r, kind);
+	append(r, ": ");
+	append(r, why);
+	r->not_copied++;
+}
+
+/* Digits in base 8, 10 or 16 after optional blanks; *p moves past them. */
+static uint64_t num(const char **p, int base)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	int neg = *s == '-';
+	s += neg;
+	for (;; s++) {
+		int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : 99;
+		if (d >= base)
+			break;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	*p = s;
+	return neg ? (uint64_t)-(int64_t)v : v;
+}
+
+/* The text after `key` at the start of a line, or NULL. */
+static const char *field(const char *buf, const char *key)
+{
+	for (const char *l = buf; *l;) {
+		if (starts(l, key))
+			return l + __builtin_strlen(key);
+		while (*l && *l != '\n')
+			l++;
+		if (*l)
+			l++;
+	}
+	return 0;
+}
+
+/* The text after `key` further on the same line (the line's end if absent). */
+static const char *after_on_line(const char *s, const char *key)
+{
+	for (; *s && *s != '\n'; s++)
+		if (starts(s, key))
+			return s + __builtin_strlen(key);
+	return s;
+}
+
+/* "(sec, nsec)" */
+static void pair(const char *s, long *sec, long *nsec)
+{
+	*sec = *nsec = 0;
+	if (!s)
+		return;
+	while (*s == ' ' || *s == '\t' || *s == '(')
+		s++;
+	*sec = (long)num(&s, 10);
+	while (*s == ',' || *s == ' ')
+		s++;
+	*nsec = (long)num(&s, 10);
+}
+
+static long read_file(const char *path, char *buf, size_t cap)
+{
+	long fd = fa_sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	long n = 0, r;
+	while ((size_t)n < cap - 1 && (r = fa_sys3(SYS_read, fd, buf + n, cap - 1 - (size_t)n)) > 0)
+		n += r;
+	fa_sys1(SYS_close, fd);
+	buf[n] = 0;
+	return (size_t)n >= cap - 1 ? -7 /* E2BIG */ : n;
+}
+
+static void path_of(char *out, const char *dir, int fd)
+{
+	size_t i = 0;
+	for (; dir[i]; i++)
+		out[i] = dir[i];
+	out[i + fa_utoa(out + i, (unsigned)fd)] = 0;
+}
+
+static int classify(int fd, unsigned long *ino)
+{
+	char path[40], link[64];
+	path_of(path, "/proc/self/fd/", fd);
+	long n = fa_sys3(SYS_readlink, path, link, sizeof link - 1);
+	if (n <= 0)
+		return 0;
+	link[n] = 0;
+	if (starts(link, "anon_inode:[eventpoll]"))
+		return FA_PFD_EPOLL;
+	if (starts(link, "anon_inode:[eventfd]"))
+		return FA_PFD_EVENTFD;
+	if (starts(link, "anon_inode:[timerfd]"))
+		return FA_PFD_TIMERFD;
+	if (starts(link, "anon_inode:[signalfd]"))
+		return FA_PFD_SIGNALFD;
+	if (starts(link, "anon_inode:inotify"))
+		return FA_PFD_INOTIFY;
+	const char *p = link;
+	if (starts(link, "pipe:[") || starts(link, "socket:[")) {
+		p += link[0] == 'p' ? 6 : 8;
+		*ino = (unsigned long)num(&p, 10);
+		if (link[0] == 'p')
+			return FA_PFD_PIPE;
+		int domain = 0;
+		unsigned len = sizeof domain;
+		if (fa_sys5(SYS_getsockopt, fd, 1 /* SOL_SOCKET */, 39 /* SO_DOMAIN */, &domain, &len) == 0 && domain == 1)
+			return FA_PFD_UNIX;
+	}
+	return 0;
+}
+
+/* Parses the fdinfo of entry e (already read into t->buf). */
+static void parse(struct fa_pfd_table *t, struct fa_pfd *e, struct fa_pfd_report *r)
+{
+	const char *s = field(t->buf, "flags:");
+	e->flags = s ? (unsigned)num(&s, 8) : 0;
+	switch (e->kind) {
+	case FA_PFD_EVENTFD:
+		s = field(t->buf, "eventfd-count:");
+		e->u.ev.count = s ? num(&s, 16) : 0;
+		s = field(t->buf, "eventfd-semaphore:");
+		e->u.ev.semaphore = s ? (int)num(&s, 10) : 0;
+		break;
+	case FA_PFD_TIMERFD:
+		s = field(t->buf, "clockid:");
+		e->u.tm.clockid = s ? (int)num(&s, 10) : 0;
+		s = field(t->buf, "ticks:");
+		e->u.tm.ticks = s ? num(&s, 10) : 0;
+		s = field(t->buf, "settime flags:");
+		e->u.tm.settime_flags = s ? (int)num(&s, 8) : 0;
+		pair(field(t->buf, "it_value:"), &e->u.tm.vs, &e->u.tm.vns);
+		pair(field(t->buf, "it_interval:"), &e->u.tm.is, &e->u.tm.ins);
+		break;
+	case FA_PFD_SIGNALFD:
+		s = field(t->buf, "sigmask:");
+		e->u.sigmask = s ? num(&s, 16) : 0;
+		break;
+	case FA_PFD_EPOLL:
+		e->u.ep.first = t->nitems;
+		for (const char *l = t->buf; (l = field(l, "tfd:")) != 0;) {
+			if (t->nitems == t->items_cap) {
+				e->u.ep.truncated = 1;
+				break;
+			}
+			struct fa_pfd_item *it = &t->items[t->nitems++];
+			it->tfd = (int)num(&l, 10);
+			const char *x = after_on_line(l, "events:"); /* "events:" and "data:" follow on the same line */
+			it->events = (unsigned)num(&x, 16);
+			x = after_on_line(x, "data:");
+			it->data = num(&x, 16);
+			struct { int efd, tfd; unsigned toff; } slot = { e->fd, it->tfd, 0 };
+			long k = fa_sys5(FA_SYS_kcmp, fa_getpid(), fa_getpid(), FA_KCMP_EPOLL_TFD, it->tfd, &slot);
+			it->same_file = k == 0 || k == -38 /* no kcmp: trust the number */;
+			l = x;
+		}
+		e->u.ep.n = t->nitems - e->u.ep.first;
+		if (e->u.ep.truncated)
+			fa_pfd_note(r, e->fd, "epoll", "shared (too many registrations to copy)");
+		break;
+	}
+}
+
+/* Fills t with the fds that may need a private copy. */
+int fa_pfd_scan(struct fa_pfd_table *t, const int *keep, unsigned nkeep, struct fa_pfd_report *r)
+{
+	long dir = fa_sys3(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (dir < 0)
+		return (int)dir;
+	char dents[4096];
+	long got;
+	while ((got = fa_sys3(SYS_getdents64, dir, dents, sizeof dents)) > 0) {
+		for (long off = 0; off < got;) {
+			struct fa_dirent64 *d = (struct fa_dirent64 *)(dents + off);
+			off += d->reclen;
+			const char *p = d->name;
+			if (*p < '0' || *p > '9')
+				continue;
+			int fd = (int)num(&p, 10), skip = fd == dir;
+			for (unsigned i = 0; i < nkeep; i++)
+				skip |= keep[i] == fd;
+			unsigned long ino = 0;
+			int kind = skip ? 0 : classify(fd, &ino);
+			if (!kind)
+				continue;
+			if (t->n == t->cap) {
+				fa_pfd_note(r, fd, fa_pfd_kind_name(kind), "shared (too many descriptors to copy)");
+				continue;
+			}
+			struct fa_pfd *e = &t->e[t->n];
+			__builtin_memset(e, 0, sizeof *e);
+			e->fd = fd;
+			e->kind = kind;
+			e->ino = ino;
+			e->newfd = -1;
+			e->group = (int)t->n;
+			char path[40];
+			path_of(path, "/proc/self/fdinfo/", fd);
+			if (read_file(path, t->buf, t->buf_len) < 0) {
+				fa_pfd_note(r, fd, fa_pfd_kind_name(kind), "shared (its fdinfo could not be read)");
+				continue;
+			}
+			parse(t, e, r);
+			/* dups of one open file description become dups of one copy */
+			for (unsigned j = 0; j < t->n; j++)
+				if (t->e[j].kind == kind && t->e[j].group == (int)j &&
+				    fa_sys5(FA_SYS_kcmp, fa_getpid(), fa_getpid(), FA_KCMP_FILE, t->e[j].fd, fd) == 0) {
+					e->group = (int)j;
+					break;
+				}
+			t->n++;
+		}
+	}
+	fa_sys1(SYS_close, dir);
+	return got < 0 ? (int)got : 0;
+}
