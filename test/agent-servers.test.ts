@@ -5,10 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nativeArtifact, packageRoot } from '../src/native/paths.js';
+import { packageRoot } from '../src/native/paths.js';
 import { spawnTemplate, type Template } from '../src/server/template.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
@@ -72,4 +74,222 @@ test('C call: forkall_ex(FORKALL_PRIVATE_FDS) gives the child its own objects an
   const shared = spawnSync(bin, ['call-shared'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(shared.status, 1, shared.stdout + shared.stderr);
   assert.match(shared.stdout, /FAIL \d+: eventfd: read 0/);
+});
+
+// ---- servers: two live clones answer on fresh connections ------------------
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject).listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Answer {
+  pid: number;
+  ticks: number;
+  slow: number;
+  /** which process answered: its PID, and its PID namespace when the server says (exact-TID clones share the PID) */
+  who: string;
+}
+
+/** One request on a fresh connection; rejects after 10 s without an answer. */
+function ask(port: number): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => {
+        const m = /pid=(\d+) ticks=(\d+) slow=(\d+)(?: ns=(\S+))?/.exec(body);
+        if (m) resolve({ pid: Number(m[1]), ticks: Number(m[2]), slow: Number(m[3]), who: `${m[1]}/${m[4] ?? ''}` });
+        else reject(new Error(`unexpected answer '${body}'`));
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer on port ${port} within 10 s`)));
+    req.on('error', reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The template itself answers (it is up and warm): then it can be frozen. */
+async function untilServing(port: number, t: Template): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (t.process.exitCode !== null) throw new Error(`the server exited (${t.process.exitCode}) before serving`);
+    try {
+      await ask(port);
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`nothing answered on port ${port} within 30 s`);
+}
+
+async function twoClonesServe(cmd: string, args: string[], port: number, exactTids = false): Promise<void> {
+  const t = await spawnTemplate(cmd, args, { at: 'request', stdio: ['ignore', 'ignore', 'inherit'], timeoutMs: 60_000, exactTids });
+  try {
+    await untilServing(port, t);
+    const original = (await ask(port)).who;
+    await t.requestSnapshot();
+    const [a, b] = [await t.clone(), await t.clone()];
+    assert.deepEqual([a.notCopied, b.notCopied], [[], []]);
+    // every request on a fresh connection is answered, by one of the two clones (never the frozen
+    // template); both answer. Exact-TID clones keep the template's PID: told apart by their namespace.
+    const seen = new Map<string, Answer[]>();
+    for (let i = 0; (i < 20 || seen.size < 2) && i < 400; i++) {
+      const r = await ask(port);
+      if (exactTids) assert.notEqual(r.who, original, 'answered by the frozen template');
+      else assert.ok(r.pid === a.pid || r.pid === b.pid, `answered by ${r.pid}, not by clone ${a.pid} or ${b.pid}`);
+      seen.set(r.who, [...(seen.get(r.who) ?? []), r]);
+    }
+    assert.equal(seen.size, 2, `only ${[...seen.keys()]} answered`);
+    // a graceful shutdown (SIGTERM) of one clone: the other answers every request
+    a.kill('SIGTERM');
+    const ended = await a.exited;
+    assert.ok(ended.signal === 'SIGTERM' || ended.exitCode !== null, JSON.stringify(ended));
+    let last = await ask(port);
+    const survivor = last.who;
+    if (!exactTids) assert.equal(last.pid, b.pid);
+    const before = last;
+    for (let i = 0; i < 20; i++) {
+      last = await ask(port);
+      assert.equal(last.who, survivor);
+    }
+    // its timers and workers keep running
+    for (let i = 0; i < 200 && !(last.ticks > before.ticks && last.slow > before.slow); i++) {
+      await sleep(50);
+      last = await ask(port);
+    }
+    assert.ok(last.ticks > before.ticks && last.slow > before.slow, `timers stopped in ${b.pid}: ${JSON.stringify([before, last])}`);
+  } finally {
+    await t.close();
+  }
+}
+
+test('python3 ThreadingHTTPServer with a ticking thread under the agent: two clones both answer; after SIGTERM of one the other answers all; timers run', async () => {
+  const port = await freePort();
+  await twoClonesServe('python3', [join(fixtures, 'py_threading_server.py'), String(port)], port);
+});
+
+test('python3 asyncio server (epoll, socketpair self-pipe, executor thread) under the agent with --exact-tids (asyncio checks the PID its loop runs in): two clones both answer; after SIGTERM of one the other answers all; timers run', async () => {
+  const port = await freePort();
+  await twoClonesServe('python3', [join(fixtures, 'py_async_server.py'), String(port)], port, true);
+});
+
+const haveGo = spawnSync('go', ['version']).status === 0;
+
+function buildGo(name: string, cgo: boolean, source: string): string {
+  const dir = mkdtempSync(join(work, `${name}-`));
+  writeFileSync(join(dir, 'main.go'), source);
+  const bin = join(dir, name);
+  const r = spawnSync('go', ['build', '-o', bin, 'main.go'], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 300_000,
+    env: { ...process.env, GO111MODULE: 'off', CGO_ENABLED: cgo ? '1' : '0', GOCACHE: process.env.GOCACHE ?? join(tmpdir(), 'forkall-go-cache') },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return bin;
+}
+
+test('Go net/http server with ticking goroutines (cgo, dynamically linked) under the agent: two clones both answer; after SIGTERM of one the other answers all; timers run', { skip: haveGo ? false : 'go is not installed' }, async () => {
+  const bin = buildGo('go_ticker_server', true, readFileSync(join(fixtures, 'go_ticker_server', 'main.go'), 'utf8'));
+  const port = await freePort();
+  await twoClonesServe(bin, [String(port)], port);
+});
+
+test('a static pure-Go binary: forkall run refuses at once, naming forkall clone -p (LD_PRELOAD cannot apply)', { skip: haveGo ? false : 'go is not installed' }, () => {
+  const bin = buildGo('go_static', false, 'package main\n\nimport "time"\n\nfunc main() { time.Sleep(time.Minute) }\n');
+  const r = spawnSync(process.execPath, [cli, 'run', '--at', 'delay=300ms', '--', bin], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /statically linked .*LD_PRELOAD cannot load the agent/);
+  assert.match(r.stderr, /forkall clone -p PID/);
+});
+
+test('node under the agent: refused with a message naming the command that works (forkall clone -p), not C-API options; the program is left running', async () => {
+  const port = await freePort();
+  const r = await runCli(['run', '--at', 'delay=800ms', '-n', '1', '--', process.execPath, join(fixtures, 'node_http_server.mjs'), String(port)], 90_000);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /cannot freeze this program: its thread \d+ \(.*\) keeps signal \d+ blocked/);
+  assert.match(r.stderr, /forkall clone -p \$!/);
+  assert.doesNotMatch(r.stderr, /forkall_options|skip the thread/);
+});
+
+// ---- forkall run reports as it goes -----------------------------------------
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], timeoutMs: number, onLine?: (line: string, p: ChildProcess) => void): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stdout = '', stderr = '', partial = '';
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      reject(new Error(`forkall ${args.join(' ')} did not end within ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    p.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      partial += d;
+      for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n')) {
+        onLine?.(partial.slice(0, nl), p);
+        partial = partial.slice(nl + 1);
+      }
+    });
+    p.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      try {
+        process.kill(-p.pid!, 'SIGKILL'); // anything left in its process group
+      } catch {
+        // none
+      }
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const sleeper = ['python3', '-c', 'import time\nwhile True: time.sleep(0.05)'];
+
+test('forkall run --json: each clone is reported when it starts, while it runs; --timeout-ms kills the clones, reports their ends and exits 124', async () => {
+  const events: Record<string, unknown>[] = [];
+  let cloneAlive = 0;
+  const r = await runCli(['run', '--at', 'delay=300ms', '-n', '2', '--timeout-ms', '4000', '--json', '--', ...sleeper], 90_000, (line) => {
+    const e = JSON.parse(line) as Record<string, unknown>;
+    events.push(e);
+    if (e.event === 'cloned' && existsSync(`/proc/${e.pid}`)) cloneAlive++; // reported while the clone lives
+  });
+  assert.equal(r.code, 124, r.stderr);
+  const kinds = events.map((e) => e.event);
+  assert.equal(kinds[0], 'frozen');
+  assert.equal(kinds.filter((k) => k === 'cloned').length, 2);
+  assert.equal(cloneAlive, 2);
+  const cloned = events.filter((e) => e.event === 'cloned').map((e) => e.pid);
+  const exited = events.filter((e) => e.event === 'exited');
+  assert.deepEqual(exited.map((e) => e.pid).sort(), [...cloned].sort());
+  for (const e of exited) assert.equal(e.signal, 'SIGKILL');
+  assert.ok(events.some((e) => e.event === 'timeout'), JSON.stringify(events));
+});
+
+test('forkall run: Ctrl-C (SIGINT) ends the clones, reports each end as a line, exits 130', async () => {
+  const lines: string[] = [];
+  const r = await runCli(['run', '--at', 'delay=300ms', '-n', '2', '--', ...sleeper], 90_000, (line, p) => {
+    lines.push(line);
+    if (lines.filter((l) => /^clone \d+ started/.test(l)).length === 2 && /^clone \d+ started/.test(line)) p.kill('SIGINT');
+  });
+  assert.equal(r.code, 130, r.stderr);
+  const started = lines.filter((l) => /^clone \d+ started \(\d+ threads\)$/.test(l)).map((l) => l.split(' ')[1]);
+  const ended = lines.filter((l) => /^clone \d+ ended \(/.test(l)).map((l) => l.split(' ')[1]);
+  assert.equal(started.length, 2, lines.join('\n'));
+  assert.deepEqual([...ended].sort(), [...started].sort(), lines.join('\n'));
 });

@@ -6,6 +6,7 @@ import { parsePositiveInt } from '../options.js';
 import { UsageError } from '../usage-error.js';
 import { runClones } from './run-clones.js';
 import { runServe } from './run-serve.js';
+import { isStaticElf, staticRefusal } from './run-static.js';
 
 export function parseTrigger(text: string): Trigger {
   if (text === 'request') return 'request';
@@ -74,6 +75,11 @@ flags, 124 --timeout-ms reached (clones killed), 130 interrupted.`,
       const n = parsePositiveInt('--clones', o.clones ?? '1', 64);
       const timeoutMs = parsePositiveInt('--timeout-ms', o.timeoutMs);
       const [cmd, ...args] = command;
+      if (isStaticElf(cmd!)) {
+        process.stderr.write(`forkall: ${staticRefusal(cmd!)}\n`);
+        process.exitCode = EXIT.VERIFY_FAILED;
+        return;
+      }
       const t0 = Date.now();
       const t = await spawnTemplate(cmd!, args, { at, exactTids: Boolean(o.exactTids), compact: Boolean(o.compact), sharedFds: Boolean(o.sharedFds), timeoutMs, stdio: 'inherit' });
       if (o.serve) {
