@@ -209,7 +209,7 @@ test('a static pure-Go binary: forkall run refuses at once, naming forkall clone
   assert.match(r.stderr, /forkall clone -p PID/);
 });
 
-test('node under the agent: refused with a message naming the command that works (forkall clone -p), not C-API options; the program is left running', async () => {
+test('node under the agent: refused with a message naming the command that works (forkall clone -p), not C-API options', async () => {
   const port = await freePort();
   const r = await runCli(['run', '--at', 'delay=800ms', '-n', '1', '--', process.execPath, join(fixtures, 'node_http_server.mjs'), String(port)], 90_000);
   assert.equal(r.code, 1, r.stderr);
