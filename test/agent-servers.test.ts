@@ -195,10 +195,21 @@ function buildGo(name: string, cgo: boolean, source: string): string {
   return bin;
 }
 
-test('Go net/http server with ticking goroutines (cgo, dynamically linked) under the agent: two clones both answer; after SIGTERM of one the other answers all; timers run', { skip: haveGo ? false : 'go is not installed' }, async () => {
-  const bin = buildGo('go_ticker_server', true, readFileSync(join(fixtures, 'go_ticker_server', 'main.go'), 'utf8'));
+const goServer = (() => {
+  let bin: string | undefined;
+  return () => (bin ??= buildGo('go_ticker_server', true, readFileSync(join(fixtures, 'go_ticker_server', 'main.go'), 'utf8')));
+})();
+
+test('Go net/http server with ticking goroutines and a spinning one (cgo, dynamically linked) under the agent with --exact-tids: two clones both answer; after SIGTERM of one the other answers all; timers run', { skip: haveGo ? false : 'go is not installed' }, async () => {
   const port = await freePort();
-  await twoClonesServe(bin, [String(port)], port);
+  await twoClonesServe(goServer(), [String(port)], port, true);
+});
+
+test('a Go program without --exact-tids: forkall run refuses before starting it, naming --exact-tids (Go preempts through cached TIDs)', { skip: haveGo ? false : 'go is not installed' }, () => {
+  const r = spawnSync(process.execPath, [cli, 'run', '--at', 'delay=300ms', '--', goServer(), '0'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /is a Go program: Go caches each thread's ID/);
+  assert.match(r.stderr, /forkall run --exact-tids/);
 });
 
 test('a static pure-Go binary: forkall run refuses at once, naming forkall clone -p (LD_PRELOAD cannot apply)', { skip: haveGo ? false : 'go is not installed' }, () => {
@@ -292,4 +303,11 @@ test('forkall run: Ctrl-C (SIGINT) ends the clones, reports each end as a line, 
   const ended = lines.filter((l) => /^clone \d+ ended \(/.test(l)).map((l) => l.split(' ')[1]);
   assert.equal(started.length, 2, lines.join('\n'));
   assert.deepEqual([...ended].sort(), [...started].sort(), lines.join('\n'));
+});
+
+test('Go with goroutines that never yield, under the agent with --exact-tids: the clone preempts them (five GCs) and exits 0', { skip: haveGo ? false : 'go is not installed' }, () => {
+  const bin = buildGo('go_spin', true, readFileSync(join(fixtures, 'go_spin', 'main.go'), 'utf8'));
+  const r = spawnSync(process.execPath, [cli, 'run', '--at', 'delay=1500ms', '--exact-tids', '-n', '1', '--timeout-ms', '60000', '--', bin], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /clone \d+ 5 GCs in/);
 });

@@ -6,7 +6,7 @@ import { parsePositiveInt } from '../options.js';
 import { UsageError } from '../usage-error.js';
 import { runClones } from './run-clones.js';
 import { runServe } from './run-serve.js';
-import { isStaticElf, staticRefusal } from './run-static.js';
+import { elfFacts, goRefusal, staticRefusal } from './run-elf.js';
 
 export function parseTrigger(text: string): Trigger {
   if (text === 'request') return 'request';
@@ -58,7 +58,8 @@ Each clone gets its own copy of the event objects its event loop owns (epoll,
 eventfd, timerfd, signalfd, pipes and socketpairs between its own fds), so
 clones run side by side; sockets and files stay shared (clones serve the same
 port). --shared-fds gives fork's plain sharing back. What a clone could not
-make private is reported (notCopied).
+make private is reported (notCopied). Runtimes that cache thread IDs need
+--exact-tids: Go programs are refused without it; Python asyncio needs it.
 
 Progress is reported as it happens: the snapshot, each clone's PID when it
 exists, its end when it ends (also after Ctrl-C or --timeout-ms, which kill the
@@ -75,8 +76,9 @@ flags, 124 --timeout-ms reached (clones killed), 130 interrupted.`,
       const n = parsePositiveInt('--clones', o.clones ?? '1', 64);
       const timeoutMs = parsePositiveInt('--timeout-ms', o.timeoutMs);
       const [cmd, ...args] = command;
-      if (isStaticElf(cmd!)) {
-        process.stderr.write(`forkall: ${staticRefusal(cmd!)}\n`);
+      const elf = elfFacts(cmd!);
+      if (elf?.static || (elf?.go && !o.exactTids)) {
+        process.stderr.write(`forkall: ${elf.static ? staticRefusal(cmd!) : goRefusal(cmd!, command)}\n`);
         process.exitCode = EXIT.VERIFY_FAILED;
         return;
       }
