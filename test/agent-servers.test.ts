@@ -220,13 +220,139 @@ test('a static pure-Go binary: forkall run refuses at once, naming forkall clone
   assert.match(r.stderr, /forkall clone -p PID/);
 });
 
-test('node under the agent: refused with a message naming the command that works (forkall clone -p), not C-API options', async () => {
+// ---- node: the agent cannot freeze it; forkall run holds it with ptrace ------
+
+interface Served {
+  proc: ChildProcess;
+  templatePid: number;
+  events: Record<string, unknown>[];
+  ended: Promise<number | null>;
+}
+
+/** forkall run --serve --json; resolves once the template is frozen (or held). */
+function serve(args: string[]): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [cli, 'run', '--serve', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const events: Record<string, unknown>[] = [];
+    let partial = '', stderr = '';
+    const ended = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+    void ended.then(() => reject(new Error(`forkall run --serve ended before freezing: ${stderr}`)));
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      partial += d;
+      for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n')) {
+        const e = JSON.parse(partial.slice(0, nl)) as Record<string, unknown>;
+        partial = partial.slice(nl + 1);
+        events.push(e);
+        if (e.event === 'frozen') resolve({ proc, templatePid: Number(e.templatePid), events, ended });
+      }
+    });
+  });
+}
+
+async function stopServe(s: Served): Promise<number | null> {
+  s.proc.kill('SIGINT');
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([s.ended, new Promise<null>((r) => (timer = setTimeout(() => r(null), 30_000)))]);
+  clearTimeout(timer);
+  return code;
+}
+
+function killGroup(p: ChildProcess): void {
+  try {
+    process.kill(-p.pid!, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
+function cloneServed(templatePid: number): number {
+  const r = spawnSync(process.execPath, [cli, 'clone', '-p', String(templatePid), '--json'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const pid = (JSON.parse(r.stdout) as { clones: { pid: number }[] }).clones[0]!.pid;
+  assert.ok(pid > 0);
+  return pid;
+}
+
+async function untilGone(pid: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if (/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) return;
+    } catch {
+      return;
+    }
+    await sleep(50);
+  }
+  throw new Error(`process ${pid} did not end within 30 s`);
+}
+
+test('node (a thread blocks every signal) under forkall run --serve: held stopped by ptrace instead; a clone answers every request on fresh connections with its timer and worker_threads worker running; after its SIGTERM a new clone does; Ctrl-C reports the ends', async () => {
   const port = await freePort();
-  const r = await runCli(['run', '--at', 'delay=800ms', '-n', '1', '--', process.execPath, join(fixtures, 'node_http_server.mjs'), String(port)], 90_000);
-  assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /cannot freeze this program: its thread \d+ \(.*\) keeps signal \d+ blocked/);
-  assert.match(r.stderr, /forkall clone -p \$!/);
-  assert.doesNotMatch(r.stderr, /forkall_options|skip the thread/);
+  const s = await serve(['--at', 'delay=800ms', '--', process.execPath, join(fixtures, 'node_http_server.mjs'), String(port)]);
+  try {
+    const held = s.events.find((e) => e.event === 'held');
+    assert.ok(held, JSON.stringify(s.events));
+    assert.match(String(held.reason), /blocks the parking signal/);
+    assert.equal(s.events.find((e) => e.event === 'frozen')!.via, 'ptrace');
+    assert.match(readFileSync(`/proc/${s.templatePid}/status`, 'utf8'), /^State:\s*T/m); // the template never runs again
+    for (const round of [1, 2]) {
+      const pid = cloneServed(s.templatePid);
+      let first: Answer | undefined, last: Answer | undefined;
+      for (let i = 0; i < 15; i++) {
+        last = await ask(port);
+        first ??= last;
+        assert.equal(last.pid, pid, `round ${round}: answered by ${last.pid}, not the clone ${pid}`);
+      }
+      for (let i = 0; i < 200 && !(last!.ticks > first!.ticks && last!.slow > first!.slow); i++) {
+        await sleep(50);
+        last = await ask(port);
+      }
+      assert.ok(last!.ticks > first!.ticks && last!.slow > first!.slow, `timer or worker stopped in ${pid}: ${JSON.stringify([first, last])}`);
+      process.kill(pid, 'SIGTERM');
+      await untilGone(pid);
+    }
+    assert.equal(await stopServe(s), 0);
+    const exited = s.events.filter((e) => e.event === 'exited');
+    assert.equal(exited.length, 2, JSON.stringify(s.events));
+    for (const e of exited) assert.equal(e.signal, 'SIGTERM');
+  } finally {
+    killGroup(s.proc);
+  }
+});
+
+test('node under forkall run --serve: two ptrace clones alive at once both answer every request', { todo: 'needs the remote engine to give its clones private event objects (libuv shares one epoll/eventfd between the two clones otherwise: most requests hang); the remote helper of issue 9 builds that' }, async () => {
+  const port = await freePort();
+  const s = await serve(['--at', 'delay=800ms', '--', process.execPath, join(fixtures, 'node_http_server.mjs'), String(port)]);
+  try {
+    const pids = [cloneServed(s.templatePid), cloneServed(s.templatePid)];
+    const seen = new Set<number>();
+    for (let i = 0; (i < 20 || seen.size < 2) && i < 200; i++) {
+      const r = await ask(port);
+      assert.ok(pids.includes(r.pid), `answered by ${r.pid}`);
+      seen.add(r.pid);
+    }
+    assert.equal(seen.size, 2);
+  } finally {
+    await stopServe(s);
+    killGroup(s.proc);
+  }
+});
+
+test('forkall run -n 2 on node: held by ptrace, each clone reported and ends with its own exit code', async () => {
+  const prog = join(work, 'node_exit_in_clone.mjs');
+  writeFileSync(
+    prog,
+    "import { readlinkSync } from 'node:fs';\nimport { Worker } from 'node:worker_threads';\nnew Worker('setInterval(() => {}, 1000)', { eval: true });\n" +
+      "const start = readlinkSync('/proc/self');\nsetInterval(() => { if (readlinkSync('/proc/self') !== start) process.exit(3); }, 10);\n",
+  );
+  const r = await runCli(['run', '--at', 'delay=800ms', '-n', '2', '--json', '--', process.execPath, prog], 120_000);
+  assert.equal(r.code, 0, r.stderr);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(events.find((e) => e.event === 'held')?.templatePid, events.find((e) => e.event === 'frozen')?.templatePid);
+  const done = events.at(-1)!;
+  assert.equal(done.event, 'done');
+  assert.equal(done.via, 'ptrace');
+  assert.deepEqual((done.clones as { exitCode: number }[]).map((c) => c.exitCode), [3, 3]);
 });
 
 // ---- forkall run reports as it goes -----------------------------------------

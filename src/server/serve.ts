@@ -12,6 +12,9 @@ export type ServeReply =
   | { ok: true; threads: number; clones?: { pid: number; threads: number; notCopied: string[] }[] }
   | { ok: false; error: string };
 
+/** What is served: the agent's template, or anything that clones like it (a program held from outside). */
+export type ServeTarget = Pick<Template, 'requestSnapshot' | 'isFrozen' | 'pid' | 'clone' | 'threads'> & { process: { pid?: number } };
+
 export interface ServeEvents {
   frozen?(threads: number): void;
   cloned?(pid: number, threads: number): void;
@@ -20,7 +23,7 @@ export interface ServeEvents {
 
 const MAX_CLONES_PER_REQUEST = 64;
 
-async function answer(t: Template, req: ServeRequest, events: ServeEvents): Promise<ServeReply> {
+async function answer(t: ServeTarget, req: ServeRequest, events: ServeEvents): Promise<ServeReply> {
   if (req.op === 'snapshot') {
     const threads = await t.requestSnapshot();
     events.frozen?.(threads);
@@ -40,7 +43,7 @@ async function answer(t: Template, req: ServeRequest, events: ServeEvents): Prom
   return { ok: false, error: `unknown request ${JSON.stringify(req)}` };
 }
 
-function handle(conn: Socket, t: Template, events: ServeEvents): void {
+function handle(conn: Socket, t: ServeTarget, events: ServeEvents): void {
   const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
   const me = process.getuid?.() ?? 0;
   let peer = -1;
@@ -78,7 +81,7 @@ function handle(conn: Socket, t: Template, events: ServeEvents): void {
 }
 
 /** Listens for requests to template `t`; resolves with the socket path once listening. */
-export async function serveTemplate(t: Template, events: ServeEvents = {}): Promise<{ path: string; close(): Promise<void> }> {
+export async function serveTemplate(t: ServeTarget, events: ServeEvents = {}): Promise<{ path: string; close(): Promise<void> }> {
   ensureServeDir();
   const path = servePath(t.process.pid!);
   rmSync(path, { force: true }); // a stale socket of a dead template with a reused PID

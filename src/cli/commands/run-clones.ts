@@ -7,6 +7,7 @@ import type { Clone, Template } from '../../server/template.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { makeTable } from '../table.js';
 import { adviseAgentFailure } from './run-advice.js';
+import { blockedReason, blocksParkingSignal, HeldProgram, type CloneSource } from './run-held.js';
 
 interface CloneRow {
   pid: number;
@@ -25,6 +26,9 @@ export interface RunClonesOptions {
   t0: number;
   /** the program and its arguments (for advice when it cannot be frozen) */
   command: string[];
+  /** a program the agent cannot freeze is held from outside and cloned with ptrace (default true) */
+  remoteFallback?: boolean;
+  exactTids?: boolean;
 }
 
 type Stop = 'timeout' | 'interrupted';
@@ -59,16 +63,32 @@ export async function runClones(t: Template, o: RunClonesOptions): Promise<ExitC
     });
   let snapshotMs = 0;
   let threads = 0;
+  let source: CloneSource = t;
+  let held: HeldProgram | undefined;
   const work = (async () => {
-    threads = await t.snapshot();
+    try {
+      threads = await t.snapshot();
+    } catch (e) {
+      if (!blocksParkingSignal(e) || o.remoteFallback === false || stopped) throw e;
+      held = HeldProgram.hold(t, Boolean(o.exactTids));
+      source = held;
+      threads = held.threads;
+      say(
+        { event: 'held', templatePid: held.pid, reason: blockedReason(e) },
+        `forkall: the agent cannot freeze ${o.command[0]} (${blockedReason(e)}); ` +
+          `holding it stopped instead: each clone is made from outside with ptrace (the remote engine)`,
+        process.stderr,
+      );
+    }
     snapshotMs = Date.now() - o.t0;
-    say({ event: 'frozen', templatePid: t.pid, threads, snapshotMs }, `template ${t.pid} frozen after ${snapshotMs} ms with ${threads} threads`);
+    const pid = source.pid;
+    say({ event: 'frozen', templatePid: pid, threads, snapshotMs, via: held ? 'ptrace' : 'agent' }, `template ${pid} frozen after ${snapshotMs} ms with ${threads} threads${held ? ' (held by ptrace)' : ''}`);
     if (o.compact && t.compactedMb === null)
       process.stderr.write('forkall: warning: the kernel refused MADV_COLLAPSE (Linux 6.1+ with THP enabled or madvise): clones are not compacted\n');
     const endings: Promise<void>[] = [];
     await Promise.all(
       Array.from({ length: o.clones }, async () => {
-        const c = await t.clone();
+        const c = await source.clone();
         started.set(c.pid, Date.now());
         live.add(c);
         say({ event: 'cloned', pid: c.pid, threads: c.threads }, `clone ${c.pid} started (${c.threads} threads)`);
@@ -96,8 +116,9 @@ export async function runClones(t: Template, o: RunClonesOptions): Promise<ExitC
   }
   stopped ??= 'interrupted';
   if (live.size) await endClones(live, outcome === 'interrupted');
+  held?.close();
   if (code === EXIT.OK) {
-    const summary = { templatePid: t.pid, snapshotMs, threads, compactedMb: o.compact ? t.compactedMb : undefined, clones: rows };
+    const summary = { templatePid: source.pid, via: held ? 'ptrace' : 'agent', snapshotMs, threads, compactedMb: o.compact ? t.compactedMb : undefined, clones: rows };
     if (o.json) process.stdout.write(JSON.stringify({ event: 'done', ...summary }) + '\n');
     else {
       const table = makeTable(['clone', 'pid', 'threads', 'exit', 'duration ms']);
@@ -109,7 +130,7 @@ export async function runClones(t: Template, o: RunClonesOptions): Promise<ExitC
 }
 
 /** Ends the clones still alive (SIGTERM first when interrupted) and waits for their reported ends. */
-async function endClones(live: Set<Clone>, gently: boolean): Promise<void> {
+export async function endClones(live: Set<Clone>, gently: boolean): Promise<void> {
   const all = [...live];
   for (const c of all) c.kill(gently ? 'SIGTERM' : 'SIGKILL');
   const allEnded = Promise.all(all.map((c) => c.exited));

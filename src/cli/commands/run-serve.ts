@@ -1,24 +1,70 @@
 // `forkall run --serve`: the template stays frozen and serves clone requests
 // from `forkall clone -p` (and a snapshot request from `forkall snapshot -p`)
-// until Ctrl-C; each event is one line (or one JSON object per line).
-import type { Template, Trigger } from '../../server/template.js';
-import { serveTemplate } from '../../server/serve.js';
+// until Ctrl-C; each event is one line (or one JSON object per line). A
+// program the agent cannot freeze (a thread blocks every signal: node) is
+// held stopped instead and served through the remote engine (run-held.ts).
+// Ctrl-C ends the clones still alive and reports their ends.
+import type { Clone, Template, Trigger } from '../../server/template.js';
+import { serveTemplate, type ServeTarget } from '../../server/serve.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { adviseAgentFailure } from './run-advice.js';
+import { endClones } from './run-clones.js';
+import { blockedReason, blocksParkingSignal, HeldProgram } from './run-held.js';
 
-export async function runServe(t: Template, at: Trigger, json: boolean, t0: number, command: string[] = []): Promise<ExitCode> {
-  const say = (event: Record<string, unknown>, text: string) =>
-    process.stdout.write(json ? JSON.stringify(event) + '\n' : text + '\n');
+export async function runServe(t: Template, at: Trigger, json: boolean, t0: number, command: string[] = [], exactTids = false): Promise<ExitCode> {
+  const say = (event: Record<string, unknown>, text: string, stream: NodeJS.WriteStream = process.stdout) =>
+    (json ? process.stdout : stream).write((json ? JSON.stringify(event) : text) + '\n');
   const pid = t.process.pid!;
+  const live = new Set<Clone>();
+  let held: HeldProgram | undefined;
+  const hold = (e: unknown): number => {
+    held ??= HeldProgram.hold(t, exactTids);
+    say(
+      { event: 'held', templatePid: pid, reason: blockedReason(e) },
+      `forkall: the agent cannot freeze ${command[0] ?? pid} (${blockedReason(e)}); holding it stopped instead: each clone is made from outside with ptrace (the remote engine)`,
+      process.stderr,
+    );
+    return held.threads;
+  };
+  const target: ServeTarget = {
+    process: t.process,
+    get pid() {
+      return t.pid || pid;
+    },
+    get threads() {
+      return held?.threads ?? t.threads;
+    },
+    get isFrozen() {
+      return Boolean(held) || t.isFrozen;
+    },
+    requestSnapshot: async () => {
+      if (held) return held.threads;
+      try {
+        return await t.requestSnapshot();
+      } catch (e) {
+        if (!blocksParkingSignal(e)) throw e;
+        return hold(e);
+      }
+    },
+    clone: async () => {
+      const c = await (held ?? t).clone();
+      live.add(c);
+      void c.exited.then(() => live.delete(c));
+      return c;
+    },
+  };
   t.onNotCopied = (r) => say({ event: 'notCopied', pid: r.pid, objects: r.objects }, r.objects.map((x) => `clone ${r.pid}: ${x}`).join('\n'));
   let announced = false;
   const frozen = (threads: number) => {
     if (announced) return;
     announced = true;
     const snapshotMs = Date.now() - t0;
-    say({ event: 'frozen', templatePid: pid, threads, snapshotMs }, `template ${pid} frozen after ${snapshotMs} ms with ${threads} threads; clone it with: forkall clone -p ${pid}`);
+    say(
+      { event: 'frozen', templatePid: pid, threads, snapshotMs, via: held ? 'ptrace' : 'agent' },
+      `template ${pid} frozen after ${snapshotMs} ms with ${threads} threads${held ? ' (held by ptrace)' : ''}; clone it with: forkall clone -p ${pid}`,
+    );
   };
-  const server = await serveTemplate(t, {
+  const server = await serveTemplate(target, {
     frozen,
     cloned: (c, threads) => say({ event: 'cloned', pid: c, threads }, `clone ${c} started (${threads} threads)`),
     exited: (c, exitCode, signal) => say({ event: 'exited', pid: c, exitCode, signal }, `clone ${c} ended (${signal ?? `exit ${exitCode}`})`),
@@ -43,6 +89,7 @@ export async function runServe(t: Template, at: Trigger, json: boolean, t0: numb
   if (at !== 'request')
     // the trigger fires on its own; a program the agent cannot freeze ends the run with advice
     t.frozenState().then(frozen, (e: Error) => {
+      if (blocksParkingSignal(e)) return frozen(hold(e));
       process.stderr.write(`forkall: ${adviseAgentFailure(e.message, command)}\n`);
       code = EXIT.VERIFY_FAILED;
       onStop();
@@ -51,5 +98,7 @@ export async function runServe(t: Template, at: Trigger, json: boolean, t0: numb
   process.off('SIGINT', onStop).off('SIGTERM', onStop);
   t.process.off('exit', onExit);
   await server.close();
+  if (live.size) await endClones(live, true);
+  held?.close();
   return code;
 }

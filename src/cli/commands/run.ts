@@ -61,6 +61,10 @@ port). --shared-fds gives fork's plain sharing back. What a clone could not
 make private is reported (notCopied). Runtimes that cache thread IDs need
 --exact-tids: Go programs are refused without it; Python asyncio needs it.
 
+A program the agent cannot freeze (a thread blocks every signal: node) is held
+stopped instead and each clone is made from outside with ptrace (the remote
+engine): an extra "held" event says so, "via" is "ptrace".
+
 Progress is reported as it happens: the snapshot, each clone's PID when it
 exists, its end when it ends (also after Ctrl-C or --timeout-ms, which kill the
 clones still alive), then a summary; --json prints one object per line:
@@ -86,14 +90,14 @@ flags, 124 --timeout-ms reached (clones killed), 130 interrupted.`,
       const t = await spawnTemplate(cmd!, args, { at, exactTids: Boolean(o.exactTids), compact: Boolean(o.compact), sharedFds: Boolean(o.sharedFds), timeoutMs, stdio: 'inherit' });
       if (o.serve) {
         try {
-          process.exitCode = await runServe(t, at, Boolean(o.json), t0, command);
+          process.exitCode = await runServe(t, at, Boolean(o.json), t0, command, Boolean(o.exactTids));
         } finally {
           await t.close();
         }
         return;
       }
       try {
-        process.exitCode = await runClones(t, { clones: n, json: Boolean(o.json), timeoutMs, compact: Boolean(o.compact), t0, command });
+        process.exitCode = await runClones(t, { clones: n, json: Boolean(o.json), timeoutMs, compact: Boolean(o.compact), t0, command, exactTids: Boolean(o.exactTids) });
       } finally {
         await t.close();
       }
