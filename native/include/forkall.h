@@ -120,9 +120,11 @@ pid_t forkall(void);
  * semaphore mode), timerfds (clock, time remaining, interval, unread
  * expirations), signalfds (mask), and pipes and unix socketpairs whose both
  * ends the process holds (with the bytes buffered in them; queued datagrams
- * are not copied). Sockets, files, terminals and pipes to other processes stay
- * shared. Not copied: inotify instances (they stay shared), epoll registrations
- * of fds closed since they were added. A re-created registration reports a
+ * are not copied), inotify instances (same watches and watch descriptors; needs
+ * CAP_DAC_READ_SEARCH to reopen the watched inodes, else the instance stays
+ * shared; queued events are not copied). Sockets, files, terminals and pipes to
+ * other processes stay shared. Not copied: epoll registrations of fds closed
+ * since they were added. A re-created registration reports a
  * ready level once more (EPOLLET: one extra edge). The parent's threads stay
  * parked until the child has made its copies. Without the flag (the default,
  * as fork(2)) every open file description is shared. docs/semantics.md has the

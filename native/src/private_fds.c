@@ -228,9 +228,12 @@ static long copy_one(struct work *w, struct fa_pfd *e)
 	case FA_PFD_UNIX:
 		return e->newfd >= 0 ? 0 : copy_socketpair(w, e);
 	case FA_PFD_INOTIFY:
-		e->shared = 1;
-		fa_pfd_note(w->r, e->fd, "inotify", "shared (its watches and queued events are not copied)");
-		return 0;
+		fd = fa_pfd_copy_inotify(e, w->t.buf, w->t.buf_len, w->r);
+		if (fd == 0) {
+			e->shared = 1;
+			return 0;
+		}
+		break;
 	default:
 		return 0;
 	}

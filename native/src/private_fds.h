@@ -1,7 +1,7 @@
 /* Private event objects for a clone. After fork the child shares every open
  * file description with its parent; for the objects an event loop treats as
  * its own (epoll instances, eventfds, timerfds, signalfds, pipes and unix
- * socketpairs whose both ends the process holds) that breaks a clone running
+ * socketpairs whose both ends the process holds, inotify) that breaks a clone running
  * beside its original: each consumes the other's events and changes the
  * other's registrations. fa_private_fds() runs in the child, on the forking
  * thread, before any other thread exists again, and replaces each such object
@@ -15,6 +15,7 @@
  *
  *   private_fds_scan.c  what the process holds: /proc/self/fd + fdinfo + kcmp
  *   private_fds_unix.c  which unix sockets are the two ends of one socketpair
+ *   private_fds_inotify.c  an inotify instance with the same watches
  *   private_fds.c       making the copies and installing them */
 #ifndef FA_PRIVATE_FDS_H
 #define FA_PRIVATE_FDS_H
@@ -89,5 +90,8 @@ FA_HIDDEN const char *fa_pfd_kind_name(int kind);
 /* private_fds_unix.c: fills u.un.peer_ino of every FA_PFD_UNIX entry (0 if
  * unknown); -errno if the kernel cannot tell (no sock_diag). */
 FA_HIDDEN int fa_pfd_unix_peers(struct fa_pfd_table *t);
+
+/* private_fds_inotify.c: the copy's fd, 0 if it stays shared (noted), -errno */
+FA_HIDDEN long fa_pfd_copy_inotify(struct fa_pfd *e, char *buf, size_t cap, struct fa_pfd_report *r);
 
 #endif

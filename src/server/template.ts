@@ -43,7 +43,7 @@ export interface NotCopied {
   pid: number;
   /** objects made private */
   copied: number;
-  /** one line per object left shared or copied approximately, e.g. "fd 7 inotify: shared (...)" */
+  /** one line per object left shared or copied approximately, e.g. "fd 7 inotify: shared (reopening a watched file needs CAP_DAC_READ_SEARCH)" */
   objects: string[];
 }
 
