@@ -10,7 +10,7 @@ import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../src/native/paths.js';
+import { nativeArtifact, packageRoot } from '../src/native/paths.js';
 import { spawnTemplate, type Template } from '../src/server/template.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
@@ -83,6 +83,17 @@ test('C call: forkall_ex(FORKALL_PRIVATE_FDS) gives the child its own objects an
   assert.equal(shared.status, 1, shared.stdout + shared.stderr);
   assert.match(shared.stdout, /FAIL \d+: eventfd: read 0/);
   assert.match(shared.stdout, /FAIL \d+: inotify: /);
+});
+
+test("agent's FORKALL_FORK=all: the program's fork() keeps fork's sharing; with FORKALL_PRIVATE_FDS=1 the child's event objects are private", () => {
+  const bin = eventObjects.agent();
+  const base = { ...process.env, EVENT_OBJECTS_DIR: work, LD_PRELOAD: nativeArtifact('libforkall-agent.so'), FORKALL_FORK: 'all' };
+  const priv = spawnSync(bin, ['fork'], { encoding: 'utf8', timeout: 60_000, env: { ...base, FORKALL_PRIVATE_FDS: '1' } });
+  assert.equal(priv.status, 0, priv.stdout + priv.stderr);
+  assert.equal((priv.stdout.match(/^checked \d+$/gm) ?? []).length, 2, priv.stdout);
+  const shared = spawnSync(bin, ['fork'], { encoding: 'utf8', timeout: 60_000, env: base });
+  assert.equal(shared.status, 1, shared.stdout + shared.stderr);
+  assert.match(shared.stdout, /FAIL \d+: eventfd: read 0/);
 });
 
 // ---- servers: two live clones answer on fresh connections ------------------
