@@ -138,3 +138,29 @@ test('the install step names the missing tool when make or gcc is absent', () =>
     rmSync(bin, { recursive: true, force: true });
   }
 });
+
+test("import 'forkall' works on a host without libc.so.6; the first call that needs it fails naming the library", { timeout: 120_000 }, async () => {
+  const sleeper = spawn('sleep', ['120'], { stdio: 'ignore' });
+  try {
+    const script = `
+      const m = await import(${JSON.stringify(join(packageRoot, 'src', 'index.ts'))});
+      console.log('imported', typeof m.cloneProcessSync);
+      try { m.cloneProcessSync(${sleeper.pid}); console.log('cloned'); }
+      catch (e) { console.log('error: ' + e.message); }`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 90_000,
+      env: { ...process.env, FORKALL_LIBC: '/nonexistent/libc.so.6' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^imported function$/m);
+    assert.match(r.stdout, /^error: cannot load the C library \/nonexistent\/libc\.so\.6 \(.*\), needed for \w+\(\)/m);
+    // the target was never touched: not stopped, not traced
+    const status = readFileSync(`/proc/${sleeper.pid}/status`, 'utf8');
+    assert.match(status, /^State:\s+S/m);
+    assert.match(status, /^TracerPid:\s+0$/m);
+  } finally {
+    sleeper.kill('SIGKILL');
+    await new Promise((r) => (sleeper.exitCode !== null || sleeper.signalCode !== null ? r(null) : sleeper.once('exit', r)));
+  }
+});
