@@ -6,9 +6,13 @@ import { RemoteError, type RemoteErrorCode } from '../../remote/errors.js';
 import { cloneInEngineProcess } from '../../remote/engine-client.js';
 import { waitForExit } from '../../remote/wait-exit.js';
 import { askServed, isServed, ServeError } from '../../server/serve-client.js';
+import { templateServedBy } from '../../server/served-controller.js';
+import { statFields } from '../../proc/tasks.js';
+import { constants } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
-import { makeTable } from '../table.js';
+import { makeTable, counted } from '../table.js';
 
 const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   'bad-pid': EXIT.USAGE,
@@ -43,10 +47,37 @@ async function cloneServed(pid: number, count: number, o: Opts): Promise<boolean
   else {
     const t = makeTable(['clone pid', 'threads', 'state']);
     for (const c of clones) t.push([c.pid, c.threads, 'running']);
-    process.stdout.write(`${t.toString()}\n${clones.length} clone(s) of the frozen template ${pid} (${r.threads} threads), made by its agent\n`);
+    process.stdout.write(`${t.toString()}\n${clones.length} clone(s) of the frozen template ${pid} (${counted(r.threads ?? 0, 'thread')}), made by its agent\n`);
   }
-  if (o.wait) for (const c of clones) await waitForExit(c.pid, 50);
+  if (o.wait) await waitAndReport(clones.map((c) => c.pid), Boolean(o.json), () => `the template ${pid}, whose 'forkall run --serve' prints it`);
   return true;
+}
+
+/** A clone's parent (the target's parent: the clone is its sibling), read while it runs. */
+function parentOf(pid: number): number | undefined {
+  try {
+    return Number(statFields(readFileSync(`/proc/${pid}/stat`, 'latin1'))[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+const signalName = (n: number) => Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
+
+/**
+ * Waits for each clone and says how it ended. Only a clone's parent learns its
+ * exit status, and a clone's parent is never this command (it is the target's
+ * parent, or the served template): then the line names who has it.
+ */
+async function waitAndReport(pids: number[], json: boolean, holder: (parent: number | undefined) => string): Promise<void> {
+  const parents = new Map(pids.map((p) => [p, parentOf(p)]));
+  for (const pid of pids) {
+    const e = await waitForExit(pid, 50);
+    if (json) continue;
+    const how =
+      e.code !== null ? `exit ${e.code}` : e.signal !== null ? `killed by ${signalName(e.signal)}` : `its exit status went to ${holder(parents.get(pid))}`;
+    process.stdout.write(`clone ${pid} ended (${how})\n`);
+  }
 }
 
 interface Opts {
@@ -94,8 +125,11 @@ Examples:
   forkall clone -p $(pidof memcached) --stopped     # then: kill -CONT <clone>
   forkall clone -p 4242 --exact-tids --json
 
+--wait prints how each clone ended; its exit status goes to the clone's parent
+(the target's parent), so the line names that process when it is not this one.
+
 Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
-thread or forkall itself, 6 already traced, 7 ptrace denied, 8 the clone failed
+thread, this forkall or a 'forkall run --serve' (clone its template), 6 already traced, 7 ptrace denied, 8 the clone failed
 (the target was restored), 130 interrupted.`,
     )
     .action(async (o: Opts) => {
@@ -105,6 +139,12 @@ thread or forkall itself, 6 already traced, 7 ptrace denied, 8 the clone failed
       try {
         const pid = parsePid(o.pid);
         const count = parsePositiveInt('--count', o.count, 1000);
+        const template = templateServedBy(pid);
+        if (template !== undefined)
+          throw new RemoteError(
+            `PID ${pid} is the 'forkall run --serve' that serves template ${template}, not a program to clone: clone the template with: forkall clone -p ${template}`,
+            'self',
+          );
         if (isServed(pid) && (await cloneServed(pid, count, o))) {
           process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
           return;
@@ -116,16 +156,11 @@ thread or forkall itself, 6 already traced, 7 ptrace denied, 8 the clone failed
           const t = makeTable(['clone pid', 'threads', 'owners fixed', 'state']);
           for (const c of r.clones) t.push([c.pid, c.threads, c.ownersFixed, o.stopped ? 'stopped' : 'running']);
           process.stdout.write(
-            `${t.toString()}\n${r.clones.length} clone(s) of process ${pid} (${r.threads} threads); ` +
+            `${t.toString()}\n${r.clones.length} clone(s) of process ${pid} (${counted(r.threads, 'thread')}); ` +
               `original held ${(r.heldUs / 1000).toFixed(2)} ms, total ${(r.totalUs / 1000).toFixed(2)} ms\n`,
           );
         }
-        if (o.wait) {
-          for (const c of r.clones) {
-            await waitForExit(c.pid, 50);
-            if (!o.json) process.stdout.write(`clone ${c.pid} ended\n`);
-          }
-        }
+        if (o.wait) await waitAndReport(r.clones.map((c) => c.pid), Boolean(o.json), (parent) => (parent ? `its parent, PID ${parent}` : 'its parent'));
         process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
       } catch (e) {
         if (e instanceof ServeError) {
