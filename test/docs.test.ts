@@ -1,9 +1,11 @@
 // The documentation agrees with the tree: every scenario program has its row in
 // docs/scenarios.md (and no count of scenarios written anywhere goes stale), and
-// every option of every command is in its synopsis in docs/cli.md.
+// every option of every command is in its synopsis in docs/cli.md; docs/api.md
+// is what the types say.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { packageRoot } from '../src/native/paths.js';
@@ -36,4 +38,9 @@ test('every option of every command is in its synopsis in docs/cli.md', () => {
       if (o.long !== '--help') assert.ok(has(o.long) || has(o.short), `the synopsis of 'forkall ${name}' lacks ${o.long}: ${synopsis}`);
   };
   for (const c of buildProgram().commands) check(c, []);
+});
+
+test('docs/api.md is what the types of src/index.ts say (npm run docs:api)', () => {
+  const r = spawnSync(process.execPath, [join(packageRoot, 'scripts', 'api-doc.mjs'), '--check'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
 });
