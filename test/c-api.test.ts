@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDir } from '../src/native/paths.js';
+import { buildDir, packageRoot } from '../src/native/paths.js';
 
 const program = `
 #include <forkall.h>
@@ -101,4 +101,29 @@ test('forkall_ex takes older and newer forkall_options sizes by the kernel exten
   assert.match(line('newer-set-tail'), /^newer-set-tail errno=7 .*byte \d+ is not zero/, run.stdout); // E2BIG
   assert.match(line('too-small'), /^too-small errno=22 .*smaller than the first version/, run.stdout); // EINVAL
   assert.match(line('too-large'), /^too-large errno=7 .*larger than 4096/, run.stdout); // E2BIG
+});
+
+test('libforkall.so has the versioned soname libforkall.so.0; make install puts the file and both links in place', { timeout: 120_000 }, (t) => {
+  const version = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version as string;
+  const major = version.split('.')[0];
+  const lib = buildDir('glibc');
+  assert.equal(readlinkSync(join(lib, 'libforkall.so')), `libforkall.so.${major}`);
+  assert.equal(readlinkSync(join(lib, `libforkall.so.${major}`)), `libforkall.so.${version}`);
+  const dyn = spawnSync('readelf', ['-d', join(lib, `libforkall.so.${version}`)], { encoding: 'utf8' });
+  if (dyn.error) return t.skip('readelf (binutils) not found: cannot read the soname');
+  assert.match(dyn.stdout, new RegExp(`SONAME\\)\\s+Library soname: \\[libforkall\\.so\\.${major}\\]`));
+  assert.match(readFileSync(join(lib, 'forkall.pc'), 'utf8'), new RegExp(`^Version: ${version.replace(/\./g, '\\.')}$`, 'm'));
+
+  const dest = mkdtempSync(join(tmpdir(), 'forkall-install-'));
+  try {
+    const r = spawnSync('make', ['-C', join(packageRoot, 'native'), '--no-print-directory', 'install', `DESTDIR=${dest}`, 'PREFIX=/usr/local'], { encoding: 'utf8', timeout: 100_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const libdir = join(dest, 'usr', 'local', 'lib');
+    assert.equal(readlinkSync(join(libdir, 'libforkall.so')), `libforkall.so.${major}`);
+    assert.equal(readlinkSync(join(libdir, `libforkall.so.${major}`)), `libforkall.so.${version}`);
+    assert.ok(statSync(join(libdir, `libforkall.so.${version}`)).isFile());
+    assert.match(readFileSync(join(libdir, 'pkgconfig', 'forkall.pc'), 'utf8'), new RegExp(`^Version: ${version.replace(/\./g, '\\.')}$`, 'm'));
+  } finally {
+    rmSync(dest, { recursive: true, force: true });
+  }
 });
