@@ -127,7 +127,7 @@ test('forkall clone --wait says how each clone ended and who has its exit status
     let err = '';
     run.stderr!.on('data', (d) => (err += d));
     const lines = createInterface({ input: run.stdout! });
-    const exited = new Promise<number | null>((r) => run!.once('exit', (c) => r(c)));
+    const exited = new Promise<number | null>((r) => run!.once('close', (c) => r(c))); // after its output is read
     lines.on('line', (l) => {
       out += l + '\n';
       const m = /^│ (\d+) +│ 3 /.exec(l);

@@ -4,12 +4,9 @@ import type { Command } from 'commander';
 import { parsePid, TargetError } from '../../proc/process.js';
 import { RemoteError, type RemoteErrorCode } from '../../remote/errors.js';
 import { cloneInEngineProcess } from '../../remote/engine-client.js';
-import { waitForExit } from '../../remote/wait-exit.js';
 import { askServed, isServed, ServeError } from '../../server/serve-client.js';
 import { templateServedBy } from '../../server/served-controller.js';
-import { statFields } from '../../proc/tasks.js';
-import { constants } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { waitAndReport } from './clone-wait.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable, counted } from '../table.js';
@@ -51,33 +48,6 @@ async function cloneServed(pid: number, count: number, o: Opts): Promise<boolean
   }
   if (o.wait) await waitAndReport(clones.map((c) => c.pid), Boolean(o.json), () => `the template ${pid}, whose 'forkall run --serve' prints it`);
   return true;
-}
-
-/** A clone's parent (the target's parent: the clone is its sibling), read while it runs. */
-function parentOf(pid: number): number | undefined {
-  try {
-    return Number(statFields(readFileSync(`/proc/${pid}/stat`, 'latin1'))[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-const signalName = (n: number) => Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
-
-/**
- * Waits for each clone and says how it ended. Only a clone's parent learns its
- * exit status, and a clone's parent is never this command (it is the target's
- * parent, or the served template): then the line names who has it.
- */
-async function waitAndReport(pids: number[], json: boolean, holder: (parent: number | undefined) => string): Promise<void> {
-  const parents = new Map(pids.map((p) => [p, parentOf(p)]));
-  for (const pid of pids) {
-    const e = await waitForExit(pid, 50);
-    if (json) continue;
-    const how =
-      e.code !== null ? `exit ${e.code}` : e.signal !== null ? `killed by ${signalName(e.signal)}` : `its exit status went to ${holder(parents.get(pid))}`;
-    process.stdout.write(`clone ${pid} ended (${how})\n`);
-  }
 }
 
 interface Opts {
@@ -129,8 +99,9 @@ Examples:
 (the target's parent), so the line names that process when it is not this one.
 
 Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
-thread, this forkall or a 'forkall run --serve' (clone its template), 6 already traced, 7 ptrace denied, 8 the clone failed
-(the target was restored), 130 interrupted.`,
+thread, this forkall or a 'forkall run --serve' (clone its template instead),
+6 already traced, 7 ptrace denied, 8 the clone failed (the target was
+restored), 130 interrupted.`,
     )
     .action(async (o: Opts) => {
       let interrupted = false;
