@@ -116,13 +116,13 @@ test('with --json a failure prints {"error":{code,message,exitCode,pid}} on stdo
   assert.equal(d.stdout, '');
 });
 
-test('forkall clone --wait says how each clone ended and who has its exit status', { timeout: 180_000 }, async () => {
+test('forkall clone --wait says how each clone ended: exit status or signal', { timeout: 180_000 }, async () => {
   let target: ChildProcess | undefined;
   let run: ChildProcess | undefined;
   const clones: number[] = [];
   try {
     target = await startTarget(3);
-    run = spawn(process.execPath, [cli, 'clone', '-p', String(target.pid), '--wait'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    run = spawn(process.execPath, [cli, 'clone', '-p', String(target.pid), '-n', '2', '--wait'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     run.stderr!.on('data', (d) => (err += d));
@@ -132,12 +132,15 @@ test('forkall clone --wait says how each clone ended and who has its exit status
       out += l + '\n';
       const m = /^│ (\d+) +│ 3 /.exec(l);
       if (m) clones.push(Number(m[1]));
-      if (/clone\(s\) of process/.test(l)) target!.stdin!.end(); // target and clone read EOF and end
+      if (/clone\(s\) of process/.test(l)) {
+        process.kill(clones[0], 'SIGTERM'); // the first is killed;
+        target!.stdin!.end(); // the second reads EOF with the target and exits 0
+      }
     });
     assert.equal(await exited, 0, err + out);
-    assert.equal(clones.length, 1, out);
-    // the clone is the target's sibling: its status went to this test process
-    assert.match(out, new RegExp(`^clone ${clones[0]} ended \\(its exit status went to its parent, PID ${process.pid}\\)$`, 'm'));
+    assert.equal(clones.length, 2, out);
+    assert.match(out, new RegExp(`^clone ${clones[0]} ended \\(killed by SIGTERM\\)$`, 'm'));
+    assert.match(out, new RegExp(`^clone ${clones[1]} ended \\(exit 0\\)$`, 'm'));
     assert.match(out, /\(3 threads\)/);
   } finally {
     for (const c of clones) {
@@ -146,7 +149,7 @@ test('forkall clone --wait says how each clone ended and who has its exit status
       } catch {
         // ended
       }
-      await waitForExit(c);
+      await waitForExit(c); // the target's sibling: this process reaps it
     }
     await stop(run);
     await stop(target);

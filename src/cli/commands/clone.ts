@@ -95,8 +95,9 @@ Examples:
   forkall clone -p $(pidof memcached) --stopped     # then: kill -CONT <clone>
   forkall clone -p 4242 --exact-tids --json
 
---wait prints how each clone ended; its exit status goes to the clone's parent
-(the target's parent), so the line names that process when it is not this one.
+--wait prints how each clone ended (exit N, killed by SIGNAME), read as it ends;
+the status belongs to the clone's parent (the target's parent): if that parent
+reaps it first, the line names the parent instead.
 
 Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
 thread, this forkall or a 'forkall run --serve' (clone its template instead),
