@@ -25,7 +25,9 @@ export function runTool(
     });
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
     child.on('error', (err) => reject(new Error(`cannot run ${path}: ${err.message}`)));
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': only then has all of its output been read (under load
+    // 'exit' can come first, leaving stdout empty)
+    child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
