@@ -5,7 +5,7 @@
 // their ends too. Lines, or JSON lines with --json.
 import type { Clone, Template } from '../../server/template.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
-import { makeTable } from '../table.js';
+import { counted, makeTable } from '../table.js';
 import { adviseAgentFailure } from './run-advice.js';
 import { blockedReason, blocksParkingSignal, HeldProgram, type CloneSource } from './run-held.js';
 
@@ -82,7 +82,7 @@ export async function runClones(t: Template, o: RunClonesOptions): Promise<ExitC
     }
     snapshotMs = Date.now() - o.t0;
     const pid = source.pid;
-    say({ event: 'frozen', templatePid: pid, threads, snapshotMs, via: held ? 'ptrace' : 'agent' }, `template ${pid} frozen after ${snapshotMs} ms with ${threads} threads${held ? ' (held by ptrace)' : ''}`);
+    say({ event: 'frozen', templatePid: pid, threads, snapshotMs, via: held ? 'ptrace' : 'agent' }, `template ${pid} frozen after ${snapshotMs} ms with ${counted(threads, 'thread')}${held ? ' (held by ptrace)' : ''}`);
     if (o.compact && t.compactedMb === null)
       process.stderr.write('forkall: warning: the kernel refused MADV_COLLAPSE (Linux 6.1+ with THP enabled or madvise): clones are not compacted\n');
     const endings: Promise<void>[] = [];
@@ -91,7 +91,7 @@ export async function runClones(t: Template, o: RunClonesOptions): Promise<ExitC
         const c = await source.clone();
         started.set(c.pid, Date.now());
         live.add(c);
-        say({ event: 'cloned', pid: c.pid, threads: c.threads }, `clone ${c.pid} started (${c.threads} threads)`);
+        say({ event: 'cloned', pid: c.pid, threads: c.threads }, `clone ${c.pid} started (${counted(c.threads, 'thread')})`);
         if (stopped) c.kill('SIGKILL'); // made while stopping: it does not get to run on
         endings.push(ended(c));
       }),

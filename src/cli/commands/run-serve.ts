@@ -10,6 +10,7 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import { adviseAgentFailure } from './run-advice.js';
 import { endClones } from './run-clones.js';
 import { blockedReason, blocksParkingSignal, HeldProgram } from './run-held.js';
+import { counted } from '../table.js';
 
 export async function runServe(t: Template, at: Trigger, json: boolean, t0: number, command: string[] = [], exactTids = false): Promise<ExitCode> {
   const say = (event: Record<string, unknown>, text: string, stream: NodeJS.WriteStream = process.stdout) =>
@@ -61,12 +62,12 @@ export async function runServe(t: Template, at: Trigger, json: boolean, t0: numb
     const snapshotMs = Date.now() - t0;
     say(
       { event: 'frozen', templatePid: pid, threads, snapshotMs, via: held ? 'ptrace' : 'agent' },
-      `template ${pid} frozen after ${snapshotMs} ms with ${threads} threads${held ? ' (held by ptrace)' : ''}; clone it with: forkall clone -p ${pid}`,
+      `template ${pid} frozen after ${snapshotMs} ms with ${counted(threads, 'thread')}${held ? ' (held by ptrace)' : ''}; clone it with: forkall clone -p ${pid}`,
     );
   };
   const server = await serveTemplate(target, {
     frozen,
-    cloned: (c, threads) => say({ event: 'cloned', pid: c, threads }, `clone ${c} started (${threads} threads)`),
+    cloned: (c, threads) => say({ event: 'cloned', pid: c, threads }, `clone ${c} started (${counted(threads, 'thread')})`),
     exited: (c, exitCode, signal) => say({ event: 'exited', pid: c, exitCode, signal }, `clone ${c} ended (${signal ?? `exit ${exitCode}`})`),
   });
   say(
