@@ -1,7 +1,7 @@
 // The Node API of forkall. Engines and clients export from here.
 export { packageRoot, libforkall, scenarioBinary, toolBinary } from './native/paths.js';
 export { spawnTemplate, Template, AgentError } from './server/template.js';
-export type { Clone, CloneOptions, CloneResult, TemplateOptions, Trigger } from './server/template.js';
+export type { Clone, CloneOptions, CloneResult, NotCopied, TemplateOptions, Trigger } from './server/template.js';
 export type { CloneStdio, CloneStdioOption } from './server/clone-stdio.js';
 export { cloneProcess, cloneProcessDetailed } from './remote/api.js';
 export { cloneProcessSync } from './remote/clone-process.js';
