@@ -132,9 +132,14 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	restore_self(op, &self_new);
 	if (child_setup)
 		child_setup(arg);
-	/* Without locks to rewrite, threads go straight back (no gate); the
-	 * caller's own locks are rewritten before any thread exists. */
-	fa_sync.gate = !op->need_gate;
+	/* Every re-created thread waits at the gate until all of them exist: one
+	 * that ran earlier could signal a sibling not re-created yet (its TID is
+	 * still free, or still the parent's in its descriptor) and the signal
+	 * would be lost - Go sends its preemption signal once and never again
+	 * while it is marked sent, and the clone's GC then waits for ever (seen in
+	 * 1 of 3 exact-TID agent clones). Without locks to rewrite, the caller's
+	 * own locks are rewritten before any thread exists. */
+	fa_sync.gate = 0;
 	if (!op->need_gate)
 		fa_fix_owners(op, self_new);
 	fa_sync.parking = 0;
@@ -162,11 +167,10 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 			CHILD_FATAL("forkall: child could not re-create a thread (clone failed); exiting with 127\n");
 		s->new_tid = (int)r;
 	}
-	if (op->need_gate) {
+	if (op->need_gate)
 		fa_fix_owners(op, self_new);
-		__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
-		fa_futex_wake(&fa_sync.gate, INT_MAX);
-	}
+	__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
+	fa_futex_wake(&fa_sync.gate, INT_MAX);
 	if (heir) {
 		/* what fa_snapshot_fork would do after we return, but the heir's own
 		 * signal mask comes back from its frame */

@@ -219,6 +219,11 @@ static long copy_one(struct work *w, struct fa_pfd *e)
 		break;
 	case FA_PFD_TIMERFD:
 		fd = copy_timerfd(w, e);
+		if (fd == -1 /* EPERM: an *_ALARM clock needs CAP_WAKE_ALARM */) {
+			e->shared = 1;
+			fa_pfd_note(w->r, e->fd, "timerfd", "shared (its alarm clock needs CAP_WAKE_ALARM)");
+			return 0;
+		}
 		break;
 	case FA_PFD_SIGNALFD:
 		fd = fa_sys4(SYS_signalfd4, -1, &e->u.sigmask, 8, FA_O_CLOEXEC | (e->flags & FA_O_NONBLOCK));
