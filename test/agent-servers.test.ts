@@ -416,7 +416,9 @@ function runCli(args: string[], timeoutMs: number, onLine?: (line: string, p: Ch
   });
 }
 
-const sleeper = ['python3', '-c', 'import time\nwhile True: time.sleep(0.05)'];
+// the interpreter itself, not a launcher script (pyenv's shim) that a delay trigger could freeze mid-way
+const python = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim() || 'python3';
+const sleeper = [python, '-c', 'import time\nwhile True: time.sleep(0.05)'];
 
 test('forkall run --json: each clone is reported when it starts, while it runs; --timeout-ms kills the clones, reports their ends and exits 124', async () => {
   const events: Record<string, unknown>[] = [];
@@ -434,7 +436,7 @@ test('forkall run --json: each clone is reported when it starts, while it runs; 
   const cloned = events.filter((e) => e.event === 'cloned').map((e) => e.pid);
   const exited = events.filter((e) => e.event === 'exited');
   assert.deepEqual(exited.map((e) => e.pid).sort(), [...cloned].sort());
-  for (const e of exited) assert.equal(e.signal, 'SIGKILL');
+  for (const e of exited) assert.equal(e.signal, 'SIGKILL', JSON.stringify(events) + r.stderr);
   assert.ok(events.some((e) => e.event === 'timeout'), JSON.stringify(events));
 });
 
