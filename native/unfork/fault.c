@@ -1,0 +1,73 @@
+// The fault-serving thread: a raw clone (CLONE_VM|CLONE_THREAD) on its own
+// .bss stack. For each missing-page fault in an imported range it reads that
+// page from the target with process_vm_readv and installs it with
+// UFFDIO_COPY, which also wakes the faulting thread. The target is only read:
+// no ptrace, no signal, it never notices.
+//
+// A page the target has unmapped since the import (or cannot be read, like
+// device memory) cannot be served. The helper then reports it and exits: the
+// faulting code cannot be resumed with made-up contents, and the target is
+// unaffected.
+#include "import.h"
+#include <linux/sched.h>
+#include <linux/uio.h>
+#include <linux/ioctl.h>
+#include <linux/userfaultfd.h>
+
+static char fault_stack[256 << 10] __attribute__((aligned(16)));
+static char bounce[PAGE] __attribute__((aligned(PAGE)));
+
+__attribute__((noreturn)) static void unservable(u64 addr, long err) {
+  char line[160];
+  char *p = put_str(line, "FAULT 0x");
+  p = put_hex(p, addr);
+  p = put_str(p, " ");
+  p = put_dec(p, -err);
+  *p++ = '\n';
+  write_all(RESP_FD, line, (unsigned long)(p - line));
+  die_now(3);
+}
+
+static void serve(u64 addr) {
+  struct iovec local = {bounce, PAGE}, remote = {(void *)addr, PAGE};
+  long n = sys6(__NR_process_vm_readv, target_pid, (long)&local, 1, (long)&remote, 1, 0);
+  if (n != (long)PAGE) unservable(addr, n < 0 ? n : -14 /* EFAULT: partly unmapped */);
+  struct uffdio_copy c = {.dst = addr, .src = (u64)bounce, .len = PAGE, .mode = 0};
+  for (;;) {
+    long r = sys3(__NR_ioctl, uffd, UFFDIO_COPY, &c);
+    if (r == 0 || r == -17 /* EEXIST: already filled */) return;
+    if (r == -11 /* EAGAIN: the layout changed under us */) continue;
+    unservable(addr, r);
+  }
+}
+
+__attribute__((noreturn)) static void fault_loop(void) {
+  struct uffd_msg msg;
+  for (;;) {
+    long n = sys3(__NR_read, uffd, &msg, sizeof msg);
+    if (n == -4 || n == -11) continue;
+    if (n != (long)sizeof msg) die_now(8);
+    if (msg.event == UFFD_EVENT_PAGEFAULT) serve(msg.arg.pagefault.address & ~(PAGE - 1));
+  }
+}
+
+int start_fault_thread(void) {
+  long flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+  long ret;
+  register long r10 __asm__("r10") = 0;
+  register long r8 __asm__("r8") = 0;
+  // The child starts on the new stack with every register as the parent had
+  // it: rbx (callee-saved, untouched by syscall) carries the function.
+  __asm__ volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "xor %%ebp, %%ebp\n\t"
+      "call *%%rbx\n\t"
+      "hlt\n"
+      "1:"
+      : "=a"(ret)
+      : "a"(__NR_clone), "D"(flags), "S"(fault_stack + sizeof fault_stack), "d"(0), "r"(r10), "r"(r8), "b"(fault_loop)
+      : "rcx", "r11", "memory");
+  return ret < 0 ? -1 : 0;
+}
