@@ -1,0 +1,282 @@
+// unfork: a live process's memory imported lazily into a helper, its own
+// functions run there. The target is never stopped, traced or signalled: its
+// own watchdog (every catchable signal handled, TracerPid read every ms) and
+// ticker (1 ms ticks, longest gap) are the witnesses.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../src/native/paths.js';
+import { unfork, UnforkError } from '../src/index.js';
+
+const cli = join(packageRoot, 'bin', 'forkall.js');
+const targetPath = (flavour: 'glibc' | 'musl') => join(packageRoot, 'native', 'build', flavour, 'unfork', 'unfork_target');
+const NOBODY = ['--reuid=nobody', '--regid=nogroup', '--clear-groups'];
+const haveSetpriv = spawnSync('sh', ['-c', 'command -v setpriv']).status === 0;
+
+interface Target {
+  child: ChildProcess;
+  pid: number;
+  token: string;
+  victim: bigint;
+  /** sends a command line and resolves to the first later line starting with `reply` */
+  ask(cmd: string, reply: string): Promise<string>;
+}
+
+async function startTarget(flavour: 'glibc' | 'musl', opts: { args?: string[]; asNobody?: boolean } = {}): Promise<Target> {
+  const bin = targetPath(flavour);
+  const child = opts.asNobody ? spawn('setpriv', [...NOBODY, bin, ...(opts.args ?? [])], { stdio: ['pipe', 'pipe', 'inherit'] }) : spawn(bin, opts.args ?? [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let buf = '';
+  const waiters: { prefix: string; resolve: (l: string) => void }[] = [];
+  child.stdout!.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const i = waiters.findIndex((w) => line.startsWith(w.prefix));
+      if (i >= 0) waiters.splice(i, 1)[0]!.resolve(line);
+    }
+  });
+  const next = (prefix: string) =>
+    new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`target did not print ${prefix} within 60 s`)), 60_000);
+      waiters.push({ prefix, resolve: (l) => (clearTimeout(t), resolve(l)) });
+    });
+  const ready = await next('READY');
+  const m = /pid=(\d+) token=([0-9a-f]{16}) victim=0x([0-9a-f]+)/.exec(ready)!;
+  return {
+    child,
+    pid: Number(m[1]),
+    token: m[2]!,
+    victim: BigInt('0x' + m[3]),
+    ask: (cmd, reply) => {
+      const p = next(reply);
+      child.stdin!.write(cmd + '\n');
+      return p;
+    },
+  };
+}
+
+function stop(t: Target | undefined): void {
+  try {
+    t?.child.kill('SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
+interface Report {
+  signals: number;
+  tracer: number;
+  maxgapUs: number;
+  counter: number;
+}
+async function report(t: Target): Promise<Report> {
+  const l = await t.ask('report', 'REPORT');
+  const n = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(l)![1]);
+  return { signals: n('signals'), tracer: n('tracer'), maxgapUs: n('maxgap_us'), counter: n('counter') };
+}
+
+function forkall(args: string[], asNobody = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = asNobody ? spawn('setpriv', [...NOBODY, process.execPath, cli, ...args]) : spawn(process.execPath, [cli, ...args]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The longest 1 ms-tick gap of the target over ~1000 ticks of quiet: the scheduling noise of this machine now. */
+async function baselineGap(t: Target): Promise<number> {
+  await t.ask('reset', 'RESET');
+  const start = (await report(t)).counter;
+  for (;;) {
+    const r = await report(t);
+    if (r.counter >= start + 1000) return r.maxgapUs;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+for (const flavour of ['glibc', 'musl'] as const) {
+  test(`${flavour}: --call prints the runtime token through the target's own function, twice from one import; the target never stops, is never traced or signalled`, { timeout: 300_000 }, async (ctx) => {
+    if (!existsSync(targetPath(flavour))) return ctx.skip(`${targetPath(flavour)} not built (musl-gcc missing?)`);
+    let t: Target | undefined;
+    try {
+      t = await startTarget(flavour);
+      // the token exists only at run time, not in the file
+      const file = readFileSync(targetPath(flavour));
+      assert.equal(file.indexOf(Buffer.from(t.token, 'hex').reverse()), -1);
+      assert.equal(file.indexOf(t.token), -1);
+      const baseline = await baselineGap(t);
+      await t.ask('reset', 'RESET');
+      const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_token', '--arg', 'first:', '--call', 'print_token', '--arg', 'second:', '--json']);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const j = JSON.parse(r.stdout);
+      assert.equal(j.source, t.pid);
+      assert.deepEqual(
+        j.steps.map((s: { output: string; returned: string }) => [s.output, s.returned]),
+        [
+          [`first:token=${t.token}\n`, '1006'],
+          [`second:token=${t.token}\n`, '1007'],
+        ],
+      );
+      const after = await report(t);
+      ctx.diagnostic(`${flavour}: longest tick gap ${after.maxgapUs} us during the unfork, ${baseline} us baseline just before`);
+      assert.equal(after.signals, 0, 'the target received a signal');
+      assert.equal(after.tracer, 0, 'the target was traced');
+      assert.ok(after.maxgapUs < Math.max(1_000_000, 10 * baseline), `the target's ticker stalled for ${after.maxgapUs} us (baseline ${baseline} us)`);
+    } finally {
+      stop(t);
+    }
+  });
+}
+
+test('--read ADDR:LEN and SYMBOL:LEN dump the copy: the token variable and a page of the target', { timeout: 120_000 }, async () => {
+  let t: Target | undefined;
+  try {
+    t = await startTarget('glibc');
+    const r = await forkall(['unfork', '-p', String(t.pid), '--read', 'token:8', '--read', `0x${t.victim.toString(16)}:4`, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const [tok, vic] = JSON.parse(r.stdout).steps;
+    assert.equal(Buffer.from(tok.hex, 'hex').readBigUInt64LE().toString(16).padStart(16, '0'), t.token);
+    assert.equal(vic.hex, '07000000');
+    const text = await forkall(['unfork', '-p', String(t.pid), '--read', 'token:8']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(Buffer.from(t.token, 'hex').reverse().toString('hex').replace(/(..)(?!$)/g, '$1 ')));
+    const bad = await forkall(['unfork', '-p', String(t.pid), '--read', '0x1000:16']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /0x1000 is not in a readable mapping/);
+  } finally {
+    stop(t);
+  }
+});
+
+test('Node API: pages stay as imported until refresh(); then they are read again', { timeout: 120_000 }, async () => {
+  let t: Target | undefined;
+  const u = await (async () => {
+    t = await startTarget('glibc');
+    return unfork(t.pid);
+  })();
+  try {
+    const first = (await u.read('counter', 8)).readBigUInt64LE();
+    // wait until the live counter has moved well past what the copy holds
+    while (BigInt((await report(t!)).counter) < first + 50n) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await u.read('counter', 8)).readBigUInt64LE(), first, 'a page once imported is kept');
+    await u.refresh();
+    const again = (await u.read('counter', 8)).readBigUInt64LE();
+    assert.ok(again >= first + 50n, `after refresh the counter is read again (${first} -> ${again})`);
+    const c = await u.call('print_counter', 'n:');
+    assert.match(c.output.toString(), /^n:counter=\d+\n$/);
+  } finally {
+    await u.close();
+    stop(t);
+  }
+});
+
+test('--consistent imports a held copy: a frozen instant even across --refresh; the copy is gone afterwards', { timeout: 180_000 }, async () => {
+  let t: Target | undefined;
+  try {
+    t = await startTarget('glibc');
+    const r = await forkall(['unfork', '-p', String(t.pid), '--consistent', '--call', 'print_counter', '--arg', 'a:', '--refresh', '--call', 'print_counter', '--arg', 'b:', '--call', 'print_token', '--arg', '', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.notEqual(j.source, t.pid);
+    const [a, b, tok] = j.steps.map((s: { output: string }) => s.output);
+    assert.equal(a.replace('a:', ''), b.replace('b:', ''), 'the held copy does not move');
+    assert.equal(tok, `token=${t.token}\n`);
+    const state = existsSync(`/proc/${j.source}/stat`) ? readFileSync(`/proc/${j.source}/stat`, 'utf8').split(') ')[1]![0] : 'gone';
+    assert.ok(state === 'gone' || state === 'Z' || state === 'X', `the held copy ${j.source} is still alive (${state})`);
+    assert.equal((await report(t)).signals, 0);
+  } finally {
+    stop(t);
+  }
+});
+
+test('errors: symbol not found, no such process, crash in the called function (target unaffected)', { timeout: 120_000 }, async () => {
+  let t: Target | undefined;
+  try {
+    t = await startTarget('glibc');
+    const nf = await forkall(['unfork', '-p', String(t.pid), '--call', 'no_such_function']);
+    assert.equal(nf.code, 2);
+    assert.match(nf.stderr, /symbol 'no_such_function' not found in PID \d+ \(searched .*libc\.so\.6/);
+    const crash = await forkall(['unfork', '-p', String(t.pid), '--call', 'crash_null', '--arg', 'x', '--json']);
+    assert.equal(crash.code, 8);
+    assert.match(crash.stderr, /crashed in the copy: signal 11 at address 0x0 .*the target was not affected/);
+    assert.equal(JSON.parse(crash.stdout).error.code, 'crash');
+    const rep = await report(t);
+    assert.equal(rep.signals, 0);
+    const gone = await forkall(['unfork', '-p', '999999999', '--call', 'x']);
+    assert.equal(gone.code, 4, gone.stderr);
+  } finally {
+    stop(t);
+  }
+});
+
+test('errors: a page the target unmapped after the import fails the read, the target is unaffected', { timeout: 120_000 }, async () => {
+  let t: Target | undefined;
+  let u;
+  try {
+    t = await startTarget('glibc');
+    u = await unfork(t.pid);
+    await t.ask('unmap', 'UNMAPPED');
+    await assert.rejects(u.read(t.victim, 16), (e: unknown) => e instanceof UnforkError && e.code === 'fault' && e.message.includes(`0x${t!.victim.toString(16)}`));
+    // the helper has ended: later calls fail with the same cause
+    await assert.rejects(u.call('print_token', 'x'), (e: unknown) => e instanceof UnforkError && e.code === 'fault');
+    assert.equal((await report(t)).signals, 0);
+  } finally {
+    await u?.close();
+    stop(t);
+  }
+});
+
+test('errors: a target with a mapping in the helper range cannot be imported', { timeout: 120_000 }, async () => {
+  let t: Target | undefined;
+  try {
+    t = await startTarget('glibc', { args: ['--collide'] });
+    assert.match(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), /^6f0000100000-/m);
+    const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_token', '--arg', 'x']);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /inside the helper's own range 0x6f0000000000-0x700000000000.*0x6f0000100000-0x6f0000101000/);
+  } finally {
+    stop(t);
+  }
+});
+
+test('errors: userfaultfd not permitted (as nobody, vm.unprivileged_userfaultfd=0); --user-mode-only then works', { timeout: 120_000 }, async (ctx) => {
+  if (process.getuid?.() !== 0 || !haveSetpriv) return ctx.skip('needs root and setpriv to run as nobody');
+  const sysctl = readFileSync('/proc/sys/vm/unprivileged_userfaultfd', 'utf8').trim();
+  if (sysctl !== '0') return ctx.skip(`vm.unprivileged_userfaultfd is ${sysctl}: nobody may use userfaultfd here`);
+  let t: Target | undefined;
+  try {
+    t = await startTarget('glibc', { asNobody: true });
+    const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_token', '--arg', 'x'], true);
+    assert.equal(r.code, 7, r.stderr);
+    assert.match(r.stderr, /userfaultfd is not permitted.*vm\.unprivileged_userfaultfd=1.*\/dev\/userfaultfd.*--user-mode-only/);
+    const ok = await forkall(['unfork', '-p', String(t.pid), '--user-mode-only', '--call', 'print_token', '--arg', 'x'], true);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^xtoken=${t.token}$`, 'm'));
+  } finally {
+    stop(t);
+  }
+});
+
+test('errors: no ptrace-read permission on the target (nobody importing a root process)', { timeout: 120_000 }, async (ctx) => {
+  if (process.getuid?.() !== 0 || !haveSetpriv) return ctx.skip('needs root and setpriv to run as nobody');
+  let t: Target | undefined;
+  try {
+    t = await startTarget('glibc');
+    const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_token', '--arg', 'x'], true);
+    assert.equal(r.code, 7, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot read the memory of PID ${t.pid}.*ptrace-read permission`));
+  } finally {
+    stop(t);
+  }
+});
