@@ -11,7 +11,9 @@ import { packageRoot } from '../src/native/paths.js';
 import { unfork, UnforkError } from '../src/index.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
-const targetPath = (flavour: 'glibc' | 'musl') => join(packageRoot, 'native', 'build', flavour, 'unfork', 'unfork_target');
+type Flavour = 'glibc' | 'musl' | 'glibc-static' | 'musl-static';
+const targetPath = (flavour: Flavour) =>
+  join(packageRoot, 'native', 'build', flavour.split('-')[0]!, 'unfork', flavour.endsWith('-static') ? 'unfork_target_static' : 'unfork_target');
 const NOBODY = ['--reuid=nobody', '--regid=nogroup', '--clear-groups'];
 const haveSetpriv = spawnSync('sh', ['-c', 'command -v setpriv']).status === 0;
 
@@ -24,7 +26,7 @@ interface Target {
   ask(cmd: string, reply: string): Promise<string>;
 }
 
-async function startTarget(flavour: 'glibc' | 'musl', opts: { args?: string[]; asNobody?: boolean } = {}): Promise<Target> {
+async function startTarget(flavour: Flavour, opts: { args?: string[]; asNobody?: boolean } = {}): Promise<Target> {
   const bin = targetPath(flavour);
   const child = opts.asNobody ? spawn('setpriv', [...NOBODY, bin, ...(opts.args ?? [])], { stdio: ['pipe', 'pipe', 'inherit'] }) : spawn(bin, opts.args ?? [], { stdio: ['pipe', 'pipe', 'inherit'] });
   let buf = '';
@@ -105,7 +107,7 @@ async function baselineGap(t: Target): Promise<number> {
   }
 }
 
-for (const flavour of ['glibc', 'musl'] as const) {
+for (const flavour of ['glibc', 'musl', 'glibc-static', 'musl-static'] as const) {
   test(`${flavour}: --call prints the runtime token through the target's own function, twice from one import; the target never stops, is never traced or signalled`, { timeout: 300_000 }, async (ctx) => {
     if (!existsSync(targetPath(flavour))) return ctx.skip(`${targetPath(flavour)} not built (musl-gcc missing?)`);
     let t: Target | undefined;
@@ -117,17 +119,23 @@ for (const flavour of ['glibc', 'musl'] as const) {
       assert.equal(file.indexOf(t.token), -1);
       const baseline = await baselineGap(t);
       await t.ask('reset', 'RESET');
-      const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_token', '--arg', 'first:', '--call', 'print_token', '--arg', 'second:', '--json']);
+      const before = Math.floor(Number(process.hrtime.bigint() / 1_000_000n) / 1000);
+      const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_token', '--arg', 'first:', '--call', 'print_token', '--arg', 'second:', '--call', 'vdso_clock', '--arg', '', '--json']);
+      const after0 = Math.ceil(Number(process.hrtime.bigint() / 1_000_000n) / 1000);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const j = JSON.parse(r.stdout);
       assert.equal(j.source, t.pid);
       assert.deepEqual(
-        j.steps.map((s: { output: string; returned: string }) => [s.output, s.returned]),
+        j.steps.slice(0, 2).map((s: { output: string; returned: string }) => [s.output, s.returned]),
         [
           [`first:token=${t.token}\n`, '1006'],
           [`second:token=${t.token}\n`, '1007'],
         ],
       );
+      // clock_gettime ran through the vdso the helper moved to the target's vdso address
+      const clock = Number(j.steps[2].returned);
+      assert.equal(j.steps[2].output, `clock=${clock}\n`);
+      assert.ok(clock >= before && clock <= after0, `CLOCK_MONOTONIC in the copy ${clock} s, outside [${before}, ${after0}]`);
       const after = await report(t);
       ctx.diagnostic(`${flavour}: longest tick gap ${after.maxgapUs} us during the unfork, ${baseline} us baseline just before`);
       assert.equal(after.signals, 0, 'the target received a signal');
