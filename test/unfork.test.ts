@@ -228,6 +228,22 @@ test('errors: symbol not found, no such process, crash in the called function (t
   }
 });
 
+test('errors: a call blocked on a lock another thread of the target holds is ended by --timeout', { timeout: 120_000 }, async () => {
+  let t: Target | undefined;
+  try {
+    t = await startTarget('glibc');
+    const r = await forkall(['unfork', '-p', String(t.pid), '--timeout', '2000', '--call', 'print_token', '--arg', 'a:', '--call', 'take_busy_lock', '--arg', 'b:', '--json']);
+    assert.equal(r.code, 8, r.stderr);
+    assert.match(r.stderr, /'call' did not finish within 2000 ms .*the target was not affected/);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.steps.length, 1, 'the first call was reported');
+    assert.equal(j.error.code, 'timeout');
+    assert.equal((await report(t)).signals, 0);
+  } finally {
+    stop(t);
+  }
+});
+
 test('errors: a page the target unmapped after the import fails the read, the target is unaffected', { timeout: 120_000 }, async () => {
   let t: Target | undefined;
   let u;

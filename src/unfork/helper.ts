@@ -24,6 +24,8 @@ function fatalReport(line: string): UnforkError | undefined {
       `the called code crashed in the copy: signal ${w[1]} at address ${w[2]} (instruction ${w[3]}); the target was not affected`,
       'crash',
     );
+  if (w[0] === 'FAULT' && w[2] === '3')
+    return new UnforkError(`page ${w[1]} could not be read: the target has exited; the call failed`, 'fault');
   if (w[0] === 'FAULT')
     return new UnforkError(
       `page ${w[1]} could not be read from the target (errno ${w[2]}): it was unmapped since the import, or cannot be read (device memory); the call failed, the target was not affected`,

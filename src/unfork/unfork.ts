@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { toolBinary } from '../native/paths.js';
 import { cloneProcess } from '../remote/api.js';
+import { RemoteError } from '../remote/errors.js';
 import { UnforkError } from './errors.js';
 import { Helper } from './helper.js';
 import { mapLine, readMaps, type Mapping } from './maps.js';
@@ -73,7 +74,7 @@ export class Unfork {
     if (pid === process.pid) throw new UnforkError(`PID ${pid} is this process itself`, 'bad-pid');
     if (!existsSync(`/proc/${pid}/maps`)) throw new UnforkError(`no process with PID ${pid}`, 'no-such-process');
     let source = pid;
-    if (opts.consistent) source = (await cloneProcess(pid, { stopped: true }))[0]!.pid;
+    if (opts.consistent) source = await heldCopy(pid);
     let mem: TargetMemory | undefined;
     let helper: Helper | undefined;
     try {
@@ -160,6 +161,13 @@ export class Unfork {
     if (!a.ok) throw new UnforkError(`refresh failed: ${a.words.slice(1).join(' ')}`, 'failed');
   }
 
+  /** Synchronous last resort (a signal handler): kills the helper and the held copy. */
+  abort(): void {
+    this.closed = true;
+    this.helper.kill();
+    if (this.source !== this.pid) killCopy(this.source);
+  }
+
   /** Ends the helper (and the held copy with `consistent`). The target is left as it was. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -167,6 +175,17 @@ export class Unfork {
     await this.helper.quit();
     this.mem.close();
     if (this.source !== this.pid) killCopy(this.source);
+  }
+}
+
+/** --consistent: a copy of `pid` made by the remote engine, left stopped (the target itself is stopped only while it is made). */
+async function heldCopy(pid: number): Promise<number> {
+  try {
+    return (await cloneProcess(pid, { stopped: true }))[0]!.pid;
+  } catch (e) {
+    if (!(e instanceof RemoteError)) throw e;
+    const code = e.code === 'denied' ? 'denied' : e.code === 'no-such-process' ? 'no-such-process' : 'failed';
+    throw new UnforkError(`--consistent: the held copy of PID ${pid} could not be made: ${e.message}`, code);
   }
 }
 

@@ -107,6 +107,12 @@ copy (crash, page gone from the target, timeout; the target was not affected).`,
       const todo = ops;
       ops = [];
       let u: Unfork | undefined;
+      // Ctrl-C: the helper (same process group) ends anyway; the held copy of --consistent must not be left stopped.
+      const onSignal = () => {
+        u?.abort();
+        process.exit(EXIT.INTERRUPTED);
+      };
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
       try {
         const pidNum = Number(o.pid);
         if (!/^\d+$/.test(o.pid) || pidNum < 1) throw new UsageError(`-p expects a process ID (a positive whole number), got '${o.pid}'`);
@@ -140,6 +146,7 @@ copy (crash, page gone from the target, timeout; the target was not affected).`,
         process.exitCode = EXIT_FOR[e.code];
       } finally {
         await u?.close();
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
       }
     });
 }
