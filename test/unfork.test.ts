@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native/paths.js';
 import { unfork, UnforkError } from '../src/index.js';
@@ -26,8 +27,8 @@ interface Target {
   ask(cmd: string, reply: string): Promise<string>;
 }
 
-async function startTarget(flavour: Flavour, opts: { args?: string[]; asNobody?: boolean } = {}): Promise<Target> {
-  const bin = targetPath(flavour);
+async function startTarget(flavour: Flavour, opts: { args?: string[]; asNobody?: boolean; bin?: string } = {}): Promise<Target> {
+  const bin = opts.bin ?? targetPath(flavour);
   const child = opts.asNobody ? spawn('setpriv', [...NOBODY, bin, ...(opts.args ?? [])], { stdio: ['pipe', 'pipe', 'inherit'] }) : spawn(bin, opts.args ?? [], { stdio: ['pipe', 'pipe', 'inherit'] });
   let buf = '';
   const waiters: { prefix: string; resolve: (l: string) => void }[] = [];
@@ -205,6 +206,25 @@ test('--consistent imports a held copy: a frozen instant even across --refresh; 
     assert.equal((await report(t)).signals, 0);
   } finally {
     stop(t);
+  }
+});
+
+test('a target whose executable was deleted: its symbols are read through /proc/PID/exe', { timeout: 120_000 }, async () => {
+  let t: Target | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'forkall-unfork-'));
+  const bin = join(dir, 'deleted_target');
+  try {
+    copyFileSync(targetPath('glibc'), bin);
+    chmodSync(bin, 0o755);
+    t = await startTarget('glibc', { bin });
+    rmSync(dir, { recursive: true });
+    assert.match(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), /deleted_target \(deleted\)/);
+    const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_token', '--arg', 'd:']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^d:token=${t.token}$`, 'm'));
+  } finally {
+    stop(t);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -2,7 +2,7 @@
 // (as /proc/PID/maps names them) are read from disk, their load bias comes
 // from where their offset-0 page is mapped. The executable is searched first,
 // then every other object in address order, like a global symbol lookup.
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { readElfSymbols, type ElfSymbols } from './elf-symbols.js';
 import type { Mapping } from './maps.js';
 
@@ -19,6 +19,17 @@ interface LoadedObject {
   elf: ElfSymbols;
 }
 
+/**
+ * Where to read a mapped object's file: through the target's own root (it may
+ * live in another mount namespace); a deleted executable through
+ * /proc/PID/exe, a deleted library through /proc/PID/map_files (root only).
+ */
+function elfFileOf(pid: number, m: Mapping, isExe: boolean): string {
+  if (m.path.endsWith(' (deleted)')) return isExe ? `/proc/${pid}/exe` : `/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`;
+  const viaRoot = `/proc/${pid}/root${m.path}`;
+  return existsSync(viaRoot) ? viaRoot : m.path;
+}
+
 export class SymbolResolver {
   private readonly objects: LoadedObject[] = [];
 
@@ -33,7 +44,7 @@ export class SymbolResolver {
     for (const m of maps) {
       if (!m.path.startsWith('/') || m.offset !== 0n || seen.has(m.path)) continue;
       seen.add(m.path);
-      const elf = readElfSymbols(m.path);
+      const elf = readElfSymbols(elfFileOf(pid, m, m.path === exe));
       if (!elf) continue;
       const obj = { path: m.path, bias: elf.dynamic ? m.start - elf.firstVaddr : 0n, elf };
       if (m.path === exe) this.objects.unshift(obj);
