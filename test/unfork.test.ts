@@ -228,7 +228,7 @@ test('a target whose executable was deleted: its symbols are read through /proc/
   }
 });
 
-test('errors: symbol not found, no such process, crash in the called function (target unaffected)', { timeout: 120_000 }, async () => {
+test('errors: symbol not found, no such process, a kernel thread, crash in the called function (target unaffected)', { timeout: 120_000 }, async () => {
   let t: Target | undefined;
   try {
     t = await startTarget('glibc');
@@ -243,6 +243,11 @@ test('errors: symbol not found, no such process, crash in the called function (t
     assert.equal(rep.signals, 0);
     const gone = await forkall(['unfork', '-p', '999999999', '--call', 'x']);
     assert.equal(gone.code, 4, gone.stderr);
+    if (readFileSync('/proc/2/stat', 'utf8').includes('(kthreadd)')) {
+      const kthread = await forkall(['unfork', '-p', '2', '--call', 'x']);
+      assert.equal(kthread.code, 5, kthread.stderr);
+      assert.match(kthread.stderr, /PID 2 has no memory to import/);
+    }
   } finally {
     stop(t);
   }

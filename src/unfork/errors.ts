@@ -2,6 +2,7 @@
 export type UnforkErrorCode =
   | 'bad-pid'
   | 'no-such-process'
+  | 'bad-target' // a zombie or kernel thread: no memory to import
   | 'denied' // no ptrace-read permission on the target (process_vm_readv, /proc/PID/mem)
   | 'uffd-denied' // userfaultfd not permitted
   | 'collide' // a target mapping sits where the helper lives, or cannot be placed

@@ -10,6 +10,7 @@ export class TargetMemory {
       this.fd = openSync(`/proc/${pid}/mem`, 'r');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ESRCH') throw new UnforkError(`PID ${pid} has no memory to import (a zombie or a kernel thread)`, 'bad-target');
       if (code === 'ENOENT') throw new UnforkError(`no process with PID ${pid}`, 'no-such-process');
       throw new UnforkError(
         `cannot read the memory of PID ${pid} (${code}): unfork needs ptrace-read permission on it — run as its user or as root (CAP_SYS_PTRACE); the target was not touched`,

@@ -78,8 +78,14 @@ export class Unfork {
     let mem: TargetMemory | undefined;
     let helper: Helper | undefined;
     try {
+      let maps: Mapping[] = [];
+      try {
+        maps = readMaps(source);
+      } catch {
+        // unreadable maps: the memory check below says why
+      }
       mem = new TargetMemory(source);
-      const maps = readMaps(source);
+      if (maps.length === 0) throw new UnforkError(`PID ${source} has no memory to import (a zombie or a kernel thread)`, 'bad-target');
       const syms = new SymbolResolver(source, maps);
       helper = new Helper(toolBinary('forkall-unfork'));
       const lines = [`pid ${source.toString(16)}`, `uffd ${opts.userModeOnly ? 1 : 0}`];

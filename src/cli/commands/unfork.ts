@@ -16,6 +16,7 @@ const EXIT_FOR: Record<UnforkErrorCode, ExitCode> = {
   denied: EXIT.DENIED,
   'uffd-denied': EXIT.DENIED,
   collide: EXIT.BAD_TARGET,
+  'bad-target': EXIT.BAD_TARGET,
   'no-tls': EXIT.BAD_TARGET,
   crash: EXIT.CLONE_FAILED,
   fault: EXIT.CLONE_FAILED,
@@ -97,8 +98,8 @@ Examples:
   forkall unfork -p 4242 --consistent --call dump_state
 
 Exit codes: 0 ok, 2 bad flag, symbol not found or address not mapped, 4 no
-such process, 5 the target's layout cannot be imported (a mapping in the
-helper's range 0x6f0000000000-0x700000000000, no main-thread TLS), 7 no
+such process, 5 the target cannot be imported (a zombie or kernel thread, a
+mapping in the helper's range 0x6f0000000000-0x700000000000, no main-thread TLS), 7 no
 ptrace-read permission or userfaultfd not permitted, 8 the call failed in the
 copy (crash, page gone from the target, timeout; the target was not affected).`,
     )
