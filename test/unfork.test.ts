@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native/paths.js';
 import { unfork, UnforkError } from '../src/index.js';
+import { readMaps } from '../src/unfork/maps.js';
+import { TargetMemory } from '../src/unfork/memory.js';
+import { SymbolResolver } from '../src/unfork/resolve.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
 type Flavour = 'glibc' | 'musl' | 'glibc-static' | 'musl-static';
@@ -184,6 +187,10 @@ test('Node API: pages stay as imported until refresh(); then they are read again
     assert.ok(again >= first + 50n, `after refresh the counter is read again (${first} -> ${again})`);
     const c = await u.call('print_counter', 'n:');
     assert.match(c.output.toString(), /^n:counter=\d+\n$/);
+    // a library function, named with its library, with an integer argument
+    const abs = await u.call('labs@libc', -5);
+    assert.equal(abs.returned, 5n);
+    assert.match(abs.address.toString(16), /^7f/);
   } finally {
     await u.close();
     stop(t);
@@ -227,6 +234,29 @@ test('a target whose executable was deleted: its symbols are read through /proc/
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+for (const flavour of ['glibc', 'musl'] as const) {
+  test(`${flavour}: the dynamic symbols read from the loaded image equal those read from the files`, { timeout: 60_000 }, async (ctx) => {
+    if (!existsSync(targetPath(flavour))) return ctx.skip(`${targetPath(flavour)} not built`);
+    let t: Target | undefined;
+    try {
+      t = await startTarget(flavour);
+      const maps = readMaps(t.pid);
+      const mem = new TargetMemory(t.pid);
+      const fromFiles = new SymbolResolver(t.pid, maps);
+      const fromMemory = new SymbolResolver(t.pid, maps, mem, true);
+      const names = ['fflush', 'printf', 'labs', 'malloc', ...(flavour === 'glibc' ? ['_rtld_global', '_thread_db_pthread_tid'] : [])];
+      for (const n of names) {
+        const a = fromFiles.resolve(n)?.address;
+        assert.ok(a, `${n} in the files`);
+        assert.equal(fromMemory.resolve(n)?.address, a, n);
+      }
+      mem.close();
+    } finally {
+      stop(t);
+    }
+  });
+}
 
 test('errors: symbol not found, no such process, a kernel thread, crash in the called function (target unaffected)', { timeout: 120_000 }, async () => {
   let t: Target | undefined;

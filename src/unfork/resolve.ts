@@ -4,7 +4,9 @@
 // then every other object in address order, like a global symbol lookup.
 import { existsSync, readlinkSync } from 'node:fs';
 import { readElfSymbols, type ElfSymbols } from './elf-symbols.js';
+import { readElfSymbolsFromMemory } from './elf-memory.js';
 import type { Mapping } from './maps.js';
+import type { TargetMemory } from './memory.js';
 
 export interface ResolvedSymbol {
   address: bigint;
@@ -33,7 +35,8 @@ function elfFileOf(pid: number, m: Mapping, isExe: boolean): string {
 export class SymbolResolver {
   private readonly objects: LoadedObject[] = [];
 
-  constructor(pid: number, maps: Mapping[]) {
+  /** `mem`: read the dynamic symbols from the loaded image when a file cannot be read (`fromMemory`: always) */
+  constructor(pid: number, maps: Mapping[], mem?: TargetMemory, fromMemory = false) {
     let exe = '';
     try {
       exe = readlinkSync(`/proc/${pid}/exe`);
@@ -44,7 +47,7 @@ export class SymbolResolver {
     for (const m of maps) {
       if (!m.path.startsWith('/') || m.offset !== 0n || seen.has(m.path)) continue;
       seen.add(m.path);
-      const elf = readElfSymbols(elfFileOf(pid, m, m.path === exe));
+      const elf = (fromMemory ? undefined : readElfSymbols(elfFileOf(pid, m, m.path === exe))) ?? (mem ? readElfSymbolsFromMemory(mem, m.start) : undefined);
       if (!elf) continue;
       const obj = { path: m.path, bias: elf.dynamic ? m.start - elf.firstVaddr : 0n, elf };
       if (m.path === exe) this.objects.unshift(obj);

@@ -86,7 +86,7 @@ export class Unfork {
       }
       mem = new TargetMemory(source);
       if (maps.length === 0) throw new UnforkError(`PID ${source} has no memory to import (a zombie or a kernel thread)`, 'bad-target');
-      const syms = new SymbolResolver(source, maps);
+      const syms = new SymbolResolver(source, maps, mem);
       helper = new Helper(toolBinary('forkall-unfork'));
       const lines = [`pid ${source.toString(16)}`, `uffd ${opts.userModeOnly ? 1 : 0}`];
       for (const m of maps) {
