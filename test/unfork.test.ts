@@ -258,6 +258,33 @@ for (const flavour of ['glibc', 'musl'] as const) {
   });
 }
 
+test('python3: Python code runs in a copy of a live interpreter (PyGILState_Ensure, PyRun_SimpleString) and sees its runtime state', { timeout: 120_000 }, async (ctx) => {
+  if (spawnSync('sh', ['-c', 'command -v python3']).status !== 0) return ctx.skip('python3 not installed');
+  const code = "import threading, time\nsecret = 'py-%d-%d' % (time.time_ns(), id(object()))\nticks = [0]\ndef tick():\n    while True:\n        time.sleep(0.001); ticks[0] += 1\nthreading.Thread(target=tick, daemon=True).start()\nprint('READY', secret, flush=True)\ntime.sleep(1000)\n";
+  const py = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const secret = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      py.stdout.on('data', (d) => {
+        out += d;
+        const m = /READY (\S+)\n/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      py.on('exit', () => reject(new Error('python3 exited')));
+    });
+    const r = await forkall(['unfork', '-p', String(py.pid), '--call', 'PyGILState_Ensure', '--call', 'PyRun_SimpleString', '--arg', "import sys; print('copy sees', secret, ticks[0] > 0); sys.stdout.flush()", '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.steps[1].output, `copy sees ${secret} True\n`);
+    assert.equal(j.steps[1].returned, '0');
+    const status = readFileSync(`/proc/${py.pid}/status`, 'utf8');
+    assert.match(status, /^TracerPid:\s+0$/m);
+    assert.equal(py.exitCode, null, 'python3 still runs');
+  } finally {
+    py.kill('SIGKILL');
+  }
+});
+
 test('errors: symbol not found, no such process, a kernel thread, crash in the called function (target unaffected)', { timeout: 120_000 }, async () => {
   let t: Target | undefined;
   try {

@@ -96,6 +96,8 @@ Examples:
   forkall unfork -p 4242 --call print_token --arg X --call print_token --arg Y
   forkall unfork -p 4242 --read token:8 --read 0x7f12a0000000:64 --json
   forkall unfork -p 4242 --consistent --call dump_state
+  forkall unfork -p $(pgrep -n python3) --call PyGILState_Ensure \\
+    --call PyRun_SimpleString --arg "import sys; print(sys.modules.keys()); sys.stdout.flush()"
 
 Exit codes: 0 ok, 2 bad flag, symbol not found or address not mapped, 4 no
 such process, 5 the target cannot be imported (a zombie or kernel thread, a
