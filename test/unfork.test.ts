@@ -129,6 +129,9 @@ for (const flavour of ['glibc', 'musl', 'glibc-static', 'musl-static'] as const)
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const j = JSON.parse(r.stdout);
       assert.equal(j.source, t.pid);
+      // lazy: only the pages the calls touched were read
+      assert.ok(j.pagesImported > 0 && j.pagesImported < j.pagesMapped, `${j.pagesImported} of ${j.pagesMapped} pages imported`);
+      ctx.diagnostic(`${flavour}: ${j.pagesImported} of ${j.pagesMapped} pages read from the target`);
       assert.deepEqual(
         j.steps.slice(0, 2).map((s: { output: string; returned: string }) => [s.output, s.returned]),
         [

@@ -16,6 +16,7 @@
 
 static char fault_stack[256 << 10] __attribute__((aligned(16)));
 static char bounce[PAGE] __attribute__((aligned(PAGE)));
+volatile u64 pages_served; /* read by the 'stats' command */
 
 __attribute__((noreturn)) static void unservable(u64 addr, long err) {
   char line[160];
@@ -35,7 +36,11 @@ static void serve(u64 addr) {
   struct uffdio_copy c = {.dst = addr, .src = (u64)bounce, .len = PAGE, .mode = 0};
   for (;;) {
     long r = sys3(__NR_ioctl, uffd, UFFDIO_COPY, &c);
-    if (r == 0 || r == -17 /* EEXIST: already filled */) return;
+    if (r == 0) {
+      pages_served++;
+      return;
+    }
+    if (r == -17 /* EEXIST: already filled */) return;
     if (r == -11 /* EAGAIN: the layout changed under us */) continue;
     unservable(addr, r);
   }

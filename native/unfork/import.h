@@ -22,6 +22,7 @@ struct mapping {
 
 extern int target_pid;
 extern int uffd;
+extern volatile u64 pages_served;
 
 /** "map START END PROT KIND OFF [PATHHEX]": one target mapping to import */
 int add_mapping(const char *args);

@@ -6,6 +6,7 @@
 //   call FN FLUSH TP [i:HEX|s:HEX]...       -> OK RET OUTLEN + the bytes fd 1 got
 //   read ADDR LEN                           -> OK 0 LEN + the bytes
 //   refresh                                 -> OK
+//   stats                                   -> OK PAGES (pages read from the target so far)
 //   quit
 // Any time: FAULT ADDR ERRNO (a page the target no longer has) or
 // CRASH SIG ADDR RIP (the called code crashed); the helper then exits.
@@ -78,6 +79,12 @@ __attribute__((noreturn, used)) void helper_main(void) {
     else if (streq(cmd, "call")) do_call(rest);
     else if (streq(cmd, "read")) do_read(rest);
     else if (streq(cmd, "refresh")) do_refresh();
+    else if (streq(cmd, "stats")) {
+      char line[64];
+      char *p = put_hex(put_str(line, "OK "), pages_served);
+      *p = 0;
+      reply(line);
+    }
     else if (streq(cmd, "quit")) break;
     else reply_err("usage", "unknown command", 0, 0);
   }

@@ -160,6 +160,14 @@ export class Unfork {
     return a.payload ?? Buffer.alloc(0);
   }
 
+  /** How many pages have been read from the target so far, and how many its readable mappings hold. */
+  async stats(): Promise<{ pagesImported: number; pagesMapped: number }> {
+    this.live();
+    const a = await this.helper.ask('stats', false, 30_000);
+    const pagesMapped = this.maps.filter((m) => m.perms[0] === 'r' && !m.path.startsWith('[')).reduce((n, m) => n + Number((m.end - m.start) / 4096n), 0);
+    return { pagesImported: Number.parseInt(a.words[1] ?? '0', 16), pagesMapped };
+  }
+
   /** Drops every imported page: the next touch reads it from the target again (the layout stays as imported). */
   async refresh(): Promise<void> {
     this.live();

@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .option('--consistent', 'import from a held copy made with the remote engine (one coherent instant; the target is stopped for a few ms with ptrace)')
     .option('--user-mode-only', 'if userfaultfd is not permitted, use UFFD_USER_MODE_ONLY (faults inside system calls then fail)')
     .option('--timeout <ms>', 'how long one call or read may take', '30000')
-    .option('--json', 'print {"pid","source","warnings","steps":[{"op":"call","symbol","address","args","returned","output"}|{"op":"read","address","len","hex"}]} as JSON')
+    .option('--json', 'print {"pid","source","warnings","pagesImported","pagesMapped","steps":[{"op":"call","symbol","address","args","returned","output"}|{"op":"read","address","len","hex"}]} as JSON')
     .addHelpText(
       'after',
       `
@@ -140,7 +140,10 @@ copy (crash, page gone from the target, timeout; the target was not affected).`,
             if (!o.json) process.stdout.write(hexDump(addr, b));
           }
         }
-        if (o.json) process.stdout.write(JSON.stringify({ pid: u.pid, source: u.source, consistent: !!o.consistent, warnings: u.warnings, steps }, null, 2) + '\n');
+        if (o.json) {
+          const st = await u.stats();
+          process.stdout.write(JSON.stringify({ pid: u.pid, source: u.source, consistent: !!o.consistent, warnings: u.warnings, ...st, steps }, null, 2) + '\n');
+        }
         process.exitCode = EXIT.OK;
       } catch (e) {
         if (!(e instanceof UnforkError)) throw e;
