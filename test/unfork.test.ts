@@ -26,6 +26,8 @@ interface Target {
   pid: number;
   token: string;
   victim: bigint;
+  /** pthread_self() of the main thread: its thread pointer */
+  self: bigint;
   /** sends a command line and resolves to the first later line starting with `reply` */
   ask(cmd: string, reply: string): Promise<string>;
 }
@@ -51,12 +53,13 @@ async function startTarget(flavour: Flavour, opts: { args?: string[]; asNobody?:
       waiters.push({ prefix, resolve: (l) => (clearTimeout(t), resolve(l)) });
     });
   const ready = await next('READY');
-  const m = /pid=(\d+) token=([0-9a-f]{16}) victim=0x([0-9a-f]+)/.exec(ready)!;
+  const m = /pid=(\d+) token=([0-9a-f]{16}) victim=0x([0-9a-f]+) self=0x([0-9a-f]+)/.exec(ready)!;
   return {
     child,
     pid: Number(m[1]),
     token: m[2]!,
     victim: BigInt('0x' + m[3]),
+    self: BigInt('0x' + m[4]),
     ask: (cmd, reply) => {
       const p = next(reply);
       child.stdin!.write(cmd + '\n');
@@ -124,7 +127,7 @@ for (const flavour of ['glibc', 'musl', 'glibc-static', 'musl-static'] as const)
       const baseline = await baselineGap(t);
       await t.ask('reset', 'RESET');
       const before = Math.floor(Number(process.hrtime.bigint() / 1_000_000n) / 1000);
-      const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_token', '--arg', 'first:', '--call', 'print_token', '--arg', 'second:', '--call', 'vdso_clock', '--arg', '', '--json']);
+      const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_token', '--arg', 'first:', '--call', 'print_token', '--arg', 'second:', '--call', 'vdso_clock', '--arg', '', '--call', 'pthread_self', '--json']);
       const after0 = Math.ceil(Number(process.hrtime.bigint() / 1_000_000n) / 1000);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const j = JSON.parse(r.stdout);
@@ -139,6 +142,8 @@ for (const flavour of ['glibc', 'musl', 'glibc-static', 'musl-static'] as const)
           [`second:token=${t.token}\n`, '1007'],
         ],
       );
+      // the call ran with the main thread's thread pointer, found in memory
+      assert.equal(BigInt(j.steps[3].returned), t.self, 'pthread_self() in the copy is the main thread of the target');
       // clock_gettime ran through the vdso the helper moved to the target's vdso address
       const clock = Number(j.steps[2].returned);
       assert.equal(j.steps[2].output, `clock=${clock}\n`);
