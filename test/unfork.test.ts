@@ -293,6 +293,22 @@ test('python3: Python code runs in a copy of a live interpreter (PyGILState_Ensu
   }
 });
 
+test('usage errors exit 2 and name the flag', { timeout: 60_000 }, async () => {
+  for (const [args, msg] of [
+    [['--arg', 'x'], /--arg 'x' must follow a --call/],
+    [[], /nothing to do/],
+    [['--read', 'token'], /--read expects ADDR:LEN/],
+    [['--call', 'x', '--timeout', '0'], /--timeout/],
+  ] as const) {
+    const r = await forkall(['unfork', '-p', String(process.pid), ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, msg);
+  }
+  const bad = await forkall(['unfork', '-p', 'abc', '--call', 'x']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /-p expects a process ID/);
+});
+
 test('errors: symbol not found, no such process, a kernel thread, crash in the called function (target unaffected)', { timeout: 120_000 }, async () => {
   let t: Target | undefined;
   try {
