@@ -51,6 +51,7 @@ function setupError(words: string[]): UnforkError {
   return new UnforkError(`the unfork helper failed: ${code}: ${msg}`, 'failed');
 }
 
+/** A lazy copy of a live process's memory in a helper process, where the target's functions can be called (made by `unfork(pid)`). */
 export class Unfork {
   private tp: bigint | undefined;
   private closed = false;
@@ -62,6 +63,7 @@ export class Unfork {
     readonly pid: number,
     /** the process the pages come from: `pid`, or its held copy with `consistent` */
     readonly source: number,
+    /** the source's mappings at the import, as /proc/PID/maps lists them ({start, end, perms, offset, inode, path}) */
     readonly maps: Mapping[],
     private readonly mem: TargetMemory,
     private readonly syms: SymbolResolver,
