@@ -1,6 +1,7 @@
 // forkall-unfork: imports a live process's address space into this process,
 // lazily, and runs the target's own functions on the copy. Driven over a pipe
-// by src/unfork/helper.ts; one command per line on stdin, answers on fd 3:
+// by src/unfork/helper.ts; one command per line on stdin, answers on stdout
+// (both moved to high fds at start, see sys.h):
 //   pid HEX | uffd 0|1 | map START END PROT KIND OFF [PATHHEX]   (set-up)
 //   import                                  -> OK WARNING | ERR CODE MESSAGE
 //   call FN FLUSH TP [i:HEX|s:HEX]...       -> OK RET OUTLEN + the bytes fd 1 got
@@ -43,7 +44,7 @@ static char *next_line(void) {
         return line_buf;
       }
     if (line_len == sizeof line_buf - 1) die_now(7);
-    long n = sys3(__NR_read, 0, line_buf + line_len, sizeof line_buf - 1 - line_len);
+    long n = sys3(__NR_read, CMD_FD, line_buf + line_len, sizeof line_buf - 1 - line_len);
     if (n == -4) continue;
     if (n <= 0) return 0;
     line_len += (unsigned long)n;
@@ -52,9 +53,15 @@ static char *next_line(void) {
 
 __attribute__((noreturn, used)) void helper_main(void) {
   note_own_specials();
-  // fd 3 answers the controller; fd 1 becomes a memfd that catches what the
-  // called functions print.
+  // The controller's pipes move to CMD_FD/RESP_FD; fd 0 reads nothing and
+  // fd 1 becomes a memfd that catches what the called functions print.
+  sys2(__NR_dup2, 0, CMD_FD);
   sys2(__NR_dup2, 1, RESP_FD);
+  long null = sys3(__NR_open, "/dev/null", 2 /* O_RDWR */, 0);
+  if (null >= 0 && null != 0) {
+    sys2(__NR_dup2, null, 0);
+    sys1(__NR_close, null);
+  }
   long mfd = sys2(__NR_memfd_create, "unfork-stdout", 0);
   if (mfd >= 0) {
     sys2(__NR_dup2, mfd, 1);

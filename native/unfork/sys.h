@@ -48,8 +48,12 @@ u64 get_hex(const char **s);
 /** the next space-separated word at *s (NUL-terminated in place) */
 char *get_word(char **s);
 
-// The helper's answer channel (fd 1 is the called function's stdout).
-#define RESP_FD 3
+// The helper's command and answer channels, moved to high numbers so that
+// the called code's own fds 0-2 (and the small numbers it may use for its
+// files) do not reach the protocol: fd 0 becomes /dev/null, fd 1 a memfd
+// catching its stdout, fd 2 stays the helper's stderr.
+#define CMD_FD 986
+#define RESP_FD 987
 void reply(const char *line);       /* writes line + '\n' */
 void reply_err(const char *code, const char *msg, u64 a, u64 b);
 

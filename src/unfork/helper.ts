@@ -1,6 +1,7 @@
 // The helper process (native/unfork, built as bin/forkall-unfork) and its
-// line protocol: commands on its stdin, answers on its stdout (the helper's
-// fd 3; what called functions print is captured by the helper itself).
+// line protocol: commands on its stdin, answers on its stdout (the helper
+// moves both to high fds so the called code cannot reach them; what it
+// prints is captured by the helper itself).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { UnforkError } from './errors.js';
 
