@@ -197,7 +197,9 @@ test('Node API: pages stay as imported until refresh(); then they are read again
     assert.match(c.output.toString(), /^n:counter=\d+\n$/);
     // a library function, named with its library, with an integer argument
     // the called code's fd 0 is /dev/null and its fd 3 is not the protocol
-    assert.equal((await u.call('noisy_fds', 'fds:')).output.toString(), 'fds:read=0\n');
+    const noisy = await u.call('noisy_fds', 'fds:');
+    assert.equal(noisy.output.toString(), 'fds:read=0\n');
+    assert.equal(noisy.stderr.toString(), 'fds:to stderr\n');
     const abs = await u.call('labs@libc', -5);
     assert.equal(abs.returned, 5n);
     assert.match(abs.address.toString(16), /^7f/);

@@ -1,8 +1,8 @@
 // Runs one of the target's functions inside the helper: with the target's
 // main-thread TLS as the thread pointer (its stack protector canary, errno,
 // locale and stdio locks are there), string arguments copied into the helper's
-// .bss (part of the same address space), its stdout captured in a memfd that
-// is fd 1. A crash inside it is caught on an alternate stack, reported with
+// .bss (part of the same address space), its stdout and stderr captured in
+// memfds that are fds 1 and 2. A crash inside it is caught on an alternate stack, reported with
 // the faulting address and ends the helper; the target never notices.
 #include "call.h"
 #include <asm/prctl.h>
@@ -58,26 +58,37 @@ static int hexval(char c) { return c >= 'a' ? c - 'a' + 10 : c - '0'; }
 typedef u64 (*fn6)(u64, u64, u64, u64, u64, u64);
 typedef int (*flushfn)(void *);
 
-/** Streams what fd 1 (the memfd) received since the reset. */
-static void send_output(u64 ret) {
-  long size = sys3(__NR_lseek, 1, 0, 2 /* SEEK_END */);
-  if (size < 0) size = 0;
-  char line[96];
-  char *p = put_str(line, "OK ");
-  p = put_hex(p, ret);
-  p = put_str(p, " ");
-  p = put_hex(p, (u64)size);
-  *p++ = '\n';
-  write_all(RESP_FD, line, (unsigned long)(p - line));
+static long captured_size(int fd) {
+  long size = sys3(__NR_lseek, fd, 0, 2 /* SEEK_END */);
+  return size < 0 ? 0 : size;
+}
+
+static void send_captured(int fd, long size) {
   for (long off = 0; off < size;) {
-    long n = sys4(__NR_pread64, 1, chunk, sizeof chunk, off);
-    if (n <= 0) { /* the function closed or replaced fd 1: pad what is missing */
+    long n = sys4(__NR_pread64, fd, chunk, sizeof chunk, off);
+    if (n <= 0) { /* the function closed or replaced the fd: pad what is missing */
       memset(chunk, 0, sizeof chunk);
       n = size - off < (long)sizeof chunk ? size - off : (long)sizeof chunk;
     }
     write_all(RESP_FD, chunk, (unsigned long)n);
     off += n;
   }
+}
+
+/** "OK RET OUTLEN ERRLEN" and what fds 1 and 2 (the memfds) received since the reset. */
+static void send_output(u64 ret) {
+  long out = captured_size(1), err = captured_size(2);
+  char line[96];
+  char *p = put_str(line, "OK ");
+  p = put_hex(p, ret);
+  p = put_str(p, " ");
+  p = put_hex(p, (u64)(out + err));
+  p = put_str(p, " ");
+  p = put_hex(p, (u64)out);
+  *p++ = '\n';
+  write_all(RESP_FD, line, (unsigned long)(p - line));
+  send_captured(1, out);
+  send_captured(2, err);
 }
 
 // "call FN FLUSH TP ARG..." with ARG = i:HEX (a number) or s:HEX (bytes of a string)
@@ -105,8 +116,10 @@ void do_call(char *s) {
       return reply_err("usage", "bad argument", 0, 0);
   }
   install_crash_handlers();
-  sys2(__NR_ftruncate, 1, 0);
-  sys3(__NR_lseek, 1, 0, 0);
+  for (int fd = 1; fd <= 2; fd++) {
+    sys2(__NR_ftruncate, fd, 0);
+    sys3(__NR_lseek, fd, 0, 0);
+  }
   sys2(__NR_arch_prctl, ARCH_SET_FS, tp);
   u64 ret = ((fn6)fn)(a[0], a[1], a[2], a[3], a[4], a[5]);
   if (flush) ((flushfn)flush)(0);

@@ -4,7 +4,7 @@
 // (both moved to high fds at start, see sys.h):
 //   pid HEX | uffd 0|1 | map START END PROT KIND OFF [PATHHEX]   (set-up)
 //   import                                  -> OK WARNING | ERR CODE MESSAGE
-//   call FN FLUSH TP [i:HEX|s:HEX]...       -> OK RET OUTLEN + the bytes fd 1 got
+//   call FN FLUSH TP [i:HEX|s:HEX]...       -> OK RET LEN OUTLEN + what fd 1 got + what fd 2 got
 //   read ADDR LEN                           -> OK 0 LEN + the bytes
 //   refresh                                 -> OK
 //   stats                                   -> OK PAGES (pages read from the target so far)
@@ -54,7 +54,7 @@ static char *next_line(void) {
 __attribute__((noreturn, used)) void helper_main(void) {
   note_own_specials();
   // The controller's pipes move to CMD_FD/RESP_FD; fd 0 reads nothing and
-  // fd 1 becomes a memfd that catches what the called functions print.
+  // fds 1 and 2 become memfds that catch what the called functions print.
   sys2(__NR_dup2, 0, CMD_FD);
   sys2(__NR_dup2, 1, RESP_FD);
   long null = sys3(__NR_open, "/dev/null", 2 /* O_RDWR */, 0);
@@ -62,10 +62,12 @@ __attribute__((noreturn, used)) void helper_main(void) {
     sys2(__NR_dup2, null, 0);
     sys1(__NR_close, null);
   }
-  long mfd = sys2(__NR_memfd_create, "unfork-stdout", 0);
-  if (mfd >= 0) {
-    sys2(__NR_dup2, mfd, 1);
-    sys1(__NR_close, mfd);
+  for (int fd = 1; fd <= 2; fd++) {
+    long mfd = sys2(__NR_memfd_create, fd == 1 ? "unfork-stdout" : "unfork-stderr", 0);
+    if (mfd >= 0) {
+      sys2(__NR_dup2, mfd, fd);
+      sys1(__NR_close, mfd);
+    }
   }
   install_crash_handlers();
   reply("READY");

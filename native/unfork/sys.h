@@ -50,8 +50,8 @@ char *get_word(char **s);
 
 // The helper's command and answer channels, moved to high numbers so that
 // the called code's own fds 0-2 (and the small numbers it may use for its
-// files) do not reach the protocol: fd 0 becomes /dev/null, fd 1 a memfd
-// catching its stdout, fd 2 stays the helper's stderr.
+// files) do not reach the protocol: fd 0 becomes /dev/null, fds 1 and 2
+// memfds catching its stdout and stderr.
 #define CMD_FD 986
 #define RESP_FD 987
 void reply(const char *line);       /* writes line + '\n' */

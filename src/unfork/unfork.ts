@@ -38,6 +38,8 @@ export interface CallResult {
   returned: bigint;
   /** what the function wrote to its stdout (fd 1) */
   output: Buffer;
+  /** what it wrote to its stderr (fd 2) */
+  stderr: Buffer;
 }
 
 const hex = (v: bigint): string => v.toString(16);
@@ -144,7 +146,9 @@ export class Unfork {
     const line = ['call', hex(s.address), hex(flush), hex(this.threadPointer()), ...enc].join(' ');
     const a = await this.helper.ask(line, true, this.opts.callTimeoutMs ?? 30_000);
     if (!a.ok) throw new UnforkError(`call of ${symbol} refused: ${a.words.slice(1).join(' ')}`, 'failed');
-    return { symbol, address: s.address, returned: BigInt('0x' + a.words[1]), output: a.payload ?? Buffer.alloc(0) };
+    const both = a.payload ?? Buffer.alloc(0);
+    const outLen = Number.parseInt(a.words[3] ?? '0', 16);
+    return { symbol, address: s.address, returned: BigInt('0x' + a.words[1]), output: both.subarray(0, outLen), stderr: both.subarray(outLen) };
   }
 
   /** `len` bytes at an address or a symbol, as the copy has them (faulting them in from the target). */

@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .option('--consistent', 'import from a held copy made with the remote engine (one coherent instant; the target is stopped for a few ms with ptrace)')
     .option('--user-mode-only', 'if userfaultfd is not permitted, use UFFD_USER_MODE_ONLY (faults inside system calls then fail)')
     .option('--timeout <ms>', 'how long one call or read may take', '30000')
-    .option('--json', 'print {"pid","source","warnings","pagesImported","pagesMapped","steps":[{"op":"call","symbol","address","args","returned","output"}|{"op":"read","address","len","hex"}]} as JSON')
+    .option('--json', 'print {"pid","source","warnings","pagesImported","pagesMapped","steps":[{"op":"call","symbol","address","args","returned","output","stderr"}|{"op":"read","address","len","hex"}]} as JSON')
     .addHelpText(
       'after',
       `
@@ -127,7 +127,8 @@ copy (crash, page gone from the target, timeout; the target was not affected).`,
           if (o.refresh && i > 0) await u.refresh();
           if (op.op === 'call') {
             const r = await u.call(op.symbol, ...op.args);
-            steps.push({ op: 'call', symbol: op.symbol, address: `0x${r.address.toString(16)}`, args: op.args, returned: r.returned.toString(), output: r.output.toString('utf8') });
+            steps.push({ op: 'call', symbol: op.symbol, address: `0x${r.address.toString(16)}`, args: op.args, returned: r.returned.toString(), output: r.output.toString('utf8'), stderr: r.stderr.toString('utf8') });
+            if (!o.json) process.stderr.write(r.stderr);
             if (!o.json) {
               const out = r.output.toString('utf8');
               process.stdout.write(out + (out && !out.endsWith('\n') ? '\n' : ''));
