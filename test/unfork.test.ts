@@ -402,6 +402,25 @@ test('errors: userfaultfd not permitted (as nobody, vm.unprivileged_userfaultfd=
   }
 });
 
+test('run as root, the called code takes on the target user\'s credentials; a target its own user cannot read is refused', { timeout: 120_000 }, async (ctx) => {
+  if (process.getuid?.() !== 0 || !haveSetpriv) return ctx.skip('needs root and setpriv to run a target as nobody');
+  let t: Target | undefined;
+  let s: Target | undefined;
+  try {
+    t = await startTarget('glibc', { asNobody: true });
+    const r = await forkall(['unfork', '-p', String(t.pid), '--call', 'print_ids', '--arg', 'ids:']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ids:uid=65534 euid=65534 gid=65534$/m);
+    s = await startTarget('glibc', { asNobody: true, args: ['--undumpable'] });
+    const d = await forkall(['unfork', '-p', String(s.pid), '--call', 'print_ids', '--arg', 'ids:']);
+    assert.equal(d.code, 7, d.stderr + d.stdout);
+    assert.match(d.stderr, /cannot be read by its own user \(it is not dumpable/);
+  } finally {
+    stop(t);
+    stop(s);
+  }
+});
+
 test('errors: no ptrace-read permission on the target (nobody importing a root process)', { timeout: 120_000 }, async (ctx) => {
   if (process.getuid?.() !== 0 || !haveSetpriv) return ctx.skip('needs root and setpriv to run as nobody');
   let t: Target | undefined;

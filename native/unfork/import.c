@@ -196,6 +196,49 @@ static int map_one(struct mapping *m) {
   return 0;
 }
 
+static int cred_set;
+static u64 cred_uid, cred_gid;
+
+void set_target_creds(u64 uid, u64 gid) {
+  cred_set = 1;
+  cred_uid = uid;
+  cred_gid = gid;
+}
+
+/**
+ * The target's code is about to run in this process: it must not run with
+ * more privilege than the target has. Everything that needed privilege
+ * (userfaultfd, the files, the placement) is done; the fault thread, made
+ * next, inherits these credentials and reads the target as its owner would.
+ */
+static int drop_to_target_creds(void) {
+  if (!cred_set) return 0;
+  if (sys2(__NR_setgroups, 0, 0) < 0 || sys3(__NR_setresgid, cred_gid, cred_gid, cred_gid) < 0 ||
+      sys3(__NR_setresuid, cred_uid, cred_uid, cred_uid) < 0 || sys5(__NR_prctl, 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0) < 0) {
+    reply_err("cred", "cannot take on the target's user and group", 0, 0);
+    return -1;
+  }
+  // Can the target still be read as its owner? (Not if it is not dumpable.)
+  for (int i = 0; i < nmaps; i++) {
+    if (maps[i].kind != K_ANON || !(maps[i].prot & 1)) continue;
+    static char probe[8];
+    struct {
+      void *base;
+      unsigned long len;
+    } local = {probe, sizeof probe}, remote = {(void *)maps[i].start, sizeof probe};
+    long n = sys6(__NR_process_vm_readv, target_pid, (long)&local, 1, (long)&remote, 1, 0);
+    if (n == -1 || n == -13) {
+      reply_err("cred-denied",
+                "the target cannot be read by its own user (it is not dumpable: setuid, setcap or prctl(PR_SET_DUMPABLE, 0)); "
+                "its code would have to run with more privilege than it has, which unfork refuses",
+                0, 0);
+      return -1;
+    }
+    break;
+  }
+  return 0;
+}
+
 int do_import(void) {
   if (!target_pid) {
     reply_err("usage", "no pid given", 0, 0);
@@ -213,6 +256,7 @@ int do_import(void) {
   move_vdso();
   for (int i = 0; i < nmaps; i++)
     if (map_one(&maps[i]) < 0) return -1;
+  if (drop_to_target_creds() < 0) return -1;
   if (start_fault_thread() < 0) {
     reply_err("thread", "cannot start the fault thread", 0, 0);
     return -1;

@@ -30,6 +30,8 @@ int add_mapping(const char *args);
 void set_uffd_mode(int allow_user_only);
 /** remembers the helper's own [stack]/[vdso]/[vvar]* ranges (before anything moves) */
 void note_own_specials(void);
+/** "cred UID GID": the helper takes on the target's credentials before running its code */
+void set_target_creds(u64 uid, u64 gid);
 /** does the import; replies OK (with warnings) or ERR and returns nonzero */
 int do_import(void);
 /** drops every imported page so that the next touch reads the target again */

@@ -2,7 +2,7 @@
 // lazily, and runs the target's own functions on the copy. Driven over a pipe
 // by src/unfork/helper.ts; one command per line on stdin, answers on stdout
 // (both moved to high fds at start, see sys.h):
-//   pid HEX | uffd 0|1 | map START END PROT KIND OFF [PATHHEX]   (set-up)
+//   pid HEX | uffd 0|1 | cred UID GID | map START END PROT KIND OFF [PATHHEX]   (set-up)
 //   import                                  -> OK WARNING | ERR CODE MESSAGE
 //   call FN FLUSH TP [i:HEX|s:HEX]...       -> OK RET LEN OUTLEN + what fd 1 got + what fd 2 got
 //   read ADDR LEN                           -> OK 0 LEN + the bytes
@@ -78,6 +78,10 @@ __attribute__((noreturn, used)) void helper_main(void) {
     const char *q = rest;
     if (streq(cmd, "pid")) target_pid = (int)get_hex(&q);
     else if (streq(cmd, "uffd")) set_uffd_mode((int)get_hex(&q));
+    else if (streq(cmd, "cred")) {
+      u64 uid = get_hex(&q);
+      set_target_creds(uid, get_hex(&q));
+    }
     else if (streq(cmd, "map")) {
       if (add_mapping(rest) < 0) reply_err("usage", "bad or too many mappings", 0, 0);
     } else if (streq(cmd, "import")) {

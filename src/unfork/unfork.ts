@@ -7,7 +7,7 @@
 // The target is only read (process_vm_readv, /proc/PID/mem): never stopped,
 // traced or signalled, except with `consistent`, which first makes a held copy
 // of it with the remote engine (a short ptrace stop) and imports that copy.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { toolBinary } from '../native/paths.js';
 import { cloneProcess } from '../remote/api.js';
 import { RemoteError } from '../remote/errors.js';
@@ -49,6 +49,7 @@ function setupError(words: string[]): UnforkError {
   const code = words[1] ?? 'failed';
   const msg = words.slice(2).join(' ');
   if (code === 'uffd-denied') return new UnforkError(msg, 'uffd-denied');
+  if (code === 'cred-denied') return new UnforkError(msg, 'denied');
   if (code === 'collide' || code === 'place') return new UnforkError(msg, 'collide');
   return new UnforkError(`the unfork helper failed: ${code}: ${msg}`, 'failed');
 }
@@ -93,6 +94,9 @@ export class Unfork {
       const syms = new SymbolResolver(source, maps, mem);
       helper = new Helper(toolBinary('forkall-unfork'));
       const lines = [`pid ${source.toString(16)}`, `uffd ${opts.userModeOnly ? 1 : 0}`];
+      // The target's code must not run with more privilege than the target has.
+      const creds = targetCreds(source);
+      if (creds && creds.uid !== process.geteuid?.()) lines.push(`cred ${creds.uid.toString(16)} ${creds.gid.toString(16)}`);
       for (const m of maps) {
         const l = mapLine(m);
         if (l) lines.push(l);
@@ -195,6 +199,18 @@ export class Unfork {
     await this.helper.quit();
     this.mem.close();
     if (this.source !== this.pid) killCopy(this.source);
+  }
+}
+
+/** Effective user and group of a process (/proc/PID/status). */
+function targetCreds(pid: number): { uid: number; gid: number } | undefined {
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const uid = /^Uid:\s+\d+\s+(\d+)/m.exec(st);
+    const gid = /^Gid:\s+\d+\s+(\d+)/m.exec(st);
+    return uid && gid ? { uid: Number(uid[1]), gid: Number(gid[1]) } : undefined;
+  } catch {
+    return undefined;
   }
 }
 
