@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native/paths.js';
@@ -28,6 +28,8 @@ interface Target {
   victim: bigint;
   /** pthread_self() of the main thread: its thread pointer */
   self: bigint;
+  /** 1 MB of anonymous memory the target never touches */
+  untouched: bigint;
   /** sends a command line and resolves to the first later line starting with `reply` */
   ask(cmd: string, reply: string): Promise<string>;
 }
@@ -53,13 +55,14 @@ async function startTarget(flavour: Flavour, opts: { args?: string[]; asNobody?:
       waiters.push({ prefix, resolve: (l) => (clearTimeout(t), resolve(l)) });
     });
   const ready = await next('READY');
-  const m = /pid=(\d+) token=([0-9a-f]{16}) victim=0x([0-9a-f]+) self=0x([0-9a-f]+)/.exec(ready)!;
+  const m = /pid=(\d+) token=([0-9a-f]{16}) victim=0x([0-9a-f]+) self=0x([0-9a-f]+) untouched=0x([0-9a-f]+)/.exec(ready)!;
   return {
     child,
     pid: Number(m[1]),
     token: m[2]!,
     victim: BigInt('0x' + m[3]),
     self: BigInt('0x' + m[4]),
+    untouched: BigInt('0x' + m[5]),
     ask: (cmd, reply) => {
       const p = next(reply);
       child.stdin!.write(cmd + '\n');
@@ -350,6 +353,36 @@ test('errors: a call blocked on a lock another thread of the target holds is end
     assert.equal(j.error.code, 'timeout');
     assert.equal((await report(t)).signals, 0);
   } finally {
+    stop(t);
+  }
+});
+
+/** Bit 63 of the target's pagemap entry for `addr`: a page is mapped in its page tables. */
+function present(pid: number, addr: bigint): boolean {
+  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
+  try {
+    const b = Buffer.alloc(8);
+    readSync(fd, b, 0, 8, Number((addr / 4096n) * 8n));
+    return (b.readBigUInt64LE() >> 63n) === 1n;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('a page of anonymous memory the target never touched is zeros in the copy and stays absent from the target\'s page tables', { timeout: 120_000 }, async () => {
+  let t: Target | undefined;
+  let u;
+  try {
+    t = await startTarget('glibc');
+    const page = t.untouched + 5n * 4096n;
+    assert.equal(present(t.pid, page), false);
+    u = await unfork(t.pid);
+    assert.deepEqual(await u.read(page, 64), Buffer.alloc(64));
+    assert.equal(present(t.pid, page), false, 'reading it mapped a page into the target');
+    // a page the target did write is still read from it
+    assert.equal((await u.read(t.victim, 1))[0], 7);
+  } finally {
+    await u?.close();
     stop(t);
   }
 });

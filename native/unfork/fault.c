@@ -29,7 +29,45 @@ __attribute__((noreturn)) static void unservable(u64 addr, long err) {
   die_now(3);
 }
 
+// PAGEMAP_SCAN (Linux 6.7) on the target's /proc/PID/pagemap: read-only, it
+// reports the pages of the VMAs in a range with their categories, and
+// nothing for a hole, so it also tells a page the target unmapped from one
+// it never touched (plain pagemap entries are zero for both).
+struct page_region {
+  u64 start, end, categories;
+};
+struct pm_scan_arg {
+  u64 size, flags, start, end, walk_end, vec, vec_len, max_pages;
+  u64 category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN 0xc0606610UL /* _IOWR('f', 16, struct pm_scan_arg) */
+#define PAGE_IS_PRESENT (1UL << 3)
+#define PAGE_IS_SWAPPED (1UL << 4)
+#define PAGE_IS_PFNZERO (1UL << 5)
+static int scan_unsupported;
+
+/** A page of anonymous memory the target never wrote (absent, or the shared zero page): zeros. */
+static int never_written(u64 addr) {
+  if (pagemap_fd < 0 || scan_unsupported || !anonymous_in_target(addr)) return 0;
+  struct page_region r = {0, 0, 0};
+  struct pm_scan_arg a = {.size = sizeof a, .start = addr, .end = addr + PAGE, .vec = (u64)&r, .vec_len = 1,
+                          .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO};
+  long n = sys3(__NR_ioctl, pagemap_fd, PAGEMAP_SCAN, &a);
+  if (n < 0) {
+    scan_unsupported = 1; /* an older kernel: read every page */
+    return 0;
+  }
+  if (n == 0) return 0; /* a hole: let the read fail and report it */
+  return (r.categories & PAGE_IS_PFNZERO) || !(r.categories & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED));
+}
+
 static void serve(u64 addr) {
+  if (never_written(addr)) {
+    struct uffdio_zeropage z = {.range = {.start = addr, .len = PAGE}, .mode = 0};
+    long r = sys3(__NR_ioctl, uffd, UFFDIO_ZEROPAGE, &z);
+    if (r == 0 || r == -17) return;
+    /* otherwise fall back to reading it */
+  }
   struct iovec local = {bounce, PAGE}, remote = {(void *)addr, PAGE};
   long n = sys6(__NR_process_vm_readv, target_pid, (long)&local, 1, (long)&remote, 1, 0);
   if (n != (long)PAGE) unservable(addr, n < 0 ? n : -14 /* EFAULT: partly unmapped */);

@@ -16,6 +16,7 @@
 
 int target_pid;
 int uffd = -1;
+int pagemap_fd = -1;
 static int allow_user_only;
 static struct mapping maps[MAX_MAPS];
 static int nmaps;
@@ -220,7 +221,7 @@ static int drop_to_target_creds(void) {
   }
   // Can the target still be read as its owner? (Not if it is not dumpable.)
   for (int i = 0; i < nmaps; i++) {
-    if (maps[i].kind != K_ANON || !(maps[i].prot & 1)) continue;
+    if ((maps[i].kind != K_ANON && maps[i].kind != K_ZERO) || !(maps[i].prot & 1)) continue;
     static char probe[8];
     struct {
       void *base;
@@ -237,6 +238,25 @@ static int drop_to_target_creds(void) {
     break;
   }
   return 0;
+}
+
+int anonymous_in_target(u64 addr) {
+  int lo = 0, hi = nmaps - 1; /* maps come sorted, as /proc/PID/maps lists them */
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (addr < maps[mid].start) hi = mid - 1;
+    else if (addr >= maps[mid].end) lo = mid + 1;
+    else return maps[mid].kind == K_ZERO;
+  }
+  return 0;
+}
+
+static void open_pagemap(void) {
+  char path[64];
+  char *p = put_dec(put_str(path, "/proc/"), target_pid);
+  put_str(p, "/pagemap")[0] = 0;
+  long fd = sys3(__NR_open, path, O_RDONLY | O_CLOEXEC, 0);
+  pagemap_fd = fd < 0 ? -1 : (int)fd; /* without it every page is read */
 }
 
 int do_import(void) {
@@ -256,6 +276,7 @@ int do_import(void) {
   move_vdso();
   for (int i = 0; i < nmaps; i++)
     if (map_one(&maps[i]) < 0) return -1;
+  open_pagemap();
   if (drop_to_target_creds() < 0) return -1;
   if (start_fault_thread() < 0) {
     reply_err("thread", "cannot start the fault thread", 0, 0);
@@ -271,7 +292,7 @@ int do_import(void) {
 
 int do_refresh(void) {
   for (int i = 0; i < nmaps; i++)
-    if (maps[i].kind == K_ANON && sys3(__NR_madvise, maps[i].start, maps[i].end - maps[i].start, MADV_DONTNEED) < 0) {
+    if ((maps[i].kind == K_ANON || maps[i].kind == K_ZERO) && sys3(__NR_madvise, maps[i].start, maps[i].end - maps[i].start, MADV_DONTNEED) < 0) {
       reply_err("refresh", "madvise(MADV_DONTNEED) failed on", maps[i].start, maps[i].end);
       return -1;
     }

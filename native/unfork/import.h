@@ -11,7 +11,10 @@
 // Where the helper parks its own vdso while moving it to the target's address.
 #define SCRATCH 0x6ff000000000UL
 
-enum kind { K_ANON = 'a', K_FILE = 'f', K_NONE = 'n', K_SPECIAL = 's' };
+// K_ANON: imported through userfaultfd; K_ZERO: the same, and anonymous in the
+// target too, so a page it has never written is served as zeros without
+// reading it (a read would map the zero page into the target's page tables).
+enum kind { K_ANON = 'a', K_ZERO = 'z', K_FILE = 'f', K_NONE = 'n', K_SPECIAL = 's' };
 
 struct mapping {
   u64 start, end, off;
@@ -23,6 +26,10 @@ struct mapping {
 extern int target_pid;
 extern int uffd;
 extern volatile u64 pages_served;
+extern int pagemap_fd; /* the target's /proc/PID/pagemap, or -1 */
+
+/** true when addr is in a K_ZERO mapping */
+int anonymous_in_target(u64 addr);
 
 /** "map START END PROT KIND OFF [PATHHEX]": one target mapping to import */
 int add_mapping(const char *args);

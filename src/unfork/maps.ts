@@ -41,7 +41,9 @@ function sameFile(m: Mapping): boolean {
  * Kinds: f = private executable file text, mapped again from the file (it is
  * what the target has unless a debugger patched it); a = every other readable
  * range, imported page by page through userfaultfd (writable data, RELRO,
- * heap, stacks, shared memory as a private copy); n = PROT_NONE, only
+ * heap, stacks, shared memory as a private copy); z = the same for memory
+ * that is anonymous in the target too (a page it never touched, by its
+ * pagemap, is served as zeros without reading it); n = PROT_NONE, only
  * reserved; s = the kernel's [vdso]/[vvar].
  */
 export function mapLine(m: Mapping): string | undefined {
@@ -51,5 +53,7 @@ export function mapLine(m: Mapping): string | undefined {
   if (isKernelSpecial(m.path)) return `map ${range} ${prot} s 0 ${Buffer.from(m.path).toString('hex')}`;
   if (prot === 0) return `map ${range} 0 n 0`;
   if (m.perms === 'r-xp' && sameFile(m)) return `map ${range} ${prot} f ${m.offset.toString(16)} ${Buffer.from(m.path).toString('hex')}`;
-  return `map ${range} ${prot} a 0`;
+  // anonymous in the target too: a page it never touched is served as zeros without reading it
+  const anonymous = m.inode === 0 && (m.path === '' || m.path === '[heap]' || m.path === '[stack]');
+  return `map ${range} ${prot} ${anonymous ? 'z' : 'a'} 0`;
 }
