@@ -8,6 +8,7 @@ import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
 import { checkResult, finishCall, NR, startCall, type Call } from './inject.js';
 import { reg } from './regs.js';
+import { findTidField } from './libc-layout.js';
 import { statusField } from '../proc/tasks.js';
 import type { ProcessMemory } from './memory.js';
 import type { TracedTask } from './task.js';
@@ -63,15 +64,6 @@ function readName(pid: number, tid: number): string {
 }
 
 /** The descriptor's TID field: glibc's clear_child_tid points at it; musl's does not, so look near the thread pointer. */
-function findTidField(mem: ProcessMemory, tid: number, clearChildTid: bigint, fsBase: bigint): bigint {
-  const atClear = clearChildTid ? mem.tryRead(clearChildTid, 4) : undefined;
-  if (atClear && atClear.readInt32LE(0) === tid) return clearChildTid;
-  const desc = fsBase ? mem.tryRead(fsBase, 256) : undefined;
-  if (!desc) return 0n;
-  for (let off = 8; off + 4 <= desc.length; off += 4) if (desc.readInt32LE(off) === tid) return fsBase + BigInt(off);
-  return 0n;
-}
-
 /**
  * Reads every thread's state. The two injected calls are pipelined: while one
  * thread's call runs, the tracer collects another's result and starts its next
@@ -105,7 +97,7 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
         robust,
         ownerList: robust.head,
         clearChildTid: clearTids[i]!,
-        tidField: findTidField(mem, tid, clearTids[i]!, reg(regs[i]!, 'fs_base')),
+        tidField: findTidField(mem, { tid, fsBase: reg(regs[i]!, 'fs_base'), clearChildTid: clearTids[i]!, robustHead: robust.head }),
         altstack: ss.readInt32LE(8) & SS_DISABLE ? undefined : ss,
         name: readName(task.tgid, tid),
         affinity: getAffinity(tid),

@@ -67,7 +67,7 @@ export function register(program: Command): void {
     .option('--stopped', 'leave each clone stopped (SIGSTOP) and detached: `gdb -p` or `strace -p` sees its first instruction; `kill -CONT` starts it')
     .option('--wait', 'wait until every clone has ended before exiting')
     .option('--exact-tids', 'the clone keeps the original PID and TIDs, in a PID namespace of its own (a user namespace too when not root)')
-    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","clones":[{"pid","threads","ownersFixed","tids","childPid"?}]} as JSON')
+    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","warnings":[...],"clones":[{"pid","threads","ownersFixed","tids","childPid"?}]} as JSON')
     .addHelpText(
       'after',
       `
@@ -113,6 +113,7 @@ thread or forkall itself, 6 already traced, 7 ptrace denied, 8 the clone failed
         if (o.json) {
           process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         } else {
+          for (const w of r.warnings ?? []) process.stderr.write(`forkall: warning: ${w} (see: forkall doctor -p ${pid})\n`);
           const t = makeTable(['clone pid', 'threads', 'owners fixed', 'state']);
           for (const c of r.clones) t.push([c.pid, c.threads, c.ownersFixed, o.stopped ? 'stopped' : 'running']);
           process.stdout.write(
