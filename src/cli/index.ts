@@ -10,6 +10,7 @@ import { register as registerClone } from './commands/clone.js';
 import { register as registerSnapshot } from './commands/snapshot.js';
 import { register as registerBenchServer } from './commands/bench-server.js';
 import { register as registerBenchRemote } from './commands/bench-remote.js';
+import { register as registerDoctor } from './commands/doctor.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerClone(program);
   registerSnapshot(program);
+  registerDoctor(program);
   return program;
 }
 

@@ -88,6 +88,9 @@ function muslVersion(bytes: Buffer | undefined): string | undefined {
   return /\0(\d+\.\d+\.\d+)\0/.exec(bytes.subarray(at, at + 4096).toString('latin1'))?.[1];
 }
 
+/** The musl version recorded in an executable or library file, if any. */
+export const muslVersionOf = (path: string): string | undefined => muslVersion(readFileBytes(path));
+
 /** Which C library process `pid` runs (maps: its /proc/<pid>/maps). */
 export function identifyLibc(pid: number, maps: Mapping[]): LibcIdentity {
   const r = layoutRules();

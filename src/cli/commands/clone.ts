@@ -10,7 +10,7 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable } from '../table.js';
 
-const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
+export const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   'bad-pid': EXIT.USAGE,
   unsupported: EXIT.USAGE,
   'no-such-process': EXIT.NO_PROCESS,
