@@ -137,9 +137,22 @@ static int read_syscall_nr(pid_t tid, long *nr, char *state)
 	return 0;
 }
 
+/* Seconds on the monotonic clock. */
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Waits on the event (the thread asleep in the call), bounded only by a
+ * generous deadline: on a loaded machine a thread can take seconds to get
+ * there, and a short window would fail the scenario for nothing. */
+#define SC_BLOCK_DEADLINE_S 120
 void sc_wait_blocked(pid_t tid, long want)
 {
-	for (int i = 0; i < 5000; i++) {
+	double deadline = now_s() + SC_BLOCK_DEADLINE_S;
+	while (now_s() < deadline) {
 		long nr;
 		char st;
 		if (read_syscall_nr(tid, &nr, &st) == 0 && st == 'S' && nr >= 0 && (want < 0 || nr == want)) {
@@ -148,7 +161,7 @@ void sc_wait_blocked(pid_t tid, long want)
 		}
 		usleep(1000);
 	}
-	sc_die("thread %d did not block in syscall %ld within 5 s", (int)tid, want);
+	sc_die("thread %d did not block in syscall %ld within %d s", (int)tid, want, SC_BLOCK_DEADLINE_S);
 }
 
 int sc_engine_is_inprocess(void)

@@ -107,7 +107,8 @@ void sc_gate_open(struct sc_gate *g);
 
 pid_t sc_gettid(void);
 int sc_count_tasks(void);
-/* Waits (up to 5 s) until thread tid sleeps in system call nr (-1: any). */
+/* Waits until thread tid sleeps in system call nr (-1: any); dies after a
+ * generous deadline (120 s), never after a short fixed window. */
 void sc_wait_blocked(pid_t tid, long nr);
 /* Starts a thread; dies on failure. */
 void sc_spawn(void *(*fn)(void *), void *arg, unsigned long *out);
