@@ -44,6 +44,7 @@ export const scenarios: ScenarioSpec[] = [
   { name: 'sigwait', flavours: both },
   { name: 'sigsuspend', flavours: both },
   { name: 'avx_registers', flavours: both },
+  { name: 'gpr_state', flavours: both },
   { name: 'malloc_churn', flavours: both },
   { name: 'stdio_lock', flavours: both },
   { name: 'tls_and_keys', flavours: both },
