@@ -54,11 +54,14 @@ static long find_desc_tid_offset(void)
 		if (off >= 0 && off < FA_RULE_TID_ADDR_MAX && *ctid == tid)
 			return off;
 	}
+#ifndef __GLIBC__
 	/* musl: clear_child_tid is a global lock; the tid sits a few words past the
-	 * thread pointer. Take the first aligned int that holds it. */
+	 * thread pointer. Take the first aligned int that holds it. (Only musl's
+	 * rule: elsewhere an int that happens to equal the TID is no TID field.) */
 	for (long off = FA_RULE_DESC_TID_SCAN_START; off < FA_RULE_DESC_TID_SCAN_END; off += FA_RULE_DESC_TID_SCAN_STEP)
 		if (*(int *)(tp + off) == tid)
 			return off;
+#endif
 	return -1;
 }
 

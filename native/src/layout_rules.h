@@ -12,10 +12,13 @@
 #ifndef FORKALL_LAYOUT_RULES_H
 #define FORKALL_LAYOUT_RULES_H
 
-/* Descriptor TID. glibc: the kernel's clear_child_tid address is &pd->tid, so
- * if that address lies in [tp, tp + TID_ADDR_MAX) and holds the thread's TID,
- * it is the field. musl: clear_child_tid is a global lock; the TID is the
- * first aligned int in [tp + SCAN_START, tp + SCAN_END) that holds it. */
+/* Descriptor TID: one offset from the thread pointer, found on one thread and
+ * then used for every thread whose int at that offset holds its TID. glibc:
+ * the kernel's clear_child_tid address is &pd->tid, so if that address lies
+ * in [tp, tp + TID_ADDR_MAX) and holds the thread's TID, it is the field.
+ * musl only (the scan would take any int equal to the TID elsewhere):
+ * clear_child_tid is a global lock; the TID is the first aligned int in
+ * [tp + SCAN_START, tp + SCAN_END) that holds it. */
 #define FA_RULE_TID_ADDR_MAX 4096
 #define FA_RULE_DESC_TID_SCAN_START 8
 #define FA_RULE_DESC_TID_SCAN_END 512

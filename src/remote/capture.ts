@@ -8,7 +8,6 @@ import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
 import { checkResult, finishCall, NR, startCall, type Call } from './inject.js';
 import { reg } from './regs.js';
-import { findTidField } from './libc-layout.js';
 import { statusField } from '../proc/tasks.js';
 import type { ProcessMemory } from './memory.js';
 import type { TracedTask } from './task.js';
@@ -24,7 +23,7 @@ export interface ThreadState {
   ownerList: bigint;
   /** set_tid_address / CLONE_CHILD_CLEARTID address (0: none) */
   clearChildTid: bigint;
-  /** where the libc thread descriptor keeps this thread's TID (0: not found) */
+  /** where the libc thread descriptor keeps this thread's TID (0: not found); filled in by clone-process from discoverLayout */
   tidField: bigint;
   /** struct stack_t (24 bytes) when a signal stack is set, else undefined */
   altstack?: Buffer;
@@ -97,7 +96,7 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
         robust,
         ownerList: robust.head,
         clearChildTid: clearTids[i]!,
-        tidField: findTidField(mem, { tid, fsBase: reg(regs[i]!, 'fs_base'), clearChildTid: clearTids[i]!, robustHead: robust.head }),
+        tidField: 0n, // set from the libc layout (libc-layout.ts discoverLayout), which needs every thread
         altstack: ss.readInt32LE(8) & SS_DISABLE ? undefined : ss,
         name: readName(task.tgid, tid),
         affinity: getAffinity(tid),

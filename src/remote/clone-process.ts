@@ -157,6 +157,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     states = captureThreads(originals, firstRegs, mem, insn);
     mark('capture');
     layout = discoverLayout(pid, mem, maps, states.map((s) => ({ tid: s.tid, fsBase: reg(s.regs, 'fs_base'), clearChildTid: s.clearChildTid, robustHead: s.robust.head })));
+    for (const s of states) s.tidField = layout.tidField.get(s.tid) ?? 0n;
     if (layout.ownerListOffset > 0)
       for (const s of states) if (!s.ownerList && reg(s.regs, 'fs_base')) s.ownerList = reg(s.regs, 'fs_base') + BigInt(layout.ownerListOffset);
     if (abort()) throw new Abandoned();

@@ -33,6 +33,8 @@ export interface ThreadFacts {
 
 export interface LibcLayout {
   libc: LibcIdentity;
+  /** offset of the descriptor's TID field from the thread pointer (-1: not found) */
+  descTidOffset: number;
   /** per TID: address of its descriptor's TID field (0: not found) */
   tidField: Map<number, bigint>;
   /** musl: offset of the owner-list head from the thread pointer (-1: not found / not musl) */
@@ -106,18 +108,34 @@ export function identifyLibc(pid: number, maps: Mapping[]): LibcIdentity {
   return { kind: 'unknown', linkage: 'static', evidence: 'a static executable without glibc\'s or musl\'s marks (stripped musl, or another libc)' };
 }
 
-/** The address of a thread's descriptor TID field (0n: not found). */
-export function findTidField(mem: ProcessMemory, t: ThreadFacts): bigint {
+/**
+ * The offset of the descriptor's TID field from the thread pointer, found on
+ * the first thread where a rule applies (as the in-process engine finds it on
+ * the thread that loads it): glibc's clear_child_tid address when it lies in
+ * the descriptor and holds the TID; musl's first aligned int near the thread
+ * pointer that holds it. -1 when no rule applies (then nothing is written).
+ */
+export function findDescTidOffset(mem: ProcessMemory, kind: LibcKind, threads: ThreadFacts[]): number {
   const r = layoutRules();
-  const { tid, fsBase, clearChildTid } = t;
-  if (fsBase && clearChildTid >= fsBase && clearChildTid < fsBase + BigInt(r.tidAddrMax)) {
-    const at = mem.tryRead(clearChildTid, 4);
-    if (at && at.readInt32LE(0) === tid) return clearChildTid;
+  for (const { tid, fsBase, clearChildTid } of threads) {
+    if (!fsBase) continue;
+    if (clearChildTid >= fsBase && clearChildTid < fsBase + BigInt(r.tidAddrMax)) {
+      const at = mem.tryRead(clearChildTid, 4);
+      if (at && at.readInt32LE(0) === tid) return Number(clearChildTid - fsBase);
+    }
+    if (kind !== 'musl') continue; // the scan is musl's rule: elsewhere an int that happens to equal the TID is no TID field
+    const desc = mem.tryRead(fsBase, r.descTidScan.end);
+    if (!desc) continue;
+    for (let off = r.descTidScan.start; off + 4 <= desc.length; off += r.descTidScan.step) if (desc.readInt32LE(off) === tid) return off;
   }
-  const desc = fsBase ? mem.tryRead(fsBase, r.descTidScan.end) : undefined;
-  if (!desc) return 0n;
-  for (let off = r.descTidScan.start; off + 4 <= desc.length; off += r.descTidScan.step) if (desc.readInt32LE(off) === tid) return fsBase + BigInt(off);
-  return 0n;
+  return -1;
+}
+
+/** Where thread `t`'s descriptor keeps its TID: fs_base + offset when that int holds the TID, else 0n. */
+export function tidFieldAt(mem: ProcessMemory, t: ThreadFacts, offset: number): bigint {
+  if (offset < 0 || !t.fsBase) return 0n;
+  const addr = t.fsBase + BigInt(offset);
+  return mem.tryRead(addr, 4)?.readInt32LE(0) === t.tid ? addr : 0n;
 }
 
 /** Entries of the list at `head` (at most the rules' limit), following next pointers. */
@@ -170,7 +188,8 @@ export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[],
   const r = layoutRules();
   const libc = identifyLibc(pid, maps);
   const warnings: string[] = [];
-  const tidField = new Map(threads.map((t) => [t.tid, findTidField(mem, t)]));
+  const descTidOffset = findDescTidOffset(mem, libc.kind, threads);
+  const tidField = new Map(threads.map((t) => [t.tid, tidFieldAt(mem, t, descTidOffset)]));
   const lost = threads.filter((t) => !tidField.get(t.tid)).map((t) => t.tid);
   if (lost.length)
     warnings.push(`PID ${pid}: the TID field of the libc thread descriptor was not found for thread(s) ${lost.join(', ')}: with new TIDs their descriptors keep the old TIDs`);
@@ -201,5 +220,5 @@ export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[],
   } else {
     warnings.push(`PID ${pid}: a static glibc program: ld.so's recursive locks live in its own data and are not looked for; with new TIDs, a dlopen/TLS lock held by a non-forking thread keeps its old owner`);
   }
-  return { libc, tidField, ownerListOffset, ownerLockOffset, ldsoRegions, warnings };
+  return { libc, descTidOffset, tidField, ownerListOffset, ownerLockOffset, ldsoRegions, warnings };
 }
