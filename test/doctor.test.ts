@@ -164,6 +164,33 @@ test('a static glibc program is told from musl by its marks; doctor and forkall 
   }
 });
 
+test('a dynamic musl program is told by its interpreter (maps show musl under its real name, libc.so)', { skip: have('musl-gcc') ? false : 'musl-gcc is not installed', timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkall-musl-dyn-'));
+  writeFileSync(
+    join(dir, 'p.c'),
+    '#include <pthread.h>\n#include <stdio.h>\n#include <unistd.h>\nstatic void *w(void *a) { for (;;) pause(); return a; }\nint main(void) { pthread_t t; pthread_create(&t, 0, w, 0); printf("READY\\n"); fflush(stdout); for (;;) pause(); }\n',
+  );
+  const cc = spawnSync('musl-gcc', ['-O2', '-pthread', '-o', join(dir, 'p'), join(dir, 'p.c')], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+  const { child } = await startUntil(join(dir, 'p'), [], {}, /READY/);
+  try {
+    const probe = doctorJson([]).libcs.find((l: { name: string }) => l.name === 'musl (static)');
+    const r = doctorJson(['-p', String(child.pid)]);
+    assert.equal(r.process.libc.kind, 'musl', JSON.stringify(r.process.libc));
+    assert.equal(r.process.libc.linkage, 'dynamic');
+    assert.match(r.process.libc.evidence, /interpreter .*ld-musl-/);
+    if (probe.ok) {
+      assert.equal(r.process.libc.version, probe.version, 'the same musl as the static probe\'s');
+      for (const t of r.process.threads) assert.equal(t.descTidOffset, probe.descTidOffset, `tid ${t.tid}`);
+      assert.equal(r.process.ownerListOffset, probe.ownerListOffset);
+    }
+    assert.deepEqual(r.degrades, []);
+    assert.deepEqual(heldThreads(child.pid!), []);
+  } finally {
+    await end(child);
+  }
+});
+
 test('forkall doctor -p on python3 with a worker thread: dynamic glibc, every thread\'s TID field, nothing degrades', { skip: have('python3') ? false : 'python3 is not installed', timeout: 120_000 }, async () => {
   const { child } = await startUntil('python3', ['-c', 'import threading,time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\nprint("READY", flush=True)\ntime.sleep(600)'], {}, /READY/);
   try {

@@ -61,7 +61,10 @@
 
 /* Telling the C libraries apart, from outside (the in-process engine knows
  * at compile time). A dynamic glibc program maps a file named GLIBC_SONAME
- * and ld.so named GLIBC_LDSO*; a dynamic musl one maps MUSL_LDSO*. A static
+ * and ld.so named GLIBC_LDSO*; a dynamic musl one names MUSL_LDSO* as its
+ * interpreter (PT_INTERP, within the executable's first INTERP_BYTES bytes)
+ * or maps a file of that name (musl's libc and dynamic linker are one file,
+ * often mapped under its real name, e.g. .../x86_64-linux-musl/libc.so). A static
  * program maps neither: its executable is glibc if it holds one of the
  * GLIBC_STATIC_MARK strings (glibc's tunables and ld.so.cache support are
  * linked into every static glibc program), musl if it holds MUSL_MARK (a
@@ -71,6 +74,7 @@
 #define FA_RULE_GLIBC_SONAME "libc.so.6"
 #define FA_RULE_GLIBC_LDSO "ld-linux"
 #define FA_RULE_MUSL_LDSO "ld-musl-"
+#define FA_RULE_INTERP_BYTES 4096
 #define FA_RULE_GLIBC_STATIC_MARK_1 "GLIBC_TUNABLES"
 #define FA_RULE_GLIBC_STATIC_MARK_2 "glibc-ld.so.cache"
 #define FA_RULE_GLIBC_BANNER "GNU C Library"

@@ -50,6 +50,7 @@ function load() {
     glibcSoname: str('GLIBC_SONAME'),
     glibcLdso: str('GLIBC_LDSO'),
     muslLdso: str('MUSL_LDSO'),
+    interpBytes: num('INTERP_BYTES'),
     glibcStaticMarks: [str('GLIBC_STATIC_MARK_1'), str('GLIBC_STATIC_MARK_2')],
     glibcBanner: str('GLIBC_BANNER'),
     muslMark: str('MUSL_MARK'),

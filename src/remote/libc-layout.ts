@@ -70,6 +70,20 @@ function readFileBytes(path: string): Buffer | undefined {
   }
 }
 
+/** The first `n` bytes of a file; undefined when it cannot be read. */
+function readFileHead(path: string, n: number): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const b = Buffer.alloc(n);
+    return b.subarray(0, readSync(fd, b, 0, n, 0));
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 function glibcVersion(bytes: Buffer | undefined): string | undefined {
   if (!bytes) return undefined;
   const r = layoutRules();
@@ -87,7 +101,7 @@ function muslVersion(bytes: Buffer | undefined): string | undefined {
   const at = bytes.indexOf(r.muslVersionTag);
   if (at < 0) return undefined;
   // musl's dynamic linker keeps its version as a string of its own after the tag
-  return /\0(\d+\.\d+\.\d+)\0/.exec(bytes.subarray(at, at + 4096).toString('latin1'))?.[1];
+  return /\0(\d+\.\d+\.\d+)\0/.exec(bytes.subarray(at, at + 65536).toString('latin1'))?.[1];
 }
 
 /** The musl version recorded in an executable or library file, if any. */
@@ -100,6 +114,13 @@ export function identifyLibc(pid: number, maps: Mapping[]): LibcIdentity {
   if (glibc) return { kind: 'glibc', linkage: 'dynamic', version: glibcVersion(readFileBytes(glibc.path)), evidence: `maps ${glibc.path}` };
   const musl = maps.find((m) => basename(m.path).startsWith(r.muslLdso));
   if (musl) return { kind: 'musl', linkage: 'dynamic', version: muslVersion(readFileBytes(musl.path)), evidence: `maps ${musl.path}` };
+  const head = readFileHead(`/proc/${pid}/exe`, r.interpBytes);
+  const interp = head ? /\/[^\0]*ld-musl-[^\0]*/.exec(head.toString('latin1'))?.[0] : undefined;
+  if (interp) {
+    // musl's libc and dynamic linker are one file; maps may show it by its real name
+    const lib = maps.find((m) => m.perms.includes('x') && /\/(libc\.so|ld-musl-[^/]*)$/.test(m.path));
+    return { kind: 'musl', linkage: 'dynamic', version: lib ? muslVersion(readFileBytes(lib.path)) : undefined, evidence: `interpreter ${interp}${lib ? `, maps ${lib.path}` : ''}` };
+  }
   const exe = readFileBytes(`/proc/${pid}/exe`);
   if (!exe) return { kind: 'unknown', linkage: 'static', evidence: `maps no known libc and /proc/${pid}/exe cannot be read` };
   const mark = r.glibcStaticMarks.find((m) => exe.includes(m));

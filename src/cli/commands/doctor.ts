@@ -31,7 +31,7 @@ pidfd_getfd, userfaultfd, Yama ptrace_scope, transparent huge pages.
 
 With -p PID it seizes the process like 'forkall clone -p' does before it forks,
 reads every thread, and lets it go: libc kind, version and how it was told
-(maps, or marks in a static executable), per-thread TID field and rseq area,
+(maps, the program's interpreter, or marks in a static executable), per-thread TID field and rseq area,
 owner list, ld.so lock regions.
 
 Examples:
