@@ -53,6 +53,7 @@ export function inspectProcess(pid: number): ProcessReport {
       mem,
       maps,
       states.map((s) => ({ tid: s.tid, fsBase: reg(s.regs, 'fs_base'), clearChildTid: s.clearChildTid, robustHead: s.robust.head })),
+      true,
     );
     return {
       pid,

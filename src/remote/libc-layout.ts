@@ -107,19 +107,24 @@ function muslVersion(bytes: Buffer | undefined): string | undefined {
 /** The musl version recorded in an executable or library file, if any. */
 export const muslVersionOf = (path: string): string | undefined => muslVersion(readFileBytes(path));
 
-/** Which C library process `pid` runs (maps: its /proc/<pid>/maps). */
-export function identifyLibc(pid: number, maps: Mapping[]): LibcIdentity {
+/**
+ * Which C library process `pid` runs (maps: its /proc/<pid>/maps). The
+ * version of a dynamic libc costs a read of its file: only with `withVersion`
+ * (the doctor asks; a clone does not need it).
+ */
+export function identifyLibc(pid: number, maps: Mapping[], withVersion = false): LibcIdentity {
   const r = layoutRules();
+  const versionOf = (path: string, read: (b: Buffer | undefined) => string | undefined) => (withVersion ? read(readFileBytes(path)) : undefined);
   const glibc = maps.find((m) => basename(m.path) === r.glibcSoname);
-  if (glibc) return { kind: 'glibc', linkage: 'dynamic', version: glibcVersion(readFileBytes(glibc.path)), evidence: `maps ${glibc.path}` };
+  if (glibc) return { kind: 'glibc', linkage: 'dynamic', version: versionOf(glibc.path, glibcVersion), evidence: `maps ${glibc.path}` };
   const musl = maps.find((m) => basename(m.path).startsWith(r.muslLdso));
-  if (musl) return { kind: 'musl', linkage: 'dynamic', version: muslVersion(readFileBytes(musl.path)), evidence: `maps ${musl.path}` };
+  if (musl) return { kind: 'musl', linkage: 'dynamic', version: versionOf(musl.path, muslVersion), evidence: `maps ${musl.path}` };
   const head = readFileHead(`/proc/${pid}/exe`, r.interpBytes);
   const interp = head ? /\/[^\0]*ld-musl-[^\0]*/.exec(head.toString('latin1'))?.[0] : undefined;
   if (interp) {
     // musl's libc and dynamic linker are one file; maps may show it by its real name
     const lib = maps.find((m) => m.perms.includes('x') && /\/(libc\.so|ld-musl-[^/]*)$/.test(m.path));
-    return { kind: 'musl', linkage: 'dynamic', version: lib ? muslVersion(readFileBytes(lib.path)) : undefined, evidence: `interpreter ${interp}${lib ? `, maps ${lib.path}` : ''}` };
+    return { kind: 'musl', linkage: 'dynamic', version: lib ? versionOf(lib.path, muslVersion) : undefined, evidence: `interpreter ${interp}${lib ? `, maps ${lib.path}` : ''}` };
   }
   const exe = readFileBytes(`/proc/${pid}/exe`);
   if (!exe) return { kind: 'unknown', linkage: 'static', evidence: `maps no known libc and /proc/${pid}/exe cannot be read` };
@@ -205,9 +210,9 @@ function findOwnerLockOffset(mem: ProcessMemory, lists: { tid: number; entries: 
 }
 
 /** Everything the owner rewrite and the descriptors' TIDs need, with a warning for each thing not found. */
-export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[], threads: ThreadFacts[]): LibcLayout {
+export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[], threads: ThreadFacts[], withVersion = false): LibcLayout {
   const r = layoutRules();
-  const libc = identifyLibc(pid, maps);
+  const libc = identifyLibc(pid, maps, withVersion);
   const warnings: string[] = [];
   const descTidOffset = findDescTidOffset(mem, libc.kind, threads);
   const tidField = new Map(threads.map((t) => [t.tid, tidFieldAt(mem, t, descTidOffset)]));
