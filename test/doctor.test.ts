@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native/paths.js';
-import { layoutRules, parseRules, rulesFile } from '../src/remote/layout-rules.js';
+import { layoutRules, parseRules, rulesFile, rulesFrom } from '../src/remote/layout-rules.js';
 import { waitForExit } from '../src/remote/wait-exit.js';
 import { scenarioExists, scenarioPath } from './helpers/run-scenario.js';
 import { readTranscript, mismatches } from './helpers/transcript.js';
@@ -50,6 +50,11 @@ test('the rules table parses completely and is the file the C engine includes', 
   assert.equal(parseRules(text).size, defines.length, 'every FA_RULE_ line has the accepted form');
   const r = layoutRules();
   assert.ok(r.descTidScan.end > r.descTidScan.start && r.ownerLockWindow > 0);
+  // a rule missing from the table is an error naming it, never a silent default
+  const without = text.replace(/^#define FA_RULE_OWNER_LOCK_WINDOW .*$/m, '');
+  assert.throws(() => rulesFrom(without, 'x.h'), /x\.h: rule FA_RULE_OWNER_LOCK_WINDOW is missing/);
+  const mistyped = text.replace(/^#define FA_RULE_GLIBC_SONAME .*$/m, '#define FA_RULE_GLIBC_SONAME 6');
+  assert.throws(() => rulesFrom(mistyped, 'x.h'), /FA_RULE_GLIBC_SONAME is missing or not a string/);
   for (const c of ['layout.c', 'owners.c'])
     assert.match(readFileSync(join(packageRoot, 'native', 'src', c), 'utf8'), /#include "layout_rules\.h"/, `${c} uses the table`);
 });

@@ -18,16 +18,17 @@ export function parseRules(text: string): Map<string, number | string> {
   return rules;
 }
 
-function load() {
-  const all = parseRules(readFileSync(rulesFile, 'utf8'));
+/** The rules an engine needs, from a header's text; a missing or mistyped rule throws, naming `source`. */
+export function rulesFrom(text: string, source = rulesFile) {
+  const all = parseRules(text);
   const num = (name: string): number => {
     const v = all.get(name);
-    if (typeof v !== 'number') throw new Error(`${rulesFile}: rule FA_RULE_${name} is missing or not a number`);
+    if (typeof v !== 'number') throw new Error(`${source}: rule FA_RULE_${name} is missing or not a number`);
     return v;
   };
   const str = (name: string): string => {
     const v = all.get(name);
-    if (typeof v !== 'string') throw new Error(`${rulesFile}: rule FA_RULE_${name} is missing or not a string`);
+    if (typeof v !== 'string') throw new Error(`${source}: rule FA_RULE_${name} is missing or not a string`);
     return v;
   };
   return {
@@ -58,10 +59,10 @@ function load() {
   };
 }
 
-export type LayoutRules = ReturnType<typeof load>;
+export type LayoutRules = ReturnType<typeof rulesFrom>;
 
 let cached: LayoutRules | undefined;
-/** The rules, read once per process. */
+/** The rules, read from native/src/layout_rules.h once per process. */
 export function layoutRules(): LayoutRules {
-  return (cached ??= load());
+  return (cached ??= rulesFrom(readFileSync(rulesFile, 'utf8')));
 }
