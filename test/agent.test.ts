@@ -219,7 +219,11 @@ const collect = (s: NodeJS.ReadableStream) => {
 };
 
 test('per-clone stdio: a thread blocked in read(0) at the snapshot reads each clone\'s own pipe; output never mixes', async () => {
-  const t = await spawnTemplate('python3', ['-c', echoApp], { at: { delayMs: 600 }, stdio: ['pipe', 'ignore', 'ignore'] });
+  // The interpreter itself, not a wrapper on PATH (pyenv's python3 is a shell script that
+  // execs it): frozen on the event (its echo thread exists), not after a fixed delay, which
+  // under load fired inside the wrapper before the exec and cloned a shell (exit 127).
+  const python = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim();
+  const t = await spawnTemplate(python, ['-c', echoApp], { at: { threads: 2 }, stdio: ['pipe', 'ignore', 'ignore'] });
   try {
     await t.frozenState();
     const clones = await Promise.all([0, 1, 2].map(() => t.clone({ stdio: 'pipe' })));
