@@ -11,7 +11,7 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable, counted } from '../table.js';
 
-const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
+export const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   'bad-pid': EXIT.USAGE,
   unsupported: EXIT.USAGE,
   'no-such-process': EXIT.NO_PROCESS,
@@ -68,7 +68,7 @@ export function register(program: Command): void {
     .option('--stopped', 'leave each clone stopped (SIGSTOP) and detached: `gdb -p` or `strace -p` sees its first instruction; `kill -CONT` starts it')
     .option('--wait', 'wait until every clone has ended before exiting')
     .option('--exact-tids', 'the clone keeps the original PID and TIDs, in a PID namespace of its own (a user namespace too when not root)')
-    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","clones":[{"pid","threads","ownersFixed","tids","childPid"?}]} as JSON')
+    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","warnings":[...],"clones":[{"pid","threads","ownersFixed","tids","childPid"?}]} as JSON')
     .addHelpText(
       'after',
       `
@@ -125,6 +125,7 @@ restored), 130 interrupted.`,
         if (o.json) {
           process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         } else {
+          for (const w of r.warnings ?? []) process.stderr.write(`forkall: warning: ${w} (see: forkall doctor -p ${pid})\n`);
           const t = makeTable(['clone pid', 'threads', 'owners fixed', 'state']);
           for (const c of r.clones) t.push([c.pid, c.threads, c.ownersFixed, o.stopped ? 'stopped' : 'running']);
           process.stdout.write(
