@@ -7,6 +7,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDir } from '../src/native/paths.js';
+import { runScenario, scenarioExists } from './helpers/run-scenario.js';
+import { assertFaithfulClone } from './helpers/fidelity.js';
 
 const program = `
 #include <forkall.h>
@@ -47,3 +49,21 @@ test('a C program built with pkg-config forkall gets a child with every thread',
   assert.equal(run.status, 0, run.stderr + run.stdout);
   assert.match(run.stdout, /child status 0/);
 });
+
+// In-process engine scenarios about the trust promises (issue 8): run here, with
+// the in-process engine only (they call nothing engine-specific, but what they
+// probe - signal queue limits, threads without a libc descriptor - is the
+// in-process engine's parking).
+const trustScenarios: Array<{ name: string; what: string }> = [
+  { name: 'sigpending_limit', what: 'RLIMIT_SIGPENDING=8 with 40 threads (20 spinning): the clone has all 41' },
+  { name: 'raw_clone_threads', what: 'bare clone() threads with fs_base 0, inaccessible or shared: no crash, a faithful clone' },
+];
+for (const s of trustScenarios) {
+  for (const flavour of ['glibc', 'musl'] as const) {
+    const skip = scenarioExists(s.name, flavour) ? false : `no ${flavour} build of ${s.name} (musl-gcc not installed?)`;
+    test(`${s.name} [${flavour}]: ${s.what}`, { skip, timeout: 150_000 }, async () => {
+      const r = await runScenario(s.name, { flavour, timeoutMs: 120_000 });
+      assertFaithfulClone(s.name, r);
+    });
+  }
+}

@@ -4,6 +4,8 @@
  *   owners.c     rewrite lock owners that record a TID
  *   area.c       the memory the engine uses (slots, TID table, stacks)
  *   tasks.c      /proc/self/task reading without libc
+ *   thread_tls.c whether a thread's FS base is its own libc descriptor
+ *   child_report.c the child telling the caller it is whole (or what failed)
  *   layout.c     what we learn about the libc at load time
  *   error.c      forkall_strerror()
  *   exact.c      exact-TID mode: namespace init and set_tid
@@ -17,7 +19,14 @@
 #include <sys/types.h>
 #include "sys.h"
 
-enum fa_slot_state { FA_SIGNALLED = 1, FA_PARKED = 2, FA_DEAD = 3 };
+/* FA_UNSENT: the kernel refused to queue the parking signal (EAGAIN: the
+ * signal queue limit); it is sent again while the others park. */
+enum fa_slot_state { FA_SIGNALLED = 1, FA_PARKED = 2, FA_DEAD = 3, FA_UNSENT = 4 };
+
+/* Internal outcomes of a parking round (never errno values): release everyone
+ * and try again; the area is too small, grow it and try again. */
+#define FA_E_RETRY (-100001)
+#define FA_E_GROW (-100002)
 
 /* Everything a parked thread tells about itself, written by the thread in its
  * handler, read by the forking thread and, in the child, by its resurrection. */
@@ -54,6 +63,7 @@ struct fa_op {
 	unsigned n_skip;
 	unsigned nslots;	/* slots in use (signalled, parked or dead) */
 	unsigned ndead;
+	unsigned nunsent;	/* slots in state FA_UNSENT */
 	unsigned seen;		/* threads listed by the last scan */
 	int need_gate;		/* child threads must wait until owners are rewritten */
 	int become_tid;		/* child: the forking thread takes over this parked thread (0: none) */
@@ -87,6 +97,9 @@ struct fa_sync {
 	volatile int released;	/* last generation whose parked threads may go */
 	volatile int gate;	/* child: 1 once resurrected threads may run */
 	volatile int departing;	/* child: resurrected threads still using engine memory */
+	volatile int inside;	/* threads running the parking handler (any generation) */
+	volatile int drain_waiting; /* the forking thread waits for `inside` to reach 0 */
+	volatile int restored;	/* child: resurrected threads that restored their state */
 };
 
 /* area.c */
@@ -114,6 +127,7 @@ FA_HIDDEN int fa_park_all(struct fa_op *op);
 FA_HIDDEN void fa_release(struct fa_op *op);
 FA_HIDDEN void fa_record_self(struct fa_op *op);
 FA_HIDDEN void fa_restore_handler(struct fa_op *op);
+FA_HIDDEN void fa_drain_handlers(void);
 
 /* snapshot.c */
 struct forkall_options;
@@ -157,6 +171,16 @@ struct fa_layout {
 FA_HIDDEN extern struct fa_layout fa_layout;
 FA_HIDDEN int *fa_desc_tid_of(unsigned long fs_base, int tid);
 FA_HIDDEN void *fa_owner_list_of(unsigned long fs_base, void *robust_head);
+
+/* thread_tls.c: what may be read through a thread's FS base. Threads whose FS
+ * is not their own libc descriptor (bare clone()) get no descriptor TID, only
+ * the kernel's robust list as owner list, and no rseq re-registration. */
+struct fa_thread_tls {
+	int *desc_tid;
+	void *owner_list;
+	int rseq_registered;
+};
+FA_HIDDEN void fa_thread_tls(unsigned long fs_base, int tid, void *robust_head, struct fa_thread_tls *out);
 
 /* error.c */
 FA_HIDDEN int fa_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

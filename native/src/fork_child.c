@@ -138,6 +138,10 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	if (!op->need_gate)
 		fa_fix_owners(op, self_new);
 	fa_sync.parking = 0;
+	/* the parked threads were inside the handler; their copies return through
+	 * their frames and never leave it, and skipped threads do not exist here */
+	fa_sync.inside = 0;
+	fa_sync.drain_waiting = 0;
 	unsigned alive = op->nslots - op->ndead;
 	fa_sync.departing = (int)alive;
 	fa_child_caps = op->exact && op->exact_userns ? op->caps : 0;
