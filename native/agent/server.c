@@ -133,6 +133,7 @@ static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, st
 	long pid = fa_snapshot_fork(op, child_setup, io);
 	if (pid == 0)
 		pthread_exit(0); /* no main thread to become (it had exited): just leave */
+	pid = fa_snapshot_await(op, pid); /* a clone is reported only once it is whole */
 	if (pid < 0) {
 		fa_send_error(cfg.control_fd, request, (int)-pid, forkall_strerror());
 		return;

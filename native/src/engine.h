@@ -49,6 +49,8 @@ struct fa_slot {
 	int affinity_inherited;	/* same as the forking thread's: nothing to restore */
 	int sched_inherited;
 	struct fa_sched_attr sched;
+	int restore_err;	/* child: errno of the first call that failed to restore its state */
+	const char *restore_call; /* ... and that call's name */
 	char name[16];
 	unsigned char affinity[FA_CPUSET_BYTES];
 };
@@ -85,6 +87,7 @@ struct fa_op {
 	int self_affinity_len;
 	unsigned char self_affinity[FA_CPUSET_BYTES];
 	struct fa_sched_attr self_sched;
+	struct fa_report *report; /* child_report.c: how the child says it is whole */
 };
 
 /* Words the threads synchronise on. Kept together, written with atomics. */
@@ -100,6 +103,7 @@ struct fa_sync {
 	volatile int inside;	/* threads running the parking handler (any generation) */
 	volatile int drain_waiting; /* the forking thread waits for `inside` to reach 0 */
 	volatile int restored;	/* child: resurrected threads that restored their state */
+	volatile int restore_target; /* child: how many must (wake the forking thread then) */
 };
 
 /* area.c */
@@ -134,6 +138,9 @@ struct forkall_options;
 FA_HIDDEN int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts);
 FA_HIDDEN long fa_snapshot_fork(struct fa_op *op, void (*child_setup)(void *), void *arg);
 FA_HIDDEN void fa_snapshot_end(struct fa_op *op);
+/* After fa_snapshot_fork in the caller: the PID once the child is whole, else
+ * -errno (the child killed and reaped). */
+FA_HIDDEN long fa_snapshot_await(struct fa_op *op, long pid);
 
 /* fork_child.c */
 FA_HIDDEN long fa_raw_fork(void);
@@ -141,6 +148,16 @@ FA_HIDDEN void fa_wait_departed(void);
 /* child_setup (may be NULL) runs in the child on the forking thread before any
  * other thread exists again: async-signal-safe code only (e.g. dup2 of stdio). */
 FA_HIDDEN void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg);
+
+/* child_report.c: the caller maps the page before the fork; the child reports
+ * (err 0: whole; else the thread, the call and its errno, then it exits); the
+ * caller awaits it: the PID, or -errno with forkall_strerror() set, the child
+ * killed and reaped. */
+struct fa_report;
+FA_HIDDEN int fa_report_create(struct fa_op *op);
+FA_HIDDEN void fa_report_drop(struct fa_op *op);
+FA_HIDDEN void fa_report_child(struct fa_op *op, int err, int tid, const char *call);
+FA_HIDDEN long fa_report_await(struct fa_op *op, long pid);
 
 /* owners.c */
 FA_HIDDEN void fa_fix_owners(struct fa_op *op, int self_new_tid);
