@@ -69,6 +69,7 @@ struct fa_op {
 	unsigned seen;		/* threads listed by the last scan */
 	int need_gate;		/* child threads must wait until owners are rewritten */
 	int become_tid;		/* child: the forking thread takes over this parked thread (0: none) */
+	int parent_death_signal; /* child: PR_SET_PDEATHSIG (the agent's clones die with their template) */
 	unsigned long self_fs;
 	int self_rseq_registered;
 	struct fa_ksigaction old_action;

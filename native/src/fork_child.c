@@ -178,6 +178,14 @@ void fa_wait_departed(void)
 void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg)
 {
 	int self_new = 0;
+	if (op->parent_death_signal) {
+		/* Sent when the thread that forked us (the agent's) ends, i.e. when the
+		 * template dies; it may have died already: then go now. In exact-TID
+		 * mode our parent is the namespace init, which has its own. */
+		fa_sys2(SYS_prctl, FA_PR_SET_PDEATHSIG, op->parent_death_signal);
+		if (!op->exact && fa_sys0(SYS_getppid) != op->pid)
+			fa_sys1(SYS_exit_group, 127);
+	}
 	restore_self(op, &self_new);
 	if (child_setup)
 		child_setup(arg);

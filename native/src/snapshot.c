@@ -19,6 +19,7 @@ static int validate(const struct forkall_options *o, struct fa_op *op)
 	op->n_skip = 0;
 	op->exact = 0;
 	op->become_tid = 0;
+	op->parent_death_signal = 0;
 	if (!o)
 		return 0;
 	if (o->size != 0 && o->size < sizeof(struct forkall_options))
