@@ -3,9 +3,21 @@
  * frame, still on its own stack, is what a resurrected copy returns through. */
 #include <signal.h>
 #include <limits.h>
+#include <pthread.h>
 #include "engine.h"
 
 FA_HIDDEN struct fa_sync fa_sync;
+
+/* A plain fork() child has only the thread that forked: none of the threads
+ * its copy of `inside` counts exists there, so it must start from zero (or its
+ * first forkall would wait forever for them to leave the handler). */
+static void fork_child_reset(void)
+{
+	fa_sync.inside = 0;
+	fa_sync.drain_waiting = 0;
+}
+
+__attribute__((constructor)) static void park_init(void) { pthread_atfork(0, 0, fork_child_reset); }
 
 /* ---- the lock that serialises forkall callers (futex, no libc) ------------ */
 void fa_lock(void)
