@@ -10,3 +10,4 @@ export type { RemoteClone, RemoteCloneResult } from './remote/clone-process.js';
 export { RemoteError } from './remote/errors.js';
 export type { RemoteErrorCode } from './remote/errors.js';
 export { waitForExit } from './remote/wait-exit.js';
+export { version } from './version.js';
