@@ -2,9 +2,7 @@
  * queue more parking signals (EAGAIN) until parked threads have taken theirs.
  * forkall must wait for the queue to drain and signal the rest, never treat a
  * refused signal as a thread that exited: the clone has all 41 threads
- * (20 spinning, 20 sleeping in short nanosleeps, main). The sleepers do not
- * wait on one shared condition variable: musl's condvar requeue state is a
- * separate matter (see the lead's notes), this scenario is about the queue. */
+ * (20 spinning, 20 sleeping in short nanosleeps, main). */
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
