@@ -132,7 +132,7 @@ FA_HIDDEN int fa_park_all(struct fa_op *op);
 FA_HIDDEN void fa_release(struct fa_op *op);
 FA_HIDDEN void fa_record_self(struct fa_op *op);
 FA_HIDDEN void fa_restore_handler(struct fa_op *op);
-FA_HIDDEN void fa_drain_handlers(void);
+FA_HIDDEN int fa_drain_handlers(int timeout_ms);
 
 /* snapshot.c */
 struct forkall_options;

@@ -109,16 +109,26 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 }
 
 /* Waits until no thread runs the parking handler (released ones leave at once;
- * a late delivery sees the generation has ended and returns). */
-void fa_drain_handlers(void)
+ * a late delivery sees the generation has ended and returns). 0, or -ETIMEDOUT
+ * after timeout_ms: a thread stopped (or traced) inside the handler. */
+int fa_drain_handlers(int timeout_ms)
 {
 	int v;
+	long deadline = 0;
 	while ((v = __atomic_load_n(&fa_sync.inside, __ATOMIC_SEQ_CST)) != 0) {
+		long now = fa_now_ms();
+		if (!deadline)
+			deadline = now + timeout_ms;
+		else if (now >= deadline)
+			return fa_fail(110, "%d thread(s) still inside the parking handler of an earlier snapshot after %d ms "
+					    "(stopped or traced there?)",
+				       v, timeout_ms);
 		__atomic_store_n(&fa_sync.drain_waiting, 1, __ATOMIC_SEQ_CST);
 		struct { long s, ns; } ts = { 0, 10000000 };
 		fa_futex_wait(&fa_sync.inside, v, &ts);
 	}
 	__atomic_store_n(&fa_sync.drain_waiting, 0, __ATOMIC_SEQ_CST);
+	return 0;
 }
 
 /* ---- the forking thread's side ---------------------------------------------- */
@@ -447,7 +457,9 @@ int fa_park_all(struct fa_op *op)
 	int dirfd = -1, err = 0;
 	long deadline = fa_now_ms() + op->timeout_ms, backoff_ms = 1;
 	for (;;) {
-		fa_drain_handlers(); /* no handler of an earlier generation may touch the slots now */
+		/* no handler of an earlier generation may touch the slots now */
+		if ((err = fa_drain_handlers(op->timeout_ms)) < 0)
+			break;
 		if ((err = fa_area_reserve(1)) < 0)
 			return fa_fail(-err, "cannot map the engine's memory");
 		if (dirfd < 0 && (dirfd = (int)fa_task_dir_open()) < 0)
@@ -489,7 +501,9 @@ int fa_park_all(struct fa_op *op)
 			break;
 		/* The process has more threads than the area holds: grow it, retry. */
 		unsigned want = (op->seen > op->nslots ? op->seen : op->nslots) * 2 + 64;
-		fa_drain_handlers(); /* growing unmaps the slots late handlers might write */
+		/* growing unmaps the slots late handlers might write */
+		if ((err = fa_drain_handlers(op->timeout_ms)) < 0)
+			break;
 		if ((err = fa_area_reserve(want)) < 0) {
 			fa_fail(-err, "cannot map memory for %u threads", want);
 			break;
