@@ -109,9 +109,16 @@ struct forkall_options {
  *   EPERM etc. FORKALL_EXACT_TIDS without CAP_SYS_ADMIN and without user
  *              namespaces, or /proc not mountable (never a silent fallback);
  *   EINVAL     bad options; E2BIG options from a newer header that set a field
- *              this library does not have; EAGAIN/ENOMEM as for fork(2).
+ *              this library does not have; EAGAIN/ENOMEM as for fork(2);
+ *   EAGAIN     also: a parking signal could not be queued within the timeout
+ *              (the user's queued signals are at RLIMIT_SIGPENDING);
+ *   the errno of a failed call in the child: the child could not restore a
+ *              thread's per-thread state (robust list, rseq, affinity, sched
+ *              attributes, gs_base, capabilities) or re-create it; that child
+ *              was killed and reaped. A PID is returned only for a child that
+ *              has every thread with its state back.
  * On failure every parked thread has been released and the process is as before
- * the call; forkall_strerror() tells which thread and why.
+ * the call; forkall_strerror() tells which thread and why (and which call).
  *
  * Concurrent calls from several threads are serialised: a second caller parks
  * like any thread, so the child of the first call contains it still waiting,
