@@ -56,6 +56,8 @@ export interface BuildContext {
   dontFork: Range[];
   /** exact TIDs: threads are made with clone3 set_tid = their old TID (the clone is in its own PID namespace) */
   exact?: boolean;
+  /** runs in the stopped one-thread copy before its threads are made (private event objects: private/install-fds.ts) */
+  beforeThreads?: (main: TracedTask, base: Buffer, mem: ProcessMemory) => void;
 }
 
 export interface BuiltClone {
@@ -198,6 +200,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       mem.write(f.tidField, b);
     }
     restoreSchedAndAffinity(pid, f); // before the threads, which inherit it (a fork may reset the policy)
+    ctx.beforeThreads?.(main, mainBase, mem);
     const mainState = f;
     const tasks = createThreads(main, mainBase, others, ctx, mem, built);
     registerInThreads(tasks, others, f, ctx, mem);
