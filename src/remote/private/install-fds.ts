@@ -107,8 +107,15 @@ function createTimerfd(ins: Installer, o: PrivateObject & { kind: 'timerfd' }): 
   ins.withLocal(fd, (local) => {
     ins.setStatus(local, o.statusFlags, { fd, kind: o.kind });
     const remaining = ns(o.timer.value);
+    const interval = ns(o.timer.interval);
     // armed: expire at the same instant as the original's (absolute on its clock)
-    if (remaining > 0n) timerfdSettime(local, o.timer.settimeFlags | TFD_TIMER_ABSTIME, o.readAtNs + remaining, ns(o.timer.interval));
+    if (remaining > 0n) timerfdSettime(local, o.timer.settimeFlags | TFD_TIMER_ABSTIME, o.readAtNs + remaining, interval);
+    else if (interval > 0n) {
+      // an interval timer that expired and was not read yet: fdinfo shows no
+      // time remaining and not when it expired, so its phase is unknown
+      timerfdSettime(local, o.timer.settimeFlags | TFD_TIMER_ABSTIME, o.readAtNs + interval, interval);
+      ins.notCopied.push({ fd, kind: o.kind, reason: `an interval timer that had expired unread: fdinfo does not show its phase, so the copy's next expiry is one interval (${interval} ns) after the snapshot`, effect: 'approximate' });
+    }
     if (o.timer.ticks > 0n) {
       const t = Buffer.alloc(8);
       t.writeBigUInt64LE(o.timer.ticks, 0);
