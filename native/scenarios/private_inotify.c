@@ -1,6 +1,7 @@
 /* An inotify instance watching a fresh directory (watch descriptor 2: the
  * first watch was removed), with a thread blocked in read() on it. The
- * parent creates a file, then the clone creates one. With private copies
+ * parent creates a file, then the clone creates one (under the agent, where
+ * the frozen template never runs, the clone creates both). With private copies
  * (remote engine, agent) each process's instance sees both creations (the
  * watch was copied with its number and mask, reopened by file handle) and
  * its own thread is woken by the first; with fork's sharing (in-process
@@ -18,7 +19,7 @@
 #include "scenario_events.h"
 
 static int in, wd;
-static char dir[64];
+static char dir[256];
 static volatile pid_t reader_tid;
 
 static void *reader(void *arg)
@@ -34,19 +35,28 @@ static void *reader(void *arg)
 	return 0;
 }
 
-static void create(const char *name)
+/* Creates <dir>/<what>-<pid> (names of up to 15 bytes: an event of 32 bytes). */
+static void create(const char *what)
 {
 	char path[128];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	int fd = open(path, O_CREAT | O_WRONLY, 0600);
+	snprintf(path, sizeof path, "%s/%s-%d", dir, what, (int)getpid());
+	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
 	if (fd < 0)
 		sc_die("create %s", path);
 	close(fd);
 }
 
+static void remove_own(const char *what)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/%s-%d", dir, what, (int)getpid());
+	unlink(path);
+}
+
 int main(void)
 {
-	strcpy(dir, "/tmp/forkall-inotify-XXXXXX");
+	const char *base = getenv("FORKALL_SCENARIO_OUT");
+	snprintf(dir, sizeof dir - 8, "%s/inotify-XXXXXX", base && strlen(base) < sizeof dir - 24 ? base : "/tmp");
 	if (!mkdtemp(dir) || (in = inotify_init1(IN_CLOEXEC)) < 0)
 		sc_die("setup");
 	int first = inotify_add_watch(in, "/", IN_DELETE_SELF);
@@ -66,7 +76,7 @@ int main(void)
 	int priv = sc_private_event_objects();
 	sc_log("main", "event objects %s", priv ? "private" : "shared");
 	sc_meet(1);
-	if (sc_role == SC_PARENT)
+	if (sc_role == SC_PARENT || sc_alone())
 		create("by-parent");
 	sc_meet(2);
 	if (sc_role == SC_CHILD)
@@ -80,15 +90,15 @@ int main(void)
 		fcntl(in, F_SETFL, fl | O_NONBLOCK);
 		ssize_t n = read(in, buf, sizeof buf);
 		struct inotify_event *e = (struct inotify_event *)buf;
-		sc_check("main", "the other process's creation is in this process's queue too", n > 0 && e->len && strcmp(e->name, "by-clone") == 0, 1);
+		sc_check("main", "the other process's creation is in this process's queue too", n > 0 && e->len && strncmp(e->name, "by-clone-", 9) == 0, 1);
 		sc_check("main", "FD_CLOEXEC kept", fcntl(in, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 	}
 	sc_meet(4);
-	if (sc_role == SC_PARENT) {
-		char path[128];
-		snprintf(path, sizeof path, "%s/by-parent", dir), unlink(path);
-		snprintf(path, sizeof path, "%s/by-clone", dir), unlink(path);
+	remove_own(sc_role == SC_PARENT ? "by-parent" : "by-clone");
+	if (sc_alone())
+		remove_own("by-parent");
+	sc_meet(5);
+	if (sc_role == SC_PARENT)
 		rmdir(dir);
-	}
 	return sc_finish();
 }

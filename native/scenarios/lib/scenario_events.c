@@ -33,6 +33,8 @@ static int participants(void)
 	return engine && strcmp(engine, "agent") == 0 ? 1 : 2;
 }
 
+int sc_alone(void) { return participants() == 1; }
+
 void sc_meet_init(void)
 {
 	/* MAP_SHARED memory stays shared with every clone, whatever the engine */

@@ -18,6 +18,9 @@ void sc_meet_init(void);
  * that runs after the snapshot (parent and clone; under the agent, each
  * clone alone) has arrived at its k-th meeting. */
 void sc_meet(int k);
+/* 1 when this process is the only one running after the snapshot (the
+ * agent: the template stays frozen), so it plays both parts of a scenario. */
+int sc_alone(void);
 /* A field of /proc/self/fdinfo/<fd>, parsed in `base` (16 or 10); -1 when absent. */
 long long sc_fdinfo_field(int fd, const char *name, int base);
 
