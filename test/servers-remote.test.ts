@@ -190,6 +190,19 @@ const servers: Server[] = [
     progress: async (port) => numbers(await httpGet(port), /ticks=(\d+)/),
   },
   {
+    name: 'python3 asyncio server (epoll, socketpair self-pipe, thread-pool answers, ticking task), --exact-tids',
+    skip: have('python3') ? false : 'python3 is not installed',
+    exactTids: true, // asyncio finds its loop only under the PID it recorded (refused without: test below)
+    minPrivate: 2, // its epoll instance and its self-pipe socketpair
+    start: async (port) => {
+      const p = await startUntil('python3', [fixture('py_asyncio_server.py'), String(port)], {});
+      await untilServing('python3 asyncio', () => httpGet(port, '/', 2000));
+      return p;
+    },
+    request: async (port) => idOf(await httpGet(port)),
+    progress: async (port) => numbers(await httpGet(port), /ticks=(\d+)/),
+  },
+  {
     name: 'Java com.sun.net.httpserver on a 4-thread pool with a scheduled ticker',
     skip: have('java') ? false : 'java is not installed',
     timeoutMs: 240_000,
@@ -269,6 +282,21 @@ test('Go net/http: a clone with new TIDs is refused with a message naming --exac
     const r = cloneByCli(p.pid!);
     assert.equal(r.status, 5, `expected exit 5 (refused): ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`PID ${p.pid} is a Go program.*--exact-tids`));
+    assert.deepEqual(heldThreads(p.pid!), []);
+    assert.equal(idOf(await httpGet(port)), processId(p.pid!));
+  } finally {
+    await endAll(p.pid!);
+  }
+});
+
+test('python3 asyncio: a clone with a new PID is refused with a message naming --exact-tids, the original untouched', { skip: have('python3') ? false : 'python3 is not installed', timeout: 120_000 }, async () => {
+  const port = await freePort();
+  const p = await startUntil('python3', [fixture('py_asyncio_server.py'), String(port)], {});
+  try {
+    await untilServing('python3 asyncio', () => httpGet(port, '/', 2000));
+    const r = cloneByCli(p.pid!);
+    assert.equal(r.status, 5, `expected exit 5 (refused): ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`PID ${p.pid} is a Python program that loaded asyncio.*--exact-tids`));
     assert.deepEqual(heldThreads(p.pid!), []);
     assert.equal(idOf(await httpGet(port)), processId(p.pid!));
   } finally {

@@ -4,8 +4,12 @@
 // tgkill(getpid(), m.procid, SIGURG); in a clone with new TIDs those signals
 // go to threads that do not exist there (or, worse, to the original's, which
 // the clone must never touch) and goroutines stop being preempted and woken.
-// Such a program is refused unless the clone keeps the TIDs (--exact-tids).
-import { closeSync, openSync, readSync } from 'node:fs';
+// Python's asyncio is another: its running loop is looked up only when the
+// PID recorded with it is the caller's (its fork check), so in a clone with a
+// new PID every coroutine that asks for the running loop fails.
+// Such a program is refused unless the clone keeps the PID and TIDs
+// (--exact-tids).
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { RemoteError } from './errors.js';
 
 function readAt(fd: number, pos: number, len: number): Buffer {
@@ -46,10 +50,17 @@ export function elfSectionNames(path: string): string[] {
   }
 }
 
-/** The TID-caching runtime process `pid` runs, if one is recognised. */
-export function tidCachingRuntime(pid: number): string | undefined {
+/** The runtime that process `pid` runs and that breaks on a new PID or TIDs, if one is recognised. */
+export function tidCachingRuntime(pid: number): 'Go' | 'Python asyncio' | undefined {
   const sections = elfSectionNames(`/proc/${pid}/exe`);
   if (sections.includes('.go.buildinfo') || sections.includes('.note.go.buildid') || sections.includes('.gopclntab')) return 'Go';
+  let maps = '';
+  try {
+    maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    // gone: preflight or seize reports it
+  }
+  if (/\/_asyncio\.cpython-[^/\n]*\.so$/m.test(maps)) return 'Python asyncio';
   return undefined;
 }
 
@@ -59,6 +70,11 @@ export function refuseTidCachingRuntime(pid: number): void {
   if (rt === 'Go')
     throw new RemoteError(
       `PID ${pid} is a Go program: the Go runtime keeps each thread's TID and signals threads by it (goroutine preemption), so a clone with new TIDs would hang or signal the original; clone it with --exact-tids (cloneProcess(pid, { exactTids: true })), which keeps every TID`,
+      'needs-exact-tids',
+    );
+  if (rt === 'Python asyncio')
+    throw new RemoteError(
+      `PID ${pid} is a Python program that loaded asyncio: asyncio finds its running event loop only in the process whose PID it recorded, so in a clone with a new PID every coroutine that asks for the loop fails; clone it with --exact-tids (cloneProcess(pid, { exactTids: true })), which keeps the PID`,
       'needs-exact-tids',
     );
 }

@@ -18,6 +18,7 @@ const NR = {
   pipe2: 293,
   openByHandleAt: 304,
   inotifyAddWatch: 254,
+  recvfrom: 45,
   pidfdOpen: 434,
   pidfdGetfd: 438,
 } as const;
@@ -81,6 +82,20 @@ export function teeNonblock(from: number, to: number, len: number): number {
     const e = lastErrno();
     if (e === 11) return 0; // EAGAIN: nothing buffered
     throw new SyscallError('tee', e);
+  }
+  return n;
+}
+
+const MSG_PEEK = 2;
+const MSG_DONTWAIT = 0x40;
+
+/** recv(MSG_PEEK | MSG_DONTWAIT) into `buf`: what is queued, left in the socket; 0 when nothing. */
+export function recvPeek(fd: number, buf: Buffer): number {
+  const n = sys(NR.recvfrom, 'long', fd, 'void *', buf, 'long', buf.length, 'long', MSG_PEEK | MSG_DONTWAIT, 'void *', null, 'void *', null);
+  if (n < 0) {
+    const e = lastErrno();
+    if (e === 11) return 0;
+    throw new SyscallError('recv(MSG_PEEK)', e);
   }
   return n;
 }

@@ -30,7 +30,7 @@ import {
 import { SyscallError } from '../libc.js';
 import type { FdSlot, NotCopied, PlannedItem, PrivateObject, PrivatePlan } from './plan.js';
 
-const NR = { close: 3, fcntl: 72, epollCtl: 233, timerfdCreate: 283, signalfd4: 289, eventfd2: 290, epollCreate1: 291, dup3: 292, pipe2: 293, inotifyInit1: 294 } as const;
+const NR = { socketpair: 53, close: 3, fcntl: 72, epollCtl: 233, timerfdCreate: 283, signalfd4: 289, eventfd2: 290, epollCreate1: 291, dup3: 292, pipe2: 293, inotifyInit1: 294 } as const;
 const EPOLL_CTL_ADD = 1;
 const F_DUPFD_CLOEXEC = 1030;
 const EFD_SEMAPHORE = 1;
@@ -202,6 +202,24 @@ function createPipe(ins: Installer, o: PrivateObject & { kind: 'pipe' }, c: Clon
     ins.notCopied.push({ fd: rfd, kind: 'pipe', reason: 'a packet-mode (O_DIRECT) pipe: its buffered bytes are copied as one packet', effect: 'approximate' });
 }
 
+const AF_UNIX = 1;
+
+function createSocketpair(ins: Installer, o: PrivateObject & { kind: 'socketpair' }, c: CloneSide): void {
+  ins.call('socketpair', NR.socketpair, [AF_UNIX, o.type, 0, c.scratch]);
+  const sv = c.mem.read(c.scratch, 8);
+  ins.place(sv.readInt32LE(0), o.fds);
+  ins.place(sv.readInt32LE(4), o.other);
+  // bytes written at one end are read at the other
+  const fill = (fd: number, flags: number, bytes: Buffer) =>
+    ins.withLocal(fd, (local) => {
+      let at = 0;
+      while (at < bytes.length) at += writeSync(local, bytes, at);
+      ins.setStatus(local, flags, { fd, kind: 'socketpair' });
+    });
+  fill(o.other[0]!.fd, o.otherStatusFlags, o.toFirst);
+  fill(o.fds[0]!.fd, o.statusFlags, o.toOther);
+}
+
 function addItem(ins: Installer, efd: number, it: PlannedItem, c: CloneSide): void {
   const ev = Buffer.alloc(12); // struct epoll_event is packed on x86-64
   ev.writeUInt32LE(it.events, 0);
@@ -248,12 +266,13 @@ export function installPrivateFds(c: CloneSide, plan: PrivatePlan): NotCopied[] 
         else if (o.kind === 'signalfd') createSignalfd(ins, o, c);
         else if (o.kind === 'inotify') createInotify(ins, o);
         else if (o.kind === 'pipe') createPipe(ins, o, c);
+        else if (o.kind === 'socketpair') createSocketpair(ins, o, c);
         else {
           createEpoll(ins, o);
           made.push(o);
         }
       } catch (e) {
-        if (!(e instanceof InjectedCallFailed) || !/^(eventfd2|timerfd_create|signalfd4|inotify_init1|pipe2|epoll_create1)/.test(e.call)) throw e;
+        if (!(e instanceof InjectedCallFailed) || !/^(eventfd2|timerfd_create|signalfd4|inotify_init1|pipe2|socketpair|epoll_create1)/.test(e.call)) throw e;
         ins.notCopied.push({ fd: o.fds[0]!.fd, kind: o.kind, reason: `the clone could not create its own (${e.call} failed with errno ${e.errno}): shared with the original`, effect: 'shared' });
       }
     }

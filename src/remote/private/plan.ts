@@ -33,7 +33,18 @@ export type PrivateObject =
   | (Base & { kind: 'signalfd'; mask: bigint })
   | (Base & { kind: 'inotify'; watches: InotifyWatch[] })
   | (Base & { kind: 'epoll'; items: PlannedItem[] })
-  | (Base & { kind: 'pipe'; write: FdSlot[]; writeStatusFlags: number; size: number; bytes: Buffer });
+  | (Base & { kind: 'pipe'; write: FdSlot[]; writeStatusFlags: number; size: number; bytes: Buffer })
+  | (Base & {
+      kind: 'socketpair';
+      /** SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET */
+      type: number;
+      /** the descriptors of the other end */
+      other: FdSlot[];
+      otherStatusFlags: number;
+      /** stream bytes waiting to be read at `fds` and at `other` */
+      toFirst: Buffer;
+      toOther: Buffer;
+    });
 
 /** How a descriptor that was not copied faithfully behaves in the clone. */
 export type NotCopiedEffect = 'shared' | 'approximate' | 'dropped';

@@ -22,7 +22,8 @@ import {
   type FdInfo,
   type FdKind,
 } from '../../proc/fdinfo.js';
-import { clockNs, closeQuietly, F_GETPIPE_SZ, F_SETPIPE_SZ, fcntl, FIONREAD, ioctlPtr, kcmpEpollTarget, kcmpFile, pidfdGetfd, pidfdOpen, pipe2, teeNonblock } from './fd-syscalls.js';
+import { unixSockets } from '../../proc/unix-sockets.js';
+import { recvPeek, clockNs, closeQuietly, F_GETPIPE_SZ, F_SETPIPE_SZ, fcntl, FIONREAD, ioctlPtr, kcmpEpollTarget, kcmpFile, pidfdGetfd, pidfdOpen, pipe2, teeNonblock } from './fd-syscalls.js';
 import type { FdSlot, NotCopied, PlannedItem, PrivateObject, PrivatePlan } from './plan.js';
 
 export const EPOLL = { ERR: 0x8, HUP: 0x10, EXCLUSIVE: 1 << 28, WAKEUP: 1 << 29, ONESHOT: 1 << 30, ET: 1 << 31 } as const;
@@ -114,6 +115,60 @@ function queuedInotifyBytes(pidfd: number, pid: number, fd: number): number {
   }
 }
 
+const SOCK_STREAM = 1;
+
+/** Bytes waiting to be read at socket `fd` of the process, peeked (not consumed) from a copy of it. */
+function queuedSocketBytes(pidfd: number, pid: number, fd: number, type: number, notCopied: NotCopied[]): Buffer {
+  const local = pidfdGetfd(pidfd, fd, pid);
+  try {
+    const n = Buffer.alloc(4);
+    ioctlPtr(local, FIONREAD, n, `SIOCINQ on socket fd ${fd}`);
+    const queued = n.readInt32LE(0);
+    if (queued <= 0) return Buffer.alloc(0);
+    if (type !== SOCK_STREAM) {
+      notCopied.push({ fd, kind: 'socketpair', reason: 'datagrams queued at the snapshot are not copied', effect: 'approximate' });
+      return Buffer.alloc(0);
+    }
+    const b = Buffer.alloc(queued);
+    return b.subarray(0, recvPeek(local, b));
+  } finally {
+    closeQuietly(local);
+  }
+}
+
+/** Socketpairs whose both ends the process holds (peers found with sock_diag). */
+function planSocketpairs(pid: number, all: FdEntry[], infos: FdInfoCache, getPidfd: () => number, notCopied: NotCopied[]): PrivateObject[] {
+  const sockets = all.filter((e) => e.kind === 'socket');
+  if (!sockets.length) return [];
+  const diag = unixSockets();
+  if (!diag) return [];
+  const byIno = new Map<number, FdEntry[]>();
+  for (const e of sockets) {
+    const ino = Number(linkInode(e.link));
+    if (diag.has(ino)) byIno.set(ino, [...(byIno.get(ino) ?? []), e]);
+  }
+  const out: PrivateObject[] = [];
+  const done = new Set<number>();
+  for (const [ino, ends] of byIno) {
+    const info = diag.get(ino)!;
+    const peerEnds = byIno.get(info.peer);
+    if (done.has(ino) || !peerEnds || info.named || diag.get(info.peer)?.named || diag.get(info.peer)?.peer !== ino) continue;
+    done.add(ino).add(info.peer);
+    const pidfd = getPidfd();
+    out.push({
+      kind: 'socketpair',
+      type: info.type,
+      fds: ends.map((e) => infos.slot(e.fd)),
+      statusFlags: infos.get(ends[0]!.fd).flags & STATUS_MASK,
+      other: peerEnds.map((e) => infos.slot(e.fd)),
+      otherStatusFlags: infos.get(peerEnds[0]!.fd).flags & STATUS_MASK,
+      toFirst: queuedSocketBytes(pidfd, pid, ends[0]!.fd, info.type, notCopied),
+      toOther: queuedSocketBytes(pidfd, pid, peerEnds[0]!.fd, info.type, notCopied),
+    });
+  }
+  return out;
+}
+
 /**
  * Everything needed to give a clone private event objects, read from the
  * held original `pid`. Nothing in the original changes: fdinfo and kcmp only
@@ -182,6 +237,7 @@ export function planPrivateFds(pid: number): PrivatePlan {
         bytes,
       });
     }
+    objects.push(...planSocketpairs(pid, all, infos, getPidfd, notCopied));
     for (const e of all.filter((x) => x.kind === 'io_uring'))
       notCopied.push({ fd: e.fd, kind: 'io_uring', reason: 'an io_uring instance and its rings (shared memory) cannot be copied: the clone shares it with the original', effect: 'shared' });
     return { objects, notCopied };
