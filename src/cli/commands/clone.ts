@@ -87,13 +87,15 @@ A template served by 'forkall run --serve' is cloned by its own agent instead
 
 Each clone gets its own copies of the original's event objects (epoll
 instances with their interest lists, eventfds, timerfds, signalfds, inotify
-instances, pipes whose both ends the process holds), at the same descriptor
-numbers, so an event loop in the clone sees only its own events; sockets,
-files and pipes to other processes stay shared, as after fork (--shared-fds
-shares everything). Whatever is not copied faithfully is listed.
+instances, pipes and socketpairs whose both ends the process holds), at the
+same descriptor numbers, so an event loop in the clone sees only its own
+events; sockets, files and pipes to other processes stay shared, as after
+fork (--shared-fds shares everything). Whatever is not copied faithfully is
+listed.
 
-A Go program is refused unless --exact-tids is given (its runtime signals
-threads by their cached TIDs).
+A Go program (its runtime signals threads by cached TIDs) and a Python program
+that loaded asyncio (it finds its loop by PID) are refused unless --exact-tids
+is given.
 
 Clones get new PIDs and TIDs; with --exact-tids each keeps the original's, in a
 PID namespace of its own whose init (the PID reported) exits with the clone's
@@ -108,8 +110,9 @@ Examples:
   forkall clone -p 4242 --exact-tids --json
 
 Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
-thread, forkall itself or a Go program without --exact-tids, 6 already traced, 7 ptrace denied, 8 the clone failed
-(the target was restored), 130 interrupted.`,
+thread, forkall itself, or a Go or asyncio program without --exact-tids,
+6 already traced, 7 ptrace denied, 8 the clone failed (the target was
+restored), 130 interrupted.`,
     )
     .action(async (o: Opts) => {
       let interrupted = false;
