@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitForExit } from '../src/remote/wait-exit.js';
 import { packageRoot } from '../src/native/paths.js';
-import { have, heldThreads, sleep, startUntil, taskCount } from './helpers/programs.js';
+import { have, heldThreads, sleep, startUntil } from './helpers/programs.js';
 import { ask, freePort, httpGet, processId, spreadUntilAll } from './helpers/servers.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
@@ -68,9 +68,11 @@ interface CliClone {
   notCopied?: { fd: number; kind: string; reason: string; effect: string }[];
 }
 
-function cloneByCli(pid: number, extra: string[] = []): { status: number | null; stderr: string; clone?: CliClone } {
+function cloneByCli(pid: number, extra: string[] = []): { status: number | null; stderr: string; threads?: number; clone?: CliClone } {
   const r = spawnSync(process.execPath, [cli, 'clone', '-p', String(pid), '--json', ...extra], { encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, stderr: r.stderr, clone: r.status === 0 ? (JSON.parse(r.stdout).clones[0] as CliClone) : undefined };
+  if (r.status !== 0) return { status: r.status, stderr: r.stderr };
+  const report = JSON.parse(r.stdout);
+  return { status: r.status, stderr: r.stderr, threads: report.threads, clone: report.clones[0] as CliClone };
 }
 
 interface Server {
@@ -237,12 +239,13 @@ for (const s of servers) {
     let clonePid = 0;
     let childPid = 0;
     try {
-      const threads = taskCount(opid);
       const r = cloneByCli(opid, [...(s.exactTids ? ['--exact-tids'] : []), ...extraFlags]);
       assert.equal(r.status, 0, `forkall clone -p ${opid} failed: ${r.stderr}`);
       clonePid = r.clone!.pid;
       childPid = r.clone!.childPid ?? clonePid;
-      assert.equal(r.clone!.threads, threads, 'every thread recreated');
+      // (a server may start or end a thread at any moment: compare with what the engine saw)
+      assert.ok(r.threads! >= 2, `only ${r.threads} thread(s) in the original`);
+      assert.equal(r.clone!.threads, r.threads, 'every thread recreated');
       if (!sharedOnPurpose) assert.ok((r.clone!.privateFds ?? 0) >= (s.minPrivate ?? 1), `the clone got too few private event objects: ${JSON.stringify(r.clone)}`);
       assert.deepEqual(heldThreads(opid), [], 'the original was left stopped or traced');
       const ids = [processId(opid), s.exactTids ? `${opid}@${readlinkSync(`/proc/${childPid}/ns/pid`)}` : processId(childPid)];
@@ -267,7 +270,6 @@ for (const s of servers) {
         if (after.every((v, i) => v > before[i]!)) break;
       }
       assert.ok(after.every((v, i) => v > before[i]!), `counters in the clone did not all advance: before ${before}, after ${after}`);
-      assert.equal(taskCount(childPid) >= 1, true);
     } finally {
       await endAll(opid, ...(childPid && childPid !== clonePid ? [childPid] : []), ...(clonePid ? [clonePid] : []));
     }
