@@ -3,7 +3,7 @@
 // lists, eventfd counters, timerfd settings, signalfd masks, inotify watches).
 // Formats (kernel 6.x): fs/eventpoll.c, fs/eventfd.c, fs/timerfd.c,
 // fs/signalfd.c, fs/notify/fdinfo.c.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 
 export type FdKind = 'epoll' | 'eventfd' | 'timerfd' | 'signalfd' | 'inotify' | 'io_uring' | 'pipe' | 'socket' | 'other';
 
@@ -95,9 +95,23 @@ export const linkInode = (link: string): bigint => BigInt(/\[(\d+)\]/.exec(link)
 
 const field = (text: string, name: string): string | undefined => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
 
+const infoBuf = Buffer.alloc(1 << 16);
+
+/** /proc/<pid>/fdinfo/<fd> (read with one buffer: it is read for many descriptors while a process is held). */
 export function readFdInfo(pid: number, fd: number): FdInfo {
-  const text = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
-  return parseFdInfo(text);
+  const f = openSync(`/proc/${pid}/fdinfo/${fd}`, 'r');
+  try {
+    let n = 0;
+    for (let got; n < infoBuf.length && (got = readSync(f, infoBuf, n, infoBuf.length - n, null)) > 0; ) n += got;
+    if (n < infoBuf.length) return parseFdInfo(infoBuf.toString('utf8', 0, n));
+    // an epoll instance with a very long interest list
+    const chunks = [Buffer.from(infoBuf)];
+    const more = Buffer.alloc(1 << 16);
+    for (let got; (got = readSync(f, more, 0, more.length, null)) > 0; ) chunks.push(Buffer.from(more.subarray(0, got)));
+    return parseFdInfo(Buffer.concat(chunks).toString('utf8'));
+  } finally {
+    closeSync(f);
+  }
 }
 
 export function parseFdInfo(text: string): FdInfo {

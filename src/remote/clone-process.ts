@@ -25,7 +25,7 @@ import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
 import type { TracedTask } from './task.js';
 import { stackSlot } from './capture.js';
-import { planPrivateFds } from './private/snapshot-fds.js';
+import { planPrivateFds, readEarlyFdState } from './private/snapshot-fds.js';
 import { installPrivateFds } from './private/install-fds.js';
 import type { NotCopied } from './private/plan.js';
 import { refuseTidCachingRuntime } from './tid-caching.js';
@@ -129,6 +129,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   };
   preflight(pid);
   if (!opts.exactTids) refuseTidCachingRuntime(pid);
+  const fdEarly = opts.privateFds === false ? undefined : readEarlyFdState(pid);
   mark('preflight');
   const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
   const tHeld = now();
@@ -170,7 +171,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
       for (const s of states) if (!s.ownerList && off > 0) s.ownerList = reg(s.regs, 'fs_base') + BigInt(off);
     }
     // read while held: the event objects as the threads last left them
-    const fdPlan = opts.privateFds === false ? undefined : planPrivateFds(pid);
+    const fdPlan = fdEarly && planPrivateFds(pid, fdEarly);
     mark('fds');
     if (abort()) throw new Abandoned();
     const f = states[0]!;

@@ -22,7 +22,7 @@ import {
   type FdInfo,
   type FdKind,
 } from '../../proc/fdinfo.js';
-import { unixSockets } from '../../proc/unix-sockets.js';
+import { addUnixSockets, unixSockets, type UnixSocketInfo } from '../../proc/unix-sockets.js';
 import { recvPeek, clockNs, closeQuietly, F_GETPIPE_SZ, F_SETPIPE_SZ, fcntl, FIONREAD, ioctlPtr, kcmpEpollTarget, kcmpFile, pidfdGetfd, pidfdOpen, pipe2, teeNonblock } from './fd-syscalls.js';
 import type { FdSlot, NotCopied, PlannedItem, PrivateObject, PrivatePlan } from './plan.js';
 
@@ -89,6 +89,9 @@ function pipeBytes(pidfd: number, pid: number, readFd: number): { size: number; 
   let tmp: [number, number] | undefined;
   try {
     const size = fcntl(local, F_GETPIPE_SZ, 0, `F_GETPIPE_SZ on fd ${readFd} of PID ${pid}`);
+    const queued = Buffer.alloc(4);
+    ioctlPtr(local, FIONREAD, queued, `FIONREAD on pipe fd ${readFd}`);
+    if (queued.readInt32LE(0) === 0) return { size, bytes: Buffer.alloc(0) }; // the usual case: nothing to duplicate
     tmp = pipe2(true);
     fcntl(tmp[1], F_SETPIPE_SZ, size, 'F_SETPIPE_SZ');
     const n = teeNonblock(local, tmp[1], size);
@@ -137,11 +140,13 @@ function queuedSocketBytes(pidfd: number, pid: number, fd: number, type: number,
 }
 
 /** Socketpairs whose both ends the process holds (peers found with sock_diag). */
-function planSocketpairs(pid: number, all: FdEntry[], infos: FdInfoCache, getPidfd: () => number, notCopied: NotCopied[]): PrivateObject[] {
+function planSocketpairs(pid: number, all: FdEntry[], infos: FdInfoCache, getPidfd: () => number, notCopied: NotCopied[], early?: Map<number, UnixSocketInfo>): PrivateObject[] {
   const sockets = all.filter((e) => e.kind === 'socket');
   if (!sockets.length) return [];
-  const diag = unixSockets();
+  // the dump made before the hold, plus the sockets made since (one query each)
+  const diag = early ?? unixSockets();
   if (!diag) return [];
+  addUnixSockets(diag, sockets.map((e) => Number(linkInode(e.link))));
   const byIno = new Map<number, FdEntry[]>();
   for (const e of sockets) {
     const ino = Number(linkInode(e.link));
@@ -169,12 +174,23 @@ function planSocketpairs(pid: number, all: FdEntry[], infos: FdInfoCache, getPid
   return out;
 }
 
+/** What can be read before the original is held, to keep the hold short. */
+export interface EarlyFdState {
+  /** unix sockets and their peers (a socket's peer does not change once it is connected) */
+  unixSockets?: Map<number, UnixSocketInfo>;
+}
+
+/** Reads, before the hold, what does not change while the target runs. */
+export function readEarlyFdState(pid: number): EarlyFdState {
+  return listFds(pid).some((e) => e.kind === 'socket') ? { unixSockets: unixSockets() } : {};
+}
+
 /**
  * Everything needed to give a clone private event objects, read from the
  * held original `pid`. Nothing in the original changes: fdinfo and kcmp only
  * read, and pipe contents are duplicated, not consumed.
  */
-export function planPrivateFds(pid: number): PrivatePlan {
+export function planPrivateFds(pid: number, early?: EarlyFdState): PrivatePlan {
   const all = listFds(pid);
   const infos = new FdInfoCache(pid);
   const notCopied: NotCopied[] = [];
@@ -237,7 +253,7 @@ export function planPrivateFds(pid: number): PrivatePlan {
         bytes,
       });
     }
-    objects.push(...planSocketpairs(pid, all, infos, getPidfd, notCopied));
+    objects.push(...planSocketpairs(pid, all, infos, getPidfd, notCopied, early?.unixSockets));
     for (const e of all.filter((x) => x.kind === 'io_uring'))
       notCopied.push({ fd: e.fd, kind: 'io_uring', reason: 'an io_uring instance and its rings (shared memory) cannot be copied: the clone shares it with the original', effect: 'shared' });
     return { objects, notCopied };
