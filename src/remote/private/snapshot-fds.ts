@@ -3,8 +3,8 @@
 // grouped with kcmp), their state from fdinfo, the interest list of each epoll
 // instance with every item's target confirmed by kcmp(KCMP_EPOLL_TFD) (the
 // number an item was added with may since have been closed or reused), and the
-// bytes buffered in each pipe whose both ends the process holds (duplicated
-// with tee, so nothing is taken from the original).
+// bytes buffered in each pipe or socketpair whose both ends the process holds
+// (duplicated with tee or peeked, so nothing is taken from the original).
 import { readSync } from 'node:fs';
 import {
   epollItems,
@@ -69,7 +69,8 @@ function planEpoll(pid: number, efd: number, info: FdInfo, all: FdEntry[], infos
       notCopied.push({ fd: efd, kind: 'epoll item', reason: `item for fd ${it.tfd} (inode ${it.ino}): its target is not held by any descriptor of the process, so it cannot be added again`, effect: 'dropped' });
       continue;
     }
-    if ((it.events & EPOLL.ONESHOT) !== 0 && (it.events & ~PRIVATE_BITS & ~(EPOLL.ERR | EPOLL.HUP)) === 0)
+    // a fired one-shot item keeps only the private bits (the kernel clears even EPOLLERR/EPOLLHUP)
+    if ((it.events & EPOLL.ONESHOT) !== 0 && (it.events & ~PRIVATE_BITS) === 0)
       notCopied.push({
         fd: efd,
         kind: 'epoll item',
@@ -105,7 +106,6 @@ function pipeBytes(pidfd: number, pid: number, readFd: number): { size: number; 
     closeQuietly(tmp?.[1]);
   }
 }
-
 
 function queuedInotifyBytes(pidfd: number, pid: number, fd: number): number {
   const local = pidfdGetfd(pidfd, fd, pid);
