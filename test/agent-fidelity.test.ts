@@ -20,6 +20,10 @@ const notForTheAgent: Record<string, string> = {
   from_worker: 'checks that the forking worker becomes the leader; under the agent the main thread stays the leader',
   unparkable: 'its snapshot skips a thread through forkall options, which the agent does not take',
 };
+// Agent clones are to get private event objects (issue 9, the agent's part); until the
+// agent makes them, these scenarios (which expect private copies under the agent) wait.
+for (const name of ['private_eventfd', 'private_epoll', 'private_timerfd', 'private_signalfd', 'private_inotify', 'private_pipe'])
+  notForTheAgent[name] = 'the agent does not give clones private event objects yet (issue 9, agent part): remove this line when it does';
 
 for (const s of scenarios) {
   const skip = notForTheAgent[s.name] ?? false;

@@ -180,9 +180,17 @@ export interface EarlyFdState {
   unixSockets?: Map<number, UnixSocketInfo>;
 }
 
-/** Reads, before the hold, what does not change while the target runs. */
+/**
+ * Reads, before the hold, what does not change while the target runs. Runs
+ * before ptrace is allowed: a target we may not look at yields nothing here
+ * (the attach then says why).
+ */
 export function readEarlyFdState(pid: number): EarlyFdState {
-  return listFds(pid).some((e) => e.kind === 'socket') ? { unixSockets: unixSockets() } : {};
+  try {
+    return listFds(pid).some((e) => e.kind === 'socket') ? { unixSockets: unixSockets() } : {};
+  } catch {
+    return {};
+  }
 }
 
 /**
