@@ -9,7 +9,7 @@ export type RemoteErrorCode =
   | 'traced'
   | 'denied'
   | 'unsupported'
-  /** a runtime that keeps its threads' TIDs (Go): only an exact-TID clone works */
+  /** a runtime that keeps its threads' TIDs or its PID (Go, Python asyncio): only an exact-TID clone works */
   | 'needs-exact-tids'
   | 'failed';
 
