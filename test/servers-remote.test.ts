@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitForExit } from '../src/remote/wait-exit.js';
 import { packageRoot } from '../src/native/paths.js';
-import { have, heldThreads, sleep, startUntil } from './helpers/programs.js';
+import { have, heldThreads, sleep } from './helpers/programs.js';
 import { ask, freePort, httpGet, processId, spreadUntilAll } from './helpers/servers.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
@@ -42,6 +42,17 @@ async function exitWithin(pid: number, ms: number) {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Resolves with `ready`, or fails as soon as `child` exits first (a server that could not start). */
+function unlessExited<T>(child: ChildProcess, name: string, ready: Promise<T>): Promise<T> {
+  let onExit: (() => void) | undefined;
+  const exited = new Promise<never>((_r, reject) => {
+    onExit = () => reject(new Error(`${name} exited (code ${child.exitCode}, signal ${child.signalCode}) before it served`));
+    if (child.exitCode !== null || child.signalCode !== null) onExit();
+    else child.once('exit', onExit);
+  });
+  return Promise.race([ready, exited]).finally(() => onExit && child.off('exit', onExit));
 }
 
 /** Retries `request` until it succeeds (the server has started), bounded. */
@@ -78,7 +89,10 @@ function cloneByCli(pid: number, extra: string[] = []): { status: number | null;
 interface Server {
   name: string;
   skip: string | false;
-  start(port: number): Promise<ChildProcess>;
+  /** starts the server (the test ends it in `finally`, whatever happens next) */
+  spawn(port: number): ChildProcess;
+  /** resolves once it serves (and holds the data the requests ask for) */
+  ready(port: number): Promise<void>;
   /** one request on a fresh connection; resolves with the answering process's id (`<pid>@<pid ns>`) */
   request(port: number): Promise<string>;
   /** counters that the process's timers and workers advance */
@@ -130,11 +144,10 @@ const servers: Server[] = [
   {
     name: 'memcached -t 4',
     skip: have('memcached') ? false : 'memcached is not installed',
-    start: async (port) => {
-      const m = spawn('memcached', ['-t', '4', '-p', String(port), '-U', '0', '-l', '127.0.0.1', '-u', 'nobody'], { stdio: 'ignore' });
+    spawn: (port) => spawn('memcached', ['-t', '4', '-p', String(port), '-U', '0', '-l', '127.0.0.1', '-u', 'nobody'], { stdio: 'ignore' }),
+    ready: async (port) => {
       await untilServing('memcached', () => ask(port, 'version\r\n', /VERSION/, 2000));
       assert.match(await ask(port, 'set forkall 0 0 5\r\nhello\r\n', /STORED\r\n/), /STORED/);
-      return m;
     },
     request: async (port) => {
       const r = await ask(port, 'get forkall\r\n', /END\r\n$/);
@@ -146,13 +159,14 @@ const servers: Server[] = [
   {
     name: 'redis-server --io-threads 4 --io-threads-do-reads yes',
     skip: have('redis-server') ? false : 'redis-server is not installed',
-    start: async (port) => {
+    spawn: (port) => {
       const dir = mkdtempSync(join(tmpdir(), 'forkall-redis-'));
       chmodSync(dir, 0o777);
-      const r = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--io-threads', '4', '--io-threads-do-reads', 'yes'], { stdio: 'ignore' });
+      return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--io-threads', '4', '--io-threads-do-reads', 'yes'], { stdio: 'ignore' });
+    },
+    ready: async (port) => {
       await untilServing('redis-server', () => ask(port, 'PING\r\n', /PONG/, 2000));
       assert.match(await ask(port, 'SET forkall hello\r\n', /\+OK/), /\+OK/);
-      return r;
     },
     request: async (port) => {
       assert.match(await ask(port, 'GET forkall\r\n', /hello\r\n/), /\$5\r\nhello/);
@@ -171,11 +185,8 @@ const servers: Server[] = [
   {
     name: 'node http server answering through a worker_threads worker',
     skip: false,
-    start: async (port) => {
-      const p = await startUntil(process.execPath, [fixture('node_http_worker.mjs'), String(port)], {});
-      await untilServing('node', () => httpGet(port, '/', 2000));
-      return p;
-    },
+    spawn: (port) => spawn(process.execPath, [fixture('node_http_worker.mjs'), String(port)], { stdio: 'ignore' }),
+    ready: (port) => untilServing('node', () => httpGet(port, '/', 2000)),
     request: async (port) => idOf(await httpGet(port)),
     progress: async (port) => numbers(await httpGet(port), /ticks=(\d+) workerTicks=(\d+)/),
   },
@@ -183,11 +194,8 @@ const servers: Server[] = [
     name: 'python3 ThreadingHTTPServer with a ticker thread',
     skip: have('python3') ? false : 'python3 is not installed',
     minPrivate: 0, // socketserver waits with poll(2): no event objects of its own
-    start: async (port) => {
-      const p = await startUntil('python3', [fixture('py_http_server.py'), String(port)], {});
-      await untilServing('python3', () => httpGet(port, '/', 2000));
-      return p;
-    },
+    spawn: (port) => spawn('python3', [fixture('py_http_server.py'), String(port)], { stdio: 'ignore' }),
+    ready: (port) => untilServing('python3', () => httpGet(port, '/', 2000)),
     request: async (port) => idOf(await httpGet(port)),
     progress: async (port) => numbers(await httpGet(port), /ticks=(\d+)/),
   },
@@ -196,11 +204,8 @@ const servers: Server[] = [
     skip: have('python3') ? false : 'python3 is not installed',
     exactTids: true, // asyncio finds its loop only under the PID it recorded (refused without: test below)
     minPrivate: 2, // its epoll instance and its self-pipe socketpair
-    start: async (port) => {
-      const p = await startUntil('python3', [fixture('py_asyncio_server.py'), String(port)], {});
-      await untilServing('python3 asyncio', () => httpGet(port, '/', 2000));
-      return p;
-    },
+    spawn: (port) => spawn('python3', [fixture('py_asyncio_server.py'), String(port)], { stdio: 'ignore' }),
+    ready: (port) => untilServing('python3 asyncio', () => httpGet(port, '/', 2000)),
     request: async (port) => idOf(await httpGet(port)),
     progress: async (port) => numbers(await httpGet(port), /ticks=(\d+)/),
   },
@@ -208,11 +213,8 @@ const servers: Server[] = [
     name: 'Java com.sun.net.httpserver on a 4-thread pool with a scheduled ticker',
     skip: have('java') ? false : 'java is not installed',
     timeoutMs: 240_000,
-    start: async (port) => {
-      const p = await startUntil('java', ['-Xmx64m', fixture('JavaHttpServer.java'), String(port)], {}, 'READY', 120_000);
-      await untilServing('java', () => httpGet(port, '/', 2000));
-      return p;
-    },
+    spawn: (port) => spawn('java', ['-Xmx64m', fixture('JavaHttpServer.java'), String(port)], { stdio: 'ignore' }),
+    ready: (port) => untilServing('java', () => httpGet(port, '/', 2000), 180_000),
     request: async (port) => idOf(await httpGet(port)),
     progress: async (port) => numbers(await httpGet(port), /ticks=(\d+)/),
   },
@@ -221,11 +223,8 @@ const servers: Server[] = [
     skip: have('go') ? false : 'go is not installed (CI: add golang-go to the apt list)',
     exactTids: true,
     timeoutMs: 300_000,
-    start: async (port) => {
-      const p = await startUntil(goBinary(), [String(port)], {});
-      await untilServing('go', () => httpGet(port, '/', 2000));
-      return p;
-    },
+    spawn: (port) => spawn(goBinary(), [String(port)], { stdio: 'ignore' }),
+    ready: (port) => untilServing('go', () => httpGet(port, '/', 2000)),
     request: async (port) => idOf(await httpGet(port)),
     progress: async (port) => numbers(await httpGet(port), /ticks=([\d,]+)/),
   },
@@ -234,11 +233,12 @@ const servers: Server[] = [
 for (const s of servers) {
   test(`${s.name}: clone and original both answer every request; after the original's SIGTERM the clone answers alone, timers and workers running`, { skip: s.skip, timeout: s.timeoutMs ?? 180_000 }, async () => {
     const port = await freePort();
-    const orig = await s.start(port);
+    const orig = s.spawn(port);
     const opid = orig.pid!;
     let clonePid = 0;
     let childPid = 0;
     try {
+      await unlessExited(orig, s.name, s.ready(port));
       const r = cloneByCli(opid, [...(s.exactTids ? ['--exact-tids'] : []), ...extraFlags]);
       assert.equal(r.status, 0, `forkall clone -p ${opid} failed: ${r.stderr}`);
       clonePid = r.clone!.pid;
@@ -278,9 +278,9 @@ for (const s of servers) {
 
 test('Go net/http: a clone with new TIDs is refused with a message naming --exact-tids, the original untouched', { skip: have('go') ? false : 'go is not installed (CI: add golang-go to the apt list)', timeout: 300_000 }, async () => {
   const port = await freePort();
-  const p = await startUntil(goBinary(), [String(port)], {});
+  const p = spawn(goBinary(), [String(port)], { stdio: 'ignore' });
   try {
-    await untilServing('go', () => httpGet(port, '/', 2000));
+    await unlessExited(p, 'go', untilServing('go', () => httpGet(port, '/', 2000)));
     const r = cloneByCli(p.pid!);
     assert.equal(r.status, 5, `expected exit 5 (refused): ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`PID ${p.pid} is a Go program.*--exact-tids`));
@@ -293,9 +293,9 @@ test('Go net/http: a clone with new TIDs is refused with a message naming --exac
 
 test('python3 asyncio: a clone with a new PID is refused with a message naming --exact-tids, the original untouched', { skip: have('python3') ? false : 'python3 is not installed', timeout: 120_000 }, async () => {
   const port = await freePort();
-  const p = await startUntil('python3', [fixture('py_asyncio_server.py'), String(port)], {});
+  const p = spawn('python3', [fixture('py_asyncio_server.py'), String(port)], { stdio: 'ignore' });
   try {
-    await untilServing('python3 asyncio', () => httpGet(port, '/', 2000));
+    await unlessExited(p, 'python3 asyncio', untilServing('python3 asyncio', () => httpGet(port, '/', 2000)));
     const r = cloneByCli(p.pid!);
     assert.equal(r.status, 5, `expected exit 5 (refused): ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`PID ${p.pid} is a Python program that loaded asyncio.*--exact-tids`));
