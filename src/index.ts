@@ -12,3 +12,5 @@ export { RemoteError } from './remote/errors.js';
 export type { RemoteErrorCode } from './remote/errors.js';
 export { waitForExit } from './remote/wait-exit.js';
 export { version } from './version.js';
+export { unfork, Unfork, UnforkError } from './unfork/index.js';
+export type { UnforkOptions, CallResult, CallArg, UnforkErrorCode } from './unfork/index.js';

@@ -137,6 +137,17 @@ pid_t forkall_ex(const struct forkall_options *opts);
  * thread (names the thread at fault where there is one), or "" if none. */
 const char *forkall_strerror(void);
 
+/* What forkall could not discover about this process's C library at load
+ * time, one sentence per line, each saying what a clone with new TIDs then
+ * leaves undone (e.g. lock owners not rewritten); "" when nothing is missing.
+ * forkall() still works; exact-TID mode (FORKALL_EXACT_TIDS) is unaffected. */
+const char *forkall_warnings(void);
+
+/* Everything discovered at load time as one JSON object: libc, version,
+ * descTidOffset, rseqOffset, rseqSize, ownerListOffset, ownerListFutexOffset,
+ * ldsoLocks, ldsoLocksBytes, warnings. Used by `forkall doctor`. */
+const char *forkall_diagnostics(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -153,7 +153,11 @@ struct fa_layout {
 	size_t ldso_size;
 	long owner_list_offset;	/* musl: the descriptor's owner-list head, -1 unknown */
 	long owner_list_futex_offset; /* list entry -> lock word, when the head does not say */
+	unsigned problems;	/* FA_LAYOUT_NO_*: what could not be discovered (forkall_warnings) */
 };
+#define FA_LAYOUT_NO_DESC_TID 1u
+#define FA_LAYOUT_NO_OWNER_LIST 2u
+#define FA_LAYOUT_NO_LDSO_LOCKS 4u
 FA_HIDDEN extern struct fa_layout fa_layout;
 FA_HIDDEN int *fa_desc_tid_of(unsigned long fs_base, int tid);
 FA_HIDDEN void *fa_owner_list_of(unsigned long fs_base, void *robust_head);

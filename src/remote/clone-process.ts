@@ -15,7 +15,7 @@ import { ProcessMemory } from './memory.js';
 import { diagnoseDenied, preflight } from './preflight.js';
 import { buildClone, injectFork } from './recreate.js';
 import { reg } from './regs.js';
-import { findOwnerListOffset, isGlibc } from './owners.js';
+import { discoverLayout, type LibcLayout } from './libc-layout.js';
 import { restoreThread } from './restore.js';
 import { seizeAll } from './seize.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
@@ -67,6 +67,8 @@ export interface RemoteCloneResult {
   heldUs: number;
   /** microseconds for the whole operation */
   totalUs: number;
+  /** what this clone could not do because the target's libc layout was not fully found (new TIDs: lock owners or descriptor TIDs not rewritten); empty when nothing degraded */
+  warnings: string[];
   /** microseconds per step: preflight, seize, maps, capture, fork, release (the original runs again), build */
   phasesUs: Record<string, number>;
 }
@@ -142,6 +144,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   const inits: TracedTask[] = []; // exact TIDs: the namespace copies, one per clone
   const clones: RemoteClone[] = [];
   let states: ThreadState[] = [];
+  let layout: LibcLayout | undefined;
   let released = false;
   let dontFork: Range[] = [];
   let forkMarksCleared = false;
@@ -167,10 +170,10 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
     states = captureThreads(originals, firstRegs, mem, insn);
     mark('capture');
-    if (!isGlibc(maps)) {
-      const off = findOwnerListOffset(mem, states.map((s) => reg(s.regs, 'fs_base')));
-      for (const s of states) if (!s.ownerList && off > 0) s.ownerList = reg(s.regs, 'fs_base') + BigInt(off);
-    }
+    layout = discoverLayout(pid, mem, maps, states.map((s) => ({ tid: s.tid, fsBase: reg(s.regs, 'fs_base'), clearChildTid: s.clearChildTid, robustHead: s.robust.head })));
+    for (const s of states) s.tidField = layout.tidField.get(s.tid) ?? 0n;
+    if (layout.ownerListOffset > 0)
+      for (const s of states) if (!s.ownerList && reg(s.regs, 'fs_base')) s.ownerList = reg(s.regs, 'fs_base') + BigInt(layout.ownerListOffset);
     // read while held: the event objects as the threads last left them
     const fdPlan = fdEarly && planPrivateFds(pid, fdEarly);
     mark('fds');
@@ -211,7 +214,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
         const beforeThreads = fdPlan && ((task: TracedTask, base: Buffer, cmem: ProcessMemory) => {
           notCopied = installPrivateFds({ main: task, base, insn, mem: cmem, scratch: stackSlot(f.regs) }, fdPlan);
         });
-        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, beforeThreads }, built);
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, layout: layout!, beforeThreads }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
         for (const t of c.tasks.slice(1)) t.release();
         c.tasks[0]!.release();
@@ -221,7 +224,9 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
       }
     });
     mark('build');
-    return { pid, threads: originals.length, clones, phasesUs, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
+    // with exact TIDs nothing needs rewriting, so nothing the layout lacks degrades the clone
+    const warnings = opts.exactTids ? [] : layout!.warnings;
+    return { pid, threads: originals.length, clones, warnings, phasesUs, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
   } catch (e) {
     const done = new Set(clones.map((c) => c.pid));
     for (const c of forked) if (!done.has(c)) killClone(c);

@@ -11,7 +11,7 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable, counted } from '../table.js';
 
-const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
+export const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   'bad-pid': EXIT.USAGE,
   unsupported: EXIT.USAGE,
   'needs-exact-tids': EXIT.BAD_TARGET,
@@ -71,7 +71,7 @@ export function register(program: Command): void {
     .option('--wait', 'wait until every clone has ended before exiting')
     .option('--exact-tids', 'the clone keeps the original PID and TIDs, in a PID namespace of its own (a user namespace too when not root)')
     .option('--shared-fds', 'share epoll, eventfd, timerfd, signalfd, inotify and self-pipes with the original, as plain fork does (default: each clone gets private copies)')
-    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","clones":[{"pid","threads","ownersFixed","tids","childPid"?,"privateFds"?,"notCopied"?:[{"fd","kind","reason","effect"}]}]} as JSON')
+    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","warnings":[...],"clones":[{"pid","threads","ownersFixed","tids","childPid"?,"privateFds"?,"notCopied"?:[{"fd","kind","reason","effect"}]}]} as JSON')
     .addHelpText(
       'after',
       `
@@ -140,6 +140,7 @@ denied, 8 the clone failed (the target was restored), 130 interrupted.`,
         if (o.json) {
           process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         } else {
+          for (const w of r.warnings ?? []) process.stderr.write(`forkall: warning: ${w} (see: forkall doctor -p ${pid})\n`);
           const t = makeTable(['clone pid', 'threads', 'owners fixed', 'state']);
           for (const c of r.clones) t.push([c.pid, c.threads, c.ownersFixed, o.stopped ? 'stopped' : 'running']);
           process.stdout.write(
