@@ -6,10 +6,10 @@
 // answers every request, and its timers and workers keep running. These fail
 // with plain fork sharing (--shared-fds): the original's event loop takes the
 // clone's events and its shutdown empties the shared epoll instance.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readlinkSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitForExit } from '../src/remote/wait-exit.js';
@@ -128,11 +128,22 @@ const redisBulk = (port: number, cmd: string) =>
     return !!m && Buffer.byteLength(g) >= m[0].length + Number(m[1]) + 2;
   });
 
+/** Directories made for the servers (redis's, the Go build), removed when the file is done. */
+const scratchDirs: string[] = [];
+const scratchDir = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.push(d);
+  return d;
+};
+after(() => {
+  for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
+});
+
 const goBinary = (() => {
   let built: string | undefined;
   return () => {
     if (built) return built;
-    const dir = mkdtempSync(join(tmpdir(), 'forkall-go-'));
+    const dir = scratchDir('forkall-go-');
     const out = join(dir, 'gohttp');
     const r = spawnSync('go', ['build', '-o', out, '.'], { cwd: fixture('go_http'), encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod', GOCACHE: process.env.GOCACHE ?? join(tmpdir(), 'forkall-gocache') }, timeout: 300_000 });
     if (r.status !== 0) throw new Error(`go build failed: ${r.stderr}`);
@@ -160,7 +171,7 @@ const servers: Server[] = [
     name: 'redis-server --io-threads 4 --io-threads-do-reads yes',
     skip: have('redis-server') ? false : 'redis-server is not installed',
     spawn: (port) => {
-      const dir = mkdtempSync(join(tmpdir(), 'forkall-redis-'));
+      const dir = scratchDir('forkall-redis-');
       chmodSync(dir, 0o777);
       return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--io-threads', '4', '--io-threads-do-reads', 'yes'], { stdio: 'ignore' });
     },
