@@ -22,6 +22,10 @@ import { strayProcesses } from './helpers/strays.js';
 const notForTheAgent: Record<string, string> = {
   from_worker: 'checks that the forking worker becomes the leader; under the agent the main thread stays the leader',
 };
+// Agent clones are to get private event objects (issue 9, the agent's part); until the
+// agent makes them, these scenarios (which expect private copies under the agent) wait.
+for (const name of ['private_eventfd', 'private_epoll', 'private_timerfd', 'private_signalfd', 'private_inotify', 'private_pipe'])
+  notForTheAgent[name] = 'the agent does not give clones private event objects yet (issue 9, agent part): remove this line when it does';
 
 /** Labels whose lines in `clone` do not begin with the template's lines for that label. */
 function notContinuing(template: Transcript, clone: Transcript): string[] {

@@ -24,6 +24,12 @@ import { waitTask } from './wait.js';
 import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
 import type { TracedTask } from './task.js';
+import { stackSlot } from './capture.js';
+import { planPrivateFds } from './private/snapshot-fds.js';
+import { readEarlyFdState } from './private/snapshot-socketpairs.js';
+import { installPrivateFds } from './private/install-fds.js';
+import type { NotCopied } from './private/plan.js';
+import { refuseTidCachingRuntime } from './tid-caching.js';
 
 export interface RemoteCloneOptions {
   /** how many clones (default 1) */
@@ -32,6 +38,8 @@ export interface RemoteCloneOptions {
   stopped?: boolean;
   /** same PID and TIDs in the clone: it runs in a PID namespace of its own under a small init */
   exactTids?: boolean;
+  /** the clone gets its own copies of epoll, eventfd, timerfd, signalfd, inotify and self-pipes (default true; false: shared as after fork) */
+  privateFds?: boolean;
   /** called between steps; returning true abandons the operation (nothing is left changed) */
   shouldAbort?: () => boolean;
 }
@@ -45,6 +53,10 @@ export interface RemoteClone {
   tids: Record<number, number>;
   /** exact TIDs: the clone's own PID seen from outside (`pid` is its namespace's init, which exits with its status) */
   childPid?: number;
+  /** private event objects: how many the clone got copies of (absent with privateFds: false) */
+  privateFds?: number;
+  /** descriptors not copied faithfully, and how each behaves in the clone (docs/semantics.md) */
+  notCopied?: NotCopied[];
 }
 
 export interface RemoteCloneResult {
@@ -119,6 +131,8 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     last = t;
   };
   preflight(pid);
+  if (!opts.exactTids) refuseTidCachingRuntime(pid);
+  const fdEarly = opts.privateFds === false ? undefined : readEarlyFdState(pid);
   mark('preflight');
   const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
   const tHeld = now();
@@ -160,6 +174,9 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     for (const s of states) s.tidField = layout.tidField.get(s.tid) ?? 0n;
     if (layout.ownerListOffset > 0)
       for (const s of states) if (!s.ownerList && reg(s.regs, 'fs_base')) s.ownerList = reg(s.regs, 'fs_base') + BigInt(layout.ownerListOffset);
+    // read while held: the event objects as the threads last left them
+    const fdPlan = fdEarly && planPrivateFds(pid, fdEarly);
+    mark('fds');
     if (abort()) throw new Abandoned();
     const f = states[0]!;
     if (opts.exactTids) {
@@ -193,11 +210,15 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
         if (abort()) throw new Abandoned();
         // exact TIDs: cpid is the namespace init (it reports the clone's status); the clone is its child
         const main = inits[i] ? makeExactChild(inits[i]!, f, insn, callStack, userns, toolBinary('forkall-ns-init')) : cpid;
-        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, layout: layout! }, built);
+        let notCopied: NotCopied[] | undefined;
+        const beforeThreads = fdPlan && ((task: TracedTask, base: Buffer, cmem: ProcessMemory) => {
+          notCopied = installPrivateFds({ main: task, base, insn, mem: cmem, scratch: stackSlot(f.regs) }, fdPlan);
+        });
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, layout: layout!, beforeThreads }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
         for (const t of c.tasks.slice(1)) t.release();
         c.tasks[0]!.release();
-        clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}) });
+        clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}), ...(fdPlan ? { privateFds: fdPlan.objects.length, notCopied: notCopied ?? [] } : {}) });
       } finally {
         if (clones.at(-1)?.pid !== cpid) killClone(cpid, built);
       }

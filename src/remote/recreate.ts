@@ -59,6 +59,8 @@ export interface BuildContext {
   exact?: boolean;
   /** the target's libc layout (libc-layout.ts): where the lock owners to rewrite are */
   layout: LibcLayout;
+  /** runs in the stopped one-thread copy before its threads are made (private event objects: private/install-fds.ts) */
+  beforeThreads?: (main: TracedTask, base: Buffer, mem: ProcessMemory) => void;
 }
 
 export interface BuiltClone {
@@ -201,6 +203,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       mem.write(f.tidField, b);
     }
     restoreSchedAndAffinity(pid, f); // before the threads, which inherit it (a fork may reset the policy)
+    ctx.beforeThreads?.(main, mainBase, mem);
     const mainState = f;
     const tasks = createThreads(main, mainBase, others, ctx, mem, built);
     registerInThreads(tasks, others, f, ctx, mem);

@@ -67,4 +67,11 @@ export const scenarios: ScenarioSpec[] = [
   { name: 'thousand_threads', flavours: both, timeoutMs: 120_000 },
   { name: 'thousand_forkalls', flavours: both, timeoutMs: 180_000, heavy: true, inProcessOnly: 'the program calls forkall() 1,000 times in a loop and checks its own fds and mappings' },
   { name: 'cxx_threads', flavours: ['glibc'] },
+  // event objects: private copies with the remote engine and the agent, shared with the in-process call
+  { name: 'private_eventfd', flavours: both },
+  { name: 'private_epoll', flavours: both },
+  { name: 'private_timerfd', flavours: both },
+  { name: 'private_signalfd', flavours: both },
+  { name: 'private_inotify', flavours: both },
+  { name: 'private_pipe', flavours: both },
 ];
