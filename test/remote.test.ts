@@ -11,6 +11,7 @@ import { cloneProcess } from '../src/index.js';
 import { waitForExit } from '../src/remote/wait-exit.js';
 import { packageRoot } from '../src/native/paths.js';
 import { have, heldThreads, ourChildren, progress, sleep, startUntil, taskCount } from './helpers/programs.js';
+import { waitFor } from './helpers/wait.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
 const fixture = (f: string) => join(packageRoot, 'test', 'fixtures', f);
@@ -40,15 +41,12 @@ async function cloneAndWatch(pid: number, dir: string, workers: string[]) {
     assert.equal(c.threads, before, 'threads recreated in the clone');
     assert.equal(taskCount(c.pid), before, `threads in /proc/${c.pid}/task`);
     let p = progress(dir, c.pid);
-    for (let i = 0; i < 100 && workers.some((w) => (p.get(w) ?? 0) < 3); i++) {
-      await sleep(50);
-      p = progress(dir, c.pid);
-    }
+    await waitFor(`every worker of the clone ${c.pid} counting`, () => workers.every((w) => ((p = progress(dir, c.pid)).get(w) ?? 0) >= 3)).catch(() => undefined);
     for (const w of workers) assert.ok((p.get(w) ?? 0) >= 3, `${w} in the clone ${c.pid} did not keep counting: ${JSON.stringify([...p])}`);
     assert.deepEqual(heldThreads(pid), [], 'threads of the original left stopped or traced');
     const o = progress(dir, pid);
-    await sleep(300);
-    const o2 = progress(dir, pid);
+    let o2 = o;
+    await waitFor('every worker of the original counting on', () => workers.every((w) => ((o2 = progress(dir, pid)).get(w) ?? 0) > (o.get(w) ?? 0))).catch(() => undefined);
     for (const w of workers) assert.ok((o2.get(w) ?? 0) > (o.get(w) ?? 0), `${w} in the original stopped counting`);
   } finally {
     await endAll(c.pid);
@@ -82,10 +80,13 @@ test('python3 with --exact-tids: the clone has the same PID and TIDs in its own 
     const lines = () => readFileSync(join(dir, `${pid}.log`), 'utf8').split('\n').length;
     const before = lines();
     process.kill(pid, 'SIGSTOP');
-    await sleep(300);
-    const grown = lines() - before;
-    process.kill(pid, 'SIGCONT');
-    assert.ok(grown >= 6, `the clone's workers wrote ${grown} lines in 300 ms while the original was stopped`);
+    let grown = 0;
+    try {
+      await waitFor('the clone\'s workers to write while the original is stopped', () => (grown = lines() - before) >= 6).catch(() => undefined);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.ok(grown >= 6, `the clone's workers wrote only ${grown} lines while the original was stopped`);
     assert.deepEqual(heldThreads(pid), []);
     process.kill(child, 'SIGTERM');
     assert.deepEqual(await waitForExit(init), { code: 128 + 15, signal: null }, 'the init exits with the clone\'s status');
@@ -115,13 +116,10 @@ test('java (OpenJDK) with four threads: the clone has every JVM thread and the w
   }
 });
 
-/** Waits (up to 5 s) until the server on `port` answers `probe` with `reply`. */
+/** Waits (generously: a loaded machine) until the server on `port` answers `probe` with `reply`. */
 async function untilServing(name: string, port: number, probe: string, reply: RegExp): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    await sleep(50);
-    if (await tcpRequest(port, probe, reply).then(() => true, () => false)) return;
-  }
-  assert.fail(`${name} did not start on port ${port}`);
+  const up = await waitFor(`${name} on port ${port}`, () => tcpRequest(port, probe, reply).then(() => true, () => false), undefined, 50).catch(() => false);
+  if (!up) assert.fail(`${name} did not start on port ${port}`);
 }
 
 /** Sends `text` to 127.0.0.1:`port` and resolves with what came back once it matches `until`. */
@@ -132,7 +130,7 @@ function tcpRequest(port: number, text: string, until: RegExp): Promise<string> 
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`port ${port} did not answer ${JSON.stringify(text)} (got ${JSON.stringify(got)})`));
-    }, 5000);
+    }, 30_000); // only bounds a hang
     s.on('data', (d) => {
       got += d;
       if (until.test(got)) {
@@ -216,8 +214,10 @@ test('forkall clone -p: errors name the PID, with distinct exit codes, and leave
 
   // a zombie: the child of a process that never reaps
   const z = spawn('sh', ['-c', 'sleep 0 & exec sleep 30'], { stdio: 'ignore' });
-  await sleep(300);
-  const zombie = Number(spawnSync('cat', [`/proc/${z.pid}/task/${z.pid}/children`], { encoding: 'utf8' }).stdout.trim());
+  const zombie = await waitFor('the never-reaped child to be a zombie', () => {
+    const c = Number(readFileSync(`/proc/${z.pid}/task/${z.pid}/children`, 'utf8').trim());
+    return c > 0 && /\) Z /.test(readFileSync(`/proc/${c}/stat`, 'utf8')) ? c : 0;
+  });
   r = run(['-p', String(zombie)]);
   assert.equal(r.status, 5, r.stderr);
   assert.match(r.stderr, new RegExp(`PID ${zombie} is a zombie`));
@@ -231,7 +231,7 @@ test('forkall clone -p: errors name the PID, with distinct exit codes, and leave
     'ctypes.CDLL(None).pthread_exit(None)',
   ].join('\n')], {});
   try {
-    for (let i = 0; i < 100 && !/\) Z /.test(readFileSync(`/proc/${orphaned.pid}/stat`, 'utf8')); i++) await sleep(20);
+    await waitFor('the leader to show as a zombie', () => /\) Z /.test(readFileSync(`/proc/${orphaned.pid}/stat`, 'utf8')));
     r = run(['-p', String(orphaned.pid)]);
     assert.equal(r.status, 5, r.stderr);
     assert.match(r.stderr, new RegExp(`PID ${orphaned.pid}: its main thread has exited \\(pthread_exit\\) while 1 other thread\\(s\\) run`));
@@ -244,13 +244,13 @@ test('forkall clone -p: errors name the PID, with distinct exit codes, and leave
   try {
     // already traced
     const tracer = spawn('strace', ['-p', String(target.pid), '-o', '/dev/null'], { stdio: 'ignore' });
-    for (let i = 0; i < 100 && heldThreads(target.pid!).length === 0; i++) await sleep(20);
+    await waitFor('strace to attach', () => heldThreads(target.pid!).length > 0);
     r = run(['-p', String(target.pid)]);
     assert.equal(r.status, 6, r.stderr);
     assert.match(r.stderr, new RegExp(`PID ${target.pid} is already traced by PID ${tracer.pid} \\(strace\\)`));
     tracer.kill('SIGINT');
     await new Promise((res) => tracer.on('exit', res));
-    for (let i = 0; i < 100 && heldThreads(target.pid!).length; i++) await sleep(20);
+    await waitFor('strace to let go', () => heldThreads(target.pid!).length === 0);
     // ptrace denied: an unprivileged user may not trace root's process
     if (process.getuid?.() === 0) {
       r = run(['-p', String(target.pid)], { uid: 65534 });

@@ -92,7 +92,8 @@ EXPORT pid_t forkall_ex(const struct forkall_options *opts)
 				;
 		fa_sys1(SYS_close, done[0]);
 	}
-	fa_snapshot_end(&op);
+	fa_snapshot_end(&op); /* our threads go on while the child finishes */
+	pid = fa_snapshot_await(&op, pid);
 	if (pid < 0) {
 		errno = (int)-pid;
 		return -1;

@@ -10,6 +10,8 @@ import { register as registerClone } from './commands/clone.js';
 import { register as registerSnapshot } from './commands/snapshot.js';
 import { register as registerBenchServer } from './commands/bench-server.js';
 import { register as registerBenchRemote } from './commands/bench-remote.js';
+import { register as registerUnfork } from './commands/unfork.js';
+import { register as registerDoctor } from './commands/doctor.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 import { wantsJson, watchForJsonError } from './json-error.js';
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   registerRun(program);
   registerClone(program);
   registerSnapshot(program);
+  registerUnfork(program);
+  registerDoctor(program);
   return program;
 }
 

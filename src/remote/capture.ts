@@ -23,7 +23,7 @@ export interface ThreadState {
   ownerList: bigint;
   /** set_tid_address / CLONE_CHILD_CLEARTID address (0: none) */
   clearChildTid: bigint;
-  /** where the libc thread descriptor keeps this thread's TID (0: not found) */
+  /** where the libc thread descriptor keeps this thread's TID (0: not found); filled in by clone-process from discoverLayout */
   tidField: bigint;
   /** struct stack_t (24 bytes) when a signal stack is set, else undefined */
   altstack?: Buffer;
@@ -63,15 +63,6 @@ function readName(pid: number, tid: number): string {
 }
 
 /** The descriptor's TID field: glibc's clear_child_tid points at it; musl's does not, so look near the thread pointer. */
-function findTidField(mem: ProcessMemory, tid: number, clearChildTid: bigint, fsBase: bigint): bigint {
-  const atClear = clearChildTid ? mem.tryRead(clearChildTid, 4) : undefined;
-  if (atClear && atClear.readInt32LE(0) === tid) return clearChildTid;
-  const desc = fsBase ? mem.tryRead(fsBase, 256) : undefined;
-  if (!desc) return 0n;
-  for (let off = 8; off + 4 <= desc.length; off += 4) if (desc.readInt32LE(off) === tid) return fsBase + BigInt(off);
-  return 0n;
-}
-
 /**
  * Reads every thread's state. The two injected calls are pipelined: while one
  * thread's call runs, the tracer collects another's result and starts its next
@@ -105,7 +96,7 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
         robust,
         ownerList: robust.head,
         clearChildTid: clearTids[i]!,
-        tidField: findTidField(mem, tid, clearTids[i]!, reg(regs[i]!, 'fs_base')),
+        tidField: 0n, // set from the libc layout (libc-layout.ts discoverLayout), which needs every thread
         altstack: ss.readInt32LE(8) & SS_DISABLE ? undefined : ss,
         name: readName(task.tgid, tid),
         affinity: getAffinity(tid),

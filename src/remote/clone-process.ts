@@ -15,7 +15,7 @@ import { ProcessMemory } from './memory.js';
 import { diagnoseDenied, preflight } from './preflight.js';
 import { buildClone, injectFork } from './recreate.js';
 import { reg } from './regs.js';
-import { findOwnerListOffset, isGlibc } from './owners.js';
+import { discoverLayout, type LibcLayout } from './libc-layout.js';
 import { restoreThread } from './restore.js';
 import { seizeAll } from './seize.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
@@ -24,6 +24,12 @@ import { waitTask } from './wait.js';
 import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
 import type { TracedTask } from './task.js';
+import { stackSlot } from './capture.js';
+import { planPrivateFds } from './private/snapshot-fds.js';
+import { readEarlyFdState } from './private/snapshot-socketpairs.js';
+import { installPrivateFds } from './private/install-fds.js';
+import type { NotCopied } from './private/plan.js';
+import { refuseTidCachingRuntime } from './tid-caching.js';
 
 export interface RemoteCloneOptions {
   /** how many clones (default 1) */
@@ -32,6 +38,8 @@ export interface RemoteCloneOptions {
   stopped?: boolean;
   /** same PID and TIDs in the clone: it runs in a PID namespace of its own under a small init */
   exactTids?: boolean;
+  /** the clone gets its own copies of epoll, eventfd, timerfd, signalfd, inotify and self-pipes (default true; false: shared as after fork) */
+  privateFds?: boolean;
   /** called between steps; returning true abandons the operation (nothing is left changed) */
   shouldAbort?: () => boolean;
 }
@@ -45,6 +53,10 @@ export interface RemoteClone {
   tids: Record<number, number>;
   /** exact TIDs: the clone's own PID seen from outside (`pid` is its namespace's init, which exits with its status) */
   childPid?: number;
+  /** private event objects: how many the clone got copies of (absent with privateFds: false) */
+  privateFds?: number;
+  /** descriptors not copied faithfully, and how each behaves in the clone (docs/semantics.md) */
+  notCopied?: NotCopied[];
 }
 
 export interface RemoteCloneResult {
@@ -55,6 +67,8 @@ export interface RemoteCloneResult {
   heldUs: number;
   /** microseconds for the whole operation */
   totalUs: number;
+  /** what this clone could not do because the target's libc layout was not fully found (new TIDs: lock owners or descriptor TIDs not rewritten); empty when nothing degraded */
+  warnings: string[];
   /** microseconds per step: preflight, seize, maps, capture, fork, release (the original runs again), build */
   phasesUs: Record<string, number>;
 }
@@ -117,6 +131,8 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     last = t;
   };
   preflight(pid);
+  if (!opts.exactTids) refuseTidCachingRuntime(pid);
+  const fdEarly = opts.privateFds === false ? undefined : readEarlyFdState(pid);
   mark('preflight');
   const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
   const tHeld = now();
@@ -128,6 +144,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   const inits: TracedTask[] = []; // exact TIDs: the namespace copies, one per clone
   const clones: RemoteClone[] = [];
   let states: ThreadState[] = [];
+  let layout: LibcLayout | undefined;
   let released = false;
   let dontFork: Range[] = [];
   let forkMarksCleared = false;
@@ -153,10 +170,13 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
     states = captureThreads(originals, firstRegs, mem, insn);
     mark('capture');
-    if (!isGlibc(maps)) {
-      const off = findOwnerListOffset(mem, states.map((s) => reg(s.regs, 'fs_base')));
-      for (const s of states) if (!s.ownerList && off > 0) s.ownerList = reg(s.regs, 'fs_base') + BigInt(off);
-    }
+    layout = discoverLayout(pid, mem, maps, states.map((s) => ({ tid: s.tid, fsBase: reg(s.regs, 'fs_base'), clearChildTid: s.clearChildTid, robustHead: s.robust.head })));
+    for (const s of states) s.tidField = layout.tidField.get(s.tid) ?? 0n;
+    if (layout.ownerListOffset > 0)
+      for (const s of states) if (!s.ownerList && reg(s.regs, 'fs_base')) s.ownerList = reg(s.regs, 'fs_base') + BigInt(layout.ownerListOffset);
+    // read while held: the event objects as the threads last left them
+    const fdPlan = fdEarly && planPrivateFds(pid, fdEarly);
+    mark('fds');
     if (abort()) throw new Abandoned();
     const f = states[0]!;
     if (opts.exactTids) {
@@ -190,17 +210,23 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
         if (abort()) throw new Abandoned();
         // exact TIDs: cpid is the namespace init (it reports the clone's status); the clone is its child
         const main = inits[i] ? makeExactChild(inits[i]!, f, insn, callStack, userns, toolBinary('forkall-ns-init')) : cpid;
-        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids }, built);
+        let notCopied: NotCopied[] | undefined;
+        const beforeThreads = fdPlan && ((task: TracedTask, base: Buffer, cmem: ProcessMemory) => {
+          notCopied = installPrivateFds({ main: task, base, insn, mem: cmem, scratch: stackSlot(f.regs) }, fdPlan);
+        });
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, layout: layout!, beforeThreads }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
         for (const t of c.tasks.slice(1)) t.release();
         c.tasks[0]!.release();
-        clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}) });
+        clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}), ...(fdPlan ? { privateFds: fdPlan.objects.length, notCopied: notCopied ?? [] } : {}) });
       } finally {
         if (clones.at(-1)?.pid !== cpid) killClone(cpid, built);
       }
     });
     mark('build');
-    return { pid, threads: originals.length, clones, phasesUs, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
+    // with exact TIDs nothing needs rewriting, so nothing the layout lacks degrades the clone
+    const warnings = opts.exactTids ? [] : layout!.warnings;
+    return { pid, threads: originals.length, clones, warnings, phasesUs, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
   } catch (e) {
     const done = new Set(clones.map((c) => c.pid));
     for (const c of forked) if (!done.has(c)) killClone(c);

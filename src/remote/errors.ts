@@ -9,6 +9,8 @@ export type RemoteErrorCode =
   | 'traced'
   | 'denied'
   | 'unsupported'
+  /** a runtime that keeps its threads' TIDs or its PID (Go, Python asyncio): only an exact-TID clone works */
+  | 'needs-exact-tids'
   | 'failed';
 
 export class RemoteError extends Error {

@@ -8,6 +8,7 @@ import { getAffinity, schedGetattr, schedSetattr, setAffinity } from './libc.js'
 import { injectAllChecked, injectChecked } from './inject.js';
 import { ProcessMemory } from './memory.js';
 import { fixOwners, type OwnerMove } from './owners.js';
+import type { LibcLayout } from './libc-layout.js';
 import { reg, resumeRegs, setReg } from './regs.js';
 import type { Mapping } from './syscall-insn.js';
 import { TracedTask } from './task.js';
@@ -56,6 +57,10 @@ export interface BuildContext {
   dontFork: Range[];
   /** exact TIDs: threads are made with clone3 set_tid = their old TID (the clone is in its own PID namespace) */
   exact?: boolean;
+  /** the target's libc layout (libc-layout.ts): where the lock owners to rewrite are */
+  layout: LibcLayout;
+  /** runs in the stopped one-thread copy before its threads are made (private event objects: private/install-fds.ts) */
+  beforeThreads?: (main: TracedTask, base: Buffer, mem: ProcessMemory) => void;
 }
 
 export interface BuiltClone {
@@ -198,6 +203,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       mem.write(f.tidField, b);
     }
     restoreSchedAndAffinity(pid, f); // before the threads, which inherit it (a fork may reset the policy)
+    ctx.beforeThreads?.(main, mainBase, mem);
     const mainState = f;
     const tasks = createThreads(main, mainBase, others, ctx, mem, built);
     registerInThreads(tasks, others, f, ctx, mem);
@@ -209,7 +215,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       tids.set(t.tid, task.tid);
       moves.push({ head: t.ownerList, oldTid: t.tid, newTid: task.tid });
     });
-    const ownersFixed = ctx.exact ? 0 : fixOwners(mem, ctx.maps, moves);
+    const ownersFixed = ctx.exact ? 0 : fixOwners(mem, ctx.layout, moves);
     finishThread(main, f);
     reenterCalls([...tasks, main], [...others.map((t) => t.regs), f.regs]);
     return { pid, tasks: [...built], tids, ownersFixed };

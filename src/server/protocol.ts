@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import type { NotCopied } from '../remote/private/plan.js';
 
 // The agent's control protocol, version 1 (docs/protocol.md): 12-byte header
 // (u32 magic "FKAL", u16 version, u16 type, u32 length, little-endian), then
@@ -27,7 +28,7 @@ export type AgentMessage =
   | { type: 'exited'; pid: number; status: number }
   | { type: 'error'; request: number; errno: number; message: string }
   /** sent by a clone: event objects it left shared or copied approximately, one per line */
-  | { type: 'notCopied'; pid: number; copied: number; objects: string[] };
+  | { type: 'notCopied'; pid: number; copied: number; objects: NotCopied[] };
 
 export function encode(type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   const h = Buffer.alloc(12);
@@ -72,10 +73,24 @@ function decodeOne(type: number, p: Buffer): AgentMessage {
     case MsgType.ERROR:
       return { type: 'error', request: p.readUInt32LE(0), errno: p.readInt32LE(4), message: p.subarray(8).toString('utf8') };
     case MsgType.NOT_COPIED:
-      return { type: 'notCopied', pid: p.readInt32LE(0), copied: p.readUInt32LE(4), objects: p.subarray(8).toString('utf8').split('\n').filter(Boolean) };
+      return { type: 'notCopied', pid: p.readInt32LE(0), copied: p.readUInt32LE(4), objects: p.subarray(8).toString('utf8').split('\n').filter(Boolean).map(parseNotCopied) };
     default:
       throw new Error(`agent sent an unknown message type ${type}`);
   }
+}
+
+/**
+ * One line of a clone's NOT_COPIED report, "fd N KIND: shared (why)",
+ * "fd N KIND: private, approximate (why)" or "fd N epoll: private, one
+ * registration not copied (why)", in the remote engine's terms.
+ */
+export function parseNotCopied(line: string): NotCopied {
+  const m = /^fd (\d+) (\S+): (.*)$/.exec(line);
+  if (!m) return { fd: -1, kind: 'unknown', reason: line, effect: 'approximate' };
+  const text = m[3]!;
+  const why = /\((.*)\)\s*$/.exec(text)?.[1] ?? text;
+  const effect = text.startsWith('shared') ? 'shared' : /not copied/.test(text) && !/approximate/.test(text) ? 'dropped' : 'approximate';
+  return { fd: Number(m[1]), kind: m[2]!, reason: why, effect };
 }
 
 /** Splits a byte stream into messages; throws on a malformed header. */

@@ -1,9 +1,12 @@
 // The TypeScript client of the agent: start a program under the agent, wait
 // for its snapshot, make clones, learn how they end, close.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { nativeArtifact } from '../native/paths.js';
+import type { NotCopied } from '../remote/private/plan.js';
+import { statFields } from '../proc/tasks.js';
 import { prepareStdio, type CloneStdioOption, type PreparedStdio } from './clone-stdio.js';
 import { sendWithFds } from './fd-passing.js';
 import {
@@ -39,12 +42,12 @@ export interface TemplateOptions {
 }
 
 /** What a clone reported about its event objects (private copies unless sharedFds). */
-export interface NotCopied {
+export interface CloneNotCopied {
   pid: number;
   /** objects made private */
   copied: number;
-  /** one line per object left shared or copied approximately, e.g. "fd 7 inotify: shared (reopening a watched file needs CAP_DAC_READ_SEARCH)" */
-  objects: string[];
+  /** each object left shared, copied approximately or left out, as the remote engine names them */
+  objects: NotCopied[];
 }
 
 export interface CloneResult {
@@ -68,7 +71,7 @@ export interface Clone {
   threads: number;
   exited: Promise<CloneResult>;
   /** event objects this clone left shared or copied approximately (filled when the clone reports it; usually before the clone is returned) */
-  readonly notCopied: string[];
+  readonly notCopied: NotCopied[];
   kill(signal?: NodeJS.Signals | number): void;
   /** our ends of the 'pipe' stdio (null for the others) */
   stdin: Writable | null;
@@ -97,9 +100,11 @@ export class Template {
   private snapshotWaiters: Array<{ resolve: (n: number) => void; reject: (e: Error) => void }> = [];
   private failure: Error | undefined;
   private frozen = false;
-  private notCopiedByPid = new Map<number, string[]>();
+  private notCopiedByPid = new Map<number, NotCopied[]>();
   /** called when a clone reports event objects it could not make private */
-  onNotCopied: ((r: NotCopied) => void) | undefined;
+  onNotCopied: ((r: CloneNotCopied) => void) | undefined;
+  /** clones reported and not yet reported ended: PID -> start time (to never kill a reused PID) */
+  private readonly live = new Map<number, string | undefined>();
 
   constructor(cmd: string, args: string[], private readonly opts: TemplateOptions = {}) {
     const at = opts.at ?? 'request';
@@ -119,9 +124,33 @@ export class Template {
     this.control.on('data', (chunk: Buffer) => this.onData(chunk));
     this.control.on('error', () => {});
     this.process.on('error', (e) => this.fail(new AgentError(`cannot start ${cmd}: ${e.message}`)));
-    this.process.on('exit', (code, signal) =>
-      this.fail(new AgentError(`template process ${this.process.pid} ended (${signal ?? `exit ${code}`})${this.frozen ? '' : ' before its snapshot'}`)),
-    );
+    this.process.on('exit', (code, signal) => {
+      this.endOrphans();
+      this.fail(new AgentError(`template process ${this.process.pid} ended (${signal ?? `exit ${code}`})${this.frozen ? '' : ' before its snapshot'}`));
+    });
+  }
+
+  /**
+   * The template is gone: its clones must not outlive it. Each clone has a
+   * parent-death signal (SIGKILL) of its own; this ends any clone still there
+   * (e.g. one made a moment before the template died), checking the start
+   * time so that a PID reused since is never touched.
+   */
+  private endOrphans(): void {
+    for (const [pid, started] of this.live) {
+      if (started !== undefined && startTime(pid) !== started) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    this.live.clear();
+  }
+
+  /** PIDs of the clones this template reported and that have not been reported ended. */
+  get liveClones(): number[] {
+    return [...this.live.keys()];
   }
 
   private fail(e: Error): void {
@@ -167,8 +196,13 @@ export class Template {
       let resolveExit!: (r: CloneResult) => void;
       const exited = new Promise<CloneResult>((r) => (resolveExit = r));
       const early = this.earlyExits.get(m.pid);
-      if (early) resolveExit(early);
-      else this.exits.set(m.pid, resolveExit);
+      if (early) {
+        this.earlyExits.delete(m.pid);
+        resolveExit(early);
+      } else {
+        this.exits.set(m.pid, resolveExit);
+        this.live.set(m.pid, startTime(m.pid));
+      }
       const notCopied = this.notCopiedByPid.get(m.pid) ?? [];
       this.notCopiedByPid.set(m.pid, notCopied);
       void exited.then(() => this.notCopiedByPid.delete(m.pid));
@@ -187,6 +221,7 @@ export class Template {
       });
     } else if (m.type === 'exited') {
       const r = { ...decodeWaitStatus(m.status), status: m.status };
+      this.live.delete(m.pid);
       const done = this.exits.get(m.pid);
       if (done) {
         this.exits.delete(m.pid);
@@ -285,6 +320,15 @@ export class Template {
     const t = setTimeout(() => this.process.kill('SIGKILL'), 5000);
     await gone;
     clearTimeout(t);
+  }
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks), undefined if the process is gone. */
+function startTime(pid: number): string | undefined {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'latin1'))[19];
+  } catch {
+    return undefined;
   }
 }
 

@@ -52,7 +52,7 @@ export async function runClones(t: Template, o: RunClonesOptions): Promise<ExitC
   process.once('SIGINT', onInterrupt).once('SIGTERM', onInterrupt);
   const deadline = setTimeout(() => stop('timeout'), o.timeoutMs);
   t.onNotCopied = (r) =>
-    say({ event: 'notCopied', pid: r.pid, objects: r.objects }, r.objects.map((x) => `clone ${r.pid}: ${x}`).join('\n'), process.stderr);
+    say({ event: 'notCopied', pid: r.pid, objects: r.objects }, r.objects.map((x) => `clone ${r.pid}: fd ${x.fd} ${x.kind} ${x.effect}: ${x.reason}`).join('\n'), process.stderr);
 
   const ended = (c: Clone) =>
     c.exited.then((r) => {

@@ -12,7 +12,7 @@
 import { cloneProcess } from '../../remote/api.js';
 import { waitForExit } from '../../remote/wait-exit.js';
 import { decodeWaitStatus } from '../../server/protocol.js';
-import type { Clone, CloneResult, NotCopied, Template } from '../../server/template.js';
+import type { Clone, CloneNotCopied, CloneResult, Template } from '../../server/template.js';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
@@ -33,7 +33,7 @@ export interface CloneSource {
   readonly pid: number;
   readonly threads: number;
   compactedMb: number | null;
-  onNotCopied: ((r: NotCopied) => void) | undefined;
+  onNotCopied: ((r: CloneNotCopied) => void) | undefined;
   clone(): Promise<Clone>;
 }
 
@@ -43,7 +43,7 @@ function signalName(n: number): NodeJS.Signals | null {
 
 export class HeldProgram implements CloneSource {
   compactedMb: number | null = 0;
-  onNotCopied: ((r: NotCopied) => void) | undefined;
+  onNotCopied: ((r: CloneNotCopied) => void) | undefined;
 
   private constructor(
     readonly pid: number,

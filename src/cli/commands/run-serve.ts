@@ -54,7 +54,7 @@ export async function runServe(t: Template, at: Trigger, json: boolean, t0: numb
       return c;
     },
   };
-  t.onNotCopied = (r) => say({ event: 'notCopied', pid: r.pid, objects: r.objects }, r.objects.map((x) => `clone ${r.pid}: ${x}`).join('\n'));
+  t.onNotCopied = (r) => say({ event: 'notCopied', pid: r.pid, objects: r.objects }, r.objects.map((x) => `clone ${r.pid}: fd ${x.fd} ${x.kind} ${x.effect}: ${x.reason}`).join('\n'));
   let announced = false;
   const frozen = (threads: number) => {
     if (announced) return;
