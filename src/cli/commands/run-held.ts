@@ -76,6 +76,7 @@ export class HeldProgram implements CloneSource {
   private async cloneNow(): Promise<Clone> {
     const [c] = await cloneProcess(this.pid, { exactTids: this.exactTids });
     const pid = c!.pid;
+    if (c!.notCopied?.length) this.onNotCopied?.({ pid, copied: c!.privateFds ?? 0, objects: c!.notCopied });
     const exited: Promise<CloneResult> = waitForExit(pid, 20).then((r) => {
       const status = r.signal !== null ? r.signal : ((r.code ?? 0) & 0xff) << 8;
       return r.signal !== null
@@ -86,7 +87,7 @@ export class HeldProgram implements CloneSource {
       pid,
       threads: c!.threads,
       exited,
-      notCopied: [],
+      notCopied: c!.notCopied ?? [], // the remote engine's private event objects
       kill: (signal: NodeJS.Signals | number = 'SIGTERM') => {
         try {
           process.kill(pid, signal);
