@@ -2,10 +2,10 @@
 // (epoll, eventfd, timerfd, signalfd, self-pipes, socketpairs), servers in
 // python3 and Go answering on fresh connections from two live clones, node's
 // refusal naming a command that works, and `forkall run` reporting as it goes.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import { spawnTemplate, type Template } from '../src/server/template.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
 const fixtures = join(packageRoot, 'test', 'fixtures');
-const work = mkdtempSync(join(tmpdir(), 'forkall-servers-'));
+const work = mkdtempSync(join(tmpdir(), 'forkall-agent-servers-'));
+after(() => rmSync(work, { recursive: true, force: true }));
 
 function build(name: string, args: string[]): string {
   const bin = join(work, name);
