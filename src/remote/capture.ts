@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
-import { checkResult, finishCall, NR, startCall, type Call } from './inject.js';
+import { checkResult, collectExit, NR, passEntry, startCall, type Call } from './inject.js';
 import { reg } from './regs.js';
 import { statusField } from '../proc/tasks.js';
 import type { ProcessMemory } from './memory.js';
@@ -76,6 +76,7 @@ function findTidField(mem: ProcessMemory, tid: number, clearChildTid: bigint, fs
  * Reads every thread's state. The two injected calls are pipelined: while one
  * thread's call runs, the tracer collects another's result and starts its next
  * call, and reads what ptrace can tell once a thread is stopped for good.
+ * (Each call is two stops, entry and exit: see inject.ts.)
  */
 export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint): ThreadState[] {
   const regs = tasks.map((t) => regsOf.get(t.tid)!);
@@ -85,15 +86,17 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
   const stackCalls: Call[] = tasks.map((task, i) => ({ task, base: regs[i]!, nr: NR.sigaltstack, args: [0, slots[i]!] }));
   try {
     for (const c of tidCalls) startCall(c, insn);
+    for (const c of tidCalls) passEntry(c);
     const clearTids = tidCalls.map((c, i) => {
-      checkResult('prctl(PR_GET_TID_ADDRESS)', c.task.tid, finishCall(c, insn));
+      checkResult('prctl(PR_GET_TID_ADDRESS)', c.task.tid, collectExit(c));
       const addr = mem.read(slots[i]!, 8).readBigUInt64LE(0);
       startCall(stackCalls[i]!, insn);
       return addr;
     });
+    for (const c of stackCalls) passEntry(c);
     return tasks.map((task, i) => {
       const tid = task.tid;
-      checkResult('sigaltstack', tid, finishCall(stackCalls[i]!, insn));
+      checkResult('sigaltstack', tid, collectExit(stackCalls[i]!));
       const ss = mem.read(slots[i]!, 24);
       const robust = getRobustList(tid);
       return {

@@ -16,7 +16,7 @@ import { diagnoseDenied, preflight } from './preflight.js';
 import { buildClone, injectFork } from './recreate.js';
 import { reg } from './regs.js';
 import { findOwnerListOffset, isGlibc } from './owners.js';
-import { restoreThread } from './restore.js';
+import { restoreThreads } from './restore.js';
 import { seizeAll } from './seize.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, readMaps, type Mapping } from './syscall-insn.js';
@@ -135,10 +135,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     if (released) return;
     if (forkMarksCleared) markDontFork(originals[0]!, insn, firstRegs.get(originals[0]!.tid)!, dontFork, true);
     forkMarksCleared = false;
-    for (const t of originals) {
-      const regs = firstRegs.get(t.tid);
-      if (regs) restoreThread(t, regs);
-    }
+    restoreThreads(originals, (t) => firstRegs.get(t.tid));
     for (const t of originals) t.release();
     released = true;
   };

@@ -15,6 +15,8 @@ export class TracedTask {
   /** signals intercepted in signal-delivery-stops, re-sent before detach */
   readonly held: number[] = [];
   detached = false;
+  /** last seen in a syscall stop (an injected call's), not in the kernel's signal path */
+  inSyscallStop = false;
   constructor(
     readonly tgid: number,
     readonly tid: number,
@@ -34,11 +36,28 @@ export class TracedTask {
 
   waitEventStop(): void {
     this.waitFor(isEventStop, (sig) => pt.cont(this.tid, sig));
+    this.inSyscallStop = false;
   }
 
   /** After PTRACE_SYSCALL: waits for the next system-call entry or exit stop. */
   waitSyscallStop(): void {
     this.waitFor(isSyscallStop, (sig) => pt.syscall(this.tid, sig));
+    this.inSyscallStop = true;
+  }
+
+  /**
+   * From a syscall stop, on to a ptrace stop inside the kernel's signal path
+   * (get_signal), with whatever registers were set: PTRACE_INTERRUPT makes the
+   * task trap there on its way back to user mode, before any signal is taken.
+   * A thread given its own registers and let go from there has its interrupted
+   * call restarted by the kernel exactly as after any stop. Collect with
+   * waitEventStop. Returns false when nothing is needed.
+   */
+  startToSignalStop(): boolean {
+    if (!this.inSyscallStop) return false;
+    pt.interrupt(this.tid);
+    pt.cont(this.tid);
+    return true;
   }
 
   /** Re-sends held signals (they stay pending until it runs), then detaches. */
