@@ -18,6 +18,7 @@ import { reg } from './regs.js';
 import { findOwnerListOffset, isGlibc } from './owners.js';
 import { restoreThreads } from './restore.js';
 import { seizeAll } from './seize.js';
+import { readSecurity, refusal } from './refusals.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, readMaps, type Mapping } from './syscall-insn.js';
 import { waitTask } from './wait.js';
@@ -141,6 +142,8 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   };
   try {
     for (const t of originals) firstRegs.set(t.tid, pt.getRegs(t.tid));
+    const refused = refusal(pid, originals.map((t) => readSecurity(pid, t.tid)));
+    if (refused) throw refused;
     const forker = originals[0]!;
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);

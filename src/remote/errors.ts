@@ -9,6 +9,8 @@ export type RemoteErrorCode =
   | 'traced'
   | 'denied'
   | 'unsupported'
+  /** the target is of a kind the engine refuses (seccomp, CET): docs/semantics.md */
+  | 'not-supported'
   | 'failed';
 
 export class RemoteError extends Error {

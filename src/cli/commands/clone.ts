@@ -13,6 +13,7 @@ import { makeTable } from '../table.js';
 const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   'bad-pid': EXIT.USAGE,
   unsupported: EXIT.USAGE,
+  'not-supported': EXIT.BAD_TARGET,
   'no-such-process': EXIT.NO_PROCESS,
   zombie: EXIT.BAD_TARGET,
   'kernel-thread': EXIT.BAD_TARGET,
@@ -95,7 +96,8 @@ Examples:
   forkall clone -p 4242 --exact-tids --json
 
 Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
-thread or forkall itself, 6 already traced, 7 ptrace denied, 8 the clone failed
+thread, forkall itself or a target not supported (seccomp differing between
+threads or strict, CET shadow stacks), 6 already traced, 7 ptrace denied, 8 the clone failed
 (the target was restored), 130 interrupted.`,
     )
     .action(async (o: Opts) => {
