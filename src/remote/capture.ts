@@ -78,12 +78,13 @@ function findTidField(mem: ProcessMemory, tid: number, clearChildTid: bigint, fs
  * call, and reads what ptrace can tell once a thread is stopped for good.
  * (Each call is two stops, entry and exit: see inject.ts.)
  */
-export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint): ThreadState[] {
+export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint, callBaseOf: Map<number, Buffer> = regsOf): ThreadState[] {
   const regs = tasks.map((t) => regsOf.get(t.tid)!);
+  const bases = tasks.map((t) => callBaseOf.get(t.tid)!); // rsp at the thread's return frame (return-frame.ts)
   const slots = regs.map(stackSlot);
   const saved = slots.map((s) => mem.read(s, SLOT_BYTES));
-  const tidCalls: Call[] = tasks.map((task, i) => ({ task, base: regs[i]!, nr: NR.prctl, args: [PR_GET_TID_ADDRESS, slots[i]!] }));
-  const stackCalls: Call[] = tasks.map((task, i) => ({ task, base: regs[i]!, nr: NR.sigaltstack, args: [0, slots[i]!] }));
+  const tidCalls: Call[] = tasks.map((task, i) => ({ task, base: bases[i]!, nr: NR.prctl, args: [PR_GET_TID_ADDRESS, slots[i]!] }));
+  const stackCalls: Call[] = tasks.map((task, i) => ({ task, base: bases[i]!, nr: NR.sigaltstack, args: [0, slots[i]!] }));
   try {
     for (const c of tidCalls) startCall(c, insn);
     for (const c of tidCalls) passEntry(c);

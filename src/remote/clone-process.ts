@@ -21,6 +21,7 @@ import { seizeAll } from './seize.js';
 import { readSecurity, refusal } from './refusals.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, readMaps, type Mapping } from './syscall-insn.js';
+import { findReturnPath, ReturnFrames } from './return-frame.js';
 import { waitTask } from './wait.js';
 import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
@@ -84,8 +85,8 @@ function killClone(pid: number, tasks: TracedTask[] = []): void {
 }
 
 /** Clears the MADV_DONTFORK marks in the original so that a fork copies those ranges. */
-function clearDontFork(forker: TracedTask, insn: bigint, f: ThreadState, ranges: Range[], pid: number): void {
-  const stuck = markDontFork(forker, insn, f.regs, ranges, false);
+function clearDontFork(forker: TracedTask, insn: bigint, base: Buffer, ranges: Range[], pid: number): void {
+  const stuck = markDontFork(forker, insn, base, ranges, false);
   if (stuck.length)
     throw new RemoteError(`PID ${pid}: cannot clear MADV_DONTFORK on ${stuck.length} mapping(s) (first at 0x${stuck[0]!.start.toString(16)}); they would be missing in the clone`, 'failed');
 }
@@ -123,6 +124,9 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   const tHeld = now();
   mark('seize');
   const firstRegs = new Map<number, Buffer>();
+  /** what calls injected into each original thread start from: rsp at its return frame */
+  const callBase = new Map<number, Buffer>();
+  let frames: ReturnFrames | undefined;
   let insn = 0n;
   let mem: ProcessMemory | undefined;
   const forked: number[] = [];
@@ -134,9 +138,10 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
   let forkMarksCleared = false;
   const giveBack = () => {
     if (released) return;
-    if (forkMarksCleared) markDontFork(originals[0]!, insn, firstRegs.get(originals[0]!.tid)!, dontFork, true);
+    if (forkMarksCleared) markDontFork(originals[0]!, insn, callBase.get(originals[0]!.tid)!, dontFork, true);
     forkMarksCleared = false;
     restoreThreads(originals, (t) => firstRegs.get(t.tid));
+    frames?.restoreMemory();
     for (const t of originals) t.release();
     released = true;
   };
@@ -147,11 +152,19 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     const forker = originals[0]!;
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);
-    insn = findSyscallInsn(maps, mem);
+    const path = findReturnPath(maps, mem);
+    insn = path?.gadget ?? findSyscallInsn(maps, mem);
+    if (path) frames = new ReturnFrames(mem, path);
+    for (const t of originals) {
+      const regs = firstRegs.get(t.tid)!;
+      callBase.set(t.tid, frames ? frames.protect(regs, pt.getSigmask(t.tid), pt.getXstate(t.tid)) : regs);
+    }
+    const forkerBase = callBase.get(forker.tid)!;
+    const childStack = frames?.childStack(forkerBase) ?? 0n;
     mark('maps');
     // the stack pointer the clone's new threads make their injected calls with (no memory is used there)
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
-    states = captureThreads(originals, firstRegs, mem, insn);
+    states = captureThreads(originals, firstRegs, mem, insn, callBase);
     mark('capture');
     if (!isGlibc(maps)) {
       const off = findOwnerListOffset(mem, states.map((s) => reg(s.regs, 'fs_base')));
@@ -164,11 +177,11 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
       // each copy is the init of a namespace of its own; smaps is read up front
       dontFork = dontForkRanges(pid);
       forkMarksCleared = dontFork.length > 0;
-      clearDontFork(forker, insn, f, dontFork, pid);
-      for (let i = 0; i < count; i++) inits.push(injectNamespaceCopy(forker, f, insn, mem, userns));
+      clearDontFork(forker, insn, forkerBase, dontFork, pid);
+      for (let i = 0; i < count; i++) inits.push(injectNamespaceCopy(forker, f, insn, mem, userns, forkerBase, childStack));
       forked.push(...inits.map((t) => t.tid));
     } else {
-      for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+      for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn, forkerBase, childStack));
       // A fork leaves out MADV_DONTFORK ranges (V8 marks its whole heap so).
       // smaps, which lists the marks, is slow to read, so look only when the
       // copy lacks a mapping the original has; then fork again, marks cleared.
@@ -176,8 +189,8 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
         for (const c of forked.splice(0)) reapKilled(c);
         dontFork = dontForkRanges(pid);
         forkMarksCleared = dontFork.length > 0;
-        clearDontFork(forker, insn, f, dontFork, pid);
-        for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+        clearDontFork(forker, insn, forkerBase, dontFork, pid);
+        for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn, forkerBase, childStack));
       }
     }
     mark('fork');

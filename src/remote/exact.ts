@@ -74,7 +74,7 @@ export function cloneArgs(a: Clone3Args): Buffer {
 }
 
 /** Step 1: the copy I in new namespaces; returns it stopped and traced. */
-export function injectNamespaceCopy(forker: TracedTask, f: ThreadState, insn: bigint, mem: ProcessMemory, userns: boolean): TracedTask {
+export function injectNamespaceCopy(forker: TracedTask, f: ThreadState, insn: bigint, mem: ProcessMemory, userns: boolean, base: Buffer, childStack: bigint): TracedTask {
   const at = scratch(f.regs);
   const saved = mem.read(at, SCRATCH_BYTES);
   let flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_PARENT | CLONE_PTRACE;
@@ -82,8 +82,9 @@ export function injectNamespaceCopy(forker: TracedTask, f: ThreadState, insn: bi
   let initPid: bigint;
   try {
     // clone3 wants exit_signal 0 with CLONE_PARENT: I signals the target's parent as the target would
-    mem.write(at, cloneArgs({ flags, exitSignal: 0, at }));
-    initPid = injectSyscall(forker, insn, f.regs, NR.clone3, [at, 88]);
+    // childStack: where an orphaned copy returns to (return-frame.ts)
+    mem.write(at, cloneArgs({ flags, exitSignal: 0, at, ...(childStack ? { stack: childStack - 64n, stackSize: 64n } : {}) }));
+    initPid = injectSyscall(forker, insn, base, NR.clone3, [at, 88]);
   } finally {
     mem.write(at, saved);
   }

@@ -38,13 +38,15 @@ const PR_SET_NAME = 15;
  * clone a sibling of the target (its parent reaps it; the target never sees a
  * child it did not make); CLONE_PTRACE makes it ours, stopped before its first
  * instruction. The descriptor's TID field and the clear-TID address are set
- * the way libc's own fork sets them.
+ * the way libc's own fork sets them. `base`: the forker's call registers
+ * (return-frame.ts).
  */
-export function injectFork(forker: TracedTask, f: ThreadState, insn: bigint): number {
+export function injectFork(forker: TracedTask, f: ThreadState, insn: bigint, base: Buffer, childStack: bigint): number {
   let flags = CLONE.PARENT | CLONE.PTRACE | SIGCHLD;
   if (f.clearChildTid) flags |= CLONE.CHILD_CLEARTID;
   if (f.tidField && f.tidField === f.clearChildTid) flags |= CLONE.CHILD_SETTID;
-  return Number(injectChecked(forker, insn, f.regs, 'clone', [flags, 0, 0, f.clearChildTid, 0]));
+  // childStack: where an orphaned child returns to (return-frame.ts); 0 keeps the forker's
+  return Number(injectChecked(forker, insn, base, 'clone', [flags, childStack, 0, f.clearChildTid, 0]));
 }
 
 export interface BuildContext {

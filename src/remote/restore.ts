@@ -2,23 +2,22 @@
 // leaves a thread in an event stop inside the kernel's get_signal(); an
 // injected call leaves it in a syscall-exit stop, which is not: from there a
 // thread would return to user mode without the kernel's restart logic, so its
-// interrupted call would see -ERESTART* in rax. Each thread therefore gets its
-// registers back and is then run into an interrupt stop in get_signal; once
-// let go from there, the kernel restarts the interrupted call (orig_rax and
+// interrupted call would see -ERESTART* in rax. Such a thread is first run,
+// with the call's registers still set, into an interrupt stop in get_signal
+// (before it executes any instruction), and only there gets its own registers
+// back; once let go, the kernel restarts the interrupted call (orig_rax and
 // -ERESTART* in rax) or uses its restart block, exactly as after any stop.
-// A thread seized in user code (orig_rax -1) has nothing to restart and is
-// let go from where it is.
+// Should the engine die in between, the thread is either still on the call's
+// registers (its return frame brings it back, return-frame.ts) or already on
+// its own, inside get_signal. A thread seized in user code (orig_rax -1) has
+// nothing to restart and gets its registers back where it is.
 import * as pt from './ptrace.js';
 import { inSyscall } from './regs.js';
 import type { TracedTask } from './task.js';
 
 export function restoreThreads(tasks: TracedTask[], regsOf: (t: TracedTask) => Buffer | undefined): void {
-  const moving: TracedTask[] = [];
-  for (const t of tasks) {
-    const regs = regsOf(t);
-    if (t.detached || !regs) continue;
-    pt.setRegs(t.tid, regs);
-    if (inSyscall(regs) && t.startToSignalStop()) moving.push(t);
-  }
+  const todo = tasks.filter((t) => !t.detached && regsOf(t));
+  const moving = todo.filter((t) => inSyscall(regsOf(t)!) && t.startToSignalStop());
   for (const t of moving) t.waitEventStop();
+  for (const t of todo) pt.setRegs(t.tid, regsOf(t)!);
 }
