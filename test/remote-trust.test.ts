@@ -3,11 +3,12 @@
 // clone reported as made is whole. Targets: test/fixtures/trust_target.c.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native/paths.js';
 import { waitForExit } from '../src/remote/wait-exit.js';
-import { ourChildren } from './helpers/programs.js';
+import { ourChildren, sleep } from './helpers/programs.js';
 import { processAlive, startTrustTarget, threadStates, whyNotWorking, type TrustTarget } from './helpers/trust-target.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
@@ -69,5 +70,108 @@ test('seccomp: one filter shared by every thread is cloned, and every clone thre
     for (const s of threadStates(c)) assert.match(status(c, 'Seccomp_filters', s.tid), /Seccomp_filters:\s*1$/, `clone thread ${s.tid}`);
     assert.equal(await whyNotWorking(t, c), '', 'the clone works');
     assert.equal(await whyNotWorking(t), '', 'the original works');
+  });
+});
+
+/** A small seeded PRNG (mulberry32): the kill instants of a run can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const seedFromEnv = () => (process.env.FORKALL_TEST_SEED ? Number(process.env.FORKALL_TEST_SEED) : Math.floor(Math.random() * 2 ** 31));
+
+/** Our children running the target's program, the target aside: its clones (siblings of the target, so our children). */
+function clonesOf(target: number): number[] {
+  const exe = (p: number) => {
+    try {
+      return readlinkSync(`/proc/${p}/exe`);
+    } catch {
+      return '';
+    }
+  };
+  const prog = exe(target);
+  return ourChildren().filter((p) => p !== target && (exe(p) === prog || ['Z', 'X'].includes(stateOf(p))));
+}
+
+/** Every clone of `target`: killed and reaped. */
+async function reapOthers(target: number) {
+  await end(...clonesOf(target));
+}
+
+function stateOf(pid: number): string {
+  try {
+    return /\) (\S) /.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))![1]!;
+  } catch {
+    return 'gone';
+  }
+}
+
+const engineKills = Number(process.env.FORKALL_ENGINE_KILLS ?? 24);
+
+test(`killing the engine process at ${engineKills} seeded random instants never harms the original, and no half-built clone survives (FORKALL_ENGINE_KILLS=200 for the soak)`, { timeout: 120_000 + engineKills * 20_000 }, async (t) => {
+  const seed = seedFromEnv();
+  t.diagnostic(`seed ${seed} (replay with FORKALL_TEST_SEED=${seed})`);
+  console.log(`engine-kill test: seed ${seed}`);
+  const random = prng(seed);
+  const loop = join(packageRoot, 'test', 'fixtures', 'clone-loop.ts');
+  await withTarget('', async (target) => {
+    const threads = threadStates(target.pid).length;
+    let made = 0;
+    let errors = 0;
+    let unreported = 0;
+    for (let k = 0; k < engineKills; k++) {
+      const delay = random() * 40;
+      const engine = spawn(process.execPath, ['--import', 'tsx', loop, String(target.pid)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      const started = new Promise<void>((res, rej) => {
+        engine.stdout!.on('data', (d) => {
+          out += d;
+          if (/START.*\n/.test(out)) res();
+        });
+        engine.once('exit', () => rej(new Error(`the clone loop exited before START: ${out}`)));
+      });
+      const exited = new Promise((res) => engine.once('exit', res));
+      await started;
+      await sleep(delay);
+      engine.kill('SIGKILL');
+      await exited;
+      const reported = new Set([...out.matchAll(/(?:CLONE|START) (\d+)/g)].map((m) => Number(m[1])));
+      made += reported.size - 1;
+      errors += [...out.matchAll(/^ERROR (.*)$/gm)].length;
+      const where = `kill ${k + 1} at ${delay.toFixed(1)} ms after START (seed ${seed})`;
+      assert.equal(await whyNotWorking(target), '', `${where}: the original`);
+      assert.equal(threadStates(target.pid).length, threads, `${where}: the original's thread count`);
+      // a clone not reported as made is either half-built, and must die on its
+      // own, or was finished just before the kill (the engine died before
+      // saying so): then it must be whole and working like any clone
+      for (const c of clonesOf(target.pid).filter((p) => !reported.has(p))) {
+        const deadline = Date.now() + 30_000;
+        const dead = () => ['Z', 'X', 'gone'].includes(stateOf(c));
+        // being killed with its tracer, its threads go one by one: wait for it to be dead or whole
+        const whole = () => threadStates(c).length === threads && threadStates(c).every((s) => !s.tracer && s.state !== 't');
+        while (!dead() && !whole() && Date.now() < deadline) await sleep(10);
+        if (dead()) continue;
+        let why: string;
+        try {
+          why = await whyNotWorking(target, c);
+        } catch (e) {
+          why = String(e);
+        }
+        if (dead()) continue;
+        const n = threadStates(c).length;
+        assert.ok(why === '' && n === threads, `${where}: clone ${c}, not reported, is alive but not a whole working clone (${n} of ${threads} threads; ${why})`);
+        unreported++;
+      }
+      await reapOthers(target.pid);
+    }
+    t.diagnostic(`${engineKills} kills, ${made} clones completed between them, ${unreported} finished just before a kill (unreported), ${errors} clone errors`);
+    assert.equal(errors, 0, 'the clone loop reported errors');
   });
 });

@@ -89,6 +89,7 @@ export function threadStates(pid: number): { tid: number; state: string; tracer:
  * description of what is wrong, or '' when all is well.
  */
 export async function whyNotWorking(t: TrustTarget, pid = t.pid, timeoutMs = 60_000): Promise<string> {
+  if (!processAlive(pid)) return `process ${pid} is gone (${pid === t.pid ? `exit ${t.child.exitCode ?? ''} signal ${t.child.signalCode ?? ''}` : 'a clone'})`;
   const deadline = Date.now() + timeoutMs;
   let held = threadStates(pid).filter((s) => s.state === 't' || s.state === 'T' || s.tracer);
   while (held.length && Date.now() < deadline) {
