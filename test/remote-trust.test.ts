@@ -175,3 +175,64 @@ test(`killing the engine process at ${engineKills} seeded random instants never 
     assert.equal(errors, 0, 'the clone loop reported errors');
   });
 });
+
+test('a clone killed from outside while being built is reported as a failed clone naming it (exit 8), never as the target exiting or as made', { timeout: 600_000 }, async (t) => {
+  const seed = seedFromEnv();
+  t.diagnostic(`seed ${seed} (replay with FORKALL_TEST_SEED=${seed})`);
+  const random = prng(seed);
+  await withTarget('', async (target) => {
+    const outcomes: string[] = [];
+    let killedDuringBuild = 0;
+    for (let k = 0; k < 20; k++) {
+      const killed = new Set<number>();
+      let done = false;
+      // kill each clone seen under construction (every thread in a tracing stop) after a random delay
+      const killer = (async () => {
+        const seen = new Map<number, number>();
+        while (!done) {
+          for (const c of clonesOf(target.pid)) {
+            if (killed.has(c)) continue;
+            const building = () => {
+              const s = threadStates(c);
+              return s.length > 0 && s.every((x) => x.state === 't' && x.tracer);
+            };
+            if (!seen.has(c)) {
+              if (building()) seen.set(c, Date.now() + random() * 4);
+              continue;
+            }
+            if (Date.now() >= seen.get(c)! && building()) {
+              process.kill(c, 'SIGKILL');
+              killed.add(c);
+            }
+          }
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      const cli = spawn(process.execPath, [join(packageRoot, 'bin', 'forkall.js'), 'clone', '-p', String(target.pid), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      cli.stdout!.on('data', (d) => (out += d));
+      cli.stderr!.on('data', (d) => (err += d));
+      const code = await new Promise<number | null>((res) => cli.once('exit', (c) => res(c)));
+      done = true;
+      await killer;
+      const where = `try ${k + 1} (seed ${seed}): exit ${code}, killed ${[...killed].join(',') || 'none'}; ${err.trim()}`;
+      outcomes.push(`${code}${killed.size ? ' (killed)' : ''}`);
+      assert.ok(code === 0 || code === 8, where);
+      if (code === 8) {
+        const m = /clone (\d+) of process (\d+) died while being built/.exec(err);
+        assert.ok(m, `${where}: the message names the clone that died`);
+        assert.equal(Number(m[2]), target.pid, where);
+        assert.ok(killed.has(Number(m[1])), `${where}: the clone named is the one killed`);
+        killedDuringBuild++;
+      } else {
+        const c = JSON.parse(out).clones[0] as { pid: number; threads: number };
+        assert.ok(!killed.has(c.pid), `${where}: clone ${c.pid} was reported as made, but it was killed while being built`);
+        assert.equal(c.threads, threadStates(target.pid).length, where);
+      }
+      assert.equal(await whyNotWorking(target), '', `${where}: the original`);
+      await reapOthers(target.pid);
+    }
+    t.diagnostic(`outcomes: ${outcomes.join(', ')}; ${killedDuringBuild} reported as killed while being built`);
+  });
+});

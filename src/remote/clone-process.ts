@@ -22,10 +22,11 @@ import { readSecurity, refusal } from './refusals.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, readMaps, type Mapping } from './syscall-insn.js';
 import { findReturnPath, ReturnFrames } from './return-frame.js';
-import { waitTask } from './wait.js';
+import { waitLeader, waitTask } from './wait.js';
 import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
-import type { TracedTask } from './task.js';
+import { TaskGone, type TracedTask } from './task.js';
+import { readFileSync } from 'node:fs';
 
 export interface RemoteCloneOptions {
   /** how many clones (default 1) */
@@ -94,6 +95,49 @@ function clearDontFork(forker: TracedTask, insn: bigint, base: Buffer, ranges: R
 function lacksMappings(original: Mapping[], copyPid: number): boolean {
   const copy = new Set(readMaps(copyPid).map((m) => `${m.start}-${m.end}`));
   return original.some((m) => !copy.has(`${m.start}-${m.end}`));
+}
+
+class CloneDied extends Error {}
+
+const alive = (pid: number): boolean => {
+  try {
+    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Lets every thread of a built clone go; a thread that cannot be detached
+ * died (killed from outside while being built), and so did the clone: it is
+ * never reported as made.
+ */
+function releaseWhole(tasks: TracedTask[], main: number): void {
+  const lost = tasks.slice(1).filter((t) => !t.release());
+  if (!tasks[0]!.release()) lost.unshift(tasks[0]!);
+  if (lost.length || !alive(main)) throw new CloneDied(`thread ${lost[0]?.tid ?? main} was gone when it was to be let go`);
+}
+
+/** SIGKILL for a clone being built (its init too, in exact mode), and each traced thread collected. */
+function killAndReap(pids: number[], built: TracedTask[]): void {
+  for (const p of new Set(pids)) killClone(p);
+  for (const t of [...built].sort((a, b) => Number(a.tid === a.tgid) - Number(b.tid === b.tgid))) { // the leader last
+    try {
+      const wait = () => (t.tid === t.tgid ? waitLeader(t.tid) : waitTask(t.tid));
+      for (let w = wait(); w.kind === 'stopped'; w = wait());
+    } catch {
+      // already collected, or not ours
+    }
+    t.detached = true;
+  }
+}
+
+/** What to tell the caller when clone `cpid` could not be made (it has been killed and collected). */
+function cloneFailure(pid: number, cpid: number, died: boolean, e: unknown): RemoteError {
+  const detail = e instanceof Error ? e.message : String(e);
+  if (e instanceof Abandoned) return e;
+  if (died) return new RemoteError(`clone ${cpid} of process ${pid} died while being built (${detail}); it was not made; the target was not affected`, 'failed');
+  return new RemoteError(`clone ${cpid} of process ${pid} could not be built: ${detail}; it was killed; the target was not affected`, 'failed');
 }
 
 /** Kills a copy that is still stopped under us and collects it (as its tracer). */
@@ -199,24 +243,27 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     mark('release');
     forked.forEach((cpid, i) => {
       const built: TracedTask[] = [];
+      let main = cpid;
       try {
         if (abort()) throw new Abandoned();
         // exact TIDs: cpid is the namespace init (it reports the clone's status); the clone is its child
-        const main = inits[i] ? makeExactChild(inits[i]!, f, insn, callStack, userns, toolBinary('forkall-ns-init')) : cpid;
+        if (inits[i]) main = makeExactChild(inits[i]!, f, insn, callStack, userns, toolBinary('forkall-ns-init'));
         const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
-        for (const t of c.tasks.slice(1)) t.release();
-        c.tasks[0]!.release();
+        releaseWhole(c.tasks, main);
         clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}) });
-      } finally {
-        if (clones.at(-1)?.pid !== cpid) killClone(cpid, built);
+      } catch (e) {
+        const died = !alive(main) || e instanceof TaskGone || e instanceof CloneDied || (e instanceof SyscallError && e.errno === 3);
+        killAndReap([cpid, main], built);
+        throw cloneFailure(pid, main, died, e);
       }
     });
     mark('build');
     return { pid, threads: originals.length, clones, phasesUs, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
   } catch (e) {
-    const done = new Set(clones.map((c) => c.pid));
-    for (const c of forked) if (!done.has(c)) killClone(c);
+    // one clone failed: the request failed; clones made before it are ended too, as nobody will learn their PIDs
+    for (const c of clones) killClone(c.pid);
+    for (const c of forked) if (!clones.some((d) => d.pid === c)) reapKilled(c);
     try {
       giveBack();
     } catch (restoreErr) {

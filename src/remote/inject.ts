@@ -12,6 +12,7 @@
 // kernel's restart logic sees its interrupted call. Calls in different tasks
 // are started together and then collected, so they run in parallel.
 import * as pt from './ptrace.js';
+import { errnoName } from './libc.js';
 import { setReg, sreg } from './regs.js';
 import type { TracedTask } from './task.js';
 
@@ -33,7 +34,7 @@ export const NR = {
 
 export class InjectedCallFailed extends Error {
   constructor(readonly call: string, readonly tid: number, readonly errno: number) {
-    super(`${call} in thread ${tid} failed with errno ${errno}`);
+    super(`${call} in thread ${tid} failed: ${errnoName(errno)}`);
   }
 }
 

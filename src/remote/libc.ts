@@ -74,6 +74,7 @@ export class SyscallError extends Error {
 
 const NAMES: Record<number, string> = {
   1: 'EPERM (operation not permitted)',
+  2: 'ENOENT (no such file or directory)',
   3: 'ESRCH (no such process)',
   4: 'EINTR',
   5: 'EIO',
@@ -83,7 +84,9 @@ const NAMES: Record<number, string> = {
   14: 'EFAULT',
   16: 'EBUSY',
   22: 'EINVAL (invalid argument)',
+  28: 'ENOSPC (a limit was reached, e.g. user.max_user_namespaces or pid_max)',
   38: 'ENOSYS (not supported by this kernel)',
+  95: 'EOPNOTSUPP (not supported)',
 };
 export const errnoName = (e: number): string => NAMES[e] ?? `errno ${e}`;
 

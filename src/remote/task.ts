@@ -3,7 +3,7 @@
 // are sent again before it is let go.
 import * as pt from './ptrace.js';
 import { tgkill } from './libc.js';
-import { isEventStop, isSyscallStop, waitTask, type WaitResult } from './wait.js';
+import { isEventStop, isSyscallStop, waitLeader, waitTask, type WaitResult } from './wait.js';
 
 export class TaskGone extends Error {
   constructor(readonly tid: number, how: string) {
@@ -25,7 +25,7 @@ export class TracedTask {
   /** Waits for a stop that `want` accepts; holds signals that arrive instead. */
   waitFor(want: (w: WaitResult) => boolean, resume: (sig: number) => void): WaitResult {
     for (;;) {
-      const w = waitTask(this.tid);
+      const w = this.tid === this.tgid ? waitLeader(this.tid) : waitTask(this.tid);
       if (w.kind === 'exited') throw new TaskGone(this.tid, `exited (code ${w.code})`);
       if (w.kind === 'killed') throw new TaskGone(this.tid, `was killed by signal ${w.sig}`);
       if (want(w)) return w;
