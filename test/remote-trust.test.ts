@@ -236,3 +236,29 @@ test('a clone killed from outside while being built is reported as a failed clon
     t.diagnostic(`outcomes: ${outcomes.join(', ')}; ${killedDuringBuild} reported as killed while being built`);
   });
 });
+
+const CAP_LINES = ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp'];
+const capLines = (pid: number, tid: number) => CAP_LINES.map((f) => status(pid, f, tid)).join('; ');
+/** nobody, with a bounding set narrower than root's (so a widened one shows) */
+const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-net_raw,-sys_resource,-sys_ptrace'];
+
+for (const forkallAs of ['root', 'nobody'] as const) {
+  test(`--exact-tids with forkall run as ${forkallAs} on a target running as nobody: the clone works and every thread, and its init, has the original's capability sets`, { skip: asRoot ? false : 'needs root to start a target as nobody', timeout: 120_000 }, async () => {
+    await withTarget(
+      '',
+      async (t) => {
+        const want = capLines(t.pid, t.pid);
+        const r = cloneCli(['-p', String(t.pid), '--exact-tids', '--json'], forkallAs === 'nobody' ? asNobody.slice(0, 5) : []);
+        assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
+        assert.doesNotMatch(r.stderr, /errno \d/, 'no bare errno');
+        const c = JSON.parse(r.stdout).clones[0] as { pid: number; childPid: number; threads: number };
+        assert.equal(await whyNotWorking(t, c.childPid), '', 'the clone works');
+        for (const s of threadStates(t.pid)) assert.equal(capLines(t.pid, s.tid), want, `original thread ${s.tid} (the fixture's threads share one set)`);
+        for (const s of threadStates(c.childPid)) assert.equal(capLines(c.childPid, s.tid), want, `clone thread ${s.tid}`);
+        assert.equal(capLines(c.pid, c.pid), want, `the namespace init ${c.pid}`);
+        assert.equal(await whyNotWorking(t), '', 'the original works');
+      },
+      asNobody,
+    );
+  });
+}

@@ -8,7 +8,7 @@ import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
 import { checkResult, collectExit, NR, passEntry, startCall, type Call } from './inject.js';
 import { reg } from './regs.js';
-import { statusField } from '../proc/tasks.js';
+import type { CapState } from './caps.js';
 import type { ProcessMemory } from './memory.js';
 import type { TracedTask } from './task.js';
 
@@ -30,8 +30,8 @@ export interface ThreadState {
   name: string;
   affinity: Buffer;
   sched: Buffer;
-  /** exact TIDs only: the capability sets (struct __user_cap_data_struct[2], 24 bytes) */
-  caps?: Buffer;
+  /** the capability sets (and, when a user namespace is made, the securebits) */
+  caps?: CapState;
 }
 
 const PR_GET_TID_ADDRESS = 40;
@@ -40,19 +40,6 @@ const SLOT_BYTES = 32;
 
 /** A thread's own dead stack bytes below its red zone, for one call's result or argument. */
 export const stackSlot = (regs: Buffer): bigint => (reg(regs, 'rsp') - 128n - 2n * BigInt(SLOT_BYTES)) & ~15n;
-
-/** A thread's capability sets from /proc, as capset(2) takes them. */
-export function readCaps(pid: number, tid: number): Buffer {
-  const set = (name: string) => BigInt('0x' + (statusField(pid, name, tid) || '0'));
-  const [inh, prm, eff] = [set('CapInh'), set('CapPrm'), set('CapEff')];
-  const b = Buffer.alloc(24);
-  for (const [k, shift] of [[0, 0n], [1, 32n]] as const) {
-    b.writeUInt32LE(Number((eff >> shift) & 0xffffffffn), 12 * k);
-    b.writeUInt32LE(Number((prm >> shift) & 0xffffffffn), 12 * k + 4);
-    b.writeUInt32LE(Number((inh >> shift) & 0xffffffffn), 12 * k + 8);
-  }
-  return b;
-}
 
 function readName(pid: number, tid: number): string {
   try {

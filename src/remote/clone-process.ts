@@ -8,7 +8,9 @@
 // originals are released restores and releases them; a copy that cannot be
 // finished is killed.
 import * as pt from './ptrace.js';
-import { captureThreads, readCaps, type ThreadState } from './capture.js';
+import { captureThreads, type ThreadState } from './capture.js';
+import { CAP_SYS_ADMIN, has, readCapState } from './caps.js';
+import { injectAll, NR } from './inject.js';
 import { RemoteError } from './errors.js';
 import { SyscallError } from './libc.js';
 import { ProcessMemory } from './memory.js';
@@ -99,6 +101,17 @@ function lacksMappings(original: Mapping[], copyPid: number): boolean {
 
 class CloneDied extends Error {}
 
+const PR_GET_SECUREBITS = 27;
+
+/** A new user namespace resets the securebits: read each original thread's, to give them back. */
+function readSecurebits(tasks: TracedTask[], states: ThreadState[], callBase: Map<number, Buffer>, insn: bigint): void {
+  const rets = injectAll(tasks.map((task) => ({ task, base: callBase.get(task.tid)!, nr: NR.prctl, args: [PR_GET_SECUREBITS, 0, 0, 0, 0] })), insn);
+  rets.forEach((r, i) => {
+    if (r < 0n) throw new RemoteError(`PID ${tasks[i]!.tgid}: prctl(PR_GET_SECUREBITS) in thread ${tasks[i]!.tid} failed (${r})`, 'failed');
+    states[i]!.caps!.securebits = Number(r);
+  });
+}
+
 const alive = (pid: number): boolean => {
   try {
     return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -152,7 +165,6 @@ function reapKilled(pid: number): void {
 
 export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): RemoteCloneResult {
   const count = opts.count ?? 1;
-  const userns = (process.getuid?.() ?? 0) !== 0; // exact TIDs: not root, so a user namespace too
   const abort = opts.shouldAbort ?? (() => false);
   const t0 = now();
   const phasesUs: Record<string, number> = {};
@@ -209,6 +221,11 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     // the stack pointer the clone's new threads make their injected calls with (no memory is used there)
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
     states = captureThreads(originals, firstRegs, mem, insn, callBase);
+    for (const s of states) s.caps = readCapState(pid, s.tid);
+    // exact TIDs: the namespaces are made by the forker, inside the target; without
+    // CAP_SYS_ADMIN there (whoever we are) it needs a user namespace of its own
+    const userns = !!opts.exactTids && !has(states[0]!.caps!.eff, CAP_SYS_ADMIN);
+    if (userns) readSecurebits(originals, states, callBase, insn);
     mark('capture');
     if (!isGlibc(maps)) {
       const off = findOwnerListOffset(mem, states.map((s) => reg(s.regs, 'fs_base')));
@@ -217,7 +234,6 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     if (abort()) throw new Abandoned();
     const f = states[0]!;
     if (opts.exactTids) {
-      for (const s of states) s.caps = readCaps(pid, s.tid);
       // each copy is the init of a namespace of its own; smaps is read up front
       dontFork = dontForkRanges(pid);
       forkMarksCleared = dontFork.length > 0;
@@ -248,7 +264,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
         if (abort()) throw new Abandoned();
         // exact TIDs: cpid is the namespace init (it reports the clone's status); the clone is its child
         if (inits[i]) main = makeExactChild(inits[i]!, f, insn, callStack, userns, toolBinary('forkall-ns-init'));
-        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids }, built);
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
         releaseWhole(c.tasks, main);
         clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}) });

@@ -15,6 +15,8 @@ import { reenterCalls } from './reenter.js';
 import { markDontFork, type Range } from './dontfork.js';
 import { stackSlot, type ThreadState } from './capture.js';
 import { cloneArgs as clone3Args, outerTids, scratch } from './exact.js';
+import { capSteps, freshUserNamespaceCaps } from './caps.js';
+import { applyCapSteps } from './caps-apply.js';
 
 const CLONE = {
   VM: 0x100,
@@ -58,6 +60,8 @@ export interface BuildContext {
   dontFork: Range[];
   /** exact TIDs: threads are made with clone3 set_tid = their old TID (the clone is in its own PID namespace) */
   exact?: boolean;
+  /** exact TIDs: the clone is in a user namespace of its own (its capabilities start full) */
+  userns?: boolean;
 }
 
 export interface BuiltClone {
@@ -104,26 +108,21 @@ function registerInThreads(tasks: TracedTask[], states: ThreadState[], inherited
   injectAllChecked('prctl', each(renamed, (_t, slot) => [PR_SET_NAME, slot]), ctx.insn);
 }
 
-const CAP_VERSION_3 = 0x20080522;
-
 /**
- * Exact TIDs: the clone was made by the namespace init, and its threads by its
- * main thread; give each thread the capability sets its original had (in a
- * user namespace made for an unprivileged caller they would otherwise be full).
+ * Gives each thread (main first) the capability state its original had
+ * (caps.ts): the threads were made by the main thread, so they have its
+ * capabilities, which in a new user namespace are full.
  */
 function restoreCaps(tasks: TracedTask[], states: ThreadState[], mainBase: Buffer, ctx: BuildContext, mem: ProcessMemory): void {
-  const calls = tasks.map((task, i) => {
+  const start = ctx.userns ? freshUserNamespaceCaps() : states[0]!.caps;
+  if (!start) return;
+  const jobs = tasks.map((task, i) => {
     const t = states[i]!;
-    const at = stackSlot(t.regs); // 8-byte header, then the 24-byte data
-    const arg = Buffer.alloc(32);
-    arg.writeUInt32LE(CAP_VERSION_3, 0);
-    t.caps!.copy(arg, 8);
-    mem.write(at, arg);
     const base = i === 0 ? mainBase : Buffer.from(t.regs);
     if (i > 0) setReg(base, 'rsp', ctx.callStack);
-    return { task, base, args: [at, at + 8n] };
+    return { task, base, slot: stackSlot(t.regs), steps: t.caps ? capSteps(start, t.caps) : [] };
   });
-  injectAllChecked('capset', calls, ctx.insn);
+  applyCapSteps(jobs, ctx.insn, mem);
 }
 
 function finishThread(task: TracedTask, t: ThreadState): void {
@@ -203,7 +202,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
     const mainState = f;
     const tasks = createThreads(main, mainBase, others, ctx, mem, built);
     registerInThreads(tasks, others, f, ctx, mem);
-    if (ctx.exact) restoreCaps([main, ...tasks], [f, ...others], mainBase, ctx, mem);
+    restoreCaps([main, ...tasks], [f, ...others], mainBase, ctx, mem);
     tasks.forEach((task, i) => {
       const t = others[i]!;
       finishThread(task, t);

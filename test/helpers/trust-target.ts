@@ -2,7 +2,7 @@
 // started, and watched from outside through /proc/PID/mem, where its workers
 // keep their round counters and what they found wrong.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/native/paths.js';
@@ -17,6 +17,7 @@ export function trustTargetBinary(): string {
   const out = join(dir, 'trust_target');
   const r = spawnSync('gcc', ['-O1', '-pthread', '-o', out, join(packageRoot, 'test', 'fixtures', 'trust_target.c')], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`building trust_target failed: ${r.stderr}`);
+  chmodSync(dir, 0o755); // runnable by nobody too (the tests that run it through setpriv)
   built = out;
   return out;
 }
