@@ -24,6 +24,7 @@ import { readSecurity, refusal } from './refusals.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, readMaps, type Mapping } from './syscall-insn.js';
 import { findReturnPath, ReturnFrames } from './return-frame.js';
+import { abortRseqSection } from './rseq-cs.js';
 import { waitLeader, waitTask } from './wait.js';
 import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
@@ -208,6 +209,11 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     const forker = originals[0]!;
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);
+    // a thread stopped inside an rseq critical section takes its abort, as on any preemption
+    for (const t of originals) {
+      const moved = abortRseqSection(mem, firstRegs.get(t.tid)!, pt.getRseq(t.tid));
+      if (moved) firstRegs.set(t.tid, moved);
+    }
     const path = findReturnPath(maps, mem);
     insn = path?.gadget ?? findSyscallInsn(maps, mem);
     if (path) frames = new ReturnFrames(mem, path);
