@@ -91,7 +91,7 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
         tid,
         regs: regs[i]!,
         xstate: pt.getXstate(tid),
-        sigmask: pt.getSigmask(tid),
+        sigmask: task.savedMask ?? pt.getSigmask(tid), // its own, not the one blocked for our calls
         rseq: pt.getRseq(tid),
         robust,
         ownerList: robust.head,

@@ -59,6 +59,7 @@ export function callRegs(base: Buffer, insn: bigint, nr: number, args: (bigint |
 /** Sets the call up and lets the task run to the call's entry; collect with passEntry and collectExit. */
 export function startCall(c: Call, insn: bigint): void {
   pt.setRegs(c.task.tid, callRegs(c.base, insn, c.nr, c.args));
+  c.task.blockSignals(); // after the registers: an orphaned call's return frame restores the mask
   pt.syscall(c.task.tid);
 }
 

@@ -10,7 +10,8 @@
 // Should the engine die in between, the thread is either still on the call's
 // registers (its return frame brings it back, return-frame.ts) or already on
 // its own, inside get_signal. A thread seized in user code (orig_rax -1) has
-// nothing to restart and gets its registers back where it is.
+// nothing to restart and gets its registers back where it is. Its signal mask,
+// blocked while it ran our calls (TracedTask.blockSignals), comes back first.
 import * as pt from './ptrace.js';
 import { inSyscall } from './regs.js';
 import type { TracedTask } from './task.js';
@@ -19,5 +20,8 @@ export function restoreThreads(tasks: TracedTask[], regsOf: (t: TracedTask) => B
   const todo = tasks.filter((t) => !t.detached && regsOf(t));
   const moving = todo.filter((t) => inSyscall(regsOf(t)!) && t.startToSignalStop());
   for (const t of moving) t.waitEventStop();
-  for (const t of todo) pt.setRegs(t.tid, regsOf(t)!);
+  for (const t of todo) {
+    t.unblockSignals(); // before the registers: until then an orphaned thread's return frame restores both
+    pt.setRegs(t.tid, regsOf(t)!);
+  }
 }

@@ -42,6 +42,7 @@ export function seizeAll(pid: number, onDenied: (err: SyscallError) => RemoteErr
           throw e;
         }
         const t = new TracedTask(pid, tid);
+        t.blockDuringCalls = true;
         tasks.set(tid, t);
         seized.push(t);
         pt.interrupt(tid);

@@ -5,6 +5,8 @@ import * as pt from './ptrace.js';
 import { tgkill } from './libc.js';
 import { isEventStop, isSyscallStop, waitLeader, waitTask, type WaitResult } from './wait.js';
 
+const ALL_SIGNALS = Buffer.alloc(8, 0xff); // the kernel never blocks SIGKILL and SIGSTOP
+
 export class TaskGone extends Error {
   constructor(readonly tid: number, how: string) {
     super(`thread ${tid} ${how} while being traced`);
@@ -17,6 +19,14 @@ export class TracedTask {
   detached = false;
   /** last seen in a syscall stop (an injected call's), not in the kernel's signal path */
   inSyscallStop = false;
+  /**
+   * An original thread: while it runs our calls every signal is blocked
+   * (blockSignals), so none is taken, held or lost meanwhile; each stays
+   * pending, with its own siginfo, until the thread has its mask back.
+   */
+  blockDuringCalls = false;
+  /** its own signal mask, while blocked for our calls */
+  savedMask?: Buffer;
   constructor(
     readonly tgid: number,
     readonly tid: number,
@@ -58,6 +68,20 @@ export class TracedTask {
     pt.interrupt(this.tid);
     pt.cont(this.tid);
     return true;
+  }
+
+  /** Before a call of ours runs in an original thread (its registers already the call's): block every signal. */
+  blockSignals(): void {
+    if (!this.blockDuringCalls || this.savedMask) return;
+    this.savedMask = pt.getSigmask(this.tid);
+    pt.setSigmask(this.tid, ALL_SIGNALS);
+  }
+
+  /** Gives back the mask blockSignals saved. */
+  unblockSignals(): void {
+    if (!this.savedMask) return;
+    pt.setSigmask(this.tid, this.savedMask);
+    this.savedMask = undefined;
   }
 
   /** Re-sends held signals (they stay pending until it runs), then detaches. */
