@@ -57,6 +57,15 @@ const sched_setaffinity = libc.func('int sched_setaffinity(int pid, size_t size,
   mask: Buffer,
 ) => number;
 export const getppid = libc.func('int getppid(void)') as () => number;
+export const schedYield = libc.func('int sched_yield(void)') as () => number;
+const nanosleepFn = libc.func('int nanosleep(void *req, void *rem)') as (req: Buffer, rem: null) => number;
+const napSpec = Buffer.alloc(16);
+/** Sleeps about `ns` nanoseconds (plus the thread's timer slack). */
+export function napNs(ns: number): void {
+  napSpec.writeBigInt64LE(0n, 0);
+  napSpec.writeBigInt64LE(BigInt(ns), 8);
+  nanosleepFn(napSpec, null);
+}
 
 export const errno = lastErrno;
 

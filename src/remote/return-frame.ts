@@ -62,33 +62,48 @@ export interface ReturnPath {
   restorer: bigint;
 }
 
-const CHUNK = 1 << 16;
+const CHUNK = 1 << 18;
+const GADGET = Buffer.from([0x0f, 0x05, 0xc3]);
+const RESTORERS = [Buffer.from([0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05]), Buffer.from([0xb8, 0x0f, 0, 0, 0, 0x0f, 0x05])];
 
-function findIn(mem: ProcessMemory, m: Mapping, pattern: Buffer): bigint | undefined {
-  for (let at = m.start; at < m.end; at += BigInt(CHUNK)) {
-    const len = Number(m.end - at < BigInt(CHUNK + 16) ? m.end - at : BigInt(CHUNK + 16));
-    const b = mem.tryRead(at, len);
-    if (!b) return undefined;
-    const i = b.indexOf(pattern);
-    if (i >= 0) return at + BigInt(i);
-  }
-  return undefined;
-}
+/** Where each was found last, per mapped file and address (reused once its bytes are checked again). */
+const found = new Map<string, ReturnPath>();
 
-/** Finds the gadget and the restorer in the target's executable mappings (libc first); undefined when either is missing. */
+/**
+ * Finds the gadget and the restorer in the target's executable mappings
+ * (vDSO, then ld.so, which has both early, then libc, then the rest: a static
+ * program has them in its own text); undefined when either is missing.
+ */
 export function findReturnPath(maps: Mapping[], mem: ProcessMemory): ReturnPath | undefined {
   const code = maps.filter((m) => m.perms.includes('x') && m.path !== '[vsyscall]');
-  const ordered = [...code.filter((m) => /libc[.-]/.test(m.path)), ...code.filter((m) => !/libc[.-]/.test(m.path))];
-  const first = (pattern: Buffer) => {
-    for (const m of ordered) {
-      const at = findIn(mem, m, pattern);
-      if (at !== undefined) return at;
+  const rank = (m: Mapping) => (m.path === '[vdso]' ? 0 : /\/ld-/.test(m.path) ? 1 : /libc[.-]/.test(m.path) ? 2 : 3);
+  const key = code.map((m) => `${m.path}@${m.start}`).join(',');
+  const known = found.get(key);
+  const is = (at: bigint, bytes: Buffer) => mem.tryRead(at, bytes.length)?.equals(bytes) ?? false;
+  if (known && is(known.gadget, GADGET) && RESTORERS.some((r) => is(known.restorer, r))) return known;
+  let gadget: bigint | undefined;
+  let restorer: bigint | undefined;
+  for (const m of [...code].sort((a, b) => rank(a) - rank(b))) {
+    for (let at = m.start; at < m.end && (gadget === undefined || restorer === undefined); at += BigInt(CHUNK)) {
+      const left = m.end - at;
+      const b = mem.tryRead(at, Number(left < BigInt(CHUNK + 16) ? left : BigInt(CHUNK + 16)));
+      if (!b) break;
+      if (gadget === undefined) {
+        const i = b.indexOf(GADGET);
+        if (i >= 0) gadget = at + BigInt(i);
+      }
+      for (const r of restorer === undefined ? RESTORERS : []) {
+        const i = b.indexOf(r);
+        if (i >= 0 && restorer === undefined) restorer = at + BigInt(i);
+      }
     }
-    return undefined;
-  };
-  const gadget = first(Buffer.from([0x0f, 0x05, 0xc3]));
-  const restorer = first(Buffer.from([0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05])) ?? first(Buffer.from([0xb8, 0x0f, 0, 0, 0, 0x0f, 0x05]));
-  return gadget !== undefined && restorer !== undefined ? { gadget, restorer } : undefined;
+    if (gadget !== undefined && restorer !== undefined) {
+      const path = { gadget, restorer };
+      found.set(key, path);
+      return path;
+    }
+  }
+  return undefined;
 }
 
 /** The xstate as a signal frame's fpstate: sw bytes (magic, sizes, features) set, MAGIC2 after it. */
@@ -151,9 +166,12 @@ export class ReturnFrames {
   protect(regs: Buffer, mask: Buffer, xstate: Buffer): Buffer {
     const fp = fpstate(xstate);
     const fpAt = (frameTop(reg(regs, 'rsp')) - BigInt(fp.length)) & ~63n;
-    const frameAt = (fpAt - BigInt(FRAME_BYTES)) & ~15n;
-    this.put(fpAt, fp);
-    this.put(frameAt, sigframe(this.path.restorer, resumeRegs(regs), mask, fpAt));
+    const frameAt = (fpAt - BigInt(FRAME_BYTES)) & ~63n;
+    // one write: the frame, then (64-byte aligned) the fpstate
+    const region = Buffer.alloc(Number(fpAt - frameAt) + fp.length);
+    sigframe(this.path.restorer, resumeRegs(regs), mask, fpAt).copy(region, 0);
+    fp.copy(region, Number(fpAt - frameAt));
+    this.put(frameAt, region);
     const base = Buffer.from(regs);
     setReg(base, 'rsp', frameAt);
     return base;

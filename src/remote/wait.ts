@@ -1,7 +1,7 @@
 // Waiting for a traced task to stop, exit or be killed, with the wait status
 // decoded. Blocking waitpid(tid, __WALL) on the tracing thread.
 import { readdirSync, readFileSync } from 'node:fs';
-import { waitpid, errno, SyscallError } from './libc.js';
+import { napNs, schedYield, waitpid, errno, SyscallError } from './libc.js';
 
 const __WALL = 0x40000000;
 const WNOHANG = 1;
@@ -35,8 +35,6 @@ export const isEventStop = (w: WaitResult): boolean => w.kind === 'stopped' && w
 /** A system-call entry or exit stop (the task has PTRACE_O_TRACESYSGOOD). */
 export const isSyscallStop = (w: WaitResult): boolean => w.kind === 'stopped' && w.sig === (SIGTRAP | 0x80);
 
-const nap = new Int32Array(new SharedArrayBuffer(4));
-
 function isZombie(tid: number): boolean {
   try {
     return /\) [ZX] /.test(readFileSync(`/proc/${tid}/stat`, 'utf8'));
@@ -65,11 +63,13 @@ function reapDeadSiblings(tgid: number): void {
  * collect its dead threads first.
  */
 export function waitLeader(tgid: number): WaitResult {
-  for (;;) {
+  for (let i = 0; ; i++) {
     const r = waitpid(tgid, status, __WALL | WNOHANG);
     if (r === tgid) return decodeStatus(status[0]!);
     if (r < 0 && errno() !== 4) throw new SyscallError(`waitpid(${tgid})`, errno());
-    if (isZombie(tgid)) reapDeadSiblings(tgid);
-    else Atomics.wait(nap, 0, 0, 0.02);
+    // a stop comes within microseconds: yield the CPU to the tracee first, then nap
+    if (i < 64) schedYield();
+    else if (i % 64 === 0 && isZombie(tgid)) reapDeadSiblings(tgid);
+    else napNs(20_000);
   }
 }
