@@ -126,8 +126,9 @@ test(`killing the engine process at ${engineKills} seeded random instants never 
     let made = 0;
     let errors = 0;
     let unreported = 0;
+    const cloneUs: number[] = [];
     for (let k = 0; k < engineKills; k++) {
-      const delay = random() * 40;
+      const r = random();
       const engine = spawn(process.execPath, ['--import', 'tsx', loop, String(target.pid)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       const started = new Promise<void>((res, rej) => {
@@ -139,11 +140,15 @@ test(`killing the engine process at ${engineKills} seeded random instants never 
       });
       const exited = new Promise((res) => engine.once('exit', res));
       await started;
+      // anywhere in the next clone or two: the warm-up clone took longer than the ones after it
+      const warmMs = Number(/START \d+ (\d+)/.exec(out)?.[1] ?? 40_000) / 1000;
+      const delay = r * warmMs * 1.2;
       await sleep(delay);
       engine.kill('SIGKILL');
       await exited;
       const reported = new Set([...out.matchAll(/(?:CLONE|START) (\d+)/g)].map((m) => Number(m[1])));
       made += reported.size - 1;
+      cloneUs.push(...[...out.matchAll(/(?:CLONE|START) \d+ (\d+)/g)].map((m) => Number(m[1])));
       errors += [...out.matchAll(/^ERROR (.*)$/gm)].length;
       const where = `kill ${k + 1} at ${delay.toFixed(1)} ms after START (seed ${seed})`;
       assert.equal(await whyNotWorking(target), '', `${where}: the original`);
@@ -171,6 +176,8 @@ test(`killing the engine process at ${engineKills} seeded random instants never 
       }
       await reapOthers(target.pid);
     }
+    cloneUs.sort((a, b) => a - b);
+    t.diagnostic(`a clone of this target takes ${cloneUs[cloneUs.length >> 1]} µs (median of ${cloneUs.length}); each kill lands at a random instant within 1.2 x the warm-up clone's time after it`);
     t.diagnostic(`${engineKills} kills, ${made} clones completed between them, ${unreported} finished just before a kill (unreported), ${errors} clone errors`);
     assert.equal(errors, 0, 'the clone loop reported errors');
   });
