@@ -10,3 +10,6 @@ export type { RemoteClone, RemoteCloneResult } from './remote/clone-process.js';
 export { RemoteError } from './remote/errors.js';
 export type { RemoteErrorCode } from './remote/errors.js';
 export { waitForExit } from './remote/wait-exit.js';
+export { version } from './version.js';
+export { unfork, Unfork, UnforkError } from './unfork/index.js';
+export type { UnforkOptions, CallResult, CallArg, UnforkErrorCode } from './unfork/index.js';

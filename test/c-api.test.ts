@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDir } from '../src/native/paths.js';
+import { buildDir, packageRoot } from '../src/native/paths.js';
 
 const program = `
 #include <forkall.h>
@@ -46,4 +46,84 @@ test('a C program built with pkg-config forkall gets a child with every thread',
   const run = spawnSync(join(dir, 'main'), { encoding: 'utf8', timeout: 30_000 });
   assert.equal(run.status, 0, run.stderr + run.stdout);
   assert.match(run.stdout, /child status 0/);
+});
+
+// forkall_options grows like clone3's arguments: a caller compiled against an
+// older (smaller) or newer (larger) forkall.h gets the kernel's rule.
+const sizes = `
+#include <forkall.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+static volatile int stop;
+static void *idle(void *a) { while (!stop) usleep(1000); return a; }
+static union { struct forkall_options o; unsigned char bytes[8192]; } buf;
+/* forkall_ex with .size = size; tail = the value of the first byte past this header's struct */
+static void attempt(const char *label, unsigned size, unsigned char tail) {
+  memset(&buf, 0, sizeof buf);
+  buf.o.size = size;
+  buf.o.park_timeout_ms = 5000;
+  buf.bytes[sizeof(struct forkall_options)] = tail;
+  pid_t pid = forkall_ex(&buf.o);
+  if (pid == 0) _exit(7);
+  if (pid < 0) { printf("%s errno=%d %s\\n", label, errno, forkall_strerror()); return; }
+  int st; waitpid(pid, &st, 0);
+  printf("%s ok=%d\\n", label, WIFEXITED(st) && WEXITSTATUS(st) == 7);
+}
+int main(void) {
+  pthread_t t; pthread_create(&t, 0, idle, 0);
+  attempt("zero", 0, 0);
+  attempt("ver0", FORKALL_OPTIONS_SIZE_VER0, 0);
+  attempt("current", sizeof(struct forkall_options), 0);
+  attempt("newer-zero-tail", sizeof(struct forkall_options) + 16, 0);
+  attempt("newer-set-tail", sizeof(struct forkall_options) + 16, 1);
+  attempt("too-small", 8, 0);
+  attempt("too-large", FORKALL_OPTIONS_SIZE_MAX + 8, 0);
+  stop = 1; pthread_join(t, 0);
+  return 0;
+}
+`;
+
+test('forkall_ex takes older and newer forkall_options sizes by the kernel extensible-struct rule', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkall-capi-sizes-'));
+  writeFileSync(join(dir, 'sizes.c'), sizes);
+  const lib = buildDir('glibc');
+  const inc = join(lib, '..', '..', 'include');
+  const cc = spawnSync('gcc', ['-pthread', '-I', inc, '-o', 'sizes', 'sizes.c', `-L${lib}`, `-Wl,-rpath,${lib}`, '-lforkall'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+  const run = spawnSync(join(dir, 'sizes'), { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 0, run.stderr + run.stdout);
+  const line = (label: string) => run.stdout.split('\n').find((l) => l.startsWith(`${label} `)) ?? `${label} (no line)`;
+  for (const ok of ['zero', 'ver0', 'current', 'newer-zero-tail']) assert.equal(line(ok), `${ok} ok=1`, run.stdout);
+  assert.match(line('newer-set-tail'), /^newer-set-tail errno=7 .*byte \d+ is not zero/, run.stdout); // E2BIG
+  assert.match(line('too-small'), /^too-small errno=22 .*smaller than the first version/, run.stdout); // EINVAL
+  assert.match(line('too-large'), /^too-large errno=7 .*larger than 4096/, run.stdout); // E2BIG
+});
+
+test('libforkall.so has the versioned soname libforkall.so.0; make install puts the file and both links in place', { timeout: 120_000 }, (t) => {
+  const version = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version as string;
+  const major = version.split('.')[0];
+  const lib = buildDir('glibc');
+  assert.equal(readlinkSync(join(lib, 'libforkall.so')), `libforkall.so.${major}`);
+  assert.equal(readlinkSync(join(lib, `libforkall.so.${major}`)), `libforkall.so.${version}`);
+  const dyn = spawnSync('readelf', ['-d', join(lib, `libforkall.so.${version}`)], { encoding: 'utf8' });
+  if (dyn.error) return t.skip('readelf (binutils) not found: cannot read the soname');
+  assert.match(dyn.stdout, new RegExp(`SONAME\\)\\s+Library soname: \\[libforkall\\.so\\.${major}\\]`));
+  assert.match(readFileSync(join(lib, 'forkall.pc'), 'utf8'), new RegExp(`^Version: ${version.replace(/\./g, '\\.')}$`, 'm'));
+
+  const dest = mkdtempSync(join(tmpdir(), 'forkall-install-'));
+  try {
+    const r = spawnSync('make', ['-C', join(packageRoot, 'native'), '--no-print-directory', 'install', `DESTDIR=${dest}`, 'PREFIX=/usr/local'], { encoding: 'utf8', timeout: 100_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const libdir = join(dest, 'usr', 'local', 'lib');
+    assert.equal(readlinkSync(join(libdir, 'libforkall.so')), `libforkall.so.${major}`);
+    assert.equal(readlinkSync(join(libdir, `libforkall.so.${major}`)), `libforkall.so.${version}`);
+    assert.ok(statSync(join(libdir, `libforkall.so.${version}`)).isFile());
+    assert.match(readFileSync(join(libdir, 'pkgconfig', 'forkall.pc'), 'utf8'), new RegExp(`^Version: ${version.replace(/\./g, '\\.')}$`, 'm'));
+  } finally {
+    rmSync(dest, { recursive: true, force: true });
+  }
 });

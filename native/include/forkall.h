@@ -65,9 +65,27 @@ extern "C" {
 /* forkall_options.flags */
 #define FORKALL_EXACT_TIDS 0x1u /* child keeps the PID and every TID: see forkall_ex() */
 
+/* forkall_options grows the way the kernel's clone3/openat2 arguments do:
+ * fields are only ever added at the end, and .size says which version the
+ * caller was compiled against.
+ *   - 0, or sizeof(struct forkall_options) of this header: this version.
+ *   - smaller (an older header), at least FORKALL_OPTIONS_SIZE_VER0: accepted;
+ *     the fields the caller does not know about are taken as zero (their
+ *     defaults).
+ *   - larger (a newer header than this library): accepted when every byte
+ *     beyond the fields this library knows is zero, so a caller that leaves new
+ *     options unset runs on an older library; otherwise E2BIG (the library
+ *     cannot honour an option it does not have). At most
+ *     FORKALL_OPTIONS_SIZE_MAX.
+ *   - below FORKALL_OPTIONS_SIZE_VER0: EINVAL.
+ * Initialise with a designated initialiser ({ .size = sizeof o, ... }) so that
+ * unused fields and padding are zero. */
+#define FORKALL_OPTIONS_SIZE_VER0 32 /* the first published version (0.1) */
+#define FORKALL_OPTIONS_SIZE_MAX 4096
+
 struct forkall_options {
-	/* sizeof(struct forkall_options); lets the structure grow. 0 is taken as
-	 * the size of this version. */
+	/* sizeof(struct forkall_options) as the caller compiled it (see above);
+	 * 0 is taken as the size of this version. */
 	unsigned int size;
 	/* FORKALL_* flags. */
 	unsigned int flags;
@@ -90,7 +108,8 @@ struct forkall_options {
  *              shadow stack is enabled;
  *   EPERM etc. FORKALL_EXACT_TIDS without CAP_SYS_ADMIN and without user
  *              namespaces, or /proc not mountable (never a silent fallback);
- *   EINVAL     bad options; EAGAIN/ENOMEM as for fork(2).
+ *   EINVAL     bad options; E2BIG options from a newer header that set a field
+ *              this library does not have; EAGAIN/ENOMEM as for fork(2).
  * On failure every parked thread has been released and the process is as before
  * the call; forkall_strerror() tells which thread and why.
  *
@@ -102,7 +121,9 @@ struct forkall_options {
  * back as an ordinary thread. */
 pid_t forkall(void);
 
-/* forkall() with options; opts may be NULL.
+/* forkall() with options; opts may be NULL. opts->size follows the rule above
+ * forkall_options (EINVAL when too small, E2BIG when too large or when it
+ * carries a non-zero option this library does not know).
  *
  * FORKALL_EXACT_TIDS: the child runs in a new PID namespace (and mount
  * namespace; and user namespace when the caller lacks CAP_SYS_ADMIN) where its

@@ -5,9 +5,48 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+_Static_assert(sizeof(struct forkall_options) >= FORKALL_OPTIONS_SIZE_VER0, "options shrank below version 0");
+_Static_assert(sizeof(struct forkall_options) <= FORKALL_OPTIONS_SIZE_MAX, "options grew beyond the maximum");
+
+/* The caller's options, of whatever version it was compiled against, as this
+ * version's structure (the kernel's extensible-struct rule, see forkall.h): a
+ * shorter one is zero-extended, a longer one must be zero beyond what we know.
+ * Plain byte loops: this runs before anything is parked, but needs nothing. */
+static int options_from_caller(const struct forkall_options *user, struct forkall_options *out)
+{
+	const unsigned char *u = (const unsigned char *)user;
+	unsigned char *k = (unsigned char *)out;
+	size_t known = sizeof *out;
+	size_t usize = user->size ? user->size : known;
+	if (usize < FORKALL_OPTIONS_SIZE_VER0)
+		return fa_fail(EINVAL, "forkall_options.size is %zu, smaller than the first version (%d bytes)", usize,
+			       FORKALL_OPTIONS_SIZE_VER0);
+	if (usize > FORKALL_OPTIONS_SIZE_MAX)
+		return fa_fail(E2BIG, "forkall_options.size is %zu, larger than %d", usize, FORKALL_OPTIONS_SIZE_MAX);
+	for (size_t i = known; i < usize; i++)
+		if (u[i])
+			return fa_fail(E2BIG,
+				       "forkall_options.size is %zu and byte %zu is not zero: an option from a newer "
+				       "forkall.h that this library (%zu-byte options) does not have",
+				       usize, i, known);
+	for (size_t i = 0; i < known; i++)
+		k[i] = i < usize ? u[i] : 0;
+	out->size = (unsigned int)known;
+	return 0;
+}
+
 EXPORT pid_t forkall_ex(const struct forkall_options *opts)
 {
 	struct fa_op op;
+	struct forkall_options o;
+	if (opts) {
+		int bad = options_from_caller(opts, &o);
+		if (bad < 0) {
+			errno = -bad;
+			return -1;
+		}
+		opts = &o;
+	}
 	int err = fa_snapshot_begin(&op, opts);
 	if (err < 0) {
 		errno = -err;

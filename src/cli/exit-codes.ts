@@ -9,7 +9,7 @@ export const EXIT = {
   NATIVE: 3,
   /** The target PID does not exist. */
   NO_PROCESS: 4,
-  /** The target cannot be used: a zombie, a kernel thread, or forkall itself. */
+  /** The target cannot be used: a zombie, a kernel thread, this forkall, or a `forkall run --serve` (clone its template). */
   BAD_TARGET: 5,
   /** The target is already traced (a debugger, strace, another forkall). */
   TRACED: 6,

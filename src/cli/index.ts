@@ -10,15 +10,18 @@ import { register as registerClone } from './commands/clone.js';
 import { register as registerSnapshot } from './commands/snapshot.js';
 import { register as registerBenchServer } from './commands/bench-server.js';
 import { register as registerBenchRemote } from './commands/bench-remote.js';
+import { register as registerUnfork } from './commands/unfork.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
+import { wantsJson, watchForJsonError } from './json-error.js';
+import { version } from '../version.js';
 
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('forkall')
     .description('fork(2) for multi-threaded Linux processes: clones in which every thread resumes where it was')
-    .version('0.1.0')
+    .version(version)
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions()
     .exitOverride();
@@ -31,11 +34,31 @@ export function buildProgram(): Command {
   registerRun(program);
   registerClone(program);
   registerSnapshot(program);
+  registerUnfork(program);
   return program;
 }
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  const json = wantsJson(argv) ? watchForJsonError(argv) : undefined;
+  let code: number;
+  let errorCode: string | undefined;
+  try {
+    code = await run(argv);
+  } catch (err) {
+    // not one of the failures a command reports: still one line, exit 1
+    process.stderr.write(`forkall: ${err instanceof Error ? err.message : String(err)}\n`);
+    code = EXIT.VERIFY_FAILED;
+    errorCode = 'internal';
+  } finally {
+    json?.stop();
+  }
+  const failure = json?.result(code, errorCode);
+  if (failure) process.stdout.write(JSON.stringify(failure) + '\n');
+  return code;
+}
+
+async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -26,7 +26,9 @@ export function buildDir(flavour: Flavour = 'glibc'): string {
 export function nativeArtifact(rel: string, flavour: Flavour = 'glibc'): string {
   const p = join(buildDir(flavour), rel);
   if (!existsSync(p)) {
-    throw new Error(`native artifact missing: ${p} (run 'npm run build:native')`);
+    // a checkout: npm run build:native; an installed package whose install step
+    // was skipped (--ignore-scripts, or install scripts not approved): npm rebuild forkall
+    throw new Error(`native artifact missing: ${p} (build it: 'npm run build:native' in a checkout, 'npm rebuild forkall' where forkall is installed)`);
   }
   return p;
 }

@@ -25,7 +25,12 @@ export function runTool(
     });
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
     child.on('error', (err) => reject(new Error(`cannot run ${path}: ${err.message}`)));
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': only then has all of its output been read (under load
+    // 'exit' can come first, leaving stdout empty). A descendant that outlives the
+    // tool (a clone of a killed demo) would hold the pipes open: 5 s after the
+    // exit they are closed from this end.
+    child.on('exit', () => setTimeout(() => (child.stdout.destroy(), child.stderr.destroy()), 5000).unref());
+    child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });

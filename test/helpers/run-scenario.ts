@@ -54,8 +54,11 @@ function publicCopy(bin: string, flavour: Flavour, dir: string): string {
   chmodSync(out, 0o755);
   const lib = join(buildDir(flavour), 'libforkall.so');
   if (flavour === 'glibc' && existsSync(lib)) {
-    copyFileSync(lib, join(dir, 'libforkall.so'));
-    chmodSync(join(dir, 'libforkall.so'), 0o755);
+    // under the soname the program records (libforkall.so.0), and the link name
+    for (const name of ['libforkall.so.0', 'libforkall.so']) {
+      copyFileSync(lib, join(dir, name));
+      chmodSync(join(dir, name), 0o755);
+    }
   }
   return out;
 }

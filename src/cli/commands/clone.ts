@@ -4,11 +4,12 @@ import type { Command } from 'commander';
 import { parsePid, TargetError } from '../../proc/process.js';
 import { RemoteError, type RemoteErrorCode } from '../../remote/errors.js';
 import { cloneInEngineProcess } from '../../remote/engine-client.js';
-import { waitForExit } from '../../remote/wait-exit.js';
 import { askServed, isServed, ServeError } from '../../server/serve-client.js';
+import { templateServedBy } from '../../server/served-controller.js';
+import { waitAndReport } from './clone-wait.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
-import { makeTable } from '../table.js';
+import { makeTable, counted } from '../table.js';
 
 const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   'bad-pid': EXIT.USAGE,
@@ -44,9 +45,9 @@ async function cloneServed(pid: number, count: number, o: Opts): Promise<boolean
   else {
     const t = makeTable(['clone pid', 'threads', 'state']);
     for (const c of clones) t.push([c.pid, c.threads, 'running']);
-    process.stdout.write(`${t.toString()}\n${clones.length} clone(s) of the frozen template ${pid} (${r.threads} threads), made by its agent\n`);
+    process.stdout.write(`${t.toString()}\n${clones.length} clone(s) of the frozen template ${pid} (${counted(r.threads ?? 0, 'thread')}), made by its agent\n`);
   }
-  if (o.wait) for (const c of clones) await waitForExit(c.pid, 50);
+  if (o.wait) await waitAndReport(clones.map((c) => c.pid), Boolean(o.json), () => `the template ${pid}, whose 'forkall run --serve' prints it`);
   return true;
 }
 
@@ -95,10 +96,15 @@ Examples:
   forkall clone -p $(pidof memcached) --stopped     # then: kill -CONT <clone>
   forkall clone -p 4242 --exact-tids --json
 
+--wait prints how each clone ended (exit N, killed by SIGNAME), read as it ends;
+the status belongs to the clone's parent (the target's parent): if that parent
+reaps it first, the line names the parent instead.
+
 Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
-thread, forkall itself or a target not supported (seccomp differing between
-threads or strict, CET shadow stacks), 6 already traced, 7 ptrace denied, 8 the clone failed
-(the target was restored), 130 interrupted.`,
+thread, this forkall, a 'forkall run --serve' (clone its template instead) or
+a target not supported (seccomp differing between threads or strict, CET
+shadow stacks), 6 already traced, 7 ptrace denied, 8 the clone failed (the
+target was restored), 130 interrupted.`,
     )
     .action(async (o: Opts) => {
       let interrupted = false;
@@ -107,6 +113,12 @@ threads or strict, CET shadow stacks), 6 already traced, 7 ptrace denied, 8 the 
       try {
         const pid = parsePid(o.pid);
         const count = parsePositiveInt('--count', o.count, 1000);
+        const template = templateServedBy(pid);
+        if (template !== undefined)
+          throw new RemoteError(
+            `PID ${pid} is the 'forkall run --serve' that serves template ${template}, not a program to clone: clone the template with: forkall clone -p ${template}`,
+            'self',
+          );
         if (isServed(pid) && (await cloneServed(pid, count, o))) {
           process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
           return;
@@ -118,16 +130,11 @@ threads or strict, CET shadow stacks), 6 already traced, 7 ptrace denied, 8 the 
           const t = makeTable(['clone pid', 'threads', 'owners fixed', 'state']);
           for (const c of r.clones) t.push([c.pid, c.threads, c.ownersFixed, o.stopped ? 'stopped' : 'running']);
           process.stdout.write(
-            `${t.toString()}\n${r.clones.length} clone(s) of process ${pid} (${r.threads} threads); ` +
+            `${t.toString()}\n${r.clones.length} clone(s) of process ${pid} (${counted(r.threads, 'thread')}); ` +
               `original held ${(r.heldUs / 1000).toFixed(2)} ms, total ${(r.totalUs / 1000).toFixed(2)} ms\n`,
           );
         }
-        if (o.wait) {
-          for (const c of r.clones) {
-            await waitForExit(c.pid, 50);
-            if (!o.json) process.stdout.write(`clone ${c.pid} ended\n`);
-          }
-        }
+        if (o.wait) await waitAndReport(r.clones.map((c) => c.pid), Boolean(o.json), (parent) => (parent ? `its parent, PID ${parent}` : 'its parent'));
         process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
       } catch (e) {
         if (e instanceof ServeError) {

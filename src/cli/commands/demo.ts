@@ -1,7 +1,7 @@
 // `forkall demo`: clone the bundled multi-threaded example and verify every
 // thread of every clone.
 import type { Command } from 'commander';
-import { makeTable } from '../table.js';
+import { makeTable, counted } from '../table.js';
 import { runDemo, type DemoReport } from '../../demo/run-demo.js';
 import { EXIT } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
@@ -23,7 +23,7 @@ function render(r: DemoReport): string {
     for (const th of r.threads) res.push([th.label, r.original.results[th.label] ?? '-']);
     lines.push(res.toString());
     lines.push(
-      `clones: ${r.clones.map((c) => `pid ${c.pid} (${c.threads} threads)`).join(', ')}; original: ${r.original.threads} threads`,
+      `clones: ${r.clones.map((c) => `pid ${c.pid} (${counted(c.threads, 'thread')})`).join(', ')}; original: ${counted(r.original.threads, 'thread')}`,
     );
   }
   if (r.timing)

@@ -4,6 +4,7 @@
 import type { Template, Trigger } from '../../server/template.js';
 import { serveTemplate } from '../../server/serve.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
+import { counted } from '../table.js';
 
 export async function runServe(t: Template, at: Trigger, json: boolean, t0: number): Promise<ExitCode> {
   const say = (event: Record<string, unknown>, text: string) =>
@@ -14,11 +15,11 @@ export async function runServe(t: Template, at: Trigger, json: boolean, t0: numb
     if (announced) return;
     announced = true;
     const snapshotMs = Date.now() - t0;
-    say({ event: 'frozen', templatePid: pid, threads, snapshotMs }, `template ${pid} frozen after ${snapshotMs} ms with ${threads} threads; clone it with: forkall clone -p ${pid}`);
+    say({ event: 'frozen', templatePid: pid, threads, snapshotMs }, `template ${pid} frozen after ${snapshotMs} ms with ${counted(threads, 'thread')}; clone it with: forkall clone -p ${pid}`);
   };
   const server = await serveTemplate(t, {
     frozen,
-    cloned: (c, threads) => say({ event: 'cloned', pid: c, threads }, `clone ${c} started (${threads} threads)`),
+    cloned: (c, threads) => say({ event: 'cloned', pid: c, threads }, `clone ${c} started (${counted(threads, 'thread')})`),
     exited: (c, exitCode, signal) => say({ event: 'exited', pid: c, exitCode, signal }, `clone ${c} ended (${signal ?? `exit ${exitCode}`})`),
   });
   say(

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { spawnTemplate, type Trigger, type CloneResult } from '../../server/template.js';
 import { EXIT } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
-import { makeTable } from '../table.js';
+import { makeTable, counted } from '../table.js';
 import { UsageError } from '../usage-error.js';
 import { runServe } from './run-serve.js';
 
@@ -97,7 +97,7 @@ not be frozen or cloned (--serve: the template died), 2 bad flags.`,
         else {
           const table = makeTable(['clone', 'pid', 'threads', 'exit', 'duration ms']);
           rows.forEach((r, i) => table.push([i + 1, r.pid, r.threads, r.signal ?? String(r.exitCode), r.durationMs]));
-          process.stdout.write(`template ${t.pid} frozen after ${snapshotMs} ms with ${threads} threads\n${table.toString()}\n`);
+          process.stdout.write(`template ${t.pid} frozen after ${snapshotMs} ms with ${counted(threads, 'thread')}\n${table.toString()}\n`);
         }
         process.exitCode = EXIT.OK;
       } catch (e) {

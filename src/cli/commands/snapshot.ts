@@ -4,6 +4,7 @@ import { checkTarget, parsePid, TargetError } from '../../proc/process.js';
 import { askServed, isServed, ServeError } from '../../server/serve-client.js';
 import { servePath } from '../../server/serve-path.js';
 import { EXIT } from '../exit-codes.js';
+import { counted } from '../table.js';
 
 const EXIT_FOR_TARGET = { 'bad-pid': EXIT.USAGE, 'no-such-process': EXIT.NO_PROCESS } as Record<string, number>;
 
@@ -44,7 +45,7 @@ thread), 2 bad -p, 4 no such process, 5 not a template served by forkall run --s
           process.exitCode = EXIT.VERIFY_FAILED;
           return;
         }
-        process.stdout.write(o.json ? JSON.stringify({ pid, threads: r.threads }) + '\n' : `template ${pid} frozen with ${r.threads} threads\n`);
+        process.stdout.write(o.json ? JSON.stringify({ pid, threads: r.threads }) + '\n' : `template ${pid} frozen with ${counted(r.threads, 'thread')}\n`);
         process.exitCode = EXIT.OK;
       } catch (e) {
         if (e instanceof TargetError) {

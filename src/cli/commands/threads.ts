@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readThreads } from '../../proc/tasks.js';
 import { checkTarget, parsePid, TargetError } from '../../proc/process.js';
 import { EXIT } from '../exit-codes.js';
-import { makeTable } from '../table.js';
+import { makeTable, counted } from '../table.js';
 
 export function register(program: Command): void {
   program
@@ -32,7 +32,7 @@ Exit codes: 0 ok, 2 bad -p value, 4 no such process, 5 zombie or kernel thread.`
         } else {
           const t = makeTable(['tid', 'name', 'state', 'syscall', 'wchan', 'cpus', 'policy', 'nice']);
           for (const th of threads) t.push([th.tid, th.name, th.state, th.syscall, th.wchan, th.cpus, th.policy, th.nice]);
-          process.stdout.write(`${t.toString()}\n${threads.length} threads in process ${pid}\n`);
+          process.stdout.write(`${t.toString()}\n${counted(threads.length, 'thread')} in process ${pid}\n`);
         }
         process.exitCode = EXIT.OK;
       } catch (e) {
