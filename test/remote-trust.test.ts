@@ -269,3 +269,31 @@ for (const forkallAs of ['root', 'nobody'] as const) {
     );
   });
 }
+
+test('a thread with fewer capabilities than the leader gets exactly its own in the clone', { skip: asRoot ? false : 'needs root (capabilities to drop)', timeout: 120_000 }, async () => {
+  await withTarget('caps-worker-drop', async (t) => {
+    const r = cloneCli(['-p', String(t.pid), '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const c = JSON.parse(r.stdout).clones[0] as { pid: number; tids: Record<string, number> };
+    const lines = new Set(threadStates(t.pid).map((s) => capLines(t.pid, s.tid)));
+    assert.equal(lines.size, 2, 'the fixture has a thread with capabilities of its own');
+    for (const [orig, copy] of Object.entries(c.tids)) assert.equal(capLines(c.pid, copy), capLines(t.pid, Number(orig)), `clone thread ${copy} (original ${orig})`);
+    assert.equal(await whyNotWorking(t, c.pid), '', 'the clone works');
+  });
+});
+
+test('a thread that cannot get its state back fails the clone (exit 8), naming the thread and the call; the half-built clone is killed and collected', { skip: asRoot ? false : 'needs root (capabilities to drop)', timeout: 120_000 }, async () => {
+  await withTarget('caps-leader-drop', async (t) => {
+    const before = new Set(clonesOf(t.pid));
+    const r = cloneCli(['-p', String(t.pid), '--json']);
+    assert.equal(r.status, 8, `exit ${r.status}; ${r.stdout} ${r.stderr}`);
+    const m = /clone (\d+) of process (\d+) could not be built: capset, giving it its original's capabilities, in thread (\d+) failed: EPERM/.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    assert.equal(Number(m[2]), t.pid);
+    const clone = Number(m[1]);
+    assert.ok(!before.has(clone));
+    assert.ok(!processAlive(clone), `the half-built clone ${clone} is dead`);
+    assert.ok(['Z', 'gone'].includes(stateOf(clone)), `state ${stateOf(clone)}`);
+    assert.equal(await whyNotWorking(t), '', 'the original works');
+  });
+});
