@@ -9,7 +9,9 @@ import { discoverLayout, type LibcIdentity } from '../remote/libc-layout.js';
 import { ProcessMemory } from '../remote/memory.js';
 import { diagnoseDenied, preflight } from '../remote/preflight.js';
 import { reg } from '../remote/regs.js';
-import { restoreThread } from '../remote/restore.js';
+import { restoreThreads } from '../remote/restore.js';
+import { findReturnPath, ReturnFrames } from '../remote/return-frame.js';
+import { abortRseqSection } from '../remote/rseq-cs.js';
 import { seizeAll } from '../remote/seize.js';
 import { findSyscallInsn, readMaps } from '../remote/syscall-insn.js';
 
@@ -42,12 +44,26 @@ export function inspectProcess(pid: number): ProcessReport {
   const tasks = seizeAll(pid, (e) => diagnoseDenied(pid, e));
   const regs = new Map<number, Buffer>();
   let mem: ProcessMemory | undefined;
+  let frames: ReturnFrames | undefined;
   try {
     for (const t of tasks) regs.set(t.tid, pt.getRegs(t.tid));
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);
-    const insn = findSyscallInsn(maps, mem);
-    const states = captureThreads(tasks, regs, mem, insn);
+    // the same protections as a clone's capture: a thread inside an rseq section takes its
+    // abort, and every injected call returns through a frame holding the thread's context
+    for (const t of tasks) {
+      const moved = abortRseqSection(mem, regs.get(t.tid)!, pt.getRseq(t.tid));
+      if (moved) regs.set(t.tid, moved);
+    }
+    const path = findReturnPath(maps, mem);
+    const insn = path?.gadget ?? findSyscallInsn(maps, mem);
+    if (path) frames = new ReturnFrames(mem, path);
+    const callBase = new Map<number, Buffer>();
+    for (const t of tasks) {
+      const r = regs.get(t.tid)!;
+      callBase.set(t.tid, frames ? frames.protect(r, pt.getSigmask(t.tid), pt.getXstate(t.tid)) : r);
+    }
+    const states = captureThreads(tasks, regs, mem, insn, callBase);
     const layout = discoverLayout(
       pid,
       mem,
@@ -74,13 +90,11 @@ export function inspectProcess(pid: number): ProcessReport {
       warnings: layout.warnings,
     };
   } finally {
-    for (const t of tasks) {
-      const r = regs.get(t.tid);
-      try {
-        if (r) restoreThread(t, r);
-      } finally {
-        t.release();
-      }
+    try {
+      restoreThreads(tasks, (t) => regs.get(t.tid));
+      frames?.restoreMemory();
+    } finally {
+      for (const t of tasks) t.release();
     }
     mem?.close();
   }

@@ -54,6 +54,8 @@ export const scenarios: ScenarioSpec[] = [
   { name: 'thread_names', flavours: both },
   { name: 'affinity', flavours: both },
   { name: 'rseq_cpu', flavours: both },
+  { name: 'signal_state', flavours: both },
+  { name: 'rseq_cs', flavours: both },
   { name: 'sched_batch_nice', flavours: both },
   { name: 'create_in_child', flavours: both },
   { name: 'from_worker', flavours: both },

@@ -15,6 +15,7 @@ export const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   'bad-pid': EXIT.USAGE,
   unsupported: EXIT.USAGE,
   'needs-exact-tids': EXIT.BAD_TARGET,
+  'not-supported': EXIT.BAD_TARGET,
   'no-such-process': EXIT.NO_PROCESS,
   zombie: EXIT.BAD_TARGET,
   'kernel-thread': EXIT.BAD_TARGET,
@@ -115,9 +116,11 @@ the status belongs to the clone's parent (the target's parent): if that parent
 reaps it first, the line names the parent instead.
 
 Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
-thread, this forkall or a 'forkall run --serve' (clone its template instead),
-a Go or asyncio program without --exact-tids, 6 already traced, 7 ptrace
-denied, 8 the clone failed (the target was restored), 130 interrupted.`,
+thread, this forkall, a 'forkall run --serve' (clone its template instead),
+a Go or asyncio program without --exact-tids, or a target not supported
+(seccomp differing between threads or strict, CET shadow stacks), 6 already
+traced, 7 ptrace denied, 8 the clone failed (the target was restored),
+130 interrupted.`,
     )
     .action(async (o: Opts) => {
       let interrupted = false;
