@@ -294,7 +294,7 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
         const beforeThreads = fdPlan && ((task: TracedTask, base: Buffer, cmem: ProcessMemory) => {
           notCopied = installPrivateFds({ main: task, base, insn, mem: cmem, scratch: stackSlot(f.regs) }, fdPlan);
         });
-        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns, layout: layout!, beforeThreads }, built);
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns, layout: layout!, beforeThreads, restoreStacks: frames && ((m) => frames!.restoreInto(m)) }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
         releaseWhole(c.tasks, main);
         clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}), ...(fdPlan ? { privateFds: fdPlan.objects.length, notCopied: notCopied ?? [] } : {}) });

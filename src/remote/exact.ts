@@ -163,6 +163,8 @@ export function makeExactChild(init: TracedTask, f: ThreadState, insn: bigint, c
     const base = Buffer.from(f.regs);
     setReg(base, 'rsp', callStack);
     const at = scratch(f.regs);
+    // C is made by a clone3 in I and copies I's memory: the bytes our arguments cover there go back into C
+    const covered = mem.read(at, 128);
     const str = (off: bigint, s: string) => {
       mem.write(at + off, Buffer.from(s + '\0'));
       return at + off;
@@ -184,6 +186,12 @@ export function makeExactChild(init: TracedTask, f: ThreadState, insn: bigint, c
       );
     if (Number(inner) !== f.tid) throw new RemoteError(`exact TIDs: the clone got PID ${inner} in its namespace, not ${f.tid}`, 'failed');
     const child = childOf(ipid); // stopped and traced by us (CLONE_PTRACE), EXITKILL inherited from I
+    const cmem = new ProcessMemory(child);
+    try {
+      cmem.write(at, covered);
+    } finally {
+      cmem.close();
+    }
     // I keeps its full capabilities in the new user namespace until C exists; then it gets the original's
     if (userns && f.caps) applyCapSteps([{ task: init, base, slot: at, steps: capSteps(freshUserNamespaceCaps(), f.caps) }], insn, mem);
     execInit(init, mem, base, at, insn, initBinary, f.tid);

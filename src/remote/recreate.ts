@@ -7,6 +7,7 @@ import * as pt from './ptrace.js';
 import { getAffinity, schedGetattr, schedSetattr, setAffinity } from './libc.js';
 import { injectAllChecked, injectChecked } from './inject.js';
 import { ProcessMemory } from './memory.js';
+import { ScratchMemory } from './scratch-memory.js';
 import { fixOwners, type OwnerMove } from './owners.js';
 import type { LibcLayout } from './libc-layout.js';
 import { reg, resumeRegs, setReg } from './regs.js';
@@ -63,6 +64,8 @@ export interface BuildContext {
   exact?: boolean;
   /** the target's libc layout (libc-layout.ts): where the lock owners to rewrite are */
   layout: LibcLayout;
+  /** puts back, in the clone's memory, the original bytes under the return frames the fork copied (return-frame.ts) */
+  restoreStacks?: (mem: ProcessMemory) => void;
   /** runs in the stopped one-thread copy before its threads are made (private event objects: private/install-fds.ts) */
   beforeThreads?: (main: TracedTask, base: Buffer, mem: ProcessMemory) => void;
   /** exact TIDs: the clone is in a user namespace of its own (its capabilities start full) */
@@ -191,6 +194,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
   // reenterCalls. Threads made by injected clones inherit both.
   pt.setOptions(pid, pt.OPT.EXITKILL | pt.OPT.TRACESYSGOOD);
   const mem = new ProcessMemory(pid);
+  const scratchMem = new ScratchMemory(pid); // arguments of injected calls: put back before the threads run
   try {
     const tids = new Map<number, number>([[f.tid, pid]]);
     const moves: OwnerMove[] = [{ head: f.ownerList, oldTid: f.tid, newTid: pid }];
@@ -204,11 +208,11 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       mem.write(f.tidField, b);
     }
     restoreSchedAndAffinity(pid, f); // before the threads, which inherit it (a fork may reset the policy)
-    ctx.beforeThreads?.(main, mainBase, mem);
+    ctx.beforeThreads?.(main, mainBase, scratchMem);
     const mainState = f;
-    const tasks = createThreads(main, mainBase, others, ctx, mem, built);
-    registerInThreads(tasks, others, f, ctx, mem);
-    restoreCaps([main, ...tasks], [f, ...others], mainBase, ctx, mem);
+    const tasks = createThreads(main, mainBase, others, ctx, scratchMem, built);
+    registerInThreads(tasks, others, f, ctx, scratchMem);
+    restoreCaps([main, ...tasks], [f, ...others], mainBase, ctx, scratchMem);
     tasks.forEach((task, i) => {
       const t = others[i]!;
       finishThread(task, t);
@@ -217,10 +221,13 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       moves.push({ head: t.ownerList, oldTid: t.tid, newTid: task.tid });
     });
     const ownersFixed = ctx.exact ? 0 : fixOwners(mem, ctx.layout, moves);
+    scratchMem.restore();
+    ctx.restoreStacks?.(mem); // the return frames written into the original before the fork
     finishThread(main, f);
     reenterCalls([...tasks, main], [...others.map((t) => t.regs), f.regs]);
     return { pid, tasks: [...built], tids, ownersFixed };
   } finally {
     mem.close();
+    scratchMem.close();
   }
 }

@@ -149,6 +149,7 @@ const frameTop = (rsp: bigint) => rsp - 2048n;
  */
 export class ReturnFrames {
   private readonly saved: { at: bigint; bytes: Buffer }[] = [];
+  private given = false;
   constructor(
     private readonly mem: ProcessMemory,
     readonly path: ReturnPath,
@@ -193,8 +194,15 @@ export class ReturnFrames {
     return at;
   }
 
-  /** Puts back every byte the frames covered (newest first). */
+  /** Writes the bytes the frames covered into another copy of the memory (a clone's), newest first. */
+  restoreInto(other: ProcessMemory): void {
+    for (const s of [...this.saved].reverse()) other.write(s.at, s.bytes);
+  }
+
+  /** Puts back every byte the frames covered (newest first), once: the original runs again after it. */
   restoreMemory(): void {
-    for (const s of this.saved.splice(0).reverse()) this.mem.write(s.at, s.bytes);
+    if (this.given) return;
+    this.given = true;
+    this.restoreInto(this.mem);
   }
 }

@@ -51,6 +51,7 @@ export const scenarios: ScenarioSpec[] = [
   { name: 'detached', flavours: both },
   { name: 'join_values', flavours: both },
   { name: 'sigaltstack_handler', flavours: both },
+  { name: 'small_stack', flavours: both },
   { name: 'thread_names', flavours: both },
   { name: 'affinity', flavours: both },
   { name: 'rseq_cpu', flavours: both },
