@@ -30,6 +30,8 @@ export interface TemplateOptions {
   stdio?: [StdioOptions, StdioOptions, StdioOptions] | 'inherit' | 'pipe' | 'ignore';
   /** reject waits (snapshot, clone) after this long */
   timeoutMs?: number;
+  /** more libraries to preload after the agent (forkall explore's scheduler) */
+  preload?: string[];
 }
 
 export interface CloneResult {
@@ -85,7 +87,7 @@ export class Template {
     const at = opts.at ?? 'request';
     const env: NodeJS.ProcessEnv = {
       ...(opts.env ?? process.env),
-      LD_PRELOAD: nativeArtifact('libforkall-agent.so'),
+      LD_PRELOAD: [nativeArtifact('libforkall-agent.so'), ...(opts.preload ?? [])].join(' '),
       FORKALL_CONTROL_FD: '3',
       FORKALL_AT: at === 'request' ? 'request' : 'threads' in at ? `threads=${at.threads}` : `delay=${at.delayMs}`,
       ...(opts.exactTids ? { FORKALL_EXACT_TIDS: '1' } : {}),
