@@ -34,6 +34,8 @@ struct fa_explore_shared {
 
 FA_HIDDEN extern struct fa_explore_shared *fa_shared;
 FA_HIDDEN extern volatile int fa_clone_active;
+/* the calling thread's rank in creation order (interpose.c) */
+FA_HIDDEN extern __thread uint64_t fa_thread_id;
 FA_HIDDEN void fa_shared_open(void);
 /* claims this clone's seed and records it for the driver */
 FA_HIDDEN uint64_t fa_shared_claim_seed(int pid);

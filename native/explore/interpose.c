@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <time.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include "explore.h"
 
@@ -72,7 +73,6 @@ BEFORE(int, pthread_cond_broadcast, (pthread_cond_t *c), (pthread_cond_broadcast
 BEFORE(int, pthread_rwlock_rdlock, (pthread_rwlock_t *l), (pthread_rwlock_rdlock, l))
 BEFORE(int, pthread_rwlock_wrlock, (pthread_rwlock_t *l), (pthread_rwlock_wrlock, l))
 AFTER(int, pthread_rwlock_unlock, (pthread_rwlock_t *l), (pthread_rwlock_unlock, l))
-AFTER(int, pthread_create, (pthread_t *t, const pthread_attr_t *a, void *(*f)(void *), void *arg), (pthread_create, t, a, f, arg))
 BEFORE(int, pthread_join, (pthread_t t, void **ret), (pthread_join, t, ret))
 BEFORE(int, sem_wait, (sem_t *s), (sem_wait, s))
 AFTER(int, sem_post, (sem_t *s), (sem_post, s))
@@ -93,6 +93,35 @@ FA_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, cons
 {
 	fa_point();
 	int r = CALL(pthread_cond_timedwait, c, m, t);
+	fa_point();
+	return r;
+}
+
+/* Every thread gets a logical id, its rank in creation order (the main thread
+ * is 0): the same in every run of the program, unlike its address, which
+ * ASLR moves, so a seed replays in a new template too. */
+struct start { void *(*fn)(void *); void *arg; uint64_t id; };
+static uint64_t next_thread_id = 1;
+
+static void *start_thread(void *p)
+{
+	struct start s = *(struct start *)p;
+	free(p);
+	fa_thread_id = s.id;
+	return s.fn(s.arg);
+}
+
+FA_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+	struct start *s = malloc(sizeof *s);
+	if (!s)
+		return CALL(pthread_create, t, a, fn, arg);
+	s->fn = fn;
+	s->arg = arg;
+	s->id = __atomic_fetch_add(&next_thread_id, 1, __ATOMIC_RELAXED);
+	int r = CALL(pthread_create, t, a, start_thread, s);
+	if (r)
+		free(s);
 	fa_point();
 	return r;
 }

@@ -17,8 +17,10 @@
 volatile int fa_clone_active;	/* this clone's PID once activated; 0 in the template */
 static int activating;
 static uint64_t seed, p_permille, max_delay_us;
+static int fifo_wanted = 1;
 static __thread int t_clone;	/* t_count belongs to the clone with this PID */
 static __thread uint64_t t_count, t_key;
+__thread uint64_t fa_thread_id;
 
 static uint64_t mix(uint64_t x)
 {
@@ -28,18 +30,26 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/* One CPU, and (where allowed: root or CAP_SYS_NICE) SCHED_FIFO: a thread then
+ * runs until it blocks or sleeps and woken threads queue in order, so the
+ * interleaving follows the seed's sleeps rather than time-slice accidents. */
 static void pin_all_threads(int cpu)
 {
 	cpu_set_t set;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
+	struct sched_param fifo = { .sched_priority = 1 };
 	DIR *d = opendir("/proc/self/task");
 	if (!d)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			sched_setaffinity(atoi(e->d_name), sizeof set, &set);
+		if (e->d_name[0] != '.') {
+			int tid = atoi(e->d_name);
+			sched_setaffinity(tid, sizeof set, &set);
+			if (fifo_wanted)
+				sched_setscheduler(tid, SCHED_FIFO, &fifo);
+		}
 	closedir(d);
 }
 
@@ -58,11 +68,11 @@ static int pick_cpu(uint64_t s)
 void fa_perturb_activate(uint64_t s, int pid)
 {
 	static const uint64_t probs[] = { 100, 250, 500 };
-	static const uint64_t delays[] = { 0, 200, 1000, 3000 };
+	static const uint64_t delays[] = { 1000, 2000 };
 	uint64_t h = mix(s ^ 0x5ced);
 	seed = s;
 	p_permille = probs[h % 3];
-	max_delay_us = delays[(h >> 8) % 4];
+	max_delay_us = delays[(h >> 8) % 2];
 	pin_all_threads(pick_cpu(mix(s)));
 	__atomic_store_n(&fa_clone_active, pid, __ATOMIC_RELEASE);
 }
@@ -79,14 +89,24 @@ static int activate_or_template(void)
 	return 1;
 }
 
+/* Sleeps in whole steps of a millisecond or two, long against the few
+ * microseconds a critical section takes, plus 250 us per logical id so that
+ * two threads never wake at the same moment: the order of wake-ups is the
+ * seed's, not the timer's jitter. */
 static void delay(uint64_t r)
 {
-	uint64_t us = max_delay_us ? (r % (max_delay_us + 1)) : 0;
-	if (us < 20) {
-		for (uint64_t i = 0; i <= (r >> 40) % 3; i++)
-			syscall(SYS_sched_yield);
-		return;
-	}
+	uint64_t us = (1 + r % 3) * max_delay_us + 250 * (fa_thread_id % 8);
+	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+	syscall(SYS_nanosleep, &ts, 0);
+}
+
+/* A thread's first point in a clone: threads that the snapshot left blocked
+ * (a condition, a lock) wake in an order the kernel chose, which can differ
+ * from clone to clone. Sleeping 1 ms + 0.5 ms per logical id puts threads
+ * that arrive together back into id order before any seeded decision. */
+static void arrive(void)
+{
+	uint64_t us = 1000 + 500 * (fa_thread_id % 64);
 	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
 	syscall(SYS_nanosleep, &ts, 0);
 }
@@ -102,7 +122,8 @@ void fa_perturb_point(void)
 	if (t_clone != me) {
 		t_clone = me;
 		t_count = 0;
-		t_key = mix((uint64_t)pthread_self());
+		t_key = mix(fa_thread_id + 1);
+		arrive();
 	}
 	uint64_t r = mix(seed ^ t_key ^ mix(++t_count));
 	if (r % 1000 < p_permille)
