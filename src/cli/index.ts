@@ -11,6 +11,7 @@ import { register as registerSnapshot } from './commands/snapshot.js';
 import { register as registerBenchServer } from './commands/bench-server.js';
 import { register as registerBenchRemote } from './commands/bench-remote.js';
 import { register as registerUnfork } from './commands/unfork.js';
+import { register as registerExplore } from './commands/explore.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 import { wantsJson, watchForJsonError } from './json-error.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerClone(program);
   registerSnapshot(program);
   registerUnfork(program);
+  registerExplore(program);
   return program;
 }
 
