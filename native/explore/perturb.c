@@ -6,6 +6,7 @@
  * a delayed thread then really lets the others run, in the order the kernel
  * hands one CPU around, instead of racing them on another core. */
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -16,7 +17,8 @@
 
 volatile int fa_clone_active;	/* this clone's PID once activated; 0 in the template */
 static int activating;
-static uint64_t seed, p_permille, max_delay_us;
+static uint64_t seed, p_permille;
+static struct timespec clone_start;	/* slot 0 of this clone's delay clock */
 static int fifo_wanted = 1;
 static __thread int t_clone;	/* t_count belongs to the clone with this PID */
 static __thread uint64_t t_count, t_key;
@@ -68,54 +70,85 @@ static int pick_cpu(uint64_t s)
 void fa_perturb_activate(uint64_t s, int pid)
 {
 	static const uint64_t probs[] = { 100, 250, 500 };
-	static const uint64_t delays[] = { 1000, 2000 };
 	uint64_t h = mix(s ^ 0x5ced);
 	seed = s;
 	p_permille = probs[h % 3];
-	max_delay_us = delays[(h >> 8) % 2];
+	clock_gettime(CLOCK_MONOTONIC, &clone_start);
 	pin_all_threads(pick_cpu(mix(s)));
 	__atomic_store_n(&fa_clone_active, pid, __ATOMIC_RELEASE);
 }
 
+/* 0: this is the template; 1: a clone; 2: a clone, and this thread activated it */
 static int activate_or_template(void)
 {
 	int pid = (int)syscall(SYS_getpid);
 	if ((uint32_t)pid == fa_shared->template_pid)
 		return 0;
-	if (__atomic_exchange_n(&activating, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_exchange_n(&activating, 1, __ATOMIC_ACQ_REL) == 0) {
 		fa_perturb_activate(fa_shared_claim_seed(pid), pid);
+		return 2;
+	}
 	while (!__atomic_load_n(&fa_clone_active, __ATOMIC_ACQUIRE))
 		syscall(SYS_sched_yield);
 	return 1;
 }
 
-/* Sleeps in whole steps of a millisecond or two, long against the few
- * microseconds a critical section takes, plus 250 us per logical id so that
- * two threads never wake at the same moment: the order of wake-ups is the
- * seed's, not the timer's jitter. */
-static void delay(uint64_t r)
+/* Delays are counted in slots of SLOT_US on a clock that starts when the clone
+ * activates; a thread delayed by k slots sleeps until an absolute time: k
+ * slots after the later of its previous wake-up slot and the current one,
+ * plus OFFSET_US per logical id (mod 8). Two threads thus never wake at the
+ * same moment and timer jitter does not add up from one delay to the next:
+ * the order of wake-ups is the seed's, as long as the code between two points
+ * runs in less than OFFSET_US. */
+#define SLOT_US 2000
+#define OFFSET_US 250
+#define ARRIVAL_SLOTS 4	/* see arrive() */
+static __thread uint64_t t_slot;
+
+static uint64_t now_us(void)
 {
-	uint64_t us = (1 + r % 3) * max_delay_us + 250 * (fa_thread_id % 8);
-	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
-	syscall(SYS_nanosleep, &ts, 0);
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)((t.tv_sec - clone_start.tv_sec) * 1000000000L + (t.tv_nsec - clone_start.tv_nsec)) / 1000;
+}
+
+static void delay_slots(uint64_t k)
+{
+	uint64_t now_slot = now_us() / SLOT_US;
+	if (k == ARRIVAL_SLOTS && t_slot == 0)
+		t_slot = now_slot < ARRIVAL_SLOTS ? ARRIVAL_SLOTS : now_slot + 1;
+	else
+		t_slot = (t_slot > now_slot ? t_slot : now_slot) + k;
+	uint64_t at = t_slot * SLOT_US + OFFSET_US * (fa_thread_id % 8);
+	struct timespec ts = clone_start;
+	ts.tv_sec += (time_t)(at / 1000000);
+	ts.tv_nsec += (long)(at % 1000000) * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, 0) == EINTR)
+		;
 }
 
 /* A thread's first point in a clone: threads that the snapshot left blocked
- * (a condition, a lock) wake in an order the kernel chose, which can differ
- * from clone to clone. Sleeping 1 ms + 0.5 ms per logical id puts threads
- * that arrive together back into id order before any seeded decision. */
-static void arrive(void)
+ * (a condition, a lock) wake in an order and at moments the kernel chose,
+ * which differ from clone to clone. Every thread but the one that activated
+ * the clone waits for slot ARRIVAL_SLOTS (plus its id's offset): threads
+ * that arrive in the clone's first milliseconds start in id order, at the
+ * same times, before any seeded decision. */
+static void arrive(int activator)
 {
-	uint64_t us = 1000 + 500 * (fa_thread_id % 64);
-	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
-	syscall(SYS_nanosleep, &ts, 0);
+	t_slot = 0;
+	if (!activator)
+		delay_slots(ARRIVAL_SLOTS);
 }
 
 void fa_perturb_point(void)
 {
-	int me = __atomic_load_n(&fa_clone_active, __ATOMIC_ACQUIRE);
+	int me = __atomic_load_n(&fa_clone_active, __ATOMIC_ACQUIRE), activator = 0;
 	if (!me) {
-		if (!activate_or_template())
+		if (!(activator = activate_or_template()))
 			return;
 		me = fa_clone_active;
 	}
@@ -123,9 +156,9 @@ void fa_perturb_point(void)
 		t_clone = me;
 		t_count = 0;
 		t_key = mix(fa_thread_id + 1);
-		arrive();
+		arrive(activator == 2);
 	}
 	uint64_t r = mix(seed ^ t_key ^ mix(++t_count));
 	if (r % 1000 < p_permille)
-		delay(r >> 10);
+		delay_slots(1 + (r >> 10) % 3);
 }
