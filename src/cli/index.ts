@@ -12,6 +12,7 @@ import { register as registerBenchServer } from './commands/bench-server.js';
 import { register as registerBenchRemote } from './commands/bench-remote.js';
 import { register as registerUnfork } from './commands/unfork.js';
 import { register as registerExplore } from './commands/explore.js';
+import { register as registerBenchExplore } from './commands/bench-explore.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 import { wantsJson, watchForJsonError } from './json-error.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   const bench = registerBench(program);
   registerBenchServer(bench);
   registerBenchRemote(bench);
+  registerBenchExplore(bench);
   registerThreads(program);
   registerLib(program);
   registerRun(program);
