@@ -1,6 +1,6 @@
 // `forkall explore`: many clones of one frozen state, each under the schedule
 // perturbation its seed selects; distinct outcomes counted (docs/explore.md).
-import { OutcomeTable, type Outcome, type RunResult } from './outcome.js';
+import { OutcomeTable, outcomeKey, type Outcome, type RunResult } from './outcome.js';
 import { Session, type SessionOptions } from './session.js';
 
 export interface ExploreOptions extends SessionOptions {
@@ -14,6 +14,12 @@ export interface ExploreOptions extends SessionOptions {
   timeoutMs: number;
   /** clone n runs seed + n */
   seed: bigint;
+  /**
+   * replay each failing outcome's seed this many times in the same template
+   * (0: not at all); a seed that does not give its outcome every time is
+   * replaced by the next of up to 3 seeds that gave it
+   */
+  confirm?: number;
   onRun?(table: OutcomeTable, r: RunResult, elapsedMs: number): void;
 }
 
@@ -45,6 +51,7 @@ export async function explore(o: ExploreOptions): Promise<ExploreReport> {
     };
     await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
     const exploreMs = performance.now() - t0;
+    if (o.confirm) await confirm(s, table, o.confirm, o.timeoutMs);
     return {
       runs: table.runs,
       schedulesPerSec: table.runs / (exploreMs / 1000),
@@ -56,6 +63,27 @@ export async function explore(o: ExploreOptions): Promise<ExploreReport> {
     };
   } finally {
     await s.close();
+  }
+}
+
+const failed = (o: Outcome) => o.outcome === 'timeout' || o.exitCode !== 0;
+
+/** Replays the seeds of each failing outcome in the same template, keeping the first that reproduces every time. */
+async function confirm(s: Session, table: OutcomeTable, times: number, timeoutMs: number): Promise<void> {
+  for (const o of table.list().filter(failed)) {
+    let best: { seed: bigint; same: number } | undefined;
+    for (const seed of table.candidates.get(o.outcome) ?? []) {
+      s.mailbox.setSeeds(seed, true);
+      let same = 0;
+      // one at a time: replays of one seed share its CPU and would delay each other
+      for (let i = 0; i < times; i++) if (outcomeKey(await s.run(timeoutMs)) === o.outcome) same++;
+      if (!best || same > best.same) best = { seed, same };
+      if (same === times) break;
+    }
+    if (best) {
+      o.seed = best.seed.toString();
+      o.replayed = { same: best.same, of: times };
+    }
   }
 }
 

@@ -21,6 +21,8 @@ export interface Outcome {
   seed: string | null;
   /** the first line of its output, to recognise it */
   sample: string;
+  /** with confirmation: how many replays of `seed` in the same template ended this way, of how many */
+  replayed?: { same: number; of: number };
 }
 
 function digest(out: Buffer, err: Buffer): string {
@@ -41,6 +43,8 @@ function firstLine(r: RunResult): string {
 /** Counts distinct outcomes, remembering the first seed and output line of each. */
 export class OutcomeTable {
   private readonly byKey = new Map<string, Outcome>();
+  /** up to 3 seeds per outcome, the candidates for confirmation */
+  readonly candidates = new Map<string, bigint[]>();
   runs = 0;
 
   add(r: RunResult): Outcome {
@@ -59,6 +63,8 @@ export class OutcomeTable {
       this.byKey.set(key, o);
     } else if (o.seed === null && r.seed !== null) o.seed = r.seed.toString();
     o.count++;
+    const seeds = this.candidates.get(key) ?? [];
+    if (r.seed !== null && seeds.length < 3) this.candidates.set(key, [...seeds, r.seed]);
     return o;
   }
 

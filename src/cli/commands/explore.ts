@@ -26,8 +26,8 @@ export function parseSeed(flag: string, text: string): bigint {
 export const failing = (o: Pick<Outcome, 'outcome' | 'exitCode'>): boolean => o.outcome === 'timeout' || o.exitCode !== 0;
 
 function outcomeTable(outcomes: Outcome[]): string {
-  const t = makeTable(['outcome', 'count', 'first seed', 'first output line']);
-  for (const o of outcomes) t.push([o.outcome, o.count, o.seed ?? '-', o.sample]);
+  const t = makeTable(['outcome', 'count', 'seed', 'replayed', 'first output line']);
+  for (const o of outcomes) t.push([o.outcome, o.count, o.seed ?? '-', o.replayed ? `${o.replayed.same}/${o.replayed.of}` : '', o.sample]);
   return t.toString();
 }
 
@@ -51,6 +51,7 @@ interface Flags {
   jobs: string;
   timeoutMs: string;
   seed?: string;
+  confirm: string;
   replay?: string;
   json?: boolean;
 }
@@ -66,6 +67,7 @@ export function register(program: Command): void {
     .option('--jobs <j>', 'clones alive at once', '4')
     .option('--timeout-ms <ms>', 'a run still alive after this long is killed and counted as "timeout" (a hang or a deadlock)', '2000')
     .option('--seed <n>', 'the first seed: run n uses seed + n (default: random, printed)')
+    .option('--confirm <n>', 'replay the seed of each failing outcome this many times in the same template (0: do not)', '5')
     .option('--replay <seed>', 'run one clone under the schedule of this seed, show its output and exit with its status')
     .option('--json', 'print {runs, schedulesPerSec, snapshotMs, outcomes: [...]} as JSON')
     .addHelpText(
@@ -79,8 +81,11 @@ how long is a pure function of the clone's seed, the thread's creation rank and
 how many such calls it made. All threads of a clone share one CPU (SCHED_FIFO
 when allowed). Each run's outcome is its exit status or killing signal plus a
 digest of its stdout and stderr, or "timeout". The table lists each distinct
-outcome, how many runs ended that way and the first seed that did: replay it
-with --replay SEED (same program and arguments).
+outcome, how many runs ended that way and a seed that did. Each failing
+outcome's seed is then replayed --confirm times in the same template
+("replayed" k/n; of up to 3 seeds, the first that gives the outcome every
+time); replay it in a new template with --replay SEED (same program and
+arguments).
 
 Examples:
   forkall explore --runs 2000 -- ./server-test
@@ -98,6 +103,7 @@ signal N, 124 when it timed out.`,
       const seconds = o.seconds === undefined ? undefined : parsePositiveInt('--seconds', o.seconds);
       const jobs = parsePositiveInt('--jobs', o.jobs, 64);
       const timeoutMs = parsePositiveInt('--timeout-ms', o.timeoutMs);
+      const confirm = o.confirm === '0' ? 0 : parsePositiveInt('--confirm', o.confirm, 100);
       const [cmd, ...args] = command;
       if (o.replay !== undefined) {
         if (o.seed !== undefined) throw new UsageError('--seed does not go with --replay: the replayed seed is the one given');
@@ -129,6 +135,7 @@ signal N, 124 when it timed out.`,
           jobs,
           timeoutMs,
           seed: BigInt(seed),
+          confirm,
           onRun: live ? (table, _r, ms) => (ms - last > 200 ? ((last = ms), progress(table, ms)) : undefined) : undefined,
         });
         if (live) process.stderr.write('\n');
