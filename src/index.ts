@@ -7,6 +7,7 @@ export { cloneProcess, cloneProcessDetailed } from './remote/api.js';
 export { cloneProcessSync } from './remote/clone-process.js';
 export type { CloneProcessOptions } from './remote/api.js';
 export type { RemoteClone, RemoteCloneResult } from './remote/clone-process.js';
+export type { NotCopied, NotCopiedEffect } from './remote/private/plan.js';
 export { RemoteError } from './remote/errors.js';
 export type { RemoteErrorCode } from './remote/errors.js';
 export { waitForExit } from './remote/wait-exit.js';

@@ -1,8 +1,11 @@
 // The fidelity suite with the agent as the engine: each scenario program runs
 // unmodified under libforkall-agent.so, freezes at its snapshot point
 // (forkall_snapshot()), and two clones of the frozen template must each run
-// to the end and write the same transcript. glibc builds only (the musl
-// scenarios are static: nothing can be preloaded into them).
+// to the end and do exactly what the original program does: each clone's
+// transcript must equal the transcript of the same program let go at its
+// snapshot point without any clone (the original, uncloned), and begin with
+// what the template itself logged before it froze (template.log). glibc
+// builds only (the musl scenarios are static: nothing can be preloaded into them).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -11,19 +14,39 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnTemplate } from '../src/server/template.js';
 import { scenarios } from './helpers/scenarios.js';
-import { scenarioPath } from './helpers/run-scenario.js';
-import { readTranscript, diffTranscripts, mismatches } from './helpers/transcript.js';
+import { runScenario, scenarioPath } from './helpers/run-scenario.js';
+import { readTranscript, diffTranscripts, mismatches, type Transcript } from './helpers/transcript.js';
 import { strayProcesses } from './helpers/strays.js';
 
-/** Scenarios whose snapshot is not a plain snapshot point, so they mean something else under the agent. */
+/** Scenarios whose snapshot is not a plain snapshot point, so they mean something else under the agent (also: every spec's inProcessOnly). */
 const notForTheAgent: Record<string, string> = {
   from_worker: 'checks that the forking worker becomes the leader; under the agent the main thread stays the leader',
-  unparkable: 'its snapshot skips a thread through forkall options, which the agent does not take',
 };
+// Agent clones are to get private event objects (issue 9, the agent's part); until the
+// agent makes them, these scenarios (which expect private copies under the agent) wait.
+for (const name of ['private_eventfd', 'private_epoll', 'private_timerfd', 'private_signalfd', 'private_inotify', 'private_pipe'])
+  notForTheAgent[name] = 'the agent does not give clones private event objects yet (issue 9, agent part): remove this line when it does';
+
+/** Labels whose lines in `clone` do not begin with the template's lines for that label. */
+function notContinuing(template: Transcript, clone: Transcript): string[] {
+  const out: string[] = [];
+  for (const [label, before] of template) {
+    const after = clone.get(label) ?? [];
+    if (JSON.stringify(after.slice(0, before.length)) !== JSON.stringify(before))
+      out.push(`${label}: the template logged ${JSON.stringify(before)} before it froze, the clone's transcript begins ${JSON.stringify(after.slice(0, before.length))}`);
+  }
+  return out;
+}
 
 for (const s of scenarios) {
-  const skip = notForTheAgent[s.name] ?? false;
-  test(`${s.name} [glibc] under the agent: two clones of the frozen template agree`, { skip, timeout: 180_000 }, async () => {
+  const skip = notForTheAgent[s.name] ?? s.inProcessOnly ?? false;
+  test(`${s.name} [glibc] under the agent: two clones of the frozen template each do what the original does`, { skip, timeout: 240_000 }, async () => {
+    // the original: the same program let go at its snapshot point, no clone made
+    const original = await runScenario(s.name, { flavour: 'glibc', engine: 'uncloned', timeoutMs: s.timeoutMs });
+    assert.deepEqual([original.code, original.signal], [0, null], `the original run of ${s.name}: ${original.stderr}`);
+    assert.ok(original.parent, 'the original wrote no transcript');
+    assert.deepEqual(mismatches(original.parent), [], 'checks failed in the original');
+
     const out = mkdtempSync(join(tmpdir(), `forkall-agent-${s.name}-`));
     chmodSync(out, 0o777);
     const tag = randomUUID();
@@ -46,15 +69,19 @@ for (const s of scenarios) {
     } finally {
       await t.close();
     }
+    const template = readTranscript(join(out, 'template.log'));
+    assert.ok(template, `the template wrote no transcript before it froze; stderr: ${stderr}`);
     const logs = readdirSync(out).filter((f) => f.startsWith('clone-'));
     assert.equal(logs.length, 2, `transcripts: ${logs.join(', ')}; stderr: ${stderr}`);
-    const [a, b] = logs.map((f) => readTranscript(join(out, f))!);
-    assert.deepEqual(mismatches(a!), [], 'checks failed in the first clone');
-    assert.deepEqual(mismatches(b!), [], 'checks failed in the second clone');
-    assert.deepEqual(diffTranscripts(a!, b!), [], 'the two clones disagree');
-    // every program thread frozen in the template came back in the clone
-    const counted = a!.get('main')?.find((l) => l.startsWith('threads='));
-    if (counted) assert.equal(counted, `threads=${frozenThreads}`, 'thread count in the clone vs frozen in the template');
+    for (const f of logs) {
+      const clone = readTranscript(join(out, f))!;
+      assert.deepEqual(mismatches(clone), [], `checks failed in ${f}`);
+      assert.deepEqual(notContinuing(template, clone), [], `${f} does not continue the template's transcript`);
+      assert.deepEqual(diffTranscripts(original.parent, clone), [], `${f} differs from the original program's transcript`);
+      // every program thread frozen in the template came back in the clone
+      const counted = clone.get('main')?.find((l) => l.startsWith('threads='));
+      if (counted) assert.equal(counted, `threads=${frozenThreads}`, `${f}: thread count in the clone vs frozen in the template`);
+    }
     assert.deepEqual(await strayProcesses(tag), [], 'processes left behind');
     rmSync(out, { recursive: true, force: true });
   });

@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDir, packageRoot } from '../src/native/paths.js';
+import { runScenario, scenarioExists } from './helpers/run-scenario.js';
+import { assertFaithfulClone } from './helpers/fidelity.js';
 
 const program = `
 #include <forkall.h>
@@ -127,3 +129,29 @@ test('libforkall.so has the versioned soname libforkall.so.0; make install puts 
     rmSync(dest, { recursive: true, force: true });
   }
 });
+
+// In-process engine scenarios about the trust promises (issue 8): run here, with
+// the in-process engine only (they call nothing engine-specific, but what they
+// probe - signal queue limits, threads without a libc descriptor - is the
+// in-process engine's parking).
+const trustScenarios: Array<{ name: string; what: string }> = [
+  { name: 'sigpending_limit', what: 'RLIMIT_SIGPENDING=8 with 40 threads (20 spinning): the clone has all 41' },
+  { name: 'raw_clone_threads', what: 'bare clone() threads with fs_base 0, inaccessible or shared: no crash, a faithful clone' },
+  {
+    name: 'unrestorable_state',
+    what: 'a thread whose gs_base the child cannot restore: forkall fails (EPERM, names thread and call), child reaped; then a faithful clone',
+  },
+];
+for (const s of trustScenarios) {
+  for (const flavour of ['glibc', 'musl'] as const) {
+    const skip = scenarioExists(s.name, flavour) ? false : `no ${flavour} build of ${s.name} (musl-gcc not installed?)`;
+    test(`${s.name} [${flavour}]: ${s.what}`, { skip, timeout: 150_000 }, async (t) => {
+      const r = await runScenario(s.name, { flavour, timeoutMs: 120_000 });
+      if (r.code === 77) {
+        t.skip(r.stderr.trim()); // the scenario cannot run here (it printed why)
+        return;
+      }
+      assertFaithfulClone(s.name, r);
+    });
+  }
+}

@@ -24,10 +24,9 @@ const remote = (exactTids: boolean): ExternalEngine => ({
   },
 });
 
-/** Scenarios whose snapshot is made by the program itself in a way an outside engine does not reproduce. */
+/** Scenarios whose snapshot is made by the program itself in a way an outside engine does not reproduce (also: every spec's inProcessOnly). */
 const notForRemote: Record<string, string> = {
   from_worker: 'checks that the thread calling forkall() becomes the leader; from outside there is no calling thread (the leader forks)',
-  unparkable: 'checks forkall_ex() options (a thread that cannot be parked, skip_tids); the remote engine stops threads with ptrace, which no thread can block',
 };
 
 for (const exact of [false, true]) {
@@ -35,7 +34,7 @@ for (const exact of [false, true]) {
     for (const s of scenarios) {
       if (exact && s.heavy) continue;
       for (const flavour of s.flavours) {
-        const skip = notForRemote[s.name] ?? (!scenarioExists(s.name, flavour) ? 'musl-gcc not installed: no musl build' : false);
+        const skip = notForRemote[s.name] ?? s.inProcessOnly ?? (!scenarioExists(s.name, flavour) ? 'musl-gcc not installed: no musl build' : false);
         test(`${s.name} [${flavour}]`, { skip, timeout: (s.timeoutMs ?? 60_000) + 30_000 }, async () => {
           const r = await runScenario(s.name, { flavour, exact, engine: 'external', external: remote(exact), timeoutMs: s.timeoutMs });
           assertFaithfulClone(s.name, r, { noChild: s.noChild });
@@ -62,11 +61,12 @@ describe('remote engine, exact TIDs as an unprivileged user (user namespace)', (
   for (const s of scenarios.filter((x) => x.exactFocus)) {
     for (const flavour of s.flavours) {
       const skip =
-        process.getuid?.() !== 0
+        s.inProcessOnly ??
+        (process.getuid?.() !== 0
           ? 'already unprivileged: covered by the exact-TID pass above'
           : !scenarioExists(s.name, flavour)
             ? 'musl-gcc not installed: no musl build'
-            : false;
+            : false);
       test(`${s.name} [${flavour}] as nobody`, { skip, timeout: 90_000 }, async () => {
         const r = await runScenario(s.name, { flavour, exact: true, engine: 'external', external: remoteCliAs(65534), asUser: { uid: 65534, gid: 65534 } });
         assertFaithfulClone(s.name, r, { noChild: s.noChild });

@@ -14,6 +14,12 @@
 
 enum fa_trigger { FA_AT_REQUEST, FA_AT_THREADS, FA_AT_DELAY };
 
+/* Exit statuses of a program the agent ends (docs/agent.md), chosen to be
+ * unlike a program's own: a bad FORKALL_* value (checked before the program
+ * runs); the control channel closed or broken before the snapshot. */
+#define FA_EXIT_CONFIG 121
+#define FA_EXIT_CONTROL_LOST 122
+
 struct fa_agent_config {
 	int control_fd;		/* FORKALL_CONTROL_FD, -1 when the agent is off */
 	enum fa_trigger at;	/* FORKALL_AT: request | threads=N | delay=MS */
@@ -22,6 +28,8 @@ struct fa_agent_config {
 	int compact;		/* FORKALL_COMPACT=1 */
 };
 
+/* 0: the agent is on; -1: off (no controller, or its descriptor is not open
+ * here). A bad value ends the program (FA_EXIT_CONFIG) with a message. */
 FA_HIDDEN int fa_agent_read_config(struct fa_agent_config *c);
 
 /* control.c: 0 on success, -1 when the channel is closed or broken */

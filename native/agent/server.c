@@ -65,6 +65,16 @@ static __attribute__((noreturn)) void template_exit(int code)
 	__builtin_unreachable();
 }
 
+/* The controller is gone (or speaks garbage) before the snapshot: the program
+ * ends, as a template does with its controller, but says so. */
+static __attribute__((noreturn)) void control_lost_before_snapshot(void)
+{
+	static const char msg[] = "forkall agent: the control channel closed (or carried garbage) before the snapshot: "
+				  "the controller is gone; exiting\n";
+	fa_sys3(SYS_write, 2, msg, sizeof msg - 1);
+	template_exit(FA_EXIT_CONTROL_LOST);
+}
+
 static void put_u32(unsigned char *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
 static uint32_t get_u32(const unsigned char *p)
 {
@@ -87,7 +97,7 @@ static void wait_for_trigger(long started)
 			int bad = fa_recv(cfg.control_fd, &h, p, fds, &nfds) < 0;
 			fa_close_fds(fds, nfds);
 			if (bad)
-				template_exit(0);
+				control_lost_before_snapshot();
 			if (h.type == FA_MSG_SNAPSHOT_NOW)
 				return;
 			int is_clone = h.type == FA_MSG_CLONE || h.type == FA_MSG_CLONE_STDIO;
@@ -130,9 +140,11 @@ static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, st
 	 * PID is the main thread's TID): the clone then has exactly the program's
 	 * threads, and in exact-TID mode the template's PID. */
 	op->become_tid = fa_getpid();
+	op->parent_death_signal = SIGKILL; /* a clone never outlives its template */
 	long pid = fa_snapshot_fork(op, child_setup, io);
 	if (pid == 0)
 		pthread_exit(0); /* no main thread to become (it had exited): just leave */
+	pid = fa_snapshot_await(op, pid); /* a clone is reported only once it is whole */
 	if (pid < 0) {
 		fa_send_error(cfg.control_fd, request, (int)-pid, forkall_strerror());
 		return;
@@ -214,7 +226,7 @@ static void *agent_main(void *arg)
 	put_u32(p, (uint32_t)fa_getpid());
 	put_u32(p + 4, FA_VERSION);
 	if (fa_send(cfg.control_fd, FA_MSG_HELLO, p, 8) < 0)
-		template_exit(0);
+		control_lost_before_snapshot();
 	long started = fa_now_ms();
 	struct fa_op op;
 	struct forkall_options o = { .size = sizeof o, .flags = cfg.exact_tids ? FORKALL_EXACT_TIDS : 0 };
@@ -265,9 +277,7 @@ static void drop_control_in_child(void)
 __attribute__((constructor)) static void agent_init(void)
 {
 	if (fa_agent_read_config(&cfg) < 0)
-		return; /* no controller: the agent does nothing */
-	if (fa_sys3(SYS_fcntl, cfg.control_fd, F_GETFD, 0) < 0)
-		return; /* not open in this process */
+		return; /* no controller (or its descriptor is not open here): the agent does nothing */
 	pthread_atfork(0, 0, drop_control_in_child);
 	pthread_t t;
 	sigset_t all, old;

@@ -8,7 +8,11 @@
  *   exact    the same with FORKALL_EXACT_TIDS (with --exact)
  * Prints one JSON object with the medians (microseconds) on stdout and a
  * '.' per round on stderr (progress).
- * Usage: forkall-bench THREADS RSS_MB RUNS [--exact] */
+ * Usage: forkall-bench THREADS RSS_MB RUNS [--exact]
+ * Exit status: 0 measured; 1 a child failed; 2 bad arguments; 3 not enough
+ * memory for RSS_MB (checked against MemAvailable before touching any of it,
+ * so the kernel's OOM killer is never the one to say so). */
+#include <errno.h>
 #include <forkall.h>
 #include <pthread.h>
 #include <sched.h>
@@ -64,6 +68,37 @@ static double median(double *v, int n)
 
 static double p90(double *v, int n) { return v[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1]; } /* v sorted */
 
+/* MemAvailable from /proc/meminfo in MB, or -1 if it cannot be read. */
+static long available_mb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long kb = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "MemAvailable: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb < 0 ? -1 : kb / 1024;
+}
+
+/* Maps and touches mb MB of anonymous memory, or says why not and exits 3. */
+static void touch_memory(long mb)
+{
+	long avail = available_mb();
+	if (avail >= 0 && mb > avail) {
+		fprintf(stderr, "forkall-bench: RSS_MB %ld is more than this machine has available (%ld MB): out of memory (ENOMEM)\n", mb, avail);
+		exit(3);
+	}
+	char *mem = mmap(0, (size_t)mb << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		fprintf(stderr, "forkall-bench: cannot map RSS_MB %ld MB: %s\n", mb, strerror(errno));
+		exit(3);
+	}
+	memset(mem, 1, (size_t)mb << 20);
+}
+
 static void reap(pid_t p)
 {
 	int st;
@@ -114,24 +149,31 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: forkall-bench THREADS RSS_MB RUNS [--exact]\n");
 		return 2;
 	}
-	int threads = atoi(argv[1]), mb = atoi(argv[2]), runs = atoi(argv[3]);
+	char *e1, *e2, *e3;
+	long threads = strtol(argv[1], &e1, 10), mb = strtol(argv[2], &e2, 10), runs = strtol(argv[3], &e3, 10);
 	int exact = argc > 4 && strcmp(argv[4], "--exact") == 0;
-	if (threads < 1 || threads > 4096 || mb < 0 || runs < 1) {
-		fprintf(stderr, "forkall-bench: bad arguments\n");
+	if (*e1 || *e2 || *e3 || threads < 1 || threads > 4096 || mb < 0 || mb > (1L << 30) || runs < 1 || runs > 1000000) {
+		fprintf(stderr, "forkall-bench: bad arguments (THREADS 1-4096, RSS_MB >= 0, RUNS 1-1000000)\n");
 		return 2;
 	}
 	stacks = mmap(0, sizeof *stacks * (size_t)threads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mb) {
-		char *mem = mmap(0, (size_t)mb << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		memset(mem, 1, (size_t)mb << 20);
+	if (stacks == MAP_FAILED) {
+		fprintf(stderr, "forkall-bench: cannot map %ld thread stacks: %s\n", threads, strerror(errno));
+		return 3;
 	}
+	if (mb)
+		touch_memory(mb);
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setstacksize(&a, 64 * 1024);
 	pthread_t *t = calloc((size_t)threads, sizeof *t);
+	if (!t) {
+		fprintf(stderr, "forkall-bench: out of memory (ENOMEM)\n");
+		return 3;
+	}
 	for (int i = 0; i < threads - 1; i++)
 		if (pthread_create(&t[i], &a, worker, 0)) {
-			fprintf(stderr, "forkall-bench: cannot create thread %d\n", i);
+			fprintf(stderr, "forkall-bench: cannot create thread %d of %ld\n", i + 1, threads - 1);
 			return 1;
 		}
 	pthread_mutex_lock(&m);
@@ -140,6 +182,10 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&m);
 	double *f = calloc((size_t)runs, sizeof *f), *fl = calloc((size_t)runs, sizeof *fl),
 	       *fa = calloc((size_t)runs, sizeof *fa), *ex = calloc((size_t)runs, sizeof *ex);
+	if (!f || !fl || !fa || !ex) {
+		fprintf(stderr, "forkall-bench: out of memory for %ld runs (ENOMEM)\n", runs);
+		return 3;
+	}
 	time_forkall(0); /* the engine maps its memory once */
 	for (int r = 0; r < runs; r++) {
 		f[r] = time_fork();
@@ -150,7 +196,7 @@ int main(int argc, char **argv)
 		fputc('.', stderr);
 	}
 	double mf = median(f, runs), mfl = median(fl, runs), mfa = median(fa, runs);
-	printf("{\"threads\":%d,\"rssMb\":%d,\"runs\":%d,\"forkUs\":%.1f,\"floorUs\":%.1f,\"forkallUs\":%.1f,"
+	printf("{\"threads\":%ld,\"rssMb\":%ld,\"runs\":%ld,\"forkUs\":%.1f,\"floorUs\":%.1f,\"forkallUs\":%.1f,"
 	       "\"ratio\":%.3f,\"forkallP90Us\":%.1f",
 	       threads, mb, runs, mf, mfl, mfa, mfa / mfl, p90(fa, runs));
 	if (exact)

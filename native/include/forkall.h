@@ -109,9 +109,16 @@ struct forkall_options {
  *   EPERM etc. FORKALL_EXACT_TIDS without CAP_SYS_ADMIN and without user
  *              namespaces, or /proc not mountable (never a silent fallback);
  *   EINVAL     bad options; E2BIG options from a newer header that set a field
- *              this library does not have; EAGAIN/ENOMEM as for fork(2).
+ *              this library does not have; EAGAIN/ENOMEM as for fork(2);
+ *   EAGAIN     also: a parking signal could not be queued within the timeout
+ *              (the user's queued signals are at RLIMIT_SIGPENDING);
+ *   the errno of a failed call in the child: the child could not restore a
+ *              thread's per-thread state (robust list, rseq, affinity, sched
+ *              attributes, gs_base, capabilities) or re-create it; that child
+ *              was killed and reaped. A PID is returned only for a child that
+ *              has every thread with its state back.
  * On failure every parked thread has been released and the process is as before
- * the call; forkall_strerror() tells which thread and why.
+ * the call; forkall_strerror() tells which thread and why (and which call).
  *
  * Concurrent calls from several threads are serialised: a second caller parks
  * like any thread, so the child of the first call contains it still waiting,
@@ -136,6 +143,17 @@ pid_t forkall_ex(const struct forkall_options *opts);
 /* A message about the last failure of forkall()/forkall_ex() in the calling
  * thread (names the thread at fault where there is one), or "" if none. */
 const char *forkall_strerror(void);
+
+/* What forkall could not discover about this process's C library at load
+ * time, one sentence per line, each saying what a clone with new TIDs then
+ * leaves undone (e.g. lock owners not rewritten); "" when nothing is missing.
+ * forkall() still works; exact-TID mode (FORKALL_EXACT_TIDS) is unaffected. */
+const char *forkall_warnings(void);
+
+/* Everything discovered at load time as one JSON object: libc, version,
+ * descTidOffset, rseqOffset, rseqSize, ownerListOffset, ownerListFutexOffset,
+ * ldsoLocks, ldsoLocksBytes, warnings. Used by `forkall doctor`. */
+const char *forkall_diagnostics(void);
 
 #ifdef __cplusplus
 }

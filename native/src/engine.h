@@ -4,6 +4,8 @@
  *   owners.c     rewrite lock owners that record a TID
  *   area.c       the memory the engine uses (slots, TID table, stacks)
  *   tasks.c      /proc/self/task reading without libc
+ *   thread_tls.c whether a thread's FS base is its own libc descriptor
+ *   child_report.c the child telling the caller it is whole (or what failed)
  *   layout.c     what we learn about the libc at load time
  *   error.c      forkall_strerror()
  *   exact.c      exact-TID mode: namespace init and set_tid
@@ -17,7 +19,14 @@
 #include <sys/types.h>
 #include "sys.h"
 
-enum fa_slot_state { FA_SIGNALLED = 1, FA_PARKED = 2, FA_DEAD = 3 };
+/* FA_UNSENT: the kernel refused to queue the parking signal (EAGAIN: the
+ * signal queue limit); it is sent again while the others park. */
+enum fa_slot_state { FA_SIGNALLED = 1, FA_PARKED = 2, FA_DEAD = 3, FA_UNSENT = 4 };
+
+/* Internal outcomes of a parking round (never errno values): release everyone
+ * and try again; the area is too small, grow it and try again. */
+#define FA_E_RETRY (-100001)
+#define FA_E_GROW (-100002)
 
 /* Everything a parked thread tells about itself, written by the thread in its
  * handler, read by the forking thread and, in the child, by its resurrection. */
@@ -40,6 +49,8 @@ struct fa_slot {
 	int affinity_inherited;	/* same as the forking thread's: nothing to restore */
 	int sched_inherited;
 	struct fa_sched_attr sched;
+	int restore_err;	/* child: errno of the first call that failed to restore its state */
+	const char *restore_call; /* ... and that call's name */
 	char name[16];
 	unsigned char affinity[FA_CPUSET_BYTES];
 };
@@ -54,9 +65,11 @@ struct fa_op {
 	unsigned n_skip;
 	unsigned nslots;	/* slots in use (signalled, parked or dead) */
 	unsigned ndead;
+	unsigned nunsent;	/* slots in state FA_UNSENT */
 	unsigned seen;		/* threads listed by the last scan */
 	int need_gate;		/* child threads must wait until owners are rewritten */
 	int become_tid;		/* child: the forking thread takes over this parked thread (0: none) */
+	int parent_death_signal; /* child: PR_SET_PDEATHSIG (the agent's clones die with their template) */
 	unsigned long self_fs;
 	int self_rseq_registered;
 	struct fa_ksigaction old_action;
@@ -75,6 +88,7 @@ struct fa_op {
 	int self_affinity_len;
 	unsigned char self_affinity[FA_CPUSET_BYTES];
 	struct fa_sched_attr self_sched;
+	struct fa_report *report; /* child_report.c: how the child says it is whole */
 };
 
 /* Words the threads synchronise on. Kept together, written with atomics. */
@@ -87,6 +101,10 @@ struct fa_sync {
 	volatile int released;	/* last generation whose parked threads may go */
 	volatile int gate;	/* child: 1 once resurrected threads may run */
 	volatile int departing;	/* child: resurrected threads still using engine memory */
+	volatile int inside;	/* threads running the parking handler (any generation) */
+	volatile int drain_waiting; /* the forking thread waits for `inside` to reach 0 */
+	volatile int restored;	/* child: resurrected threads that restored their state */
+	volatile int restore_target; /* child: how many must (wake the forking thread then) */
 };
 
 /* area.c */
@@ -114,12 +132,16 @@ FA_HIDDEN int fa_park_all(struct fa_op *op);
 FA_HIDDEN void fa_release(struct fa_op *op);
 FA_HIDDEN void fa_record_self(struct fa_op *op);
 FA_HIDDEN void fa_restore_handler(struct fa_op *op);
+FA_HIDDEN int fa_drain_handlers(int timeout_ms);
 
 /* snapshot.c */
 struct forkall_options;
 FA_HIDDEN int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts);
 FA_HIDDEN long fa_snapshot_fork(struct fa_op *op, void (*child_setup)(void *), void *arg);
 FA_HIDDEN void fa_snapshot_end(struct fa_op *op);
+/* After fa_snapshot_fork in the caller: the PID once the child is whole, else
+ * -errno (the child killed and reaped). */
+FA_HIDDEN long fa_snapshot_await(struct fa_op *op, long pid);
 
 /* fork_child.c */
 FA_HIDDEN long fa_raw_fork(void);
@@ -127,6 +149,16 @@ FA_HIDDEN void fa_wait_departed(void);
 /* child_setup (may be NULL) runs in the child on the forking thread before any
  * other thread exists again: async-signal-safe code only (e.g. dup2 of stdio). */
 FA_HIDDEN void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg);
+
+/* child_report.c: the caller maps the page before the fork; the child reports
+ * (err 0: whole; else the thread, the call and its errno, then it exits); the
+ * caller awaits it: the PID, or -errno with forkall_strerror() set, the child
+ * killed and reaped. */
+struct fa_report;
+FA_HIDDEN int fa_report_create(struct fa_op *op);
+FA_HIDDEN void fa_report_drop(struct fa_op *op);
+FA_HIDDEN void fa_report_child(struct fa_op *op, int err, int tid, const char *call);
+FA_HIDDEN long fa_report_await(struct fa_op *op, long pid);
 
 /* owners.c */
 FA_HIDDEN void fa_fix_owners(struct fa_op *op, int self_new_tid);
@@ -153,10 +185,24 @@ struct fa_layout {
 	size_t ldso_size;
 	long owner_list_offset;	/* musl: the descriptor's owner-list head, -1 unknown */
 	long owner_list_futex_offset; /* list entry -> lock word, when the head does not say */
+	unsigned problems;	/* FA_LAYOUT_NO_*: what could not be discovered (forkall_warnings) */
 };
+#define FA_LAYOUT_NO_DESC_TID 1u
+#define FA_LAYOUT_NO_OWNER_LIST 2u
+#define FA_LAYOUT_NO_LDSO_LOCKS 4u
 FA_HIDDEN extern struct fa_layout fa_layout;
 FA_HIDDEN int *fa_desc_tid_of(unsigned long fs_base, int tid);
 FA_HIDDEN void *fa_owner_list_of(unsigned long fs_base, void *robust_head);
+
+/* thread_tls.c: what may be read through a thread's FS base. Threads whose FS
+ * is not their own libc descriptor (bare clone()) get no descriptor TID, only
+ * the kernel's robust list as owner list, and no rseq re-registration. */
+struct fa_thread_tls {
+	int *desc_tid;
+	void *owner_list;
+	int rseq_registered;
+};
+FA_HIDDEN void fa_thread_tls(unsigned long fs_base, int tid, void *robust_head, struct fa_thread_tls *out);
 
 /* error.c */
 FA_HIDDEN int fa_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

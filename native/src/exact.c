@@ -141,6 +141,10 @@ long fa_exact_fork(struct fa_op *op)
 	}
 	if (init == 0) {
 		fa_sys1(SYS_close, pfd[0]);
+		/* I dies with the caller (the namespace and C with it); a caller that
+		 * died before this line is caught by its controller (docs/agent.md) */
+		if (op->parent_death_signal)
+			fa_sys2(SYS_prctl, FA_PR_SET_PDEATHSIG, op->parent_death_signal);
 		setup_namespaces(op, pfd[1]);
 		/* the child's PID: the caller's TID, or the thread it will become */
 		pid_t tid = op->become_tid ? op->become_tid : op->self_tid;

@@ -16,50 +16,73 @@ long fa_raw_fork(void)
 	return fa_sys5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 }
 
-static void child_fatal(const char *msg, size_t len)
-{
-	fa_sys3(SYS_write, 2, msg, len);
-	fa_sys1(SYS_exit_group, 127);
-	for (;;)
-		;
-}
-#define CHILD_FATAL(s) child_fatal(s, sizeof(s) - 1)
-
 /* Exact-TID mode inside a user namespace: threads are created with the
  * namespace's full capability set; give them back the caller's. */
 static const uint32_t *fa_child_caps;
 
-static void set_caps(const uint32_t *caps)
+static long set_caps(const uint32_t *caps)
 {
 	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
-	fa_sys2(SYS_capset, &hdr, caps);
+	return fa_sys2(SYS_capset, &hdr, caps);
+}
+
+/* Remembers the first call that failed for this thread (its errno, positive). */
+static int failed(struct fa_slot *s, long r, const char *call)
+{
+	if (r >= 0)
+		return 0;
+	s->restore_err = (int)-r;
+	s->restore_call = call;
+	return 1;
+}
+
+/* Puts back what the kernel keeps per thread and a new thread does not
+ * inherit. A failure is recorded in the slot: the forking thread turns it into
+ * a failed clone before any thread returns to the program. */
+static void restore_thread(struct fa_slot *s)
+{
+	s->restore_err = 0;
+	if (s->robust_head && failed(s, fa_sys2(SYS_set_robust_list, s->robust_head, s->robust_len), "set_robust_list"))
+		return;
+	if (s->rseq_registered) {
+		unsigned len = fa_layout.rseq_size < 32 ? 32 : fa_layout.rseq_size;
+		if (failed(s, fa_sys4(SYS_rseq, s->fs_base + fa_layout.rseq_offset, len, 0, FA_RSEQ_SIG), "rseq"))
+			return;
+	}
+	if (s->name[0] && failed(s, fa_sys2(SYS_prctl, FA_PR_SET_NAME, s->name), "prctl(PR_SET_NAME)"))
+		return;
+	if (s->affinity_len && !s->affinity_inherited &&
+	    failed(s, fa_sys3(SYS_sched_setaffinity, 0, s->affinity_len, s->affinity), "sched_setaffinity"))
+		return;
+	if (s->sched_ok && !s->sched_inherited) {
+		s->sched.size = sizeof s->sched;
+		if (failed(s, fa_sys3(SYS_sched_setattr, 0, &s->sched, 0), "sched_setattr"))
+			return;
+	}
+	if (s->gs_base && failed(s, fa_sys2(SYS_arch_prctl, ARCH_SET_GS, s->gs_base), "arch_prctl(ARCH_SET_GS)"))
+		return;
+	if (fa_child_caps && failed(s, set_caps(fa_child_caps), "capset"))
+		return;
+}
+
+static void wait_gate(void)
+{
+	while (!__atomic_load_n(&fa_sync.gate, __ATOMIC_ACQUIRE))
+		fa_futex_wait(&fa_sync.gate, 0, 0);
 }
 
 /* First code of a resurrected thread, on an engine stack, every signal blocked
- * (inherited from the forking thread). Raw system calls only. */
+ * (inherited from the forking thread). Raw system calls only. It restores its
+ * state, checks in, and waits at the gate until the forking thread has found
+ * every thread whole (and rewritten lock owners). */
 static void resurrect_entry(void *arg)
 {
 	struct fa_slot *s = arg;
-	if (s->robust_head)
-		fa_sys2(SYS_set_robust_list, s->robust_head, s->robust_len);
-	if (s->rseq_registered) {
-		unsigned len = fa_layout.rseq_size < 32 ? 32 : fa_layout.rseq_size;
-		fa_sys4(SYS_rseq, s->fs_base + fa_layout.rseq_offset, len, 0, FA_RSEQ_SIG);
-	}
-	if (s->name[0])
-		fa_sys2(SYS_prctl, FA_PR_SET_NAME, s->name);
-	if (s->affinity_len && !s->affinity_inherited)
-		fa_sys3(SYS_sched_setaffinity, 0, s->affinity_len, s->affinity);
-	if (s->sched_ok && !s->sched_inherited) {
-		s->sched.size = sizeof s->sched;
-		fa_sys3(SYS_sched_setattr, 0, &s->sched, 0);
-	}
-	if (s->gs_base)
-		fa_sys2(SYS_arch_prctl, ARCH_SET_GS, s->gs_base);
-	if (fa_child_caps)
-		set_caps(fa_child_caps);
-	while (!__atomic_load_n(&fa_sync.gate, __ATOMIC_ACQUIRE))
-		fa_futex_wait(&fa_sync.gate, 0, 0);
+	restore_thread(s);
+	int n = __atomic_add_fetch(&fa_sync.restored, 1, __ATOMIC_SEQ_CST);
+	if (n == __atomic_load_n(&fa_sync.restore_target, __ATOMIC_SEQ_CST))
+		fa_futex_wake(&fa_sync.restored, 1);
+	wait_gate();
 	fa_resume(s->uc, &fa_sync.departing);
 }
 
@@ -88,14 +111,38 @@ static long create_thread(struct fa_op *op, struct fa_slot *s, unsigned i, unsig
 	return fa_clone3_thread(&a, sizeof a);
 }
 
+/* The forking thread's own state (a fork keeps rseq, affinity and scheduling). */
 static void restore_self(struct fa_op *op, int *new_tid)
 {
 	long tid = fa_sys1(SYS_set_tid_address, op->self_clear_child_tid);
 	*new_tid = (int)tid;
 	if (op->self_desc_tid)
 		*op->self_desc_tid = (int)tid;
-	if (op->self_robust_head)
-		fa_sys2(SYS_set_robust_list, op->self_robust_head, op->self_robust_len);
+	long r = op->self_robust_head ? fa_sys2(SYS_set_robust_list, op->self_robust_head, op->self_robust_len) : 0;
+	if (r < 0)
+		fa_report_child(op, (int)-r, op->self_tid, "set_robust_list");
+}
+
+/* Waits until every created thread has restored its state; then the child is
+ * whole unless one of them (or the heir, restored by the forking thread) failed:
+ * report it either way (a failure does not return). */
+static void report_whole(struct fa_op *op)
+{
+	int n, want = __atomic_load_n(&fa_sync.restore_target, __ATOMIC_SEQ_CST);
+	while ((n = __atomic_load_n(&fa_sync.restored, __ATOMIC_SEQ_CST)) < want)
+		fa_futex_wait(&fa_sync.restored, n, 0);
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct fa_slot *s = &fa_area.slots[i];
+		if (s->state == FA_PARKED && s->restore_err)
+			fa_report_child(op, s->restore_err, s->tid, s->restore_call);
+	}
+	fa_report_child(op, 0, 0, 0);
+}
+
+static void open_gate(void)
+{
+	__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
+	fa_futex_wake(&fa_sync.gate, INT_MAX);
 }
 
 /* The forking thread takes over parked thread s in the child instead of
@@ -112,8 +159,10 @@ static __attribute__((noreturn)) void become(struct fa_op *op, struct fa_slot *s
 	if (s->desc_tid)
 		*s->desc_tid = (int)tid;
 	fa_sys2(SYS_arch_prctl, ARCH_SET_FS, s->fs_base);
-	resurrect_entry(s); /* the rest, as for a new thread, ending in its frame */
-	__builtin_unreachable();
+	restore_thread(s); /* the rest, as for a new thread */
+	report_whole(op);
+	open_gate();
+	fa_resume(s->uc, &fa_sync.departing); /* ... ending in its frame */
 }
 
 /* Waits until no resurrected thread of an earlier snapshot uses engine memory. */
@@ -129,15 +178,28 @@ void fa_wait_departed(void)
 void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg)
 {
 	int self_new = 0;
+	if (op->parent_death_signal) {
+		/* Sent when the thread that forked us (the agent's) ends, i.e. when the
+		 * template dies; it may have died already: then go now. In exact-TID
+		 * mode our parent is the namespace init, which has its own. */
+		fa_sys2(SYS_prctl, FA_PR_SET_PDEATHSIG, op->parent_death_signal);
+		if (!op->exact && fa_sys0(SYS_getppid) != op->pid)
+			fa_sys1(SYS_exit_group, 127);
+	}
 	restore_self(op, &self_new);
 	if (child_setup)
 		child_setup(arg);
-	/* Without locks to rewrite, threads go straight back (no gate); the
+	/* Threads wait at the gate until the child is known whole (and lock owners
+	 * are rewritten): no thread runs program code in a clone that fails. The
 	 * caller's own locks are rewritten before any thread exists. */
-	fa_sync.gate = !op->need_gate;
+	fa_sync.gate = 0;
 	if (!op->need_gate)
 		fa_fix_owners(op, self_new);
 	fa_sync.parking = 0;
+	/* the parked threads were inside the handler; their copies return through
+	 * their frames and never leave it, and skipped threads do not exist here */
+	fa_sync.inside = 0;
+	fa_sync.drain_waiting = 0;
 	unsigned alive = op->nslots - op->ndead;
 	fa_sync.departing = (int)alive;
 	fa_child_caps = op->exact && op->exact_userns ? op->caps : 0;
@@ -148,6 +210,8 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 		heir = 0;
 	if (heir)
 		heir->new_tid = self_new;
+	fa_sync.restored = 0;
+	fa_sync.restore_target = (int)alive - (heir ? 1 : 0);
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		if (s->state != FA_PARKED || s == heir)
@@ -159,26 +223,28 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 			flags |= CLONE_CHILD_CLEARTID; /* pthread_join and musl's list lock rely on it */
 		long r = create_thread(op, s, i, flags);
 		if (r < 0)
-			CHILD_FATAL("forkall: child could not re-create a thread (clone failed); exiting with 127\n");
+			fa_report_child(op, (int)-r, s->tid, op->exact ? "clone3 (re-creating the thread)" : "clone (re-creating the thread)");
 		s->new_tid = (int)r;
 	}
-	if (op->need_gate) {
+	if (op->need_gate)
 		fa_fix_owners(op, self_new);
-		__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
-		fa_futex_wake(&fa_sync.gate, INT_MAX);
-	}
 	if (heir) {
 		/* what fa_snapshot_fork would do after we return, but the heir's own
 		 * signal mask comes back from its frame */
 		fa_table_clear(op->nslots);
 		fa_restore_handler(op);
 		fa_unlock();
-		become(op, heir);
+		become(op, heir); /* reports and opens the gate once it has its state */
 	}
+	if (fa_child_caps) {
+		long r = set_caps(fa_child_caps);
+		if (r < 0)
+			fa_report_child(op, (int)-r, op->self_tid, "capset");
+	}
+	report_whole(op);
+	open_gate();
 	/* Resurrected threads may still be on engine stacks; the next snapshot in
 	 * this process waits for them (fa_wait_departed) before reusing them, so the
 	 * child's program need not wait here. */
 	fa_table_clear(op->nslots);
-	if (fa_child_caps)
-		set_caps(fa_child_caps);
 }

@@ -55,7 +55,8 @@ EXPORT pid_t forkall_ex(const struct forkall_options *opts)
 	long pid = fa_snapshot_fork(&op, 0, 0);
 	if (pid == 0)
 		return 0;
-	fa_snapshot_end(&op);
+	fa_snapshot_end(&op); /* our threads go on while the child finishes */
+	pid = fa_snapshot_await(&op, pid);
 	if (pid < 0) {
 		errno = (int)-pid;
 		return -1;

@@ -1,5 +1,5 @@
 /* What the engine learns about the C library once, at load time (a constructor
- * runs in ordinary context, where dlsym and friends are safe to call):
+ * runs in ordinary context, where dlsym, snprintf and friends are safe):
  *  - where a thread's libc descriptor keeps its TID, so a resurrected thread's
  *    descriptor gets its new TID (glibc: the clear_child_tid address itself;
  *    musl: found by looking for the TID near the thread pointer);
@@ -11,12 +11,23 @@
  *    used. We find the list head (a self-pointing word when empty) and the
  *    distance from a list entry to the mutex's lock word (by locking a private
  *    errorcheck mutex once and looking).
- * Nothing here is hard-coded: every value is discovered and checked. */
+ * The search rules (windows, steps, patterns) are in layout_rules.h, shared
+ * with the remote engine. Nothing here is hard-coded: every value is
+ * discovered and checked; what cannot be found is recorded in
+ * fa_layout.problems and reported by forkall_warnings() and
+ * forkall_diagnostics(), never silently skipped. */
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef __GLIBC__
+#include <gnu/libc-version.h>
+#endif
+#include "forkall.h"
 #include "engine.h"
+#include "layout_rules.h"
 
 FA_HIDDEN struct fa_layout fa_layout = { .desc_tid_offset = -1, .owner_list_offset = -1 };
 
@@ -40,14 +51,17 @@ static long find_desc_tid_offset(void)
 	/* glibc: clear_child_tid is &pd->tid, and pd is the thread pointer. */
 	if (fa_sys2(SYS_prctl, FA_PR_GET_TID_ADDRESS, &ctid) == 0 && ctid) {
 		long off = (long)((unsigned long)ctid - tp);
-		if (off >= 0 && off < 4096 && *ctid == tid)
+		if (off >= 0 && off < FA_RULE_TID_ADDR_MAX && *ctid == tid)
 			return off;
 	}
+#ifndef __GLIBC__
 	/* musl: clear_child_tid is a global lock; the tid sits a few words past the
-	 * thread pointer. Take the first aligned int that holds it. */
-	for (long off = 8; off < 512; off += 4)
+	 * thread pointer. Take the first aligned int that holds it. (Only musl's
+	 * rule: elsewhere an int that happens to equal the TID is no TID field.) */
+	for (long off = FA_RULE_DESC_TID_SCAN_START; off < FA_RULE_DESC_TID_SCAN_END; off += FA_RULE_DESC_TID_SCAN_STEP)
 		if (*(int *)(tp + off) == tid)
 			return off;
+#endif
 	return -1;
 }
 
@@ -68,12 +82,13 @@ static void find_ldso_locks(void)
 static void find_owner_list(void)
 {
 	unsigned long tp = thread_pointer();
-	long cand[8];
+	long cand[FA_RULE_OWNER_LIST_MAX_CANDIDATES];
 	int ncand = 0;
 	if (!tp)
 		return;
 	/* Self-pointing words past the descriptor's own self pointer. */
-	for (long off = 8; off < 512 && ncand < 8; off += 8)
+	for (long off = FA_RULE_OWNER_LIST_SCAN_START; off < FA_RULE_OWNER_LIST_SCAN_END && ncand < FA_RULE_OWNER_LIST_MAX_CANDIDATES;
+	     off += FA_RULE_OWNER_LIST_SCAN_STEP)
 		if (*(unsigned long *)(tp + off) == tp + (unsigned long)off)
 			cand[ncand++] = off;
 	pthread_mutexattr_t a;
@@ -87,12 +102,14 @@ static void find_owner_list(void)
 		char *head = *(char **)(tp + (unsigned long)cand[i]);
 		if (head < (char *)&m || head >= (char *)(&m + 1))
 			continue;
-		for (char *w = (char *)&m; w + sizeof(int) <= (char *)(&m + 1); w += sizeof(int))
-			if ((*(int *)w & 0x3fffffff) == tid) {
+		for (char *w = (char *)&m; w + sizeof(int) <= (char *)(&m + 1); w += sizeof(int)) {
+			long d = w - head;
+			if ((*(int *)w & FA_RULE_FUTEX_TID_MASK) == tid && d >= -FA_RULE_OWNER_LOCK_WINDOW && d < FA_RULE_OWNER_LOCK_WINDOW) {
 				fa_layout.owner_list_offset = cand[i];
-				fa_layout.owner_list_futex_offset = w - head;
+				fa_layout.owner_list_futex_offset = d;
 				break;
 			}
+		}
 	}
 	pthread_mutex_unlock(&m);
 	pthread_mutex_destroy(&m);
@@ -100,18 +117,65 @@ static void find_owner_list(void)
 }
 #endif
 
+/* What could not be found, and what that costs a clone with new TIDs. */
+static const struct {
+	unsigned bit;
+	const char *text;
+} problem_texts[] = {
+	{ FA_LAYOUT_NO_DESC_TID, "the TID field of the thread descriptor was not found: with new TIDs, resurrected threads' descriptors keep their old TIDs (pthread_kill, pthread_join, owner-tracked locks misbehave)" },
+	{ FA_LAYOUT_NO_OWNER_LIST, "musl's per-thread owner list was not found: with new TIDs, owners of recursive, errorcheck, PI and robust mutexes held by a non-forking thread are not rewritten" },
+	{ FA_LAYOUT_NO_LDSO_LOCKS, "ld.so's recursive locks (_rtld_global) were not found (a static program?): with new TIDs, a dlopen/dl_iterate_phdr/TLS lock held by a non-forking thread keeps its old owner" },
+};
+
+static char warnings[768];
+static char diagnostics[1536];
+
+static void describe(void)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < sizeof problem_texts / sizeof problem_texts[0]; i++)
+		if (fa_layout.problems & problem_texts[i].bit)
+			n += (size_t)snprintf(warnings + n, n < sizeof warnings ? sizeof warnings - n : 0, "%s%s", n ? "\n" : "", problem_texts[i].text);
+#ifdef __GLIBC__
+	const char *libc = "glibc", *version = gnu_get_libc_version();
+#else
+	const char *libc = "musl", *version = ""; /* musl has no run-time version call */
+#endif
+	n = (size_t)snprintf(diagnostics, sizeof diagnostics,
+			     "{\"libc\":\"%s\",\"version\":\"%s\",\"descTidOffset\":%ld,\"rseqOffset\":%ld,\"rseqSize\":%u,"
+			     "\"ownerListOffset\":%ld,\"ownerListFutexOffset\":%ld,\"ldsoLocks\":%s,\"ldsoLocksBytes\":%lu,\"warnings\":[",
+			     libc, version, fa_layout.desc_tid_offset, fa_layout.rseq_offset, fa_layout.rseq_size,
+			     fa_layout.owner_list_offset, fa_layout.owner_list_futex_offset, fa_layout.ldso_base ? "true" : "false",
+			     (unsigned long)fa_layout.ldso_size);
+	int first = 1;
+	for (unsigned i = 0; i < sizeof problem_texts / sizeof problem_texts[0]; i++)
+		if (fa_layout.problems & problem_texts[i].bit && n < sizeof diagnostics) {
+			n += (size_t)snprintf(diagnostics + n, sizeof diagnostics - n, "%s\"%s\"", first ? "" : ",", problem_texts[i].text);
+			first = 0;
+		}
+	if (n < sizeof diagnostics)
+		snprintf(diagnostics + n, sizeof diagnostics - n, "]}");
+}
+
 __attribute__((constructor)) static void fa_layout_init(void)
 {
 	fa_layout.desc_tid_offset = find_desc_tid_offset();
+	if (fa_layout.desc_tid_offset < 0)
+		fa_layout.problems |= FA_LAYOUT_NO_DESC_TID;
 	if (&__rseq_size && &__rseq_offset && __rseq_size) {
 		fa_layout.rseq_size = __rseq_size;
 		fa_layout.rseq_offset = __rseq_offset;
 	}
 #ifdef __GLIBC__
 	find_ldso_locks();
+	if (!fa_layout.ldso_base)
+		fa_layout.problems |= FA_LAYOUT_NO_LDSO_LOCKS;
 #else
 	find_owner_list();
+	if (fa_layout.owner_list_offset < 0)
+		fa_layout.problems |= FA_LAYOUT_NO_OWNER_LIST;
 #endif
+	describe();
 }
 
 /* The list of locks a thread owns: the kernel's robust list when registered,
@@ -133,3 +197,6 @@ int *fa_desc_tid_of(unsigned long fs_base, int tid)
 	int *p = (int *)(fs_base + (unsigned long)fa_layout.desc_tid_offset);
 	return *p == tid ? p : 0;
 }
+
+__attribute__((visibility("default"))) const char *forkall_warnings(void) { return warnings; }
+__attribute__((visibility("default"))) const char *forkall_diagnostics(void) { return diagnostics; }

@@ -10,9 +10,22 @@
  * are not on any list; docs/semantics.md documents what happens to them. */
 #include <sys/uio.h>
 #include "engine.h"
+#include "layout_rules.h"
 
-#define FUTEX_TID_MASK 0x3fffffff
-#define ROBUST_LIST_LIMIT 2048
+/* The patterns are the shared rules (layout_rules.h), also used by the remote engine. */
+#define FUTEX_TID_MASK FA_RULE_FUTEX_TID_MASK
+#define ROBUST_LIST_LIMIT FA_RULE_OWNER_LIST_LIMIT
+#define GLIBC_OWNER_WORD (FA_RULE_GLIBC_MUTEX_OWNER / (int)sizeof(int))
+
+#ifdef __GLIBC__
+/* m points at a candidate ld.so lock: is it a held recursive mutex? */
+static int ldso_lock_held(const int *m)
+{
+	return m[0] != 0 && m[FA_RULE_LDSO_LOCK_COUNT / 4] >= 1 && m[FA_RULE_LDSO_LOCK_OWNER / 4] > 0 &&
+	       (m[FA_RULE_LDSO_LOCK_KIND / 4] & FA_RULE_LDSO_LOCK_KIND_MASK) == FA_RULE_LDSO_LOCK_KIND_RECURSIVE;
+}
+#define LDSO_OWNER_WORD (FA_RULE_LDSO_LOCK_OWNER / 4)
+#endif
 
 struct robust_head {
 	void *next;
@@ -40,8 +53,8 @@ static void fix_lock_word(int *word, int old, int new)
 		*word = (w & ~FUTEX_TID_MASK) | new;
 #ifdef __GLIBC__
 	/* struct __pthread_mutex_s: __lock, __count, __owner */
-	if (word[2] == old)
-		word[2] = new;
+	if (word[GLIBC_OWNER_WORD] == old)
+		word[GLIBC_OWNER_WORD] = new;
 #endif
 }
 
@@ -79,13 +92,13 @@ static void fix_ldso_locks(int self_old, int self_new)
 	char *p = fa_layout.ldso_base;
 	if (!p)
 		return;
-	for (size_t off = 0; off + 20 <= fa_layout.ldso_size; off += 8) {
+	for (size_t off = 0; off + FA_RULE_LDSO_LOCK_BYTES <= fa_layout.ldso_size; off += FA_RULE_LDSO_LOCK_STEP) {
 		int *m = (int *)(p + off);
-		if (m[0] == 0 || m[1] < 1 || m[2] <= 0 || (m[4] & 0x7f) != 1)
+		if (!ldso_lock_held(m))
 			continue;
-		int n = new_tid_for(m[2], self_old, self_new);
+		int n = new_tid_for(m[LDSO_OWNER_WORD], self_old, self_new);
 		if (n)
-			m[2] = n;
+			m[LDSO_OWNER_WORD] = n;
 	}
 }
 #endif
@@ -107,9 +120,9 @@ int fa_owners_need_gate(struct fa_op *op)
 	}
 #ifdef __GLIBC__
 	char *p = fa_layout.ldso_base;
-	for (size_t off = 0; p && off + 20 <= fa_layout.ldso_size; off += 8) {
+	for (size_t off = 0; p && off + FA_RULE_LDSO_LOCK_BYTES <= fa_layout.ldso_size; off += FA_RULE_LDSO_LOCK_STEP) {
 		int *m = (int *)(p + off);
-		if (m[0] != 0 && m[1] >= 1 && m[2] > 0 && (m[4] & 0x7f) == 1 && m[2] != op->self_tid && fa_slot_of(m[2]))
+		if (ldso_lock_held(m) && m[LDSO_OWNER_WORD] != op->self_tid && fa_slot_of(m[LDSO_OWNER_WORD]))
 			return 1;
 	}
 #endif

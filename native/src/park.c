@@ -3,9 +3,21 @@
  * frame, still on its own stack, is what a resurrected copy returns through. */
 #include <signal.h>
 #include <limits.h>
+#include <pthread.h>
 #include "engine.h"
 
 FA_HIDDEN struct fa_sync fa_sync;
+
+/* A plain fork() child has only the thread that forked: none of the threads
+ * its copy of `inside` counts exists there, so it must start from zero (or its
+ * first forkall would wait forever for them to leave the handler). */
+static void fork_child_reset(void)
+{
+	fa_sync.inside = 0;
+	fa_sync.drain_waiting = 0;
+}
+
+__attribute__((constructor)) static void park_init(void) { pthread_atfork(0, 0, fork_child_reset); }
 
 /* ---- the lock that serialises forkall callers (futex, no libc) ------------ */
 void fa_lock(void)
@@ -38,42 +50,53 @@ static void record_thread(struct fa_slot *s, void *uc)
 	fa_sys2(SYS_arch_prctl, ARCH_GET_GS, &s->gs_base);
 	s->clear_child_tid = 0;
 	fa_sys2(SYS_prctl, FA_PR_GET_TID_ADDRESS, &s->clear_child_tid);
-	s->desc_tid = fa_desc_tid_of(s->fs_base, s->tid);
 	s->robust_head = 0;
 	s->robust_len = 0;
 	fa_sys3(SYS_get_robust_list, 0, &s->robust_head, &s->robust_len);
-	s->owner_list = fa_owner_list_of(s->fs_base, s->robust_head);
+	struct fa_thread_tls tls;
+	fa_thread_tls(s->fs_base, s->tid, s->robust_head, &tls); /* never reads through a foreign FS */
+	s->desc_tid = tls.desc_tid;
+	s->owner_list = tls.owner_list;
+	s->rseq_registered = tls.rseq_registered;
 	s->name[0] = 0;
 	fa_sys2(SYS_prctl, FA_PR_GET_NAME, s->name);
 	long n = fa_sys3(SYS_sched_getaffinity, 0, sizeof s->affinity, s->affinity);
 	s->affinity_len = n > 0 ? (int)n : 0;
 	s->sched_ok = fa_sys4(SYS_sched_getattr, 0, &s->sched, sizeof s->sched, 0) == 0;
 	s->seccomp_mode = (int)fa_sys1(SYS_prctl, FA_PR_GET_SECCOMP);
-	s->rseq_registered = 0;
-	if (fa_layout.rseq_size && s->fs_base) {
-		/* struct rseq: cpu_id_start, cpu_id; cpu_id < 0 means not registered */
-		int cpu_id = *(volatile int *)(s->fs_base + fa_layout.rseq_offset + 4);
-		s->rseq_registered = cpu_id >= 0;
-	}
 }
 
 /* The parking handler. Runs with every signal blocked (sa_mask), uses raw
  * system calls only (errno and libc state of the thread stay untouched). The
  * snapshot generation and slot index travel in the signal's value, so a late
- * or foreign delivery is recognised and ignored. */
+ * or foreign delivery is recognised and ignored.
+ * Every run of the handler is counted in fa_sync.inside from before the
+ * generation check to after its last write: the forking thread waits for the
+ * count to drain (fa_drain_handlers) before it reuses slots for a new
+ * generation or unmaps them, so a handler that passed the check late can never
+ * write into a slot, or bump `parked`, of a generation it does not belong to. */
+static void leave_handler(void)
+{
+	if (__atomic_sub_fetch(&fa_sync.inside, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&fa_sync.drain_waiting, __ATOMIC_SEQ_CST))
+		fa_futex_wake(&fa_sync.inside, 1);
+}
+
 static void park_handler(int sig, siginfo_t *si, void *uc)
 {
 	if (si->si_code != SI_QUEUE)
 		return;
+	__atomic_add_fetch(&fa_sync.inside, 1, __ATOMIC_SEQ_CST);
 	uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
 	int gen = (int)(v >> 32);
 	unsigned idx = (unsigned)v;
-	if (!__atomic_load_n(&fa_sync.parking, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&fa_sync.gen, __ATOMIC_ACQUIRE) != gen || idx >= fa_area.cap)
+	if (!__atomic_load_n(&fa_sync.parking, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&fa_sync.gen, __ATOMIC_SEQ_CST) != gen || idx >= fa_area.cap ||
+	    fa_area.slots[idx].tid != fa_gettid()) {
+		leave_handler();
 		return;
+	}
 	struct fa_slot *s = &fa_area.slots[idx];
-	if (s->tid != fa_gettid())
-		return;
 	record_thread(s, uc);
 	__atomic_store_n(&s->state, FA_PARKED, __ATOMIC_RELEASE);
 	int c = __atomic_add_fetch(&fa_sync.parked, 1, __ATOMIC_SEQ_CST);
@@ -82,6 +105,30 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 	int r;
 	while ((int)((r = __atomic_load_n(&fa_sync.released, __ATOMIC_ACQUIRE)) - gen) < 0)
 		fa_futex_wait(&fa_sync.released, r, 0);
+	leave_handler();
+}
+
+/* Waits until no thread runs the parking handler (released ones leave at once;
+ * a late delivery sees the generation has ended and returns). 0, or -ETIMEDOUT
+ * after timeout_ms: a thread stopped (or traced) inside the handler. */
+int fa_drain_handlers(int timeout_ms)
+{
+	int v;
+	long deadline = 0;
+	while ((v = __atomic_load_n(&fa_sync.inside, __ATOMIC_SEQ_CST)) != 0) {
+		long now = fa_now_ms();
+		if (!deadline)
+			deadline = now + timeout_ms;
+		else if (now >= deadline)
+			return fa_fail(110, "%d thread(s) still inside the parking handler of an earlier snapshot after %d ms "
+					    "(stopped or traced there?)",
+				       v, timeout_ms);
+		__atomic_store_n(&fa_sync.drain_waiting, 1, __ATOMIC_SEQ_CST);
+		struct { long s, ns; } ts = { 0, 10000000 };
+		fa_futex_wait(&fa_sync.inside, v, &ts);
+	}
+	__atomic_store_n(&fa_sync.drain_waiting, 0, __ATOMIC_SEQ_CST);
+	return 0;
 }
 
 /* ---- the forking thread's side ---------------------------------------------- */
@@ -129,8 +176,50 @@ static long send_park(const struct fa_op *op, int tid, unsigned idx)
 	return fa_sys4(SYS_rt_tgsigqueueinfo, op->pid, tid, op->sig, &si);
 }
 
+/* Queues the parking signal to slot s. Only ESRCH means the thread is gone;
+ * EAGAIN means the signal queue is full (RLIMIT_SIGPENDING counts every signal
+ * queued for this user): the slot stays FA_UNSENT and is signalled again once
+ * parked threads have taken theirs. Anything else is an error naming the thread. */
+static int signal_slot(struct fa_op *op, struct fa_slot *s, unsigned idx)
+{
+	/* SIGNALLED before the signal is queued: the thread may park (and write
+	 * PARKED) before rt_tgsigqueueinfo has even returned here. */
+	if (s->state == FA_UNSENT) {
+		op->nunsent--;
+		__atomic_store_n(&s->state, FA_SIGNALLED, __ATOMIC_SEQ_CST);
+	}
+	long r = send_park(op, s->tid, idx);
+	if (r == 0)
+		return 0;
+	/* not queued: no handler can touch the slot */
+	if (r == -3 /* ESRCH: exited between the scan and the signal */) {
+		s->state = FA_DEAD;
+		op->ndead++;
+		return 0;
+	}
+	if (r == -11 /* EAGAIN */) {
+		s->state = FA_UNSENT;
+		op->nunsent++;
+		return 0;
+	}
+	s->state = FA_DEAD; /* not counted: the snapshot fails */
+	return fa_fail((int)-r, "cannot send the parking signal %d to thread %d (rt_tgsigqueueinfo: errno %ld)", op->sig,
+		       s->tid, -r);
+}
+
+/* Signals again the threads whose signal did not fit in the queue. */
+static int resend_unsent(struct fa_op *op)
+{
+	int err = 0;
+	for (unsigned i = 0; i < op->nslots && op->nunsent && err == 0; i++)
+		if (__atomic_load_n(&fa_area.slots[i].state, __ATOMIC_ACQUIRE) == FA_UNSENT)
+			err = signal_slot(op, &fa_area.slots[i], i);
+	return err;
+}
+
 /* One scan of /proc/self/task: signals every thread not yet known. Returns the
- * number of new threads, or -errno (-ENOSPC when the area is too small). */
+ * number of new threads, or a negative value: FA_E_GROW when the area is too
+ * small, else -errno. */
 static int signal_new_threads(struct fa_op *op, int dirfd)
 {
 	unsigned count;
@@ -139,14 +228,14 @@ static int signal_new_threads(struct fa_op *op, int dirfd)
 		return (int)r;
 	op->seen = count;
 	if (count > fa_area.cap)
-		return -28; /* ENOSPC: grow and start over */
+		return FA_E_GROW;
 	int fresh = 0;
 	for (unsigned i = 0; i < count; i++) {
 		int tid = fa_area.tids[i];
 		if (tid == op->self_tid || fa_slot_of(tid) || skipped(op, tid))
 			continue;
 		if (op->nslots >= fa_area.cap)
-			return -28;
+			return FA_E_GROW;
 		unsigned idx = op->nslots++;
 		struct fa_slot *s = &fa_area.slots[idx];
 		s->tid = tid;
@@ -160,10 +249,9 @@ static int signal_new_threads(struct fa_op *op, int dirfd)
 			op->ndead++;
 			continue;
 		}
-		if (send_park(op, tid, idx) < 0) {
-			s->state = FA_DEAD; /* exited between the scan and the signal */
-			op->ndead++;
-		}
+		int err = signal_slot(op, s, idx);
+		if (err < 0)
+			return err;
 	}
 	return fresh;
 }
@@ -173,29 +261,41 @@ static void reap_dead(struct fa_op *op)
 {
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != FA_SIGNALLED)
+		int was = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+		if (was != FA_SIGNALLED && was != FA_UNSENT)
 			continue;
 		char st = fa_task_state(s->tid);
 		if (fa_sys3(SYS_tgkill, op->pid, s->tid, 0) < 0 || st == 'Z' || st == 'X' || st == 0) {
-			if (__sync_bool_compare_and_swap(&s->state, FA_SIGNALLED, FA_DEAD))
+			if (__sync_bool_compare_and_swap(&s->state, was, FA_DEAD)) {
 				op->ndead++;
+				if (was == FA_UNSENT)
+					op->nunsent--;
+			}
 		}
 	}
 }
 
-static struct fa_slot *first_unparked(const struct fa_op *op)
+static struct fa_slot *first_in_state(const struct fa_op *op, int state)
 {
 	for (unsigned i = 0; i < op->nslots; i++)
-		if (__atomic_load_n(&fa_area.slots[i].state, __ATOMIC_ACQUIRE) == FA_SIGNALLED)
+		if (__atomic_load_n(&fa_area.slots[i].state, __ATOMIC_ACQUIRE) == state)
 			return &fa_area.slots[i];
 	return 0;
 }
 
 static int park_timeout_error(struct fa_op *op)
 {
-	struct fa_slot *s = first_unparked(op);
-	int tid = s ? s->tid : 0;
+	struct fa_slot *s = first_in_state(op, FA_SIGNALLED), *unsent = first_in_state(op, FA_UNSENT);
 	char comm[32];
+	if (!s && unsent) {
+		/* every signal that could be queued was taken: the queue is held by others */
+		s = unsent;
+		fa_task_comm(s->tid, comm, sizeof comm);
+		return fa_fail(11, "thread %d (%s) could not be parked within %d ms: the kernel refused to queue the "
+				   "parking signal %d (EAGAIN: the user's queued signals reached RLIMIT_SIGPENDING)",
+			       s->tid, comm, op->timeout_ms, op->sig);
+	}
+	int tid = s ? s->tid : 0;
 	fa_task_comm(tid, comm, sizeof comm);
 	int blocks = fa_task_blocks_signal(tid, op->sig);
 	char st = fa_task_state(tid);
@@ -226,29 +326,44 @@ static int someone_blocks(const struct fa_op *op)
 
 /* Waits until every signalled, living thread has parked. Sleeps on the parked
  * counter; when a short wait expires, drops threads that exited (an exiting
- * thread blocks signals and never parks) and returns -EAGAIN if a thread
+ * thread blocks signals and never parks) and returns FA_E_RETRY if a thread
  * blocks the signal: it may be waiting, signals blocked, for something a parked
  * thread holds (musl's thread exit waits so for the thread-list lock), so the
  * caller lets everyone go and tries again. -ETIMEDOUT at the deadline. */
-static int wait_parked(struct fa_op *op, long deadline)
+static int wait_parked(struct fa_op *op, long *deadline)
 {
 	long slice_ns = 1000000; /* 1 ms, doubling up to 50 ms */
 	for (;;) {
+		if (op->nunsent) {
+			unsigned before = op->nunsent;
+			int err = resend_unsent(op);
+			if (err < 0)
+				return err;
+			/* The timeout is for a thread that does not park once signalled:
+			 * a signal that could be queued only now starts its own. */
+			if (op->nunsent < before)
+				*deadline = fa_now_ms() + op->timeout_ms;
+		}
 		int want = (int)(op->nslots - op->ndead);
-		__atomic_store_n(&fa_sync.target, want, __ATOMIC_SEQ_CST);
 		int c = __atomic_load_n(&fa_sync.parked, __ATOMIC_SEQ_CST);
 		if (c >= want)
 			return 0;
-		long left_ms = deadline - fa_now_ms();
-		long ns = left_ms < 1 ? 1000000 : (left_ms * 1000000 < slice_ns ? left_ms * 1000000 : slice_ns);
+		/* With signals still to send, the next thread that parks has freed a
+		 * queue entry: be woken by it, not only by the last one. */
+		__atomic_store_n(&fa_sync.target, op->nunsent ? c + 1 : want, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&fa_sync.parked, __ATOMIC_SEQ_CST) != c)
+			continue;
+		long left_ms = *deadline - fa_now_ms();
+		long slice = op->nunsent ? 1000000 : slice_ns;
+		long ns = left_ms < 1 ? 1000000 : (left_ms * 1000000 < slice ? left_ms * 1000000 : slice);
 		struct { long s, ns; } ts = { 0, ns };
 		long r = fa_futex_wait(&fa_sync.parked, c, &ts);
 		if (r == -110) {
 			reap_dead(op);
-			if (fa_now_ms() >= deadline)
+			if (fa_now_ms() >= *deadline)
 				return park_timeout_error(op);
 			if (__atomic_load_n(&fa_sync.parked, __ATOMIC_SEQ_CST) < (int)(op->nslots - op->ndead) && someone_blocks(op))
-				return -11; /* EAGAIN: release everyone, retry */
+				return FA_E_RETRY; /* release everyone, retry */
 			if (slice_ns < 50000000)
 				slice_ns *= 2;
 		}
@@ -290,14 +405,15 @@ void fa_record_self(struct fa_op *op)
 	op->self_clear_child_tid = 0;
 	fa_sys2(SYS_prctl, FA_PR_GET_TID_ADDRESS, &op->self_clear_child_tid);
 	fa_sys2(SYS_arch_prctl, ARCH_GET_FS, &fs);
-	op->self_desc_tid = fa_desc_tid_of(fs, op->self_tid);
 	op->self_robust_head = 0;
 	op->self_robust_len = 0;
 	fa_sys3(SYS_get_robust_list, 0, &op->self_robust_head, &op->self_robust_len);
-	op->self_owner_list = fa_owner_list_of(fs, op->self_robust_head);
+	struct fa_thread_tls tls;
+	fa_thread_tls(fs, op->self_tid, op->self_robust_head, &tls);
+	op->self_desc_tid = tls.desc_tid;
+	op->self_owner_list = tls.owner_list;
 	op->self_fs = fs;
-	op->self_rseq_registered =
-		fa_layout.rseq_size && fs && *(volatile int *)(fs + fa_layout.rseq_offset + 4) >= 0;
+	op->self_rseq_registered = tls.rseq_registered;
 	long n = fa_sys3(SYS_sched_getaffinity, 0, sizeof op->self_affinity, op->self_affinity);
 	op->self_affinity_len = n > 0 ? (int)n : 0;
 	for (unsigned i = 0; i < sizeof op->self_sched; i++)
@@ -341,6 +457,9 @@ int fa_park_all(struct fa_op *op)
 	int dirfd = -1, err = 0;
 	long deadline = fa_now_ms() + op->timeout_ms, backoff_ms = 1;
 	for (;;) {
+		/* no handler of an earlier generation may touch the slots now */
+		if ((err = fa_drain_handlers(op->timeout_ms)) < 0)
+			break;
 		if ((err = fa_area_reserve(1)) < 0)
 			return fa_fail(-err, "cannot map the engine's memory");
 		if (dirfd < 0 && (dirfd = (int)fa_task_dir_open()) < 0)
@@ -349,14 +468,14 @@ int fa_park_all(struct fa_op *op)
 			fa_sys1(SYS_close, dirfd);
 			return fa_fail(-err, "cannot install a handler for signal %d", op->sig);
 		}
-		op->nslots = op->ndead = 0;
+		op->nslots = op->ndead = op->nunsent = 0;
 		__atomic_store_n(&fa_sync.parked, 0, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&fa_sync.gen, 1, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&fa_sync.parking, 1, __ATOMIC_SEQ_CST);
 		int round = 0, fresh;
 		while ((fresh = signal_new_threads(op, dirfd)) > 0 || (fresh == 0 && round == 0)) {
 			round++;
-			if ((err = wait_parked(op, deadline)) < 0)
+			if ((err = wait_parked(op, &deadline)) < 0)
 				break;
 		}
 		if (fresh < 0 && err == 0)
@@ -371,17 +490,20 @@ int fa_park_all(struct fa_op *op)
 		}
 		fa_release(op);
 		restore_handler(op, 1);
-		if (err == -11) {
+		if (err == FA_E_RETRY) {
 			/* a thread blocks the signal for now: let it make progress */
 			sleep_ms(backoff_ms);
 			if (backoff_ms < 16)
 				backoff_ms *= 2;
 			continue;
 		}
-		if (err != -28)
+		if (err != FA_E_GROW)
 			break;
 		/* The process has more threads than the area holds: grow it, retry. */
 		unsigned want = (op->seen > op->nslots ? op->seen : op->nslots) * 2 + 64;
+		/* growing unmaps the slots late handlers might write */
+		if ((err = fa_drain_handlers(op->timeout_ms)) < 0)
+			break;
 		if ((err = fa_area_reserve(want)) < 0) {
 			fa_fail(-err, "cannot map memory for %u threads", want);
 			break;

@@ -3,6 +3,8 @@
  *   fa_snapshot_begin  lock, block signals, park every other thread
  *   fa_snapshot_fork   raw fork; in the child, re-create the threads and return 0
  *   fa_snapshot_end    release the parked threads, restore handler and mask, unlock
+ *   fa_snapshot_await  in the caller: wait until the child says it is whole
+ *                      (every thread re-created with its state), else fail
  * Between begin and end only the calling thread runs in the process. */
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +19,7 @@ static int validate(const struct forkall_options *o, struct fa_op *op)
 	op->n_skip = 0;
 	op->exact = 0;
 	op->become_tid = 0;
+	op->parent_death_signal = 0;
 	if (!o)
 		return 0;
 	if (o->size != 0 && o->size < sizeof(struct forkall_options))
@@ -82,10 +85,16 @@ int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts)
 
 long fa_snapshot_fork(struct fa_op *op, void (*child_setup)(void *), void *arg)
 {
+	long err = fa_report_create(op);
+	if (err < 0)
+		return err;
 	long pid = op->exact ? fa_exact_fork(op) : fa_raw_fork();
 	if (pid != 0) {
-		if (pid < 0 && !op->exact)
-			fa_fail((int)-pid, "fork failed (errno %ld)", -pid);
+		if (pid < 0) {
+			if (!op->exact)
+				fa_fail((int)-pid, "fork failed (errno %ld)", -pid);
+			fa_report_drop(op);
+		}
 		return pid;
 	}
 	fa_child_resurrect(op, child_setup, arg);
@@ -94,6 +103,8 @@ long fa_snapshot_fork(struct fa_op *op, void (*child_setup)(void *), void *arg)
 	fa_unlock();
 	return 0;
 }
+
+long fa_snapshot_await(struct fa_op *op, long pid) { return fa_report_await(op, pid); }
 
 void fa_snapshot_end(struct fa_op *op)
 {

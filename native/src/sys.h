@@ -63,6 +63,7 @@ struct fa_clone_args {
 #define FA_PR_SET_NAME 15
 #define FA_PR_GET_NAME 16
 #define FA_PR_GET_SECCOMP 21
+#define FA_PR_SET_PDEATHSIG 1
 #define FA_RSEQ_SIG 0x53053053u
 #define FA_FUTEX_WAIT_PRIVATE 128
 #define FA_FUTEX_WAKE_PRIVATE 129

@@ -13,6 +13,7 @@ import { register as registerBenchRemote } from './commands/bench-remote.js';
 import { register as registerUnfork } from './commands/unfork.js';
 import { register as registerExplore } from './commands/explore.js';
 import { register as registerBenchExplore } from './commands/bench-explore.js';
+import { register as registerDoctor } from './commands/doctor.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 import { wantsJson, watchForJsonError } from './json-error.js';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerSnapshot(program);
   registerUnfork(program);
   registerExplore(program);
+  registerDoctor(program);
   return program;
 }
 

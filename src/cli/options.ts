@@ -1,5 +1,9 @@
 // Flag parsing helpers: errors name the flag at fault.
+import { freemem } from 'node:os';
 import { UsageError } from './usage-error.js';
+
+/** Lists longer than this are a mistake (each entry is a configuration that runs on its own). */
+export const MAX_LIST_ENTRIES = 64;
 
 export function parsePositiveInt(flag: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
@@ -7,10 +11,20 @@ export function parsePositiveInt(flag: string, text: string, max = Number.MAX_SA
   return n;
 }
 
-/** Parses "1,8,64" into whole numbers from min to max; the error names the flag. */
+/** Parses "1,8,64" into at most MAX_LIST_ENTRIES whole numbers from min to max; the error names the flag. */
 export function parseNumberList(flag: string, text: string, min = 0, max = Number.MAX_SAFE_INTEGER): number[] {
   const out = text.split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+  if (out.length > MAX_LIST_ENTRIES) throw new UsageError(`${flag} takes at most ${MAX_LIST_ENTRIES} values, got ${out.length}`);
   if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < min || n > max))
     throw new UsageError(`${flag} expects a comma-separated list of whole numbers from ${min} to ${max}, got '${text}'`);
   return out;
+}
+
+/** A list of memory sizes in MB, each of which this machine can hold now (MemAvailable). */
+export function parseMemoryMbList(flag: string, text: string): number[] {
+  const list = parseNumberList(flag, text);
+  const availableMb = Math.floor(freemem() / 2 ** 20);
+  const tooBig = list.find((mb) => mb > availableMb);
+  if (tooBig !== undefined) throw new UsageError(`${flag} ${tooBig} is more memory than this machine has available (${availableMb} MB): out of memory`);
+  return list;
 }

@@ -19,11 +19,13 @@ export interface CloneProcessOptions {
   stopped?: boolean;
   /** the clone keeps the original PID and TIDs, in a PID namespace of its own (docs/remote.md) */
   exactTids?: boolean;
+  /** private copies of epoll, eventfd, timerfd, signalfd, inotify and self-pipes (default true); false shares them as fork does */
+  privateFds?: boolean;
 }
 
 /** Clones process `pid` with all its threads; resolves to the full report. */
 export function cloneProcessDetailed(pid: number, opts: CloneProcessOptions = {}): Promise<RemoteCloneResult> {
-  return cloneInEngineProcess({ pid, options: { count: opts.count ?? 1, stopped: opts.stopped, exactTids: opts.exactTids } });
+  return cloneInEngineProcess({ pid, options: { count: opts.count ?? 1, stopped: opts.stopped, exactTids: opts.exactTids, privateFds: opts.privateFds } });
 }
 
 /** Clones process `pid` with all its threads, `count` times; resolves to the clones. */

@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
-import { checkResult, finishCall, NR, startCall, type Call } from './inject.js';
+import { checkResult, collectExit, NR, passEntry, startCall, type Call } from './inject.js';
 import { reg } from './regs.js';
-import { statusField } from '../proc/tasks.js';
+import type { CapState } from './caps.js';
 import type { ProcessMemory } from './memory.js';
 import type { TracedTask } from './task.js';
 
@@ -23,15 +23,15 @@ export interface ThreadState {
   ownerList: bigint;
   /** set_tid_address / CLONE_CHILD_CLEARTID address (0: none) */
   clearChildTid: bigint;
-  /** where the libc thread descriptor keeps this thread's TID (0: not found) */
+  /** where the libc thread descriptor keeps this thread's TID (0: not found); filled in by clone-process from discoverLayout */
   tidField: bigint;
   /** struct stack_t (24 bytes) when a signal stack is set, else undefined */
   altstack?: Buffer;
   name: string;
   affinity: Buffer;
   sched: Buffer;
-  /** exact TIDs only: the capability sets (struct __user_cap_data_struct[2], 24 bytes) */
-  caps?: Buffer;
+  /** the capability sets (and, when a user namespace is made, the securebits) */
+  caps?: CapState;
 }
 
 const PR_GET_TID_ADDRESS = 40;
@@ -40,19 +40,6 @@ const SLOT_BYTES = 32;
 
 /** A thread's own dead stack bytes below its red zone, for one call's result or argument. */
 export const stackSlot = (regs: Buffer): bigint => (reg(regs, 'rsp') - 128n - 2n * BigInt(SLOT_BYTES)) & ~15n;
-
-/** A thread's capability sets from /proc, as capset(2) takes them. */
-export function readCaps(pid: number, tid: number): Buffer {
-  const set = (name: string) => BigInt('0x' + (statusField(pid, name, tid) || '0'));
-  const [inh, prm, eff] = [set('CapInh'), set('CapPrm'), set('CapEff')];
-  const b = Buffer.alloc(24);
-  for (const [k, shift] of [[0, 0n], [1, 32n]] as const) {
-    b.writeUInt32LE(Number((eff >> shift) & 0xffffffffn), 12 * k);
-    b.writeUInt32LE(Number((prm >> shift) & 0xffffffffn), 12 * k + 4);
-    b.writeUInt32LE(Number((inh >> shift) & 0xffffffffn), 12 * k + 8);
-  }
-  return b;
-}
 
 function readName(pid: number, tid: number): string {
   try {
@@ -63,49 +50,44 @@ function readName(pid: number, tid: number): string {
 }
 
 /** The descriptor's TID field: glibc's clear_child_tid points at it; musl's does not, so look near the thread pointer. */
-function findTidField(mem: ProcessMemory, tid: number, clearChildTid: bigint, fsBase: bigint): bigint {
-  const atClear = clearChildTid ? mem.tryRead(clearChildTid, 4) : undefined;
-  if (atClear && atClear.readInt32LE(0) === tid) return clearChildTid;
-  const desc = fsBase ? mem.tryRead(fsBase, 256) : undefined;
-  if (!desc) return 0n;
-  for (let off = 8; off + 4 <= desc.length; off += 4) if (desc.readInt32LE(off) === tid) return fsBase + BigInt(off);
-  return 0n;
-}
-
 /**
  * Reads every thread's state. The two injected calls are pipelined: while one
  * thread's call runs, the tracer collects another's result and starts its next
  * call, and reads what ptrace can tell once a thread is stopped for good.
+ * (Each call is two stops, entry and exit: see inject.ts.)
  */
-export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint): ThreadState[] {
+export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint, callBaseOf: Map<number, Buffer> = regsOf): ThreadState[] {
   const regs = tasks.map((t) => regsOf.get(t.tid)!);
+  const bases = tasks.map((t) => callBaseOf.get(t.tid)!); // rsp at the thread's return frame (return-frame.ts)
   const slots = regs.map(stackSlot);
   const saved = slots.map((s) => mem.read(s, SLOT_BYTES));
-  const tidCalls: Call[] = tasks.map((task, i) => ({ task, base: regs[i]!, nr: NR.prctl, args: [PR_GET_TID_ADDRESS, slots[i]!] }));
-  const stackCalls: Call[] = tasks.map((task, i) => ({ task, base: regs[i]!, nr: NR.sigaltstack, args: [0, slots[i]!] }));
+  const tidCalls: Call[] = tasks.map((task, i) => ({ task, base: bases[i]!, nr: NR.prctl, args: [PR_GET_TID_ADDRESS, slots[i]!] }));
+  const stackCalls: Call[] = tasks.map((task, i) => ({ task, base: bases[i]!, nr: NR.sigaltstack, args: [0, slots[i]!] }));
   try {
     for (const c of tidCalls) startCall(c, insn);
+    for (const c of tidCalls) passEntry(c);
     const clearTids = tidCalls.map((c, i) => {
-      checkResult('prctl(PR_GET_TID_ADDRESS)', c.task.tid, finishCall(c, insn));
+      checkResult('prctl(PR_GET_TID_ADDRESS)', c.task.tid, collectExit(c));
       const addr = mem.read(slots[i]!, 8).readBigUInt64LE(0);
       startCall(stackCalls[i]!, insn);
       return addr;
     });
+    for (const c of stackCalls) passEntry(c);
     return tasks.map((task, i) => {
       const tid = task.tid;
-      checkResult('sigaltstack', tid, finishCall(stackCalls[i]!, insn));
+      checkResult('sigaltstack', tid, collectExit(stackCalls[i]!));
       const ss = mem.read(slots[i]!, 24);
       const robust = getRobustList(tid);
       return {
         tid,
         regs: regs[i]!,
         xstate: pt.getXstate(tid),
-        sigmask: pt.getSigmask(tid),
+        sigmask: task.savedMask ?? pt.getSigmask(tid), // its own, not the one blocked for our calls
         rseq: pt.getRseq(tid),
         robust,
         ownerList: robust.head,
         clearChildTid: clearTids[i]!,
-        tidField: findTidField(mem, tid, clearTids[i]!, reg(regs[i]!, 'fs_base')),
+        tidField: 0n, // set from the libc layout (libc-layout.ts discoverLayout), which needs every thread
         altstack: ss.readInt32LE(8) & SS_DISABLE ? undefined : ss,
         name: readName(task.tgid, tid),
         affinity: getAffinity(tid),

@@ -8,22 +8,34 @@
 // originals are released restores and releases them; a copy that cannot be
 // finished is killed.
 import * as pt from './ptrace.js';
-import { captureThreads, readCaps, type ThreadState } from './capture.js';
+import { captureThreads, type ThreadState } from './capture.js';
+import { CAP_SYS_ADMIN, has, readCapState } from './caps.js';
+import { injectAll, NR } from './inject.js';
 import { RemoteError } from './errors.js';
 import { SyscallError } from './libc.js';
 import { ProcessMemory } from './memory.js';
 import { diagnoseDenied, preflight } from './preflight.js';
 import { buildClone, injectFork } from './recreate.js';
 import { reg } from './regs.js';
-import { findOwnerListOffset, isGlibc } from './owners.js';
-import { restoreThread } from './restore.js';
+import { discoverLayout, type LibcLayout } from './libc-layout.js';
+import { restoreThreads } from './restore.js';
 import { seizeAll } from './seize.js';
+import { readSecurity, refusal } from './refusals.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, readMaps, type Mapping } from './syscall-insn.js';
-import { waitTask } from './wait.js';
+import { findReturnPath, ReturnFrames } from './return-frame.js';
+import { abortRseqSection } from './rseq-cs.js';
+import { waitLeader, waitTask } from './wait.js';
 import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
-import type { TracedTask } from './task.js';
+import { TaskGone, type TracedTask } from './task.js';
+import { readFileSync } from 'node:fs';
+import { stackSlot } from './capture.js';
+import { planPrivateFds } from './private/snapshot-fds.js';
+import { readEarlyFdState } from './private/snapshot-socketpairs.js';
+import { installPrivateFds } from './private/install-fds.js';
+import type { NotCopied } from './private/plan.js';
+import { refuseTidCachingRuntime } from './tid-caching.js';
 
 export interface RemoteCloneOptions {
   /** how many clones (default 1) */
@@ -32,6 +44,8 @@ export interface RemoteCloneOptions {
   stopped?: boolean;
   /** same PID and TIDs in the clone: it runs in a PID namespace of its own under a small init */
   exactTids?: boolean;
+  /** the clone gets its own copies of epoll, eventfd, timerfd, signalfd, inotify and self-pipes (default true; false: shared as after fork) */
+  privateFds?: boolean;
   /** called between steps; returning true abandons the operation (nothing is left changed) */
   shouldAbort?: () => boolean;
 }
@@ -45,6 +59,10 @@ export interface RemoteClone {
   tids: Record<number, number>;
   /** exact TIDs: the clone's own PID seen from outside (`pid` is its namespace's init, which exits with its status) */
   childPid?: number;
+  /** private event objects: how many the clone got copies of (absent with privateFds: false) */
+  privateFds?: number;
+  /** descriptors not copied faithfully, and how each behaves in the clone (docs/semantics.md) */
+  notCopied?: NotCopied[];
 }
 
 export interface RemoteCloneResult {
@@ -55,6 +73,8 @@ export interface RemoteCloneResult {
   heldUs: number;
   /** microseconds for the whole operation */
   totalUs: number;
+  /** what this clone could not do because the target's libc layout was not fully found (new TIDs: lock owners or descriptor TIDs not rewritten); empty when nothing degraded */
+  warnings: string[];
   /** microseconds per step: preflight, seize, maps, capture, fork, release (the original runs again), build */
   phasesUs: Record<string, number>;
 }
@@ -83,8 +103,8 @@ function killClone(pid: number, tasks: TracedTask[] = []): void {
 }
 
 /** Clears the MADV_DONTFORK marks in the original so that a fork copies those ranges. */
-function clearDontFork(forker: TracedTask, insn: bigint, f: ThreadState, ranges: Range[], pid: number): void {
-  const stuck = markDontFork(forker, insn, f.regs, ranges, false);
+function clearDontFork(forker: TracedTask, insn: bigint, base: Buffer, ranges: Range[], pid: number): void {
+  const stuck = markDontFork(forker, insn, base, ranges, false);
   if (stuck.length)
     throw new RemoteError(`PID ${pid}: cannot clear MADV_DONTFORK on ${stuck.length} mapping(s) (first at 0x${stuck[0]!.start.toString(16)}); they would be missing in the clone`, 'failed');
 }
@@ -92,6 +112,60 @@ function clearDontFork(forker: TracedTask, insn: bigint, f: ThreadState, ranges:
 function lacksMappings(original: Mapping[], copyPid: number): boolean {
   const copy = new Set(readMaps(copyPid).map((m) => `${m.start}-${m.end}`));
   return original.some((m) => !copy.has(`${m.start}-${m.end}`));
+}
+
+class CloneDied extends Error {}
+
+const PR_GET_SECUREBITS = 27;
+
+/** A new user namespace resets the securebits: read each original thread's, to give them back. */
+function readSecurebits(tasks: TracedTask[], states: ThreadState[], callBase: Map<number, Buffer>, insn: bigint): void {
+  const rets = injectAll(tasks.map((task) => ({ task, base: callBase.get(task.tid)!, nr: NR.prctl, args: [PR_GET_SECUREBITS, 0, 0, 0, 0] })), insn);
+  rets.forEach((r, i) => {
+    if (r < 0n) throw new RemoteError(`PID ${tasks[i]!.tgid}: prctl(PR_GET_SECUREBITS) in thread ${tasks[i]!.tid} failed (${r})`, 'failed');
+    states[i]!.caps!.securebits = Number(r);
+  });
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Lets every thread of a built clone go; a thread that cannot be detached
+ * died (killed from outside while being built), and so did the clone: it is
+ * never reported as made.
+ */
+function releaseWhole(tasks: TracedTask[], main: number): void {
+  const lost = tasks.slice(1).filter((t) => !t.release());
+  if (!tasks[0]!.release()) lost.unshift(tasks[0]!);
+  if (lost.length || !alive(main)) throw new CloneDied(`thread ${lost[0]?.tid ?? main} was gone when it was to be let go`);
+}
+
+/** SIGKILL for a clone being built (its init too, in exact mode), and each traced thread collected. */
+function killAndReap(pids: number[], built: TracedTask[]): void {
+  for (const p of new Set(pids)) killClone(p);
+  for (const t of [...built].sort((a, b) => Number(a.tid === a.tgid) - Number(b.tid === b.tgid))) { // the leader last
+    try {
+      const wait = () => (t.tid === t.tgid ? waitLeader(t.tid) : waitTask(t.tid));
+      for (let w = wait(); w.kind === 'stopped'; w = wait());
+    } catch {
+      // already collected, or not ours
+    }
+    t.detached = true;
+  }
+}
+
+/** What to tell the caller when clone `cpid` could not be made (it has been killed and collected). */
+function cloneFailure(pid: number, cpid: number, died: boolean, e: unknown): RemoteError {
+  const detail = e instanceof Error ? e.message : String(e);
+  if (e instanceof Abandoned) return e;
+  if (died) return new RemoteError(`clone ${cpid} of process ${pid} died while being built (${detail}); it was not made; the target was not affected`, 'failed');
+  return new RemoteError(`clone ${cpid} of process ${pid} could not be built: ${detail}; it was killed; the target was not affected`, 'failed');
 }
 
 /** Kills a copy that is still stopped under us and collects it (as its tracer). */
@@ -106,7 +180,6 @@ function reapKilled(pid: number): void {
 
 export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): RemoteCloneResult {
   const count = opts.count ?? 1;
-  const userns = (process.getuid?.() ?? 0) !== 0; // exact TIDs: not root, so a user namespace too
   const abort = opts.shouldAbort ?? (() => false);
   const t0 = now();
   const phasesUs: Record<string, number> = {};
@@ -117,58 +190,84 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     last = t;
   };
   preflight(pid);
+  if (!opts.exactTids) refuseTidCachingRuntime(pid);
+  const fdEarly = opts.privateFds === false ? undefined : readEarlyFdState(pid);
   mark('preflight');
   const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
   const tHeld = now();
   mark('seize');
   const firstRegs = new Map<number, Buffer>();
+  /** what calls injected into each original thread start from: rsp at its return frame */
+  const callBase = new Map<number, Buffer>();
+  let frames: ReturnFrames | undefined;
   let insn = 0n;
   let mem: ProcessMemory | undefined;
   const forked: number[] = [];
   const inits: TracedTask[] = []; // exact TIDs: the namespace copies, one per clone
   const clones: RemoteClone[] = [];
   let states: ThreadState[] = [];
+  let layout: LibcLayout | undefined;
   let released = false;
   let dontFork: Range[] = [];
   let forkMarksCleared = false;
   const giveBack = () => {
     if (released) return;
-    if (forkMarksCleared) markDontFork(originals[0]!, insn, firstRegs.get(originals[0]!.tid)!, dontFork, true);
+    if (forkMarksCleared) markDontFork(originals[0]!, insn, callBase.get(originals[0]!.tid)!, dontFork, true);
     forkMarksCleared = false;
-    for (const t of originals) {
-      const regs = firstRegs.get(t.tid);
-      if (regs) restoreThread(t, regs);
-    }
+    restoreThreads(originals, (t) => firstRegs.get(t.tid));
+    frames?.restoreMemory();
     for (const t of originals) t.release();
     released = true;
   };
   try {
     for (const t of originals) firstRegs.set(t.tid, pt.getRegs(t.tid));
+    const refused = refusal(pid, originals.map((t) => readSecurity(pid, t.tid)));
+    if (refused) throw refused;
     const forker = originals[0]!;
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);
-    insn = findSyscallInsn(maps, mem);
+    // a thread stopped inside an rseq critical section takes its abort, as on any preemption
+    for (const t of originals) {
+      const moved = abortRseqSection(mem, firstRegs.get(t.tid)!, pt.getRseq(t.tid));
+      if (moved) firstRegs.set(t.tid, moved);
+    }
+    const path = findReturnPath(maps, mem);
+    insn = path?.gadget ?? findSyscallInsn(maps, mem);
+    if (path) frames = new ReturnFrames(mem, path);
+    for (const t of originals) {
+      const regs = firstRegs.get(t.tid)!;
+      callBase.set(t.tid, frames ? frames.protect(regs, pt.getSigmask(t.tid), pt.getXstate(t.tid)) : regs);
+    }
+    const forkerBase = callBase.get(forker.tid)!;
+    const childStack = frames?.childStack(forkerBase) ?? 0n;
     mark('maps');
     // the stack pointer the clone's new threads make their injected calls with (no memory is used there)
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
-    states = captureThreads(originals, firstRegs, mem, insn);
+    states = captureThreads(originals, firstRegs, mem, insn, callBase);
+    for (const s of states) s.caps = readCapState(pid, s.tid);
+    // exact TIDs: the namespaces are made by the forker, inside the target; without
+    // CAP_SYS_ADMIN there (whoever we are) it needs a user namespace of its own
+    const userns = !!opts.exactTids && !has(states[0]!.caps!.eff, CAP_SYS_ADMIN);
+    if (userns) readSecurebits(originals, states, callBase, insn);
     mark('capture');
-    if (!isGlibc(maps)) {
-      const off = findOwnerListOffset(mem, states.map((s) => reg(s.regs, 'fs_base')));
-      for (const s of states) if (!s.ownerList && off > 0) s.ownerList = reg(s.regs, 'fs_base') + BigInt(off);
-    }
+    layout = discoverLayout(pid, mem, maps, states.map((s) => ({ tid: s.tid, fsBase: reg(s.regs, 'fs_base'), clearChildTid: s.clearChildTid, robustHead: s.robust.head })));
+    for (const s of states) s.tidField = layout.tidField.get(s.tid) ?? 0n;
+    if (layout.ownerListOffset > 0)
+      for (const s of states) if (!s.ownerList && reg(s.regs, 'fs_base')) s.ownerList = reg(s.regs, 'fs_base') + BigInt(layout.ownerListOffset);
+    // read while held: the event objects as the threads last left them
+    const fdPlan = fdEarly && planPrivateFds(pid, fdEarly);
+    mark('fds');
     if (abort()) throw new Abandoned();
     const f = states[0]!;
     if (opts.exactTids) {
-      for (const s of states) s.caps = readCaps(pid, s.tid);
       // each copy is the init of a namespace of its own; smaps is read up front
       dontFork = dontForkRanges(pid);
       forkMarksCleared = dontFork.length > 0;
-      clearDontFork(forker, insn, f, dontFork, pid);
-      for (let i = 0; i < count; i++) inits.push(injectNamespaceCopy(forker, f, insn, mem, userns));
+      clearDontFork(forker, insn, forkerBase, dontFork, pid);
+      for (let i = 0; i < count; i++) inits.push(injectNamespaceCopy(forker, f, insn, mem, userns, forkerBase, childStack));
       forked.push(...inits.map((t) => t.tid));
     } else {
-      for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+      for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn, forkerBase, childStack));
       // A fork leaves out MADV_DONTFORK ranges (V8 marks its whole heap so).
       // smaps, which lists the marks, is slow to read, so look only when the
       // copy lacks a mapping the original has; then fork again, marks cleared.
@@ -176,8 +275,8 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
         for (const c of forked.splice(0)) reapKilled(c);
         dontFork = dontForkRanges(pid);
         forkMarksCleared = dontFork.length > 0;
-        clearDontFork(forker, insn, f, dontFork, pid);
-        for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn));
+        clearDontFork(forker, insn, forkerBase, dontFork, pid);
+        for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn, forkerBase, childStack));
       }
     }
     mark('fork');
@@ -186,24 +285,33 @@ export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): Re
     mark('release');
     forked.forEach((cpid, i) => {
       const built: TracedTask[] = [];
+      let main = cpid;
       try {
         if (abort()) throw new Abandoned();
         // exact TIDs: cpid is the namespace init (it reports the clone's status); the clone is its child
-        const main = inits[i] ? makeExactChild(inits[i]!, f, insn, callStack, userns, toolBinary('forkall-ns-init')) : cpid;
-        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids }, built);
+        if (inits[i]) main = makeExactChild(inits[i]!, f, insn, callStack, userns, toolBinary('forkall-ns-init'));
+        let notCopied: NotCopied[] | undefined;
+        const beforeThreads = fdPlan && ((task: TracedTask, base: Buffer, cmem: ProcessMemory) => {
+          notCopied = installPrivateFds({ main: task, base, insn, mem: cmem, scratch: stackSlot(f.regs) }, fdPlan);
+        });
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns, layout: layout!, beforeThreads }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
-        for (const t of c.tasks.slice(1)) t.release();
-        c.tasks[0]!.release();
-        clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}) });
-      } finally {
-        if (clones.at(-1)?.pid !== cpid) killClone(cpid, built);
+        releaseWhole(c.tasks, main);
+        clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}), ...(fdPlan ? { privateFds: fdPlan.objects.length, notCopied: notCopied ?? [] } : {}) });
+      } catch (e) {
+        const died = !alive(main) || e instanceof TaskGone || e instanceof CloneDied || (e instanceof SyscallError && e.errno === 3);
+        killAndReap([cpid, main], built);
+        throw cloneFailure(pid, main, died, e);
       }
     });
     mark('build');
-    return { pid, threads: originals.length, clones, phasesUs, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
+    // with exact TIDs nothing needs rewriting, so nothing the layout lacks degrades the clone
+    const warnings = opts.exactTids ? [] : layout!.warnings;
+    return { pid, threads: originals.length, clones, warnings, phasesUs, heldUs: Math.round((tReleased - tHeld) * 1000), totalUs: Math.round((now() - t0) * 1000) };
   } catch (e) {
-    const done = new Set(clones.map((c) => c.pid));
-    for (const c of forked) if (!done.has(c)) killClone(c);
+    // one clone failed: the request failed; clones made before it are ended too, as nobody will learn their PIDs
+    for (const c of clones) killClone(c.pid);
+    for (const c of forked) if (!clones.some((d) => d.pid === c)) reapKilled(c);
     try {
       giveBack();
     } catch (restoreErr) {

@@ -9,6 +9,10 @@ export type RemoteErrorCode =
   | 'traced'
   | 'denied'
   | 'unsupported'
+  /** a runtime that keeps its threads' TIDs or its PID (Go, Python asyncio): only an exact-TID clone works */
+  | 'needs-exact-tids'
+  /** the target is of a kind the engine refuses (seccomp, CET): docs/semantics.md */
+  | 'not-supported'
   | 'failed';
 
 export class RemoteError extends Error {

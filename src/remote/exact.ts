@@ -22,6 +22,9 @@ import { callRegs, checkResult, injectSyscall, NR } from './inject.js';
 import { ProcessMemory } from './memory.js';
 import { reg, setReg, sreg } from './regs.js';
 import { RemoteError } from './errors.js';
+import { errnoName } from './libc.js';
+import { capSteps, freshUserNamespaceCaps } from './caps.js';
+import { applyCapSteps } from './caps-apply.js';
 import { TracedTask } from './task.js';
 import type { ThreadState } from './capture.js';
 
@@ -74,7 +77,7 @@ export function cloneArgs(a: Clone3Args): Buffer {
 }
 
 /** Step 1: the copy I in new namespaces; returns it stopped and traced. */
-export function injectNamespaceCopy(forker: TracedTask, f: ThreadState, insn: bigint, mem: ProcessMemory, userns: boolean): TracedTask {
+export function injectNamespaceCopy(forker: TracedTask, f: ThreadState, insn: bigint, mem: ProcessMemory, userns: boolean, base: Buffer, childStack: bigint): TracedTask {
   const at = scratch(f.regs);
   const saved = mem.read(at, SCRATCH_BYTES);
   let flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_PARENT | CLONE_PTRACE;
@@ -82,17 +85,22 @@ export function injectNamespaceCopy(forker: TracedTask, f: ThreadState, insn: bi
   let initPid: bigint;
   try {
     // clone3 wants exit_signal 0 with CLONE_PARENT: I signals the target's parent as the target would
-    mem.write(at, cloneArgs({ flags, exitSignal: 0, at }));
-    initPid = injectSyscall(forker, insn, f.regs, NR.clone3, [at, 88]);
+    // childStack: where an orphaned copy returns to (return-frame.ts)
+    mem.write(at, cloneArgs({ flags, exitSignal: 0, at, ...(childStack ? { stack: childStack - 64n, stackSize: 64n } : {}) }));
+    initPid = injectSyscall(forker, insn, base, NR.clone3, [at, 88]);
   } finally {
     mem.write(at, saved);
   }
   if (initPid < 0n) {
     const errno = Number(-initPid);
+    const name = errnoName(errno);
     throw new RemoteError(
       userns
-        ? `exact TIDs: creating a user + PID namespace failed (errno ${errno}): unprivileged user namespaces are off (see /proc/sys/user/max_user_namespaces), or run as root`
-        : `exact TIDs: creating a PID namespace failed (errno ${errno})`,
+        ? `exact TIDs: process ${forker.tgid} (thread ${forker.tid}) lacks CAP_SYS_ADMIN, so its copy needs a user namespace of its own, and creating a user + PID namespace failed: ${name}; ` +
+            (errno === 28
+              ? 'the limit /proc/sys/user/max_user_namespaces (or max_pid_namespaces) is reached'
+              : 'user namespaces are off for it (/proc/sys/user/max_user_namespaces is 0, kernel.unprivileged_userns_clone is 0, an LSM refuses, or the process is in a chroot)')
+        : `exact TIDs: process ${forker.tgid} (thread ${forker.tid}) has CAP_SYS_ADMIN, yet creating a PID namespace in it failed: ${name}${errno === 28 ? ' (/proc/sys/user/max_pid_namespaces reached)' : ''}`,
       'failed',
     );
   }
@@ -119,7 +127,17 @@ export function outerTids(pid: number, inner: number[]): number[] {
   });
 }
 
-const idMap = (id: number) => `${id} ${id} 1\n`;
+/**
+ * uid_map/gid_map for the copy's user namespace: the target's own ids (real,
+ * effective, saved, filesystem) mapped to themselves. An unprivileged writer
+ * may only map its own effective id (and must deny setgroups first).
+ */
+function idMaps(pid: number, field: 'Uid' | 'Gid'): string {
+  const ids = [...new Set((statusField(pid, field) ?? '').split(/\s+/).filter(Boolean).map(Number))];
+  const root = (process.geteuid?.() ?? 0) === 0;
+  const mine = field === 'Uid' ? (process.geteuid?.() ?? 0) : (process.getegid?.() ?? 0);
+  return (root ? ids : [mine]).map((id) => `${id} ${id} 1\n`).join('');
+}
 
 /** The outer PID of I's only child. */
 function childOf(pid: number): number {
@@ -136,11 +154,9 @@ function childOf(pid: number): number {
 export function makeExactChild(init: TracedTask, f: ThreadState, insn: bigint, callStack: bigint, userns: boolean, initBinary: string): number {
   const ipid = init.tid;
   if (userns) {
-    const uid = process.getuid?.() ?? 0;
-    const gid = process.getgid?.() ?? 0;
-    writeFileSync(`/proc/${ipid}/setgroups`, 'deny');
-    writeFileSync(`/proc/${ipid}/uid_map`, idMap(uid));
-    writeFileSync(`/proc/${ipid}/gid_map`, idMap(gid));
+    if ((process.geteuid?.() ?? 0) !== 0) writeFileSync(`/proc/${ipid}/setgroups`, 'deny');
+    writeFileSync(`/proc/${ipid}/uid_map`, idMaps(ipid, 'Uid'));
+    writeFileSync(`/proc/${ipid}/gid_map`, idMaps(ipid, 'Gid'));
   }
   const mem = new ProcessMemory(ipid);
   try {
@@ -163,11 +179,13 @@ export function makeExactChild(init: TracedTask, f: ThreadState, insn: bigint, c
     const inner = injectSyscall(init, insn, base, NR.clone3, [at, 88]);
     if (inner < 0n)
       throw new RemoteError(
-        `exact TIDs: clone3 with set_tid=${f.tid} failed (errno ${-inner})${inner === -1n ? ': CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE over the new PID namespace is missing' : ''}`,
+        `exact TIDs: clone3 with set_tid=${f.tid} in the namespace init ${ipid} failed: ${errnoName(Number(-inner))}${inner === -1n ? ' (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE over the new PID namespace is missing)' : ''}`,
         'failed',
       );
     if (Number(inner) !== f.tid) throw new RemoteError(`exact TIDs: the clone got PID ${inner} in its namespace, not ${f.tid}`, 'failed');
     const child = childOf(ipid); // stopped and traced by us (CLONE_PTRACE), EXITKILL inherited from I
+    // I keeps its full capabilities in the new user namespace until C exists; then it gets the original's
+    if (userns && f.caps) applyCapSteps([{ task: init, base, slot: at, steps: capSteps(freshUserNamespaceCaps(), f.caps) }], insn, mem);
     execInit(init, mem, base, at, insn, initBinary, f.tid);
     return child;
   } finally {
@@ -195,6 +213,6 @@ function execInit(init: TracedTask, mem: ProcessMemory, base: Buffer, at: bigint
   pt.syscall(init.tid);
   init.waitSyscallStop(); // exit
   const ret = sreg(pt.getRegs(init.tid), 'rax');
-  if (ret !== 0n) throw new RemoteError(`exact TIDs: the namespace init could not exec ${path} (errno ${-ret})`, 'failed');
+  if (ret !== 0n) throw new RemoteError(`exact TIDs: the namespace init could not exec ${path}: ${errnoName(Number(-ret))}`, 'failed');
   init.release();
 }

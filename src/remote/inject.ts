@@ -1,14 +1,20 @@
 // Making a stopped task execute one system call of our choosing: point rip at
-// an existing `syscall` instruction, load the number and arguments, and
-// single-step over it. The step ends in a SIGTRAP signal-delivery stop right
-// after the call returned (one stop per call; a stop inside get_signal, so a
-// thread given its original registers there and let go restarts its own
-// interrupted call exactly as the kernel would). Calls in different tasks are
-// started together and then collected, so they run in parallel.
+// an existing `syscall` instruction, load the number and arguments, and run
+// the task with PTRACE_SYSCALL to the call's entry stop and on to its exit
+// stop, where rax holds the result. Syscall stops generate no signal. (A
+// single step would: its SIGTRAP is *forced*, and the kernel delivers a forced
+// signal that the program blocks or ignores by resetting its handler to SIG_DFL
+// for the whole process and unblocking it in that thread, see
+// force_sig_info_to_task; a program that keeps SIGTRAP blocked and pending
+// would lose its handler and die.) A thread left in a syscall stop is not in
+// the kernel's signal path, so before it is let go with its own registers it
+// is brought back to a ptrace stop there (TracedTask.toSignalStop), where the
+// kernel's restart logic sees its interrupted call. Calls in different tasks
+// are started together and then collected, so they run in parallel.
 import * as pt from './ptrace.js';
-import { reg, setReg, sreg } from './regs.js';
+import { errnoName } from './libc.js';
+import { setReg, sreg } from './regs.js';
 import type { TracedTask } from './task.js';
-import { SIGTRAP } from './wait.js';
 
 const ARG_REGS = ['rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'] as const;
 
@@ -28,7 +34,7 @@ export const NR = {
 
 export class InjectedCallFailed extends Error {
   constructor(readonly call: string, readonly tid: number, readonly errno: number) {
-    super(`${call} in thread ${tid} failed with errno ${errno}`);
+    super(`${call} in thread ${tid} failed: ${errnoName(errno)}`);
   }
 }
 
@@ -50,34 +56,34 @@ export function callRegs(base: Buffer, insn: bigint, nr: number, args: (bigint |
   return r;
 }
 
-/** Sets the call up and lets the task run it; collect with finishCall. */
+/** Sets the call up and lets the task run to the call's entry; collect with passEntry and collectExit. */
 export function startCall(c: Call, insn: bigint): void {
   pt.setRegs(c.task.tid, callRegs(c.base, insn, c.nr, c.args));
-  pt.singleStep(c.task.tid);
+  c.task.blockSignals(); // after the registers: an orphaned call's return frame restores the mask
+  pt.syscall(c.task.tid);
 }
 
-/** Waits for a started call to return; its raw result. */
-export function finishCall(c: Call, insn: bigint): bigint {
-  const t = c.task;
-  for (;;) {
-    t.waitFor(
-      (w) => w.kind === 'stopped' && w.event === 0 && w.sig === SIGTRAP,
-      (sig) => pt.singleStep(t.tid, sig),
-    );
-    const after = pt.getRegs(t.tid);
-    if (reg(after, 'rip') === insn + 2n) {
-      return sreg(after, 'rax');
-    }
-    // a SIGTRAP of the program's own, before the call ran: keep it, step again
-    t.held.push(SIGTRAP);
-    pt.singleStep(t.tid);
-  }
+/** Waits for a started call's entry stop and lets the call run. */
+export function passEntry(c: Call): void {
+  c.task.waitSyscallStop(); // signals that come first are held, as at any stop
+  pt.syscall(c.task.tid);
 }
 
-/** Runs the calls (at most one per task), all at once; returns each raw result. */
+/** After passEntry: waits for the call's exit stop; its raw result. */
+export function collectExit(c: Call): bigint {
+  c.task.waitSyscallStop();
+  return sreg(pt.getRegs(c.task.tid), 'rax');
+}
+
+/**
+ * Runs the calls (at most one per task), all at once; returns each raw
+ * result. Every entry is passed before any exit is awaited, so that the
+ * calls of all tasks are in flight together.
+ */
 export function injectAll(calls: Call[], insn: bigint): bigint[] {
   for (const c of calls) startCall(c, insn);
-  return calls.map((c) => finishCall(c, insn));
+  for (const c of calls) passEntry(c);
+  return calls.map(collectExit);
 }
 
 /** Runs syscall `nr` in `task` (which must be in a ptrace stop); returns the raw result. */

@@ -57,6 +57,15 @@ const sched_setaffinity = libc.func('int sched_setaffinity(int pid, size_t size,
   mask: Buffer,
 ) => number;
 export const getppid = libc.func('int getppid(void)') as () => number;
+export const schedYield = libc.func('int sched_yield(void)') as () => number;
+const nanosleepFn = libc.func('int nanosleep(void *req, void *rem)') as (req: Buffer, rem: null) => number;
+const napSpec = Buffer.alloc(16);
+/** Sleeps about `ns` nanoseconds (plus the thread's timer slack). */
+export function napNs(ns: number): void {
+  napSpec.writeBigInt64LE(0n, 0);
+  napSpec.writeBigInt64LE(BigInt(ns), 8);
+  nanosleepFn(napSpec, null);
+}
 
 export const errno = lastErrno;
 
@@ -74,6 +83,7 @@ export class SyscallError extends Error {
 
 const NAMES: Record<number, string> = {
   1: 'EPERM (operation not permitted)',
+  2: 'ENOENT (no such file or directory)',
   3: 'ESRCH (no such process)',
   4: 'EINTR',
   5: 'EIO',
@@ -83,7 +93,9 @@ const NAMES: Record<number, string> = {
   14: 'EFAULT',
   16: 'EBUSY',
   22: 'EINVAL (invalid argument)',
+  28: 'ENOSPC (a limit was reached, e.g. user.max_user_namespaces or pid_max)',
   38: 'ENOSYS (not supported by this kernel)',
+  95: 'EOPNOTSUPP (not supported)',
 };
 export const errnoName = (e: number): string => NAMES[e] ?? `errno ${e}`;
 

@@ -1,16 +1,15 @@
 // Lock owners in the clone's memory: with new TIDs, a lock word holding an old
 // TID would look owned by a thread of the original. Rewritten, before any of
 // the clone's threads runs, wherever the owner can be found exactly (the same
-// rules as the in-process engine, native/src/owners.c):
-//  - each thread's robust-futex list (lock word, and glibc's __owner beside it);
+// rules as the in-process engine, native/src/owners.c, from the same table,
+// native/src/layout_rules.h; what to look at comes from libc-layout.ts):
+//  - each thread's robust-futex list, or musl's unregistered owner list (lock
+//    word, and glibc's __owner beside it);
 //  - glibc: ld.so's recursive locks (in its writable data), owned by one of ours.
+import { layoutRules } from './layout-rules.js';
+import type { LibcLayout } from './libc-layout.js';
 import type { ProcessMemory } from './memory.js';
 import type { Mapping } from './syscall-insn.js';
-
-const FUTEX_TID_MASK = 0x3fffffff;
-const LIST_LIMIT = 2048;
-/** musl's pthread_mutex_t on x86-64: list entries point at _m_next (byte 32), the lock word _m_lock is byte 4. */
-const MUSL_LOCK_FROM_NEXT = 4n - 32n;
 
 export interface OwnerMove {
   head: bigint;
@@ -19,86 +18,69 @@ export interface OwnerMove {
 }
 
 function fixLockWord(mem: ProcessMemory, addr: bigint, oldTid: number, newTid: number, glibc: boolean): number {
-  const b = mem.tryRead(addr, 12);
+  const r = layoutRules();
+  const ownerAt = r.glibcMutexOwner;
+  const b = mem.tryRead(addr, ownerAt + 4);
   if (!b) return 0;
   let n = 0;
   const w = b.readInt32LE(0);
-  if ((w & FUTEX_TID_MASK) === oldTid) {
-    b.writeInt32LE((w & ~FUTEX_TID_MASK) | newTid, 0);
+  if ((w & r.futexTidMask) === oldTid) {
+    b.writeInt32LE((w & ~r.futexTidMask) | newTid, 0);
     n++;
   }
-  if (glibc && b.readInt32LE(8) === oldTid) {
-    b.writeInt32LE(newTid, 8); // struct __pthread_mutex_s: __lock, __count, __owner
+  if (glibc && b.readInt32LE(ownerAt) === oldTid) {
+    b.writeInt32LE(newTid, ownerAt); // struct __pthread_mutex_s: __lock, __count, __owner
     n++;
   }
   if (n) mem.write(addr, b);
   return n;
 }
 
-function fixRobustList(mem: ProcessMemory, m: OwnerMove, glibc: boolean): number {
+function fixRobustList(mem: ProcessMemory, m: OwnerMove, layout: LibcLayout): number {
+  const r = layoutRules();
   const h = m.head ? mem.tryRead(m.head, 24) : undefined;
   if (!h) return 0;
+  const glibc = layout.libc.kind === 'glibc';
   // musl fills in the offset only when it registers the list with the kernel
-  const off = h.readBigInt64LE(8) || (glibc ? 0n : MUSL_LOCK_FROM_NEXT);
+  const off = h.readBigInt64LE(8) || BigInt(layout.ownerLockOffset ?? 0);
   if (!off) return 0;
   let fixed = 0;
   let entry = h.readBigUInt64LE(0);
-  for (let i = 0; entry && entry !== m.head && i < LIST_LIMIT; i++) {
-    fixed += fixLockWord(mem, entry + BigInt(off), m.oldTid, m.newTid, glibc);
+  for (let i = 0; entry && entry !== m.head && i < r.ownerListLimit; i++) {
+    fixed += fixLockWord(mem, entry + off, m.oldTid, m.newTid, glibc);
     const next = mem.tryRead(entry, 8);
     if (!next) break;
     entry = next.readBigUInt64LE(0);
   }
   const pending = h.readBigUInt64LE(16);
-  if (pending) fixed += fixLockWord(mem, pending + BigInt(off), m.oldTid, m.newTid, glibc);
+  if (pending) fixed += fixLockWord(mem, pending + off, m.oldTid, m.newTid, glibc);
   return fixed;
 }
 
 /** ld.so's recursive pthread mutexes: __lock != 0, __count >= 1, __owner one of ours, kind recursive. */
-function fixLdsoLocks(mem: ProcessMemory, maps: Mapping[], newOf: Map<number, number>): number {
+function fixLdsoLocks(mem: ProcessMemory, regions: Mapping[], newOf: Map<number, number>): number {
+  const l = layoutRules().ldsoLock;
   let fixed = 0;
-  for (const m of maps) {
-    if (!/\/ld-linux[^/]*\.so/.test(m.path) || !m.perms.startsWith('rw')) continue;
+  for (const m of regions) {
     const data = mem.tryRead(m.start, Number(m.end - m.start));
     if (!data) continue;
-    for (let off = 0; off + 20 <= data.length; off += 8) {
-      if (data.readInt32LE(off) === 0 || data.readInt32LE(off + 4) < 1 || (data.readInt32LE(off + 16) & 0x7f) !== 1) continue;
-      const n = newOf.get(data.readInt32LE(off + 8));
+    for (let off = 0; off + l.bytes <= data.length; off += l.step) {
+      if (data.readInt32LE(off) === 0 || data.readInt32LE(off + l.count) < 1 || (data.readInt32LE(off + l.kind) & l.kindMask) !== l.kindRecursive) continue;
+      const n = newOf.get(data.readInt32LE(off + l.owner));
       if (n === undefined) continue;
       const b = Buffer.alloc(4);
       b.writeInt32LE(n, 0);
-      mem.write(m.start + BigInt(off + 8), b);
+      mem.write(m.start + BigInt(off + l.owner), b);
       fixed++;
     }
   }
   return fixed;
 }
 
-/**
- * musl keeps each thread's owned locks (recursive, errorcheck, PI, robust) on
- * a list in its descriptor and registers it with the kernel only after a
- * robust lock. An empty list's head points at itself, so the field is the one
- * word (after `self` at offset 0) of some thread's descriptor that holds its
- * own address. Returns its offset from the thread pointer, or -1.
- */
-export function findOwnerListOffset(mem: ProcessMemory, threadPointers: bigint[]): number {
-  for (const tp of threadPointers) {
-    const d = tp ? mem.tryRead(tp, 256) : undefined;
-    if (!d) continue;
-    for (let off = 8; off + 8 <= d.length; off += 8) if (d.readBigUInt64LE(off) === tp + BigInt(off)) return off;
-  }
-  return -1;
-}
-
-export function isGlibc(maps: Mapping[]): boolean {
-  return maps.some((m) => /\/libc\.so\.6$/.test(m.path));
-}
-
 /** Rewrites every owner it can find; returns how many lock words changed. */
-export function fixOwners(mem: ProcessMemory, maps: Mapping[], moves: OwnerMove[]): number {
-  const glibc = isGlibc(maps);
+export function fixOwners(mem: ProcessMemory, layout: LibcLayout, moves: OwnerMove[]): number {
   let fixed = 0;
-  for (const m of moves) fixed += fixRobustList(mem, m, glibc);
-  if (glibc) fixed += fixLdsoLocks(mem, maps, new Map(moves.map((m) => [m.oldTid, m.newTid])));
+  for (const m of moves) fixed += fixRobustList(mem, m, layout);
+  if (layout.ldsoRegions.length) fixed += fixLdsoLocks(mem, layout.ldsoRegions, new Map(moves.map((m) => [m.oldTid, m.newTid])));
   return fixed;
 }

@@ -8,6 +8,7 @@ import { getAffinity, schedGetattr, schedSetattr, setAffinity } from './libc.js'
 import { injectAllChecked, injectChecked } from './inject.js';
 import { ProcessMemory } from './memory.js';
 import { fixOwners, type OwnerMove } from './owners.js';
+import type { LibcLayout } from './libc-layout.js';
 import { reg, resumeRegs, setReg } from './regs.js';
 import type { Mapping } from './syscall-insn.js';
 import { TracedTask } from './task.js';
@@ -15,6 +16,8 @@ import { reenterCalls } from './reenter.js';
 import { markDontFork, type Range } from './dontfork.js';
 import { stackSlot, type ThreadState } from './capture.js';
 import { cloneArgs as clone3Args, outerTids, scratch } from './exact.js';
+import { capSteps, freshUserNamespaceCaps } from './caps.js';
+import { applyCapSteps } from './caps-apply.js';
 
 const CLONE = {
   VM: 0x100,
@@ -38,13 +41,15 @@ const PR_SET_NAME = 15;
  * clone a sibling of the target (its parent reaps it; the target never sees a
  * child it did not make); CLONE_PTRACE makes it ours, stopped before its first
  * instruction. The descriptor's TID field and the clear-TID address are set
- * the way libc's own fork sets them.
+ * the way libc's own fork sets them. `base`: the forker's call registers
+ * (return-frame.ts).
  */
-export function injectFork(forker: TracedTask, f: ThreadState, insn: bigint): number {
+export function injectFork(forker: TracedTask, f: ThreadState, insn: bigint, base: Buffer, childStack: bigint): number {
   let flags = CLONE.PARENT | CLONE.PTRACE | SIGCHLD;
   if (f.clearChildTid) flags |= CLONE.CHILD_CLEARTID;
   if (f.tidField && f.tidField === f.clearChildTid) flags |= CLONE.CHILD_SETTID;
-  return Number(injectChecked(forker, insn, f.regs, 'clone', [flags, 0, 0, f.clearChildTid, 0]));
+  // childStack: where an orphaned child returns to (return-frame.ts); 0 keeps the forker's
+  return Number(injectChecked(forker, insn, base, 'clone', [flags, childStack, 0, f.clearChildTid, 0]));
 }
 
 export interface BuildContext {
@@ -56,6 +61,12 @@ export interface BuildContext {
   dontFork: Range[];
   /** exact TIDs: threads are made with clone3 set_tid = their old TID (the clone is in its own PID namespace) */
   exact?: boolean;
+  /** the target's libc layout (libc-layout.ts): where the lock owners to rewrite are */
+  layout: LibcLayout;
+  /** runs in the stopped one-thread copy before its threads are made (private event objects: private/install-fds.ts) */
+  beforeThreads?: (main: TracedTask, base: Buffer, mem: ProcessMemory) => void;
+  /** exact TIDs: the clone is in a user namespace of its own (its capabilities start full) */
+  userns?: boolean;
 }
 
 export interface BuiltClone {
@@ -102,26 +113,21 @@ function registerInThreads(tasks: TracedTask[], states: ThreadState[], inherited
   injectAllChecked('prctl', each(renamed, (_t, slot) => [PR_SET_NAME, slot]), ctx.insn);
 }
 
-const CAP_VERSION_3 = 0x20080522;
-
 /**
- * Exact TIDs: the clone was made by the namespace init, and its threads by its
- * main thread; give each thread the capability sets its original had (in a
- * user namespace made for an unprivileged caller they would otherwise be full).
+ * Gives each thread (main first) the capability state its original had
+ * (caps.ts): the threads were made by the main thread, so they have its
+ * capabilities, which in a new user namespace are full.
  */
 function restoreCaps(tasks: TracedTask[], states: ThreadState[], mainBase: Buffer, ctx: BuildContext, mem: ProcessMemory): void {
-  const calls = tasks.map((task, i) => {
+  const start = ctx.userns ? freshUserNamespaceCaps() : states[0]!.caps;
+  if (!start) return;
+  const jobs = tasks.map((task, i) => {
     const t = states[i]!;
-    const at = stackSlot(t.regs); // 8-byte header, then the 24-byte data
-    const arg = Buffer.alloc(32);
-    arg.writeUInt32LE(CAP_VERSION_3, 0);
-    t.caps!.copy(arg, 8);
-    mem.write(at, arg);
     const base = i === 0 ? mainBase : Buffer.from(t.regs);
     if (i > 0) setReg(base, 'rsp', ctx.callStack);
-    return { task, base, args: [at, at + 8n] };
+    return { task, base, slot: stackSlot(t.regs), steps: t.caps ? capSteps(start, t.caps) : [] };
   });
-  injectAllChecked('capset', calls, ctx.insn);
+  applyCapSteps(jobs, ctx.insn, mem);
 }
 
 function finishThread(task: TracedTask, t: ThreadState): void {
@@ -198,10 +204,11 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       mem.write(f.tidField, b);
     }
     restoreSchedAndAffinity(pid, f); // before the threads, which inherit it (a fork may reset the policy)
+    ctx.beforeThreads?.(main, mainBase, mem);
     const mainState = f;
     const tasks = createThreads(main, mainBase, others, ctx, mem, built);
     registerInThreads(tasks, others, f, ctx, mem);
-    if (ctx.exact) restoreCaps([main, ...tasks], [f, ...others], mainBase, ctx, mem);
+    restoreCaps([main, ...tasks], [f, ...others], mainBase, ctx, mem);
     tasks.forEach((task, i) => {
       const t = others[i]!;
       finishThread(task, t);
@@ -209,7 +216,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
       tids.set(t.tid, task.tid);
       moves.push({ head: t.ownerList, oldTid: t.tid, newTid: task.tid });
     });
-    const ownersFixed = ctx.exact ? 0 : fixOwners(mem, ctx.maps, moves);
+    const ownersFixed = ctx.exact ? 0 : fixOwners(mem, ctx.layout, moves);
     finishThread(main, f);
     reenterCalls([...tasks, main], [...others.map((t) => t.regs), f.regs]);
     return { pid, tasks: [...built], tids, ownersFixed };

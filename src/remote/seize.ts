@@ -29,7 +29,7 @@ export function seizeAll(pid: number, onDenied: (err: SyscallError) => RemoteErr
       const seized: TracedTask[] = [];
       for (const tid of fresh) {
         try {
-          pt.seize(tid, 0);
+          pt.seize(tid, pt.OPT.TRACESYSGOOD); // syscall stops of injected calls: SIGTRAP|0x80
         } catch (e) {
           const errno = e instanceof SyscallError ? e.errno : 0;
           // ESRCH: exited meanwhile. EPERM also comes for a thread that has
@@ -42,6 +42,7 @@ export function seizeAll(pid: number, onDenied: (err: SyscallError) => RemoteErr
           throw e;
         }
         const t = new TracedTask(pid, tid);
+        t.blockDuringCalls = true;
         tasks.set(tid, t);
         seized.push(t);
         pt.interrupt(tid);

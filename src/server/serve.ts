@@ -6,8 +6,9 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Template } from './template.js';
 import { ensureServeDir, peerUid, servePath } from './serve-path.js';
+import { MAX_CLONES_PER_REQUEST, parseServeRequest, type ServeRequest } from './serve-request.js';
 
-export type ServeRequest = { op: 'snapshot' } | { op: 'clone'; count?: number };
+export type { ServeRequest } from './serve-request.js';
 export type ServeReply =
   | { ok: true; threads: number; clones?: { pid: number; threads: number }[] }
   | { ok: false; error: string };
@@ -17,8 +18,6 @@ export interface ServeEvents {
   cloned?(pid: number, threads: number): void;
   exited?(pid: number, exitCode: number | null, signal: string | null): void;
 }
-
-const MAX_CLONES_PER_REQUEST = 64;
 
 async function answer(t: Template, req: ServeRequest, events: ServeEvents): Promise<ServeReply> {
   if (req.op === 'snapshot') {
@@ -62,11 +61,9 @@ function handle(conn: Socket, t: Template, events: ServeEvents): void {
     for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      let req: ServeRequest;
-      try {
-        req = JSON.parse(line) as ServeRequest;
-      } catch {
-        conn.write(JSON.stringify({ ok: false, error: 'not a JSON request' }) + '\n');
+      const req = parseServeRequest(line);
+      if ('error' in req) {
+        conn.write(JSON.stringify({ ok: false, error: req.error }) + '\n');
         continue;
       }
       answer(t, req, events).then(

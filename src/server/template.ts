@@ -1,9 +1,11 @@
 // The TypeScript client of the agent: start a program under the agent, wait
 // for its snapshot, make clones, learn how they end, close.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { nativeArtifact } from '../native/paths.js';
+import { statFields } from '../proc/tasks.js';
 import { prepareStdio, type CloneStdioOption, type PreparedStdio } from './clone-stdio.js';
 import { sendWithFds } from './fd-passing.js';
 import {
@@ -82,6 +84,8 @@ export class Template {
   private snapshotWaiters: Array<{ resolve: (n: number) => void; reject: (e: Error) => void }> = [];
   private failure: Error | undefined;
   private frozen = false;
+  /** clones reported and not yet reported ended: PID -> start time (to never kill a reused PID) */
+  private readonly live = new Map<number, string | undefined>();
 
   constructor(cmd: string, args: string[], private readonly opts: TemplateOptions = {}) {
     const at = opts.at ?? 'request';
@@ -100,9 +104,33 @@ export class Template {
     this.control.on('data', (chunk: Buffer) => this.onData(chunk));
     this.control.on('error', () => {});
     this.process.on('error', (e) => this.fail(new AgentError(`cannot start ${cmd}: ${e.message}`)));
-    this.process.on('exit', (code, signal) =>
-      this.fail(new AgentError(`template process ${this.process.pid} ended (${signal ?? `exit ${code}`})${this.frozen ? '' : ' before its snapshot'}`)),
-    );
+    this.process.on('exit', (code, signal) => {
+      this.endOrphans();
+      this.fail(new AgentError(`template process ${this.process.pid} ended (${signal ?? `exit ${code}`})${this.frozen ? '' : ' before its snapshot'}`));
+    });
+  }
+
+  /**
+   * The template is gone: its clones must not outlive it. Each clone has a
+   * parent-death signal (SIGKILL) of its own; this ends any clone still there
+   * (e.g. one made a moment before the template died), checking the start
+   * time so that a PID reused since is never touched.
+   */
+  private endOrphans(): void {
+    for (const [pid, started] of this.live) {
+      if (started !== undefined && startTime(pid) !== started) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    this.live.clear();
+  }
+
+  /** PIDs of the clones this template reported and that have not been reported ended. */
+  get liveClones(): number[] {
+    return [...this.live.keys()];
   }
 
   private fail(e: Error): void {
@@ -148,8 +176,13 @@ export class Template {
       let resolveExit!: (r: CloneResult) => void;
       const exited = new Promise<CloneResult>((r) => (resolveExit = r));
       const early = this.earlyExits.get(m.pid);
-      if (early) resolveExit(early);
-      else this.exits.set(m.pid, resolveExit);
+      if (early) {
+        this.earlyExits.delete(m.pid);
+        resolveExit(early);
+      } else {
+        this.exits.set(m.pid, resolveExit);
+        this.live.set(m.pid, startTime(m.pid));
+      }
       waiter?.resolve({
         pid: m.pid,
         threads: m.threads,
@@ -164,6 +197,7 @@ export class Template {
       });
     } else if (m.type === 'exited') {
       const r = { ...decodeWaitStatus(m.status), status: m.status };
+      this.live.delete(m.pid);
       const done = this.exits.get(m.pid);
       if (done) {
         this.exits.delete(m.pid);
@@ -256,6 +290,15 @@ export class Template {
     const t = setTimeout(() => this.process.kill('SIGKILL'), 5000);
     await gone;
     clearTimeout(t);
+  }
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks), undefined if the process is gone. */
+function startTime(pid: number): string | undefined {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'latin1'))[19];
+  } catch {
+    return undefined;
   }
 }
 

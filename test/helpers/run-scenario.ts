@@ -19,7 +19,13 @@ export interface ExternalEngine {
 
 export interface RunOptions {
   flavour: Flavour;
-  engine?: 'inprocess' | 'external';
+  /**
+   * inprocess: sc_snapshot() calls forkall_ex(); external: `external` clones
+   * the program from outside at its snapshot point; uncloned: the program
+   * reaches its snapshot point (as for an outside engine) and is let go with
+   * no clone made — the original's own transcript, to compare clones with.
+   */
+  engine?: 'inprocess' | 'external' | 'uncloned';
   external?: ExternalEngine;
   exact?: boolean;
   /** run as this uid/gid (through setpriv) — for the unprivileged exact-TID pass */
@@ -72,8 +78,9 @@ export async function runScenario(name: string, opts: RunOptions): Promise<RunRe
     ...process.env,
     FORKALL_SCENARIO_OUT: out,
     FORKALL_SCENARIO_TAG: tag,
-    FORKALL_SCENARIO_ENGINE: opts.engine ?? 'inprocess',
+    FORKALL_SCENARIO_ENGINE: opts.engine === 'uncloned' ? 'external' : (opts.engine ?? 'inprocess'),
     FORKALL_SCENARIO_EXACT: opts.exact ? '1' : '0',
+    FORKALL_SCENARIO_UNCLONED: opts.engine === 'uncloned' ? '1' : '0',
   };
   let cmd = bin;
   let args: string[] = [];
@@ -91,6 +98,10 @@ export async function runScenario(name: string, opts: RunOptions): Promise<RunRe
   child.stdout.on('data', (d) => {
     stdout += d;
     const m = /READY (\d+)/.exec(stdout);
+    if (m && opts.engine === 'uncloned' && !cloneDone) {
+      cloneDone = Promise.resolve(undefined as unknown as null);
+      child.stdin.write('g'); // one process, one byte: it carries on as the original
+    }
     if (m && opts.engine === 'external' && opts.external && !cloneDone) {
       const ext = opts.external;
       cloneDone = ext.clone(Number(m[1])).then((clonePid) => {
@@ -99,7 +110,7 @@ export async function runScenario(name: string, opts: RunOptions): Promise<RunRe
       });
     }
   });
-  if (opts.engine !== 'external') child.stdin.end();
+  if (opts.engine !== 'external' && opts.engine !== 'uncloned') child.stdin.end();
   const timeout = opts.timeoutMs ?? 60_000;
   const exited = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
@@ -108,7 +119,7 @@ export async function runScenario(name: string, opts: RunOptions): Promise<RunRe
       resolve({ code, signal });
     });
   });
-  const cloneCode = cloneDone ? await cloneDone : undefined;
+  const cloneCode = cloneDone && opts.engine !== 'uncloned' ? await cloneDone : undefined;
   const strays = await strayProcesses(tag);
   for (const pid of strays) {
     try {

@@ -18,8 +18,12 @@ export function processesTagged(tag: string): number[] {
   return found;
 }
 
-/** Waits briefly for tagged processes to disappear; returns those still there. */
-export async function strayProcesses(tag: string, graceMs = 2000): Promise<number[]> {
+/**
+ * Waits for tagged processes to disappear; returns those still there after a
+ * generous grace (a loaded machine can take seconds to finish an exit; a run
+ * that leaves nothing behind returns at once).
+ */
+export async function strayProcesses(tag: string, graceMs = 30_000): Promise<number[]> {
   const deadline = Date.now() + graceMs;
   for (;;) {
     const left = processesTagged(tag);

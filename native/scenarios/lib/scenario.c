@@ -137,9 +137,22 @@ static int read_syscall_nr(pid_t tid, long *nr, char *state)
 	return 0;
 }
 
+/* Seconds on the monotonic clock. */
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Waits on the event (the thread asleep in the call), bounded only by a
+ * generous deadline: on a loaded machine a thread can take seconds to get
+ * there, and a short window would fail the scenario for nothing. */
+#define SC_BLOCK_DEADLINE_S 120
 void sc_wait_blocked(pid_t tid, long want)
 {
-	for (int i = 0; i < 5000; i++) {
+	double deadline = now_s() + SC_BLOCK_DEADLINE_S;
+	while (now_s() < deadline) {
 		long nr;
 		char st;
 		if (read_syscall_nr(tid, &nr, &st) == 0 && st == 'S' && nr >= 0 && (want < 0 || nr == want)) {
@@ -148,7 +161,13 @@ void sc_wait_blocked(pid_t tid, long want)
 		}
 		usleep(1000);
 	}
-	sc_die("thread %d did not block in syscall %ld within 5 s", (int)tid, want);
+	sc_die("thread %d did not block in syscall %ld within %d s", (int)tid, want, SC_BLOCK_DEADLINE_S);
+}
+
+int sc_engine_is_inprocess(void)
+{
+	const char *engine = getenv("FORKALL_SCENARIO_ENGINE");
+	return !engine || !*engine || strcmp(engine, "inprocess") == 0;
 }
 
 int sc_engine_is_external(void)
@@ -160,6 +179,14 @@ int sc_engine_is_external(void)
 int sc_interrupted_as_documented(int r, int err)
 {
 	if (sc_engine_is_external() && sc_role == SC_PARENT)
+		return r >= 0;
+	return r < 0 && err == EINTR;
+}
+
+int sc_eintr_as_documented(int r, int err)
+{
+	const char *u = getenv("FORKALL_SCENARIO_UNCLONED");
+	if (u && strcmp(u, "1") == 0)
 		return r >= 0;
 	return r < 0 && err == EINTR;
 }
@@ -189,6 +216,36 @@ static enum sc_role snapshot_external(void)
 	return getpid() == before && strcmp(ns_before, ns_after) == 0 ? SC_PARENT : SC_CHILD;
 }
 
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			sc_die("cannot write the transcript: %s", strerror(errno));
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Writes the transcript so far to $FORKALL_SCENARIO_OUT/<name> (nothing if unset). */
+static void write_transcript(const char *name)
+{
+	const char *dir = getenv("FORKALL_SCENARIO_OUT");
+	char path[4096];
+	if (!dir)
+		return;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		sc_die("cannot create %s: %s", path, strerror(errno));
+	pthread_mutex_lock(&log_lock);
+	write_all(fd, log_buf, log_len);
+	pthread_mutex_unlock(&log_lock);
+	close(fd);
+}
+
 /* Under the agent: the program's own snapshot point. The template never
  * returns from it; every clone does, in the role of a clone. */
 extern int forkall_snapshot(void) __attribute__((weak));
@@ -200,6 +257,7 @@ enum sc_role sc_snapshot_with(struct forkall_options *opts)
 	if (engine && strcmp(engine, "external") == 0) {
 		sc_role = snapshot_external();
 	} else if (engine && strcmp(engine, "agent") == 0) {
+		write_transcript("template.log"); /* what the original did before it froze */
 		if (!forkall_snapshot || forkall_snapshot() != 1)
 			sc_die("agent engine: forkall_snapshot() is not there (run under the agent)");
 		agent_engine = 1;
@@ -260,19 +318,6 @@ void sc_check(const char *label, const char *what, long got, long want)
 		sc_log(label, "ok %s", what);
 	else
 		sc_log(label, "MISMATCH %s: got %ld want %ld", what, got, want);
-}
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			sc_die("cannot write the transcript: %s", strerror(errno));
-		p += w;
-		n -= (size_t)w;
-	}
 }
 
 int sc_finish(void)

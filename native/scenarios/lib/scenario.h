@@ -16,7 +16,9 @@
  *                        from outside, then writes one byte per process.
  *   agent                under libforkall-agent.so: sc_snapshot() calls
  *                        forkall_snapshot(); the frozen template never returns,
- *                        each clone writes $FORKALL_SCENARIO_OUT/clone-<pid>.log.
+ *                        each clone writes $FORKALL_SCENARIO_OUT/clone-<pid>.log;
+ *                        the template writes template.log (its transcript up
+ *                        to the snapshot) just before it freezes.
  * Output: $FORKALL_SCENARIO_OUT/<parent|child>.log (or stdout if unset). */
 #ifndef SCENARIO_H
 #define SCENARIO_H
@@ -44,12 +46,22 @@ extern int sc_exact;
  * so its interrupted system calls go on as if nothing happened (see
  * sc_interrupted_as_documented). */
 int sc_engine_is_external(void);
+/* The in-process engine makes the snapshot (forkall_ex() called by sc_snapshot);
+ * false under the external and agent engines. A scenario that calls forkall()
+ * itself to exercise the engine does so only when this is true. */
+int sc_engine_is_inprocess(void);
 /* For a call that the kernel resumes through restart_syscall (nanosleep, poll,
  * timed waits): was its outcome the documented one for this process? A clone
  * sees EINTR; so does the original with the in-process engine (its threads were
  * parked in a handler); with an outside engine the original's call goes on and
  * returns normally (r >= 0). */
 int sc_interrupted_as_documented(int r, int err);
+/* For a call that returns EINTR after any stop of its thread, ptrace's too
+ * (epoll_wait): EINTR is documented for every process that went through a
+ * snapshot, the original included; a program let go at its snapshot point
+ * with no clone made (FORKALL_SCENARIO_UNCLONED=1, the reference run the
+ * agent suite compares clones with) returns normally (r >= 0). */
+int sc_eintr_as_documented(int r, int err);
 
 /* Takes the snapshot with the engine chosen by the environment. */
 enum sc_role sc_snapshot(void);
@@ -95,7 +107,8 @@ void sc_gate_open(struct sc_gate *g);
 
 pid_t sc_gettid(void);
 int sc_count_tasks(void);
-/* Waits (up to 5 s) until thread tid sleeps in system call nr (-1: any). */
+/* Waits until thread tid sleeps in system call nr (-1: any); dies after a
+ * generous deadline (120 s), never after a short fixed window. */
 void sc_wait_blocked(pid_t tid, long nr);
 /* Starts a thread; dies on failure. */
 void sc_spawn(void *(*fn)(void *), void *arg, unsigned long *out);

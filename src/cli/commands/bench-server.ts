@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { benchServer, type ServerResult } from '../../bench/server.js';
 import { lineChartSvg, type Series } from '../../bench/svg-chart.js';
 import { EXIT } from '../exit-codes.js';
-import { parseNumberList, parsePositiveInt } from '../options.js';
+import { parseMemoryMbList, parseNumberList, parsePositiveInt } from '../options.js';
 import { makeTable } from '../table.js';
 
 function table(rows: ServerResult[]): string {
@@ -60,7 +60,7 @@ Examples:
   forkall bench server --threads 8 --rss-mb 1024 --clones 100 --json --svg server.svg`)
     .action(async (o: { threads: string; rssMb: string; clones: string; execRuns: string; json?: boolean; svg?: string }) => {
       const threads = parseNumberList('--threads', o.threads, 1, 4096);
-      const rssMb = parseNumberList('--rss-mb', o.rssMb);
+      const rssMb = parseMemoryMbList('--rss-mb', o.rssMb);
       const results = await benchServer({
         threads,
         rssMb,

@@ -7,7 +7,7 @@ import { makeTable } from '../table.js';
 import { benchLatency, type LatencyResult } from '../../bench/latency.js';
 import { lineChartSvg, type Series } from '../../bench/svg-chart.js';
 import { EXIT } from '../exit-codes.js';
-import { parseNumberList, parsePositiveInt } from '../options.js';
+import { parseMemoryMbList, parseNumberList, parsePositiveInt } from '../options.js';
 
 function table(results: LatencyResult[], exact: boolean): string {
   const head = ['threads', 'RSS MB', 'fork us', 'floor us', 'forkall us', 'ratio', ...(exact ? ['exact-TID us'] : [])];
@@ -68,7 +68,7 @@ Examples:
     )
     .action(async (o: { threads: string; rssMb: string; runs: string; exact?: boolean; json?: boolean; svg?: string }) => {
       const threads = parseNumberList('--threads', o.threads, 1, 4096);
-      const rssMb = parseNumberList('--rss-mb', o.rssMb);
+      const rssMb = parseMemoryMbList('--rss-mb', o.rssMb);
       const runs = parsePositiveInt('--runs', o.runs, 100000);
       const results = await benchLatency({ threads, rssMb, runs, exact: Boolean(o.exact) });
       if (o.svg) writeFileSync(o.svg, chart(results));

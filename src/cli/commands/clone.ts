@@ -11,9 +11,11 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable, counted } from '../table.js';
 
-const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
+export const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   'bad-pid': EXIT.USAGE,
   unsupported: EXIT.USAGE,
+  'needs-exact-tids': EXIT.BAD_TARGET,
+  'not-supported': EXIT.BAD_TARGET,
   'no-such-process': EXIT.NO_PROCESS,
   zombie: EXIT.BAD_TARGET,
   'kernel-thread': EXIT.BAD_TARGET,
@@ -55,6 +57,7 @@ interface Opts {
   count: string;
   stopped?: boolean;
   exactTids?: boolean;
+  sharedFds?: boolean;
   wait?: boolean;
   json?: boolean;
 }
@@ -68,7 +71,8 @@ export function register(program: Command): void {
     .option('--stopped', 'leave each clone stopped (SIGSTOP) and detached: `gdb -p` or `strace -p` sees its first instruction; `kill -CONT` starts it')
     .option('--wait', 'wait until every clone has ended before exiting')
     .option('--exact-tids', 'the clone keeps the original PID and TIDs, in a PID namespace of its own (a user namespace too when not root)')
-    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","clones":[{"pid","threads","ownersFixed","tids","childPid"?}]} as JSON')
+    .option('--shared-fds', 'share epoll, eventfd, timerfd, signalfd, inotify and self-pipes with the original, as plain fork does (default: each clone gets private copies)')
+    .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","warnings":[...],"clones":[{"pid","threads","ownersFixed","tids","childPid"?,"privateFds"?,"notCopied"?:[{"fd","kind","reason","effect"}]}]} as JSON')
     .addHelpText(
       'after',
       `
@@ -82,6 +86,18 @@ Ctrl-C or a killed forkall never leaves it stopped, traced or changed.
 
 A template served by 'forkall run --serve' is cloned by its own agent instead
 (fast, no ptrace; the clones are the template's children).
+
+Each clone gets its own copies of the original's event objects (epoll
+instances with their interest lists, eventfds, timerfds, signalfds, inotify
+instances, pipes and socketpairs whose both ends the process holds), at the
+same descriptor numbers, so an event loop in the clone sees only its own
+events; sockets, files and pipes to other processes stay shared, as after
+fork (--shared-fds shares everything). Whatever is not copied faithfully is
+listed.
+
+A Go program (its runtime signals threads by cached TIDs) and a Python program
+that loaded asyncio (it finds its loop by PID) are refused unless --exact-tids
+is given.
 
 Clones get new PIDs and TIDs; with --exact-tids each keeps the original's, in a
 PID namespace of its own whose init (the PID reported) exits with the clone's
@@ -100,9 +116,11 @@ the status belongs to the clone's parent (the target's parent): if that parent
 reaps it first, the line names the parent instead.
 
 Exit codes: 0 ok, 2 bad flag or -p value, 4 no such process, 5 zombie, kernel
-thread, this forkall or a 'forkall run --serve' (clone its template instead),
-6 already traced, 7 ptrace denied, 8 the clone failed (the target was
-restored), 130 interrupted.`,
+thread, this forkall, a 'forkall run --serve' (clone its template instead),
+a Go or asyncio program without --exact-tids, or a target not supported
+(seccomp differing between threads or strict, CET shadow stacks), 6 already
+traced, 7 ptrace denied, 8 the clone failed (the target was restored),
+130 interrupted.`,
     )
     .action(async (o: Opts) => {
       let interrupted = false;
@@ -121,16 +139,18 @@ restored), 130 interrupted.`,
           process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
           return;
         }
-        const r = await cloneInEngineProcess({ pid, options: { count, stopped: o.stopped, exactTids: o.exactTids } });
+        const r = await cloneInEngineProcess({ pid, options: { count, stopped: o.stopped, exactTids: o.exactTids, privateFds: !o.sharedFds } });
         if (o.json) {
           process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         } else {
+          for (const w of r.warnings ?? []) process.stderr.write(`forkall: warning: ${w} (see: forkall doctor -p ${pid})\n`);
           const t = makeTable(['clone pid', 'threads', 'owners fixed', 'state']);
           for (const c of r.clones) t.push([c.pid, c.threads, c.ownersFixed, o.stopped ? 'stopped' : 'running']);
           process.stdout.write(
             `${t.toString()}\n${r.clones.length} clone(s) of process ${pid} (${counted(r.threads, 'thread')}); ` +
               `original held ${(r.heldUs / 1000).toFixed(2)} ms, total ${(r.totalUs / 1000).toFixed(2)} ms\n`,
           );
+          for (const n of r.clones[0]?.notCopied ?? []) process.stdout.write(`not copied faithfully: fd ${n.fd} (${n.kind}, ${n.effect}): ${n.reason}\n`);
         }
         if (o.wait) await waitAndReport(r.clones.map((c) => c.pid), Boolean(o.json), (parent) => (parent ? `its parent, PID ${parent}` : 'its parent'));
         process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
