@@ -71,12 +71,17 @@ export class Mailbox {
     return v - 1n;
   }
 
-  close(): void {
-    closeSync(this.fd);
+  /** Removes the name once every process that needs it has mapped the file (the template has, at load time): nothing is left behind if forkall is killed. */
+  unlink(): void {
     try {
       unlinkSync(this.path);
     } catch {
       /* already gone */
     }
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    this.unlink();
   }
 }

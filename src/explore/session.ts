@@ -34,6 +34,7 @@ export class Session {
       });
       s.threads = o.at === undefined ? await s.template.frozenState() : await s.template.snapshot();
       s.snapshotMs = performance.now() - t0;
+      s.mailbox.unlink(); // the template mapped it at load time; clones inherit the mapping
       s.mailbox.arm(s.template.pid);
     } catch (e) {
       await s.close();
