@@ -11,6 +11,8 @@ import { register as registerSnapshot } from './commands/snapshot.js';
 import { register as registerBenchServer } from './commands/bench-server.js';
 import { register as registerBenchRemote } from './commands/bench-remote.js';
 import { register as registerUnfork } from './commands/unfork.js';
+import { register as registerExplore } from './commands/explore.js';
+import { register as registerBenchExplore } from './commands/bench-explore.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
@@ -30,12 +32,14 @@ export function buildProgram(): Command {
   const bench = registerBench(program);
   registerBenchServer(bench);
   registerBenchRemote(bench);
+  registerBenchExplore(bench);
   registerThreads(program);
   registerLib(program);
   registerRun(program);
   registerClone(program);
   registerSnapshot(program);
   registerUnfork(program);
+  registerExplore(program);
   registerDoctor(program);
   return program;
 }

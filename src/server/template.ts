@@ -39,6 +39,8 @@ export interface TemplateOptions {
    * copies, docs/semantics.md).
    */
   sharedFds?: boolean;
+  /** more libraries to preload after the agent (forkall explore's scheduler) */
+  preload?: string[];
 }
 
 /** What a clone reported about its event objects (private copies unless sharedFds). */
@@ -110,7 +112,7 @@ export class Template {
     const at = opts.at ?? 'request';
     const env: NodeJS.ProcessEnv = {
       ...(opts.env ?? process.env),
-      LD_PRELOAD: nativeArtifact('libforkall-agent.so'),
+      LD_PRELOAD: [nativeArtifact('libforkall-agent.so'), ...(opts.preload ?? [])].join(' '),
       FORKALL_CONTROL_FD: '3',
       FORKALL_AT: at === 'request' ? 'request' : 'threads' in at ? `threads=${at.threads}` : `delay=${at.delayMs}`,
       ...(opts.exactTids ? { FORKALL_EXACT_TIDS: '1' } : {}),

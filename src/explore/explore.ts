@@ -1,0 +1,107 @@
+// `forkall explore`: many clones of one frozen state, each under the schedule
+// perturbation its seed selects; distinct outcomes counted (docs/explore.md).
+import { OutcomeTable, outcomeKey, type Outcome, type RunResult } from './outcome.js';
+import { Session, type SessionOptions } from './session.js';
+
+export interface ExploreOptions extends SessionOptions {
+  /** stop after this many runs */
+  runs: number;
+  /** ... or after this long, whichever comes first */
+  seconds?: number;
+  /** clones alive at once */
+  jobs: number;
+  /** a run still alive after this long is killed and counted as "timeout" */
+  timeoutMs: number;
+  /** clone n runs seed + n */
+  seed: bigint;
+  /**
+   * replay each failing outcome's seed this many times in the same template
+   * (0: not at all); a seed that does not give its outcome every time is
+   * replaced by the next of up to 3 seeds that gave it
+   */
+  confirm?: number;
+  onRun?(table: OutcomeTable, r: RunResult, elapsedMs: number): void;
+}
+
+export interface ExploreReport {
+  runs: number;
+  schedulesPerSec: number;
+  snapshotMs: number;
+  exploreMs: number;
+  threads: number;
+  baseSeed: string;
+  outcomes: Outcome[];
+}
+
+export async function explore(o: ExploreOptions): Promise<ExploreReport> {
+  const s = await Session.start(o);
+  try {
+    s.mailbox.setSeeds(o.seed, false);
+    const table = new OutcomeTable();
+    const t0 = performance.now();
+    const deadline = o.seconds === undefined ? Infinity : t0 + o.seconds * 1000;
+    let started = 0;
+    const worker = async (): Promise<void> => {
+      while (started < o.runs && performance.now() < deadline) {
+        started++;
+        const r = await s.run(o.timeoutMs);
+        table.add(r);
+        o.onRun?.(table, r, performance.now() - t0);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
+    const exploreMs = performance.now() - t0;
+    if (o.confirm) await confirm(s, table, o.confirm, o.timeoutMs);
+    return {
+      runs: table.runs,
+      schedulesPerSec: table.runs / (exploreMs / 1000),
+      snapshotMs: Math.round(s.snapshotMs),
+      exploreMs: Math.round(exploreMs),
+      threads: s.threads,
+      baseSeed: o.seed.toString(),
+      outcomes: table.list(),
+    };
+  } finally {
+    await s.close();
+  }
+}
+
+const failed = (o: Outcome) => o.outcome === 'timeout' || o.exitCode !== 0;
+
+/** Replays the seeds of each failing outcome in the same template, keeping the first that reproduces every time. */
+async function confirm(s: Session, table: OutcomeTable, times: number, timeoutMs: number): Promise<void> {
+  for (const o of table.list().filter(failed)) {
+    let best: { seed: bigint; same: number } | undefined;
+    for (const seed of table.candidates.get(o.outcome) ?? []) {
+      s.mailbox.setSeeds(seed, true);
+      let same = 0;
+      // one at a time: replays of one seed share its CPU and would delay each other
+      for (let i = 0; i < times; i++) if (outcomeKey(await s.run(timeoutMs)) === o.outcome) same++;
+      if (!best || same > best.same) best = { seed, same };
+      if (same === times) break;
+    }
+    if (best) {
+      o.seed = best.seed.toString();
+      o.replayed = { same: best.same, of: times };
+    }
+  }
+}
+
+export interface ReplayOptions extends SessionOptions {
+  seed: bigint;
+  timeoutMs: number;
+  /** where the clone's stdout/stderr go: 'pipe' collects them, numbers are our descriptors */
+  stdout?: 'pipe' | number;
+  stderr?: 'pipe' | number;
+}
+
+/** One clone under the schedule of `seed`. */
+export async function replay(o: ReplayOptions): Promise<RunResult> {
+  const s = await Session.start(o);
+  try {
+    s.mailbox.setSeeds(o.seed, true);
+    return await s.run(o.timeoutMs, ['ignore', o.stdout ?? 'pipe', o.stderr ?? 'pipe']);
+  } finally {
+    await s.close();
+  }
+}
