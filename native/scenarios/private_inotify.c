@@ -38,7 +38,7 @@ static void *reader(void *arg)
 /* Creates <dir>/<what>-<pid> (names of up to 15 bytes: an event of 32 bytes). */
 static void create(const char *what)
 {
-	char path[128];
+	char path[512];
 	snprintf(path, sizeof path, "%s/%s-%d", dir, what, (int)getpid());
 	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
 	if (fd < 0)
@@ -48,7 +48,7 @@ static void create(const char *what)
 
 static void remove_own(const char *what)
 {
-	char path[128];
+	char path[512];
 	snprintf(path, sizeof path, "%s/%s-%d", dir, what, (int)getpid());
 	unlink(path);
 }

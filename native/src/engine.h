@@ -164,6 +164,9 @@ FA_HIDDEN long fa_report_await(struct fa_op *op, long pid);
 FA_HIDDEN void fa_fix_owners(struct fa_op *op, int self_new_tid);
 FA_HIDDEN int fa_owners_need_gate(struct fa_op *op);
 
+/* read_file.c */
+FA_HIDDEN long fa_read_file(const char *path, char *buf, size_t cap);
+
 /* tasks.c */
 FA_HIDDEN long fa_task_dir_open(void);
 FA_HIDDEN long fa_task_dir_read(int fd, int *tids, unsigned max, unsigned *count);

@@ -56,24 +56,12 @@ static const char *after(const char *s, const char *key, const char *end)
 	return 0;
 }
 
-static long read_all(const char *path, char *buf, size_t cap)
-{
-	long fd = fa_sys3(SYS_open, path, O_RDONLY | FA_O_CLOEXEC, 0);
-	if (fd < 0)
-		return fd;
-	long n = 0, r;
-	while ((size_t)n < cap - 1 && (r = fa_sys3(SYS_read, fd, buf + n, cap - 1 - (size_t)n)) > 0)
-		n += r;
-	fa_sys1(SYS_close, fd);
-	buf[n] = 0;
-	return n;
-}
 
 /* A directory on the filesystem with device `dev` (kernel encoding:
  * major << 20 | minor), opened read-only; -1 if none is mounted here. */
 static long mount_dir(unsigned long dev, char *buf, size_t cap)
 {
-	if (read_all("/proc/self/mountinfo", buf, cap) < 0)
+	if (fa_read_file("/proc/self/mountinfo", buf, cap) < 0)
 		return -1;
 	unsigned long major = dev >> 20, minor = dev & 0xfffff;
 	for (const char *l = buf; *l;) {
@@ -125,7 +113,7 @@ long fa_pfd_copy_inotify(struct fa_pfd *e, char *buf, size_t cap, struct fa_pfd_
 	char path[40] = "/proc/self/fdinfo/";
 	path[18 + fa_utoa(path + 18, (unsigned)e->fd)] = 0;
 	size_t half = cap / 2; /* fdinfo in the first half, mountinfo in the second */
-	if (read_all(path, buf, half) < 0) {
+	if (fa_read_file(path, buf, half) < 0) {
 		fa_pfd_note(r, e->fd, "inotify", "shared (its fdinfo could not be read)");
 		return 0;
 	}

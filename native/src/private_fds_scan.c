@@ -11,14 +11,6 @@
 #define FA_KCMP_FILE 0
 #define FA_KCMP_EPOLL_TFD 7
 
-struct fa_dirent64 {
-	uint64_t ino;
-	int64_t off;
-	unsigned short reclen;
-	unsigned char type;
-	char name[];
-};
-
 const char *fa_pfd_kind_name(int kind)
 {
 	static const char *const names[] = { "?", "epoll", "eventfd", "timerfd", "signalfd", "inotify", "pipe", "socketpair" };
@@ -110,18 +102,6 @@ static void pair(const char *s, long *sec, long *nsec)
 	*nsec = (long)num(&s, 10);
 }
 
-static long read_file(const char *path, char *buf, size_t cap)
-{
-	long fd = fa_sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return fd;
-	long n = 0, r;
-	while ((size_t)n < cap - 1 && (r = fa_sys3(SYS_read, fd, buf + n, cap - 1 - (size_t)n)) > 0)
-		n += r;
-	fa_sys1(SYS_close, fd);
-	buf[n] = 0;
-	return (size_t)n >= cap - 1 ? -7 /* E2BIG */ : n;
-}
 
 static void path_of(char *out, const char *dir, int fd)
 {
@@ -249,7 +229,7 @@ int fa_pfd_scan(struct fa_pfd_table *t, const int *keep, unsigned nkeep, struct 
 			e->group = (int)t->n;
 			char path[40];
 			path_of(path, "/proc/self/fdinfo/", fd);
-			if (read_file(path, t->buf, t->buf_len) < 0) {
+			if (fa_read_file(path, t->buf, t->buf_len) < 0) {
 				fa_pfd_note(r, fd, fa_pfd_kind_name(kind), "shared (its fdinfo could not be read)");
 				continue;
 			}

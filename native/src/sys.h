@@ -15,6 +15,15 @@
 
 #define FA_HIDDEN __attribute__((visibility("hidden")))
 
+/* getdents64 records */
+struct fa_dirent64 {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
 static inline long fa_sys6(long n, long a, long b, long c, long d, long e, long f)
 {
 	register long r10 __asm__("r10") = d;

@@ -3,14 +3,6 @@
 #include <fcntl.h>
 #include "engine.h"
 
-struct fa_dirent64 {
-	uint64_t ino;
-	int64_t off;
-	unsigned short reclen;
-	unsigned char type;
-	char name[];
-};
-
 long fa_task_dir_open(void)
 {
 	return fa_sys3(SYS_open, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
