@@ -80,7 +80,7 @@ int main(void)
 	/* 1. a signal to the returned PID reaches the clone, which exits 0 on it */
 	pid_t p = clone_with(exact);
 	if (p == 0) {
-		for (int i = 0; i < 5000 && !got_usr1; i++)
+		for (int i = 0; i < 60000 && !got_usr1; i++) /* until the signal, 60 s at most */
 			usleep(1000);
 		_exit(got_usr1 ? 0 : 9);
 	}
@@ -101,7 +101,7 @@ int main(void)
 	waitpid(p, &st, 0);
 	sc_check("main", "SIGKILL ended what was returned", WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, 1);
 	int gone = 0;
-	for (int i = 0; i < 2000 && !gone; i++) {
+	for (int i = 0; i < 30000 && !gone; i++) { /* 30 s at most: a loaded machine */
 		gone = !alive(outer);
 		usleep(1000);
 	}
