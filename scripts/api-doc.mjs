@@ -55,7 +55,10 @@ function reference() {
         .map((m) => {
           const d = ts.displayPartsToString(m.getDocumentationComment(checker)).trim();
           const t = checker.typeToString(checker.getTypeOfSymbolAtLocation(m, decl), decl, flags);
-          return `${d ? `  /** ${d.replace(/\n/g, ' ')} */\n` : ''}  ${m.name}: ${t};`;
+          // a getter without a setter, or a readonly field: callers read it, never set it
+          const getterOnly = m.flags & ts.SymbolFlags.GetAccessor && !(m.flags & ts.SymbolFlags.SetAccessor);
+          const ro = getterOnly || ts.getCombinedModifierFlags(m.valueDeclaration) & ts.ModifierFlags.Readonly ? 'readonly ' : '';
+          return `${d ? `  /** ${d.replace(/\n/g, ' ')} */\n` : ''}  ${ro}${m.name}: ${t};`;
         });
       code = `${code.replace(/\{ \.\.\. \}$/, '{')}\n${members.join('\n')}\n}`;
     } else if (sym.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias)) {
@@ -72,7 +75,24 @@ function reference() {
     '# The TypeScript API\n\n' +
     "Everything `import { ... } from 'forkall'` gives, generated from the types by\n" +
     '`npm run docs:api` (scripts/api-doc.mjs); do not edit by hand. The guides: README.md,\n' +
-    '[agent.md](agent.md) (`spawnTemplate`), [remote.md](remote.md) (`cloneProcess`).\n';
+    '[agent.md](agent.md) (`spawnTemplate`), [remote.md](remote.md) (`cloneProcess`).\n' +
+    '\n## Errors\n\n' +
+    'Every failure is a `ForkallError`: one `instanceof` check for all engines. Its `code`\n' +
+    '(`ForkallErrorCode`) says what went wrong (the CLI maps it to an exit code, docs/cli.md);\n' +
+    '`pid` names the process at fault (the target of a clone or unfork, the template), `tid` the\n' +
+    'thread when one is known, and `errno` the failing call\'s errno when there was one.\n' +
+    '`RemoteError` (cloneProcess, cloneProcessSync), `AgentError` (Template) and `UnforkError`\n' +
+    '(unfork) are its subclasses, each narrowing `code` to its own union.\n' +
+    '\n```ts\n' +
+    "try { await cloneProcess(pid); } catch (e) { if (e instanceof ForkallError && e.code === 'no-such-process') ... }\n" +
+    '```\n' +
+    '\n## Exits\n\n' +
+    'Every API that reports how a process ended gives a `ProcessExit`\n' +
+    '`{ exitCode: number | null; signal: NodeJS.Signals | null }`, the shape of Node\'s own `exit`\n' +
+    'event: `exitCode` when it exited, `signal` (a name such as `SIGTERM`) when a signal killed it.\n' +
+    "A Template clone's `exited` resolves to one (a `CloneResult`, with the raw wait `status` too);\n" +
+    "`waitForExit(pid)` resolves to one, with both null when this process is not the clone's parent\n" +
+    '(a remote clone is the target\'s sibling: only the target\'s parent can read its status).\n';
   for (const [title, entries] of Object.entries(sections)) if (entries.length) md += `\n## ${title}\n\n${entries.join('\n')}`;
   return md;
 }

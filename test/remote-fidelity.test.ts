@@ -20,7 +20,7 @@ const remote = (exactTids: boolean): ExternalEngine => ({
     return r.clones[0]!.pid;
   },
   async waitClone(clonePid) {
-    return (await waitForExit(clonePid)).code;
+    return (await waitForExit(clonePid)).exitCode;
   },
 });
 
@@ -53,7 +53,7 @@ const remoteCliAs = (uid: number): ExternalEngine => ({
     return JSON.parse(r.stdout).clones[0].pid;
   },
   async waitClone(clonePid) {
-    return (await waitForExit(clonePid)).code;
+    return (await waitForExit(clonePid)).exitCode;
   },
 });
 

@@ -98,7 +98,7 @@ test('python3 with --exact-tids: the clone has the same PID and TIDs in its own 
     assert.ok(grown >= 6, `the clone's workers wrote only ${grown} lines while the original was stopped`);
     assert.deepEqual(heldThreads(pid), []);
     process.kill(child, 'SIGTERM');
-    assert.deepEqual(await waitForExit(init), { code: 128 + 15, signal: null }, 'the init exits with the clone\'s status');
+    assert.deepEqual(await waitForExit(init), { exitCode: 128 + 15, signal: null }, 'the init exits with the clone\'s status');
     init = 0;
   } finally {
     await endAll(pid, ...(init ? [init] : []));

@@ -11,6 +11,7 @@
 // fast, blocks the event loop, for benchmarks and programs that can afford it.
 import type { RemoteClone, RemoteCloneResult } from './clone-process.js';
 import { cloneInEngineProcess } from './engine-client.js';
+import { blamePid } from '../errors.js';
 
 export interface CloneProcessOptions {
   /** how many clones (default 1) */
@@ -25,7 +26,9 @@ export interface CloneProcessOptions {
 
 /** Clones process `pid` with all its threads; resolves to the full report. */
 export function cloneProcessDetailed(pid: number, opts: CloneProcessOptions = {}): Promise<RemoteCloneResult> {
-  return cloneInEngineProcess({ pid, options: { count: opts.count ?? 1, stopped: opts.stopped, exactTids: opts.exactTids, privateFds: opts.privateFds } });
+  return cloneInEngineProcess({ pid, options: { count: opts.count ?? 1, stopped: opts.stopped, exactTids: opts.exactTids, privateFds: opts.privateFds } }).catch((e: unknown) => {
+    throw blamePid(e, pid);
+  });
 }
 
 /** Clones process `pid` with all its threads, `count` times; resolves to the clones. */

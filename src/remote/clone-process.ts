@@ -36,6 +36,7 @@ import { readEarlyFdState } from './private/snapshot-socketpairs.js';
 import { installPrivateFds } from './private/install-fds.js';
 import type { NotCopied } from './private/plan.js';
 import { refuseTidCachingRuntime } from './tid-caching.js';
+import { blamePid } from '../errors.js';
 
 export interface RemoteCloneOptions {
   /** how many clones (default 1) */
@@ -178,7 +179,16 @@ function reapKilled(pid: number): void {
   }
 }
 
+/** Clones process `pid` with all its threads on the calling thread (blocks it); a failure is a RemoteError naming `pid`. */
 export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): RemoteCloneResult {
+  try {
+    return cloneOnCallingThread(pid, opts);
+  } catch (e) {
+    throw blamePid(e, pid);
+  }
+}
+
+function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteCloneResult {
   const count = opts.count ?? 1;
   const abort = opts.shouldAbort ?? (() => false);
   const t0 = now();

@@ -1,5 +1,7 @@
 // Why the remote engine refused or failed, as a code the CLI maps to an exit
 // code (docs/cli.md) and a one-line message naming the PID or TID at fault.
+import { ForkallError, type ForkallErrorDetails } from '../errors.js';
+
 export type RemoteErrorCode =
   | 'bad-pid'
   | 'no-such-process'
@@ -15,12 +17,11 @@ export type RemoteErrorCode =
   | 'not-supported'
   | 'failed';
 
-export class RemoteError extends Error {
+/** A ForkallError of the remote engine (cloneProcess, cloneProcessSync). */
+export class RemoteError extends ForkallError {
   override name = 'RemoteError';
-  constructor(
-    message: string,
-    readonly code: RemoteErrorCode,
-  ) {
-    super(message);
+  declare readonly code: RemoteErrorCode;
+  constructor(message: string, code: RemoteErrorCode, details: ForkallErrorDetails = {}) {
+    super(message, code, details);
   }
 }

@@ -11,18 +11,19 @@ export interface CloneRequest {
 
 export type CloneReply =
   | { ok: true; result: RemoteCloneResult }
-  | { ok: false; error: { message: string; code: RemoteErrorCode } };
+  | { ok: false; error: { message: string; code: RemoteErrorCode; pid?: number; tid?: number; errno?: number } };
 
 export function runRequest(req: CloneRequest, shouldAbort?: () => boolean): CloneReply {
   try {
     return { ok: true, result: cloneProcessSync(req.pid, { ...req.options, shouldAbort }) };
   } catch (e) {
-    if (e instanceof RemoteError) return { ok: false, error: { message: e.message, code: e.code } };
-    return { ok: false, error: { message: e instanceof Error ? e.message : String(e), code: 'failed' } };
+    if (e instanceof RemoteError) return { ok: false, error: { message: e.message, code: e.code, pid: e.pid, tid: e.tid, errno: e.errno } };
+    return { ok: false, error: { message: e instanceof Error ? e.message : String(e), code: 'failed', pid: req.pid } };
   }
 }
 
 export function unwrapReply(reply: CloneReply): RemoteCloneResult {
   if (reply.ok) return reply.result;
-  throw new RemoteError(reply.error.message, reply.error.code);
+  const { message, code, pid, tid, errno } = reply.error;
+  throw new RemoteError(message, code, { pid, tid, errno });
 }

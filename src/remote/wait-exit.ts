@@ -9,6 +9,8 @@
 // status is read without reaping (WNOWAIT), the loop gets a turn to run its
 // SIGCHLD handling, and only a zombie nobody else collected is reaped here.
 import { closeSync } from 'node:fs';
+import { constants } from 'node:os';
+import type { ProcessExit } from '../process-exit.js';
 import { pidfdOpen, poll, waitid } from './libc.js';
 
 const P_PID = 1;
@@ -17,11 +19,10 @@ const WEXITED = 4;
 const WNOWAIT = 0x01000000;
 const CLD_EXITED = 1;
 
-export interface CloneExit {
-  /** exit code, when this process is the clone's parent; otherwise null */
-  code: number | null;
-  /** the signal that killed it, when this process is the clone's parent; otherwise null */
-  signal: number | null;
+/** The name of signal number `n` (its number as text if Node has no name for it). */
+function signalName(n: number): NodeJS.Signals {
+  const found = Object.entries(constants.signals).find(([, v]) => v === n);
+  return (found?.[0] ?? String(n)) as NodeJS.Signals;
 }
 
 const POLLIN = 1;
@@ -46,22 +47,26 @@ function ended(pidfd: number): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The exit status of our child `pid` if it has ended (left unreaped); null while it runs. */
-function peekExit(pid: number): CloneExit | 'not-ours' | null {
+function peekExit(pid: number): ProcessExit | 'not-ours' | null {
   const info = Buffer.alloc(128);
   if (waitid(P_PID, pid, info, WEXITED | WNOHANG | WNOWAIT) < 0) return 'not-ours';
   if (info.readInt32LE(16) !== pid) return null;
   const status = info.readInt32LE(24);
-  return info.readInt32LE(8) === CLD_EXITED ? { code: status, signal: null } : { code: null, signal: status };
+  return info.readInt32LE(8) === CLD_EXITED ? { exitCode: status, signal: null } : { exitCode: null, signal: signalName(status) };
 }
 
-/** Resolves when process `pid` has ended (polling; reaps it when it is our child and nobody else does). */
-export async function waitForExit(pid: number, pollMs = 5): Promise<CloneExit> {
+/**
+ * Resolves when process `pid` has ended (polling; reaps it when it is our
+ * child and nobody else does). The exit code or signal is known only when
+ * this process is its parent; otherwise both are null.
+ */
+export async function waitForExit(pid: number, pollMs = 5): Promise<ProcessExit> {
   const pidfd = openPidfd(pid);
   try {
     for (;;) {
       const seen = peekExit(pid);
       if (seen === 'not-ours') {
-        if (pidfd < 0 || ended(pidfd)) return { code: null, signal: null };
+        if (pidfd < 0 || ended(pidfd)) return { exitCode: null, signal: null };
       } else if (seen) {
         await sleep(pollMs); // libuv reaps its own children on this turn
         waitid(P_PID, pid, Buffer.alloc(128), WEXITED | WNOHANG); // ECHILD when it did

@@ -6,6 +6,8 @@ import { constants } from 'node:os';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { nativeArtifact } from '../native/paths.js';
 import type { NotCopied } from '../remote/private/plan.js';
+import { ForkallError, type AgentErrorCode } from '../errors.js';
+import type { ProcessExit } from '../process-exit.js';
 import { statFields } from '../proc/tasks.js';
 import { prepareStdio, type CloneStdioOption, type PreparedStdio } from './clone-stdio.js';
 import { sendWithFds } from './fd-passing.js';
@@ -52,9 +54,9 @@ export interface CloneNotCopied {
   objects: NotCopied[];
 }
 
-export interface CloneResult {
-  exitCode: number | null;
-  signal: NodeJS.Signals | null;
+/** How a Template's clone ended: the ProcessExit, and the raw wait status the agent reaped. */
+export interface CloneResult extends ProcessExit {
+  /** the wait(2) status word */
   status: number;
 }
 
@@ -81,18 +83,20 @@ export interface Clone {
   stderr: Readable | null;
 }
 
-export class AgentError extends Error {
-  constructor(message: string, readonly errno = 0) {
-    super(message);
+/** A ForkallError of the agent (Template); `pid` is the template's, `errno` the agent's when it reported one. */
+export class AgentError extends ForkallError {
+  override name = 'AgentError';
+  declare readonly code: AgentErrorCode;
+  constructor(message: string, errno = 0, code: AgentErrorCode = 'agent-failed', pid?: number) {
+    super(message, code, { errno, pid });
   }
 }
 
 export class Template {
   readonly process: ChildProcess;
-  pid = 0;
-  threads = 0;
-  /** MB moved into huge pages at the snapshot (compact), null if the kernel refused */
-  compactedMb: number | null = 0;
+  private pidSeen = 0;
+  private threadsFrozen = 0;
+  private compacted: number | null = 0;
   private readonly control: Duplex;
   private readonly reader = new MessageReader();
   private nextRequest = 1;
@@ -125,10 +129,10 @@ export class Template {
     this.control = this.process.stdio[3] as Duplex;
     this.control.on('data', (chunk: Buffer) => this.onData(chunk));
     this.control.on('error', () => {});
-    this.process.on('error', (e) => this.fail(new AgentError(`cannot start ${cmd}: ${e.message}`)));
+    this.process.on('error', (e) => this.fail(new AgentError(`cannot start ${cmd}: ${e.message}`, 0, 'template-ended')));
     this.process.on('exit', (code, signal) => {
       this.endOrphans();
-      this.fail(new AgentError(`template process ${this.process.pid} ended (${signal ?? `exit ${code}`})${this.frozen ? '' : ' before its snapshot'}`));
+      this.fail(new AgentError(`template process ${this.process.pid} ended (${signal ?? `exit ${code}`})${this.frozen ? '' : ' before its snapshot'}`, 0, 'template-ended', this.process.pid));
     });
   }
 
@@ -148,6 +152,21 @@ export class Template {
       }
     }
     this.live.clear();
+  }
+
+  /** PID of the program under the agent (the last image that said hello; 0 until then) */
+  get pid(): number {
+    return this.pidSeen;
+  }
+
+  /** threads frozen at the snapshot (0 before it) */
+  get threads(): number {
+    return this.threadsFrozen;
+  }
+
+  /** MB moved into huge pages at the snapshot (compact), null if the kernel refused */
+  get compactedMb(): number | null {
+    return this.compacted;
   }
 
   /** PIDs of the clones this template reported and that have not been reported ended. */
@@ -183,13 +202,13 @@ export class Template {
     if (m.type === 'hello') {
       // A launcher (a shell script, pyenv's shims) may exec the real program: each image says hello;
       // a request read by an image that then exec'ed is lost, so ask again.
-      this.pid = m.pid;
+      this.pidSeen = m.pid;
       if (this.snapshotRequested && !this.frozen) this.control.write(encode(MsgType.SNAPSHOT_NOW));
     }
     else if (m.type === 'snapshot') {
       this.frozen = true;
-      this.threads = m.threads;
-      this.compactedMb = m.compactedMb;
+      this.threadsFrozen = m.threads;
+      this.compacted = m.compactedMb;
       for (const w of this.snapshotWaiters) w.resolve(m.threads);
       this.snapshotWaiters = [];
     } else if (m.type === 'cloned') {
@@ -236,7 +255,7 @@ export class Template {
       this.notCopiedByPid.set(m.pid, list);
       this.onNotCopied?.({ pid: m.pid, copied: m.copied, objects: m.objects });
     } else if (m.type === 'error') {
-      const err = new AgentError(`agent: ${m.message} (errno ${m.errno})`, m.errno);
+      const err = new AgentError(`agent: ${m.message} (errno ${m.errno})`, m.errno, 'agent-failed', this.pidSeen || this.process.pid);
       const waiter = this.pendingClones.get(m.request);
       if (waiter) {
         this.pendingClones.delete(m.request);
@@ -249,7 +268,7 @@ export class Template {
   private withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
     const ms = this.opts.timeoutMs ?? 30_000;
     return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => reject(new AgentError(`timed out after ${ms} ms waiting for ${what}`)), ms);
+      const t = setTimeout(() => reject(new AgentError(`timed out after ${ms} ms waiting for ${what}`, 0, 'timeout', this.pidSeen || this.process.pid)), ms);
       p.then((v) => (clearTimeout(t), resolve(v)), (e) => (clearTimeout(t), reject(e)));
     });
   }
@@ -265,7 +284,7 @@ export class Template {
     if (this.frozen) return Promise.resolve(this.threads);
     const p = new Promise<number>((resolve, reject) => this.snapshotWaiters.push({ resolve, reject }));
     this.snapshotRequested = true;
-    if (this.pid) this.control.write(encode(MsgType.SNAPSHOT_NOW));
+    if (this.pidSeen) this.control.write(encode(MsgType.SNAPSHOT_NOW));
     return this.withTimeout(p, 'the snapshot');
   }
 
@@ -309,7 +328,7 @@ export class Template {
     if (this.failure) throw this.failure;
     while (this.control.writableLength > 0) await new Promise((r) => this.control.once('drain', r));
     const fd = (this.control as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (fd === undefined || fd < 0) throw new AgentError('the control channel is closed');
+    if (fd === undefined || fd < 0) throw new AgentError('the control channel is closed', 0, 'closed', this.pidSeen || this.process.pid);
     sendWithFds(fd, msg, fds);
   }
 

@@ -1,4 +1,6 @@
 // Errors of unfork, each with a code a caller (and the CLI's exit code) can act on.
+import { ForkallError, type ForkallErrorDetails } from '../errors.js';
+
 export type UnforkErrorCode =
   | 'bad-pid'
   | 'no-such-process'
@@ -15,11 +17,11 @@ export type UnforkErrorCode =
   | 'closed'
   | 'failed';
 
-export class UnforkError extends Error {
-  constructor(
-    message: string,
-    readonly code: UnforkErrorCode,
-  ) {
-    super(message);
+/** A ForkallError of unfork. */
+export class UnforkError extends ForkallError {
+  override name = 'UnforkError';
+  declare readonly code: UnforkErrorCode;
+  constructor(message: string, code: UnforkErrorCode, details: ForkallErrorDetails = {}) {
+    super(message, code, details);
   }
 }

@@ -8,6 +8,7 @@
 // traced or signalled, except with `consistent`, which first makes a held copy
 // of it with the remote engine (a short ptrace stop) and imports that copy.
 import { existsSync, readFileSync } from 'node:fs';
+import { blamePid } from '../errors.js';
 import { toolBinary } from '../native/paths.js';
 import { cloneProcess } from '../remote/api.js';
 import { RemoteError } from '../remote/errors.js';
@@ -74,7 +75,14 @@ export class Unfork {
     private readonly opts: UnforkOptions,
   ) {}
 
-  static async open(pid: number, opts: UnforkOptions = {}): Promise<Unfork> {
+  /** Imports process `pid` into a helper; a failure is an UnforkError naming `pid`. */
+  static open(pid: number, opts: UnforkOptions = {}): Promise<Unfork> {
+    return Unfork.importTarget(pid, opts).catch((e: unknown) => {
+      throw blamePid(e, pid);
+    });
+  }
+
+  private static async importTarget(pid: number, opts: UnforkOptions): Promise<Unfork> {
     if (!Number.isSafeInteger(pid) || pid < 1) throw new UnforkError(`not a process ID: ${pid}`, 'bad-pid');
     if (pid === process.pid) throw new UnforkError(`PID ${pid} is this process itself`, 'bad-pid');
     if (!existsSync(`/proc/${pid}/maps`)) throw new UnforkError(`no process with PID ${pid}`, 'no-such-process');
@@ -140,7 +148,13 @@ export class Unfork {
   }
 
   /** Calls `symbol(args...)` in the copy: strings are passed as pointers to NUL-terminated copies, numbers as integers (at most 6). */
-  async call(symbol: string, ...args: CallArg[]): Promise<CallResult> {
+  call(symbol: string, ...args: CallArg[]): Promise<CallResult> {
+    return this.callInCopy(symbol, args).catch((e: unknown) => {
+      throw blamePid(e, this.pid);
+    });
+  }
+
+  private async callInCopy(symbol: string, args: CallArg[]): Promise<CallResult> {
     this.live();
     const s = this.symbol(symbol);
     if (s.type === 10) throw new UnforkError(`'${symbol}' is an IFUNC (its address is a resolver); call the implementation it selects instead`, 'no-symbol');
@@ -156,7 +170,13 @@ export class Unfork {
   }
 
   /** `len` bytes at an address or a symbol, as the copy has them (faulting them in from the target). */
-  async read(where: string | number | bigint, len: number): Promise<Buffer> {
+  read(where: string | number | bigint, len: number): Promise<Buffer> {
+    return this.readInCopy(where, len).catch((e: unknown) => {
+      throw blamePid(e, this.pid);
+    });
+  }
+
+  private async readInCopy(where: string | number | bigint, len: number): Promise<Buffer> {
     this.live();
     const addr = typeof where === 'string' && !/^(0x[0-9a-f]+|\d+)$/i.test(where) ? this.symbol(where).address : BigInt(where);
     if (!Number.isSafeInteger(len) || len < 0) throw new UnforkError(`bad length ${len}`, 'failed');

@@ -32,13 +32,13 @@ export function blocksParkingSignal(e: unknown): boolean {
 export interface CloneSource {
   readonly pid: number;
   readonly threads: number;
-  compactedMb: number | null;
+  readonly compactedMb: number | null;
   onNotCopied: ((r: CloneNotCopied) => void) | undefined;
   clone(): Promise<Clone>;
 }
 
-function signalName(n: number): NodeJS.Signals | null {
-  return (Object.entries(constants.signals as Record<string, number>).find(([, v]) => v === n)?.[0] as NodeJS.Signals | undefined) ?? null;
+function signalNumber(name: NodeJS.Signals): number {
+  return (constants.signals as Record<string, number>)[name] ?? 0;
 }
 
 export class HeldProgram implements CloneSource {
@@ -78,10 +78,8 @@ export class HeldProgram implements CloneSource {
     const pid = c!.pid;
     if (c!.notCopied?.length) this.onNotCopied?.({ pid, copied: c!.privateFds ?? 0, objects: c!.notCopied });
     const exited: Promise<CloneResult> = waitForExit(pid, 20).then((r) => {
-      const status = r.signal !== null ? r.signal : ((r.code ?? 0) & 0xff) << 8;
-      return r.signal !== null
-        ? { exitCode: null, signal: signalName(r.signal), status }
-        : { ...decodeWaitStatus(status), status };
+      const status = r.signal !== null ? signalNumber(r.signal) & 0x7f : ((r.exitCode ?? 0) & 0xff) << 8;
+      return r.signal !== null ? { exitCode: null, signal: r.signal, status } : { ...decodeWaitStatus(status), status };
     });
     return {
       pid,
