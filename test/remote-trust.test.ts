@@ -52,6 +52,17 @@ test('seccomp: a thread filtered unlike the forker is refused (exit 5, naming th
   });
 });
 
+test('a thread caught on its way out (stack already unmapped, as in musl\'s detached-thread exit) does not fail the clone: the engine gives everything back and tries again', { timeout: 120_000 }, async () => {
+  await withTarget('exiting-thread', async (t) => {
+    const r = cloneCli(['-p', String(t.pid), '--json']);
+    assert.equal(r.status, 0, `exit ${r.status}; stderr ${r.stderr}`);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.clones[0].threads, report.threads, 'every thread of the original at the clone');
+    assert.equal(await whyNotWorking(t), '');
+    await end(report.clones[0].pid);
+  });
+});
+
 test('seccomp strict mode in a thread is refused (exit 5): the injected calls would kill it', { timeout: 120_000 }, async () => {
   await withTarget('seccomp-strict', async (t) => {
     const r = cloneCli(['-p', String(t.pid)]);

@@ -89,6 +89,7 @@ class Abandoned extends RemoteError {
 }
 
 function wrap(pid: number, e: unknown): unknown {
+  if (e instanceof ThreadExiting) return e;
   if (e instanceof RemoteError) return e;
   if (e instanceof SyscallError && e.errno === 3) return new RemoteError(`process ${pid} exited during the clone (${e.message})`, 'no-such-process');
   return new RemoteError(`cloning PID ${pid} failed: ${e instanceof Error ? e.message : String(e)}; the target was restored`, 'failed');
@@ -180,7 +181,35 @@ function reapKilled(pid: number): void {
 }
 
 /** Clones process `pid` with all its threads on the calling thread (blocks it); a failure is a RemoteError naming `pid`. */
+/**
+ * A thread held with its stack pointer outside every mapping is on its way out:
+ * musl's detached-thread exit unmaps its own stack and then calls exit, using
+ * no stack in between. Nothing can be written below its stack pointer, and it
+ * will be gone in a moment: give everything back and try again.
+ */
+class ThreadExiting extends Error {
+  constructor(readonly tid: number) {
+    super(`thread ${tid} was exiting (its stack already unmapped)`);
+  }
+}
+
+const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): RemoteCloneResult {
+  const giveUpAt = Date.now() + 3000; // an exiting thread is gone in microseconds; 3 s is generous
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return cloneOnce(pid, opts);
+    } catch (e) {
+      if (!(e instanceof ThreadExiting)) throw e;
+      if (Date.now() > giveUpAt || opts.shouldAbort?.())
+        throw new RemoteError(`cloning PID ${pid} failed: ${e.message} for 3 s (${attempt} tries); the target was restored each time`, 'failed');
+      sleepMs(Math.min(2 * attempt, 50));
+    }
+  }
+}
+
+function cloneOnce(pid: number, opts: RemoteCloneOptions): RemoteCloneResult {
   try {
     return cloneOnCallingThread(pid, opts);
   } catch (e) {
@@ -236,6 +265,10 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
     const forker = originals[0]!;
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);
+    for (const t of originals) {
+      const sp = reg(firstRegs.get(t.tid)!, 'rsp');
+      if (!maps.some((m) => m.start < sp && sp <= m.end)) throw new ThreadExiting(t.tid);
+    }
     // a thread stopped inside an rseq critical section takes its abort, as on any preemption
     for (const t of originals) {
       const moved = abortRseqSection(mem, firstRegs.get(t.tid)!, pt.getRseq(t.tid));
