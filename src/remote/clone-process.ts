@@ -180,7 +180,6 @@ function reapKilled(pid: number): void {
   }
 }
 
-/** Clones process `pid` with all its threads on the calling thread (blocks it); a failure is a RemoteError naming `pid`. */
 /**
  * A thread held with its stack pointer outside every mapping is on its way out:
  * musl's detached-thread exit unmaps its own stack and then calls exit, using
@@ -195,6 +194,7 @@ class ThreadExiting extends Error {
 
 const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
+/** Clones process `pid` with all its threads on the calling thread (blocks it); a failure is a RemoteError naming `pid`. */
 export function cloneProcessSync(pid: number, opts: RemoteCloneOptions = {}): RemoteCloneResult {
   const giveUpAt = Date.now() + 3000; // an exiting thread is gone in microseconds; 3 s is generous
   for (let attempt = 1; ; attempt++) {
