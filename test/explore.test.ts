@@ -65,14 +65,18 @@ test('forkall explore --replay exits with the run\'s status: 128 + SIGABRT when 
   assert.ok(bad?.seed && good?.seed, JSON.stringify(report.outcomes));
   const cli = join(packageRoot, 'bin', 'forkall.js');
   // a new template: the run usually aborts again (see above); either way the exit status must be the run's
-  const r = spawnSync(process.execPath, [cli, 'explore', '--replay', bad.seed, '--', cmd], { encoding: 'utf8', timeout: 60_000 });
-  if (/^balance 4$/m.test(r.stdout)) assert.equal(r.status, 0, r.stderr);
-  else {
-    assert.equal(r.status, 128 + 6, r.stderr);
-    assert.match(r.stdout, /^balance [0-3]$/m);
-    assert.match(r.stderr, new RegExp(`seed ${bad.seed}: killed by SIGABRT`));
-  }
-  const ok = spawnSync(process.execPath, [cli, 'explore', '--replay', good.seed, '--', cmd], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(ok.status, 0, ok.stderr);
-  assert.match(ok.stdout, /^balance 4$/m);
+  // replay in a new template is not always exact (docs/explore.md): whichever way a run goes,
+  // forkall's exit status must be that run's
+  const replayed = (s: string) => {
+    const r = spawnSync(process.execPath, [cli, 'explore', '--replay', s, '--', cmd], { encoding: 'utf8', timeout: 60_000 });
+    if (/^balance 4$/m.test(r.stdout)) assert.equal(r.status, 0, r.stderr);
+    else {
+      assert.equal(r.status, 128 + 6, r.stderr);
+      assert.match(r.stdout, /^balance [0-3]$/m);
+      assert.match(r.stderr, new RegExp(`seed ${s}: killed by SIGABRT`));
+    }
+    return r.status;
+  };
+  const statuses = [replayed(bad.seed), replayed(good.seed)];
+  console.log(`replayed: failing seed ${bad.seed} -> ${statuses[0]}, passing seed ${good.seed} -> ${statuses[1]}`);
 });
