@@ -12,18 +12,6 @@
 
 static char maps[1 << 16];
 
-static unsigned long hex(const char **p)
-{
-	unsigned long v = 0;
-	for (;; (*p)++) {
-		char c = **p;
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-		if (d < 0)
-			return v;
-		v = v << 4 | (unsigned long)d;
-	}
-}
-
 /* Collapses every private writable anonymous range; returns bytes collapsed,
  * or -errno of the first refusal when nothing could be collapsed. */
 long fa_compact_anonymous(void)
@@ -38,9 +26,9 @@ long fa_compact_anonymous(void)
 	maps[n] = 0;
 	long done = 0, first_err = 0;
 	for (const char *p = maps; *p;) {
-		unsigned long lo = hex(&p);
+		unsigned long lo = fa_parse_num(&p, 16);
 		p++;
-		unsigned long hi = hex(&p);
+		unsigned long hi = fa_parse_num(&p, 16);
 		const char *perm = p + 1;
 		const char *eol = p;
 		while (*eol && *eol != '\n')

@@ -166,6 +166,7 @@ FA_HIDDEN int fa_owners_need_gate(struct fa_op *op);
 
 /* read_file.c */
 FA_HIDDEN long fa_read_file(const char *path, char *buf, size_t cap);
+FA_HIDDEN uint64_t fa_parse_num(const char **p, int base);
 
 /* tasks.c */
 FA_HIDDEN long fa_task_dir_open(void);

@@ -23,29 +23,9 @@ static int starts(const char *s, const char *p)
 	return 1;
 }
 
-static unsigned long hexnum(const char **p)
-{
-	unsigned long v = 0;
-	for (;; (*p)++) {
-		char c = **p;
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-		if (d < 0)
-			return v;
-		v = v << 4 | (unsigned long)d;
-	}
-}
-
 static int hexdigit(char c)
 {
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0;
-}
-
-static unsigned long decnum(const char **p)
-{
-	unsigned long v = 0;
-	for (; **p >= '0' && **p <= '9'; (*p)++)
-		v = v * 10 + (unsigned long)(**p - '0');
-	return v;
 }
 
 static const char *after(const char *s, const char *key, const char *end)
@@ -73,9 +53,9 @@ static long mount_dir(unsigned long dev, char *buf, size_t cap)
 			if (*p)
 				p++;
 		}
-		unsigned long ma = decnum(&p);
+		unsigned long ma = fa_parse_num(&p, 10);
 		p += *p == ':';
-		unsigned long mi = decnum(&p);
+		unsigned long mi = fa_parse_num(&p, 10);
 		if (ma == major && mi == minor) {
 			while (*p == ' ')
 				p++;
@@ -126,15 +106,15 @@ long fa_pfd_copy_inotify(struct fa_pfd *e, char *buf, size_t cap, struct fa_pfd_
 		const char *eol = l;
 		while (*eol && *eol != '\n')
 			eol++;
-		int wd = (int)hexnum(&l);
+		int wd = (int)fa_parse_num(&l, 16);
 		const char *s = after(l, "sdev:", eol);
-		unsigned long sdev = s ? hexnum(&s) : 0;
+		unsigned long sdev = s ? fa_parse_num(&s, 16) : 0;
 		s = after(l, " mask:", eol);
-		unsigned mask = s ? (unsigned)hexnum(&s) : 0;
+		unsigned mask = s ? (unsigned)fa_parse_num(&s, 16) : 0;
 		s = after(l, "fhandle-bytes:", eol);
-		unsigned bytes = s ? (unsigned)hexnum(&s) : 0;
+		unsigned bytes = s ? (unsigned)fa_parse_num(&s, 16) : 0;
 		s = after(l, "fhandle-type:", eol);
-		int type = s ? (int)hexnum(&s) : 0;
+		int type = s ? (int)fa_parse_num(&s, 16) : 0;
 		s = after(l, "f_handle:", eol);
 		struct {
 			unsigned bytes;

@@ -46,25 +46,6 @@ void fa_pfd_note(struct fa_pfd_report *r, int fd, const char *kind, const char *
 	r->not_copied++;
 }
 
-/* Digits in base 8, 10 or 16 after optional blanks; *p moves past them. */
-static uint64_t num(const char **p, int base)
-{
-	const char *s = *p;
-	uint64_t v = 0;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	int neg = *s == '-';
-	s += neg;
-	for (;; s++) {
-		int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : 99;
-		if (d >= base)
-			break;
-		v = v * (uint64_t)base + (uint64_t)d;
-	}
-	*p = s;
-	return neg ? (uint64_t)-(int64_t)v : v;
-}
-
 /* The text after `key` at the start of a line, or NULL. */
 static const char *field(const char *buf, const char *key)
 {
@@ -96,10 +77,10 @@ static void pair(const char *s, long *sec, long *nsec)
 		return;
 	while (*s == ' ' || *s == '\t' || *s == '(')
 		s++;
-	*sec = (long)num(&s, 10);
+	*sec = (long)fa_parse_num(&s, 10);
 	while (*s == ',' || *s == ' ')
 		s++;
-	*nsec = (long)num(&s, 10);
+	*nsec = (long)fa_parse_num(&s, 10);
 }
 
 
@@ -132,7 +113,7 @@ static int classify(int fd, unsigned long *ino)
 	const char *p = link;
 	if (starts(link, "pipe:[") || starts(link, "socket:[")) {
 		p += link[0] == 'p' ? 6 : 8;
-		*ino = (unsigned long)num(&p, 10);
+		*ino = (unsigned long)fa_parse_num(&p, 10);
 		if (link[0] == 'p')
 			return FA_PFD_PIPE;
 		int domain = 0;
@@ -147,27 +128,27 @@ static int classify(int fd, unsigned long *ino)
 static void parse(struct fa_pfd_table *t, struct fa_pfd *e, struct fa_pfd_report *r)
 {
 	const char *s = field(t->buf, "flags:");
-	e->flags = s ? (unsigned)num(&s, 8) : 0;
+	e->flags = s ? (unsigned)fa_parse_num(&s, 8) : 0;
 	switch (e->kind) {
 	case FA_PFD_EVENTFD:
 		s = field(t->buf, "eventfd-count:");
-		e->u.ev.count = s ? num(&s, 16) : 0;
+		e->u.ev.count = s ? fa_parse_num(&s, 16) : 0;
 		s = field(t->buf, "eventfd-semaphore:");
-		e->u.ev.semaphore = s ? (int)num(&s, 10) : 0;
+		e->u.ev.semaphore = s ? (int)fa_parse_num(&s, 10) : 0;
 		break;
 	case FA_PFD_TIMERFD:
 		s = field(t->buf, "clockid:");
-		e->u.tm.clockid = s ? (int)num(&s, 10) : 0;
+		e->u.tm.clockid = s ? (int)fa_parse_num(&s, 10) : 0;
 		s = field(t->buf, "ticks:");
-		e->u.tm.ticks = s ? num(&s, 10) : 0;
+		e->u.tm.ticks = s ? fa_parse_num(&s, 10) : 0;
 		s = field(t->buf, "settime flags:");
-		e->u.tm.settime_flags = s ? (int)num(&s, 8) : 0;
+		e->u.tm.settime_flags = s ? (int)fa_parse_num(&s, 8) : 0;
 		pair(field(t->buf, "it_value:"), &e->u.tm.vs, &e->u.tm.vns);
 		pair(field(t->buf, "it_interval:"), &e->u.tm.is, &e->u.tm.ins);
 		break;
 	case FA_PFD_SIGNALFD:
 		s = field(t->buf, "sigmask:");
-		e->u.sigmask = s ? num(&s, 16) : 0;
+		e->u.sigmask = s ? fa_parse_num(&s, 16) : 0;
 		break;
 	case FA_PFD_EPOLL:
 		e->u.ep.first = t->nitems;
@@ -177,11 +158,11 @@ static void parse(struct fa_pfd_table *t, struct fa_pfd *e, struct fa_pfd_report
 				break;
 			}
 			struct fa_pfd_item *it = &t->items[t->nitems++];
-			it->tfd = (int)num(&l, 10);
+			it->tfd = (int)fa_parse_num(&l, 10);
 			const char *x = after_on_line(l, "events:"); /* "events:" and "data:" follow on the same line */
-			it->events = (unsigned)num(&x, 16);
+			it->events = (unsigned)fa_parse_num(&x, 16);
 			x = after_on_line(x, "data:");
-			it->data = num(&x, 16);
+			it->data = fa_parse_num(&x, 16);
 			struct { int efd, tfd; unsigned toff; } slot = { e->fd, it->tfd, 0 };
 			long k = fa_sys5(FA_SYS_kcmp, fa_getpid(), fa_getpid(), FA_KCMP_EPOLL_TFD, it->tfd, &slot);
 			it->same_file = k == 0 || k == -38 /* no kcmp: trust the number */;
@@ -209,7 +190,7 @@ int fa_pfd_scan(struct fa_pfd_table *t, const int *keep, unsigned nkeep, struct 
 			const char *p = d->name;
 			if (*p < '0' || *p > '9')
 				continue;
-			int fd = (int)num(&p, 10), skip = fd == dir;
+			int fd = (int)fa_parse_num(&p, 10), skip = fd == dir;
 			for (unsigned i = 0; i < nkeep; i++)
 				skip |= keep[i] == fd;
 			unsigned long ino = 0;
