@@ -8,7 +8,8 @@ import { scenarios } from './helpers/scenarios.js';
 import { runScenario, scenarioExists, type ExternalEngine } from './helpers/run-scenario.js';
 import { assertFaithfulClone } from './helpers/fidelity.js';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { statSync } from 'node:fs';
 import { cloneProcessSync } from '../src/remote/clone-process.js';
 import { packageRoot } from '../src/native/paths.js';
 import { waitForExit } from '../src/remote/wait-exit.js';
@@ -57,7 +58,16 @@ const remoteCliAs = (uid: number): ExternalEngine => ({
   },
 });
 
+/** The first directory above the checkout that other users cannot enter (nobody runs bin/forkall.js from it). */
+function closedToOthers(): string | undefined {
+  for (let d = packageRoot; ; d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return d;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
 describe('remote engine, exact TIDs as an unprivileged user (user namespace)', () => {
+  const closed = closedToOthers();
   for (const s of scenarios.filter((x) => x.exactFocus)) {
     for (const flavour of s.flavours) {
       const skip =
@@ -66,7 +76,9 @@ describe('remote engine, exact TIDs as an unprivileged user (user namespace)', (
           ? 'already unprivileged: covered by the exact-TID pass above'
           : !scenarioExists(s.name, flavour)
             ? 'musl-gcc not installed: no musl build'
-            : false);
+            : closed
+              ? `nobody cannot run forkall from this checkout: ${closed} is closed to other users (e.g. a mktemp -d directory)`
+              : false);
       test(`${s.name} [${flavour}] as nobody`, { skip, timeout: 90_000 }, async () => {
         const r = await runScenario(s.name, { flavour, exact: true, engine: 'external', external: remoteCliAs(65534), asUser: { uid: 65534, gid: 65534 } });
         assertFaithfulClone(s.name, r, { noChild: s.noChild });
