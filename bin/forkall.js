@@ -1,5 +1,11 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/index.js';
+// The forkall command. It loads the bundled CLI (dist/cli-bundle/, made by
+// `npm run build`: a few files instead of every module, so it starts sooner),
+// or tsc's dist/cli/ where nothing was bundled.
+import { existsSync } from 'node:fs';
+
+const bundled = new URL('../dist/cli-bundle/index.js', import.meta.url);
+const { main } = await import(existsSync(bundled) ? bundled.href : '../dist/cli/index.js');
 
 // `forkall ... | head` closes our stdout early: that is not an error.
 process.stdout.on('error', (err) => {

@@ -25,3 +25,5 @@ if (!nativeOnly) {
   rmSync(join(root, 'dist'), { recursive: true, force: true });
   run('build', process.execPath, [tsc, '-p', 'tsconfig.json']);
 }
+
+if (!nativeOnly) run('build', process.execPath, [join(root, 'scripts', 'bundle-cli.mjs')]);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { packageRoot } from '../src/native/paths.js';
+import { have } from './helpers/programs.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
 
@@ -87,10 +88,52 @@ test('forkall bench remote --json reports remote, held and in-process medians pe
   assert.deepEqual(results.map((x: { threads: number }) => x.threads), [1, 4]);
   for (const x of results) {
     assert.equal(x.runs, 3);
+    assert.equal(x.target, 'c');
     for (const k of ['remoteUs', 'heldUs', 'inProcessUs']) assert.ok(x[k] > 0, `${k} of ${x.threads} threads`);
+    assert.equal(x.totalUs, x.remoteUs);
     assert.ok(x.heldUs <= x.remoteUs, 'the original is held for part of the clone, not longer');
+    assert.deepEqual(Object.keys(x.phasesUs), ['preflight', 'seize', 'maps', 'capture', 'fds', 'fork', 'release', 'build']);
   }
   const bad = forkall(['bench', 'remote', '--runs', '0']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--runs/);
+  const badTarget = forkall(['bench', 'remote', '--target', 'c,ruby']);
+  assert.equal(badTarget.code, 2);
+  assert.match(badTarget.stderr, /--target takes c, python3, java, node .*got 'c,ruby'/);
+});
+
+test('forkall bench remote --target python3,node clones real runtimes and reports every step; a runtime not installed is skipped with a line', { timeout: 300_000 }, () => {
+  const r = forkall(['bench', 'remote', '--target', 'python3,node', '--runs', '2', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const { results, skipped } = JSON.parse(r.stdout) as { results: Record<string, number | string | Record<string, number>>[]; skipped: string[] };
+  const expected = have('python3') ? ['python3', 'node'] : ['node'];
+  assert.deepEqual(results.map((x) => x.target), expected, `skipped: ${skipped.join('; ')}`);
+  for (const x of results) {
+    assert.ok((x.threads as number) >= 2, `${x.target} has threads`);
+    for (const k of ['totalUs', 'heldUs', 'inProcessUs']) assert.ok((x[k] as number) > 0, `${k} of ${x.target}`);
+    assert.ok((x.heldUs as number) <= (x.totalUs as number));
+    assert.ok(Object.values(x.phasesUs as Record<string, number>).every((v) => v >= 0) && 'build' in (x.phasesUs as object));
+  }
+  // a runtime that is not there: PATH without python3 (node is run by its full path)
+  const noPython = spawnSync(process.execPath, [cli, 'bench', 'remote', '--target', 'python3', '--runs', '1'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, PATH: '/nonexistent' } });
+  assert.equal(noPython.status, 0, noPython.stderr);
+  assert.match(noPython.stdout, /^skipped: python3: 'python3' is not installed/m);
+});
+
+test('forkall bench cli --json times node -e 0, --version and clone -p of a C and a python3 target side by side', { timeout: 300_000 }, () => {
+  const r = forkall(['bench', 'cli', '--runs', '2', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const { results, skipped } = JSON.parse(r.stdout) as { results: { name: string; runs: number; medianMs: number; minMs: number; maxMs: number; vsNode: number }[]; skipped: string[] };
+  const names = results.map((x) => x.name);
+  assert.deepEqual(names.slice(0, 3), ['node -e 0', 'forkall --version', 'forkall clone -p <C, 16 threads>']);
+  if (have('python3')) assert.match(names[3] ?? '', /^forkall clone -p <python3, 5 threads>$/);
+  else assert.match(skipped.join('\n'), /python3/);
+  for (const x of results) {
+    assert.equal(x.runs, 2);
+    assert.ok(x.minMs > 0 && x.minMs <= x.medianMs && x.medianMs <= x.maxMs, JSON.stringify(x));
+  }
+  assert.equal(results[0]!.vsNode, 1);
+  const bad = forkall(['bench', 'cli', '--runs', 'x']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--runs/);
 });

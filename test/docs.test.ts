@@ -26,7 +26,7 @@ test('docs/scenarios.md has one row per program in native/scenarios, and no doc 
       assert.equal(Number(m[1]), tree.length, `${doc} says "${m[0]}"; native/scenarios has ${tree.length}`);
 });
 
-test('every option of every command is in its synopsis in docs/cli.md', () => {
+test('every option of every command is in its synopsis in docs/cli.md', async () => {
   const cliDoc = read('docs/cli.md');
   const check = (cmd: Command, path: string[]) => {
     const name = [...path, cmd.name()].join(' ');
@@ -37,7 +37,7 @@ test('every option of every command is in its synopsis in docs/cli.md', () => {
     for (const o of cmd.options)
       if (o.long !== '--help') assert.ok(has(o.long) || has(o.short), `the synopsis of 'forkall ${name}' lacks ${o.long}: ${synopsis}`);
   };
-  for (const c of buildProgram().commands) check(c, []);
+  for (const c of (await buildProgram()).commands) check(c, []);
 });
 
 test('docs/api.md is what the types of src/index.ts say (npm run docs:api)', () => {

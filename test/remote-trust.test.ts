@@ -126,7 +126,7 @@ function stateOf(pid: number): string {
 
 const engineKills = Number(process.env.FORKALL_ENGINE_KILLS ?? 24);
 
-test(`killing the engine process at ${engineKills} seeded random instants never harms the original, and no half-built clone survives (FORKALL_ENGINE_KILLS=200 for the soak)`, { timeout: 120_000 + engineKills * 20_000 }, async (t) => {
+test(`killing the engine (a clone loop running it on its main thread, as forkall clone does) at ${engineKills} seeded random instants never harms the original, and no half-built clone survives (FORKALL_ENGINE_KILLS=200 for the soak)`, { timeout: 120_000 + engineKills * 20_000 }, async (t) => {
   const seed = seedFromEnv();
   t.diagnostic(`seed ${seed} (replay with FORKALL_TEST_SEED=${seed})`);
   console.log(`engine-kill test: seed ${seed}`);
@@ -167,24 +167,7 @@ test(`killing the engine process at ${engineKills} seeded random instants never 
       // a clone not reported as made is either half-built, and must die on its
       // own, or was finished just before the kill (the engine died before
       // saying so): then it must be whole and working like any clone
-      for (const c of clonesOf(target.pid).filter((p) => !reported.has(p))) {
-        const deadline = Date.now() + 30_000;
-        const dead = () => ['Z', 'X', 'gone'].includes(stateOf(c));
-        // being killed with its tracer, its threads go one by one: wait for it to be dead or whole
-        const whole = () => threadStates(c).length === threads && threadStates(c).every((s) => !s.tracer && s.state !== 't');
-        while (!dead() && !whole() && Date.now() < deadline) await sleep(10);
-        if (dead()) continue;
-        let why: string;
-        try {
-          why = await whyNotWorking(target, c);
-        } catch (e) {
-          why = String(e);
-        }
-        if (dead()) continue;
-        const n = threadStates(c).length;
-        assert.ok(why === '' && n === threads, `${where}: clone ${c}, not reported, is alive but not a whole working clone (${n} of ${threads} threads; ${why})`);
-        unreported++;
-      }
+      if ((await noHalfClone(target, threads, reported, where)) === 'whole') unreported++;
       await reapOthers(target.pid);
     }
     cloneUs.sort((a, b) => a - b);
@@ -193,6 +176,166 @@ test(`killing the engine process at ${engineKills} seeded random instants never 
     assert.equal(errors, 0, 'the clone loop reported errors');
   });
 });
+
+/** `forkall clone -p pid --json ...`, its output collected as it comes. */
+function startCloneCli(pid: number, extra: string[] = []) {
+  const cli = spawn(process.execPath, [join(packageRoot, 'bin', 'forkall.js'), 'clone', '-p', String(pid), '--json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const io = { out: '', err: '' };
+  cli.stdout!.on('data', (d) => (io.out += d));
+  cli.stderr!.on('data', (d) => (io.err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => cli.once('exit', (code, signal) => res({ code, signal })));
+  return { cli, io, exited };
+}
+
+const tracerPid = (pid: number) => Number(/^TracerPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+
+/**
+ * Resolves true the moment `tracer` holds `target` (it seized it: TracerPid),
+ * false when `tracer` ends first. Spins on the event loop: the hold lasts
+ * milliseconds. Bounded by 120 s.
+ */
+async function seizedBy(target: number, tracer: number): Promise<boolean> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (tracerPid(target) === tracer) return true;
+    if (['Z', 'X', 'gone'].includes(stateOf(tracer))) return false;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error(`forkall clone ${tracer} did not seize ${target} within 120 s`);
+}
+
+/** A clone of `target` not reported as made must die on its own or be whole and working. */
+async function noHalfClone(target: TrustTarget, threads: number, reported: Set<number>, where: string): Promise<'dead' | 'whole'> {
+  let outcome: 'dead' | 'whole' = 'dead';
+  for (const c of clonesOf(target.pid).filter((p) => !reported.has(p))) {
+    const deadline = Date.now() + 30_000;
+    const dead = () => ['Z', 'X', 'gone'].includes(stateOf(c));
+    const whole = () => threadStates(c).length === threads && threadStates(c).every((s) => !s.tracer && s.state !== 't');
+    while (!dead() && !whole() && Date.now() < deadline) await sleep(10);
+    if (dead()) continue;
+    let why: string;
+    try {
+      why = await whyNotWorking(target, c);
+    } catch (e) {
+      why = String(e);
+    }
+    if (dead()) continue;
+    const n = threadStates(c).length;
+    assert.ok(why === '' && n === threads, `${where}: clone ${c}, not reported, is alive but not a whole working clone (${n} of ${threads} threads; ${why})`);
+    outcome = 'whole';
+  }
+  return outcome;
+}
+
+test(`killing the engine: forkall clone -p itself SIGKILLed at ${engineKills} seeded random instants after it seized the target never harms the original, and no half-built clone survives`, { timeout: 120_000 + engineKills * 20_000 }, async (t) => {
+  const seed = seedFromEnv();
+  t.diagnostic(`seed ${seed} (replay with FORKALL_TEST_SEED=${seed})`);
+  console.log(`cli-kill test: seed ${seed}`);
+  const random = prng(seed);
+  await withTarget('', async (target) => {
+    const threads = threadStates(target.pid).length;
+    // how long a clone takes in a fresh command (cold: no JIT yet): the kills land within 1.2 x that after the seize
+    const warm = startCloneCli(target.pid);
+    const w = await warm.exited;
+    assert.equal(w.code, 0, warm.io.err);
+    const windowMs = (JSON.parse(warm.io.out).totalUs as number) / 1000 * 1.2;
+    await reapOthers(target.pid);
+    const outcomes = { killed: 0, finishedFirst: 0, unreportedWhole: 0, missed: 0 };
+    for (let k = 0; k < engineKills; k++) {
+      const delay = random() * windowMs;
+      const run = startCloneCli(target.pid);
+      const where = `kill ${k + 1} at ${delay.toFixed(1)} ms after the seize (seed ${seed})`;
+      if (!(await seizedBy(target.pid, run.cli.pid!))) {
+        outcomes.missed++; // it ended before we saw it hold the target (it cannot have failed: checked below)
+        const r = await run.exited;
+        assert.equal(r.code, 0, `${where}: ${run.io.err}`);
+      } else {
+        const until = performance.now() + delay;
+        while (performance.now() < until); // sub-millisecond: a timer would round it up
+        run.cli.kill('SIGKILL');
+        const r = await run.exited;
+        if (r.code === 0) outcomes.finishedFirst++;
+        else outcomes.killed++;
+      }
+      assert.equal(await whyNotWorking(target), '', `${where}: the original`);
+      assert.equal(threadStates(target.pid).length, threads, `${where}: the original's thread count`);
+      const reported = new Set<number>();
+      try {
+        for (const c of JSON.parse(run.io.out).clones as { pid: number }[]) reported.add(c.pid);
+      } catch {
+        // killed before it printed
+      }
+      if ((await noHalfClone(target, threads, reported, where)) === 'whole') outcomes.unreportedWhole++;
+      await reapOthers(target.pid);
+    }
+    t.diagnostic(`a cold clone of this target took ${(windowMs / 1.2).toFixed(1)} ms; ${JSON.stringify(outcomes)}`);
+  });
+});
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  test(`${sig} to forkall clone -p while it holds the target waits until the target runs again: the clone is made and reported, exit 130, the original untouched`, { timeout: 300_000 }, async () => {
+    await withTarget('', async (target) => {
+      // caught mid-hold for sure: stopped (SIGSTOP) while it is the target's tracer, then signalled, then let go on
+      for (let attempt = 1; ; attempt++) {
+        const run = startCloneCli(target.pid);
+        const held = await seizedBy(target.pid, run.cli.pid!);
+        if (held) run.cli.kill('SIGSTOP');
+        const caught = held && (await waitStopped(run.cli.pid!)) && tracerPid(target.pid) === run.cli.pid;
+        if (caught) run.cli.kill(sig);
+        run.cli.kill('SIGCONT');
+        const r = await run.exited;
+        if (!caught) {
+          assert.equal(r.code, 0, run.io.err);
+          await reapOthers(target.pid);
+          assert.ok(attempt < 20, 'never caught forkall clone while it held the target in 20 tries');
+          continue;
+        }
+        assert.equal(r.code, 130, `exit ${r.code ?? r.signal}: ${run.io.err}`);
+        const clone = JSON.parse(run.io.out).clones[0] as { pid: number; threads: number };
+        assert.equal(clone.threads, threadStates(target.pid).length);
+        assert.equal(await whyNotWorking(target, clone.pid), '', 'the clone works');
+        assert.equal(await whyNotWorking(target), '', 'the original works');
+        return;
+      }
+    });
+  });
+}
+
+test('SIGKILL to forkall clone -p while it holds the target lets every thread go unchanged', { timeout: 300_000 }, async () => {
+  await withTarget('', async (target) => {
+    const threads = threadStates(target.pid).length;
+    for (let attempt = 1; ; attempt++) {
+      const run = startCloneCli(target.pid);
+      const held = await seizedBy(target.pid, run.cli.pid!);
+      if (held) run.cli.kill('SIGSTOP');
+      const caught = held && (await waitStopped(run.cli.pid!)) && tracerPid(target.pid) === run.cli.pid;
+      run.cli.kill(caught ? 'SIGKILL' : 'SIGCONT');
+      const r = await run.exited;
+      if (!caught) {
+        await reapOthers(target.pid);
+        assert.ok(attempt < 20, 'never caught forkall clone while it held the target in 20 tries');
+        continue;
+      }
+      assert.equal(r.signal, 'SIGKILL');
+      assert.equal(await whyNotWorking(target), '', 'the original works');
+      assert.equal(threadStates(target.pid).length, threads);
+      await noHalfClone(target, threads, new Set(), 'SIGKILL while held');
+      return;
+    }
+  });
+});
+
+/** Waits until `pid` is in a stop (state T), at most 60 s; false if it ended instead. */
+async function waitStopped(pid: number): Promise<boolean> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const s = stateOf(pid);
+    if (s === 'T') return true;
+    if (['Z', 'X', 'gone'].includes(s)) return false;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error(`process ${pid} did not stop within 60 s`);
+}
 
 test('a clone killed from outside while being built is reported as a failed clone naming it (exit 8), never as the target exiting or as made', { timeout: 600_000 }, async (t) => {
   const seed = seedFromEnv();

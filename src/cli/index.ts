@@ -1,25 +1,60 @@
 // The `forkall` command. Each subcommand lives in ./commands/<name>.ts and exports
-// `register(program)`; this file only wires them together.
+// `register(program)`; this file only wires them together. A command's module
+// (and what it imports: the remote engine, koffi, tables) is loaded only when
+// that command runs: `forkall clone -p` must not pay for `forkall explore`.
 import { Command, CommanderError } from 'commander';
-import { register as registerDemo } from './commands/demo.js';
-import { register as registerBench } from './commands/bench.js';
-import { register as registerThreads } from './commands/threads.js';
-import { register as registerLib } from './commands/lib.js';
-import { register as registerRun } from './commands/run.js';
-import { register as registerClone } from './commands/clone.js';
-import { register as registerSnapshot } from './commands/snapshot.js';
-import { register as registerBenchServer } from './commands/bench-server.js';
-import { register as registerBenchRemote } from './commands/bench-remote.js';
-import { register as registerUnfork } from './commands/unfork.js';
-import { register as registerExplore } from './commands/explore.js';
-import { register as registerBenchExplore } from './commands/bench-explore.js';
-import { register as registerDoctor } from './commands/doctor.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 import { wantsJson, watchForJsonError } from './json-error.js';
 import { version } from '../version.js';
 
-export function buildProgram(): Command {
+type Registrar = (parent: Command) => unknown;
+
+/** Each top-level command, in the order `forkall --help` lists them, and how to load it. */
+const COMMANDS: Record<string, () => Promise<Registrar>> = {
+  demo: async () => (await import('./commands/demo.js')).register,
+  bench: async () => {
+    const [bench, server, remote, explore, cli] = await Promise.all([
+      import('./commands/bench.js'),
+      import('./commands/bench-server.js'),
+      import('./commands/bench-remote.js'),
+      import('./commands/bench-explore.js'),
+      import('./commands/bench-cli.js'),
+    ]);
+    return (program) => {
+      const b = bench.register(program);
+      server.register(b);
+      remote.register(b);
+      explore.register(b);
+      cli.register(b);
+    };
+  },
+  threads: async () => (await import('./commands/threads.js')).register,
+  lib: async () => (await import('./commands/lib.js')).register,
+  run: async () => (await import('./commands/run.js')).register,
+  clone: async () => (await import('./commands/clone.js')).register,
+  snapshot: async () => (await import('./commands/snapshot.js')).register,
+  unfork: async () => (await import('./commands/unfork.js')).register,
+  explore: async () => (await import('./commands/explore.js')).register,
+  doctor: async () => (await import('./commands/doctor.js')).register,
+};
+
+/**
+ * The commands a command line needs: the one it names (`forkall help X`: X),
+ * none for a bare `--version`, and every one otherwise (help, a typo, which
+ * commander answers with the list or a suggestion).
+ */
+export function commandsFor(argv: string[]): string[] {
+  const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+  const named = words[0] === 'help' ? words[1] : words[0];
+  if (named !== undefined && named in COMMANDS) return [named];
+  const own = argv.slice(2);
+  if (words.length === 0 && own.length > 0 && own.every((a) => a === '--version' || a === '-V')) return [];
+  return Object.keys(COMMANDS);
+}
+
+/** The program with the commands named (default: all of them) registered. */
+export async function buildProgram(names: string[] = Object.keys(COMMANDS)): Promise<Command> {
   const program = new Command();
   program
     .name('forkall')
@@ -28,19 +63,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions()
     .exitOverride();
-  registerDemo(program);
-  const bench = registerBench(program);
-  registerBenchServer(bench);
-  registerBenchRemote(bench);
-  registerBenchExplore(bench);
-  registerThreads(program);
-  registerLib(program);
-  registerRun(program);
-  registerClone(program);
-  registerSnapshot(program);
-  registerUnfork(program);
-  registerExplore(program);
-  registerDoctor(program);
+  const registrars = await Promise.all(names.map((n) => COMMANDS[n]!()));
+  for (const register of registrars) register(program);
   return program;
 }
 
@@ -65,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function run(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(commandsFor(argv));
   try {
     await program.parseAsync(argv);
   } catch (err) {

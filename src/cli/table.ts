@@ -27,7 +27,4 @@ export function makeTable(head: string[]): InstanceType<typeof Table> {
   return new RuledTable({ head, style: { head: tty ? ['cyan'] : [], border: tty ? ['grey'] : [] } });
 }
 
-/** "1 thread", "4 threads": a count with its noun, singular for one. */
-export function counted(n: number, noun: string, plural = `${noun}s`): string {
-  return `${n} ${n === 1 ? noun : plural}`;
-}
+export { counted } from './counted.js';

@@ -1,15 +1,21 @@
 // Running one clone request in a separate engine process (engine-process.ts):
-// the CLI's way in, so that a Ctrl-C or a killed CLI never leaves the target
-// half-way through an injected call.
+// the Node API's way in (api.ts), so that the caller's event loop, signals and
+// death never leave the target half-way through an injected call. (The forkall
+// command runs the engine on its own thread instead: src/cli/held-signals.ts.)
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { packageRoot } from '../native/paths.js';
 import type { RemoteCloneResult } from './clone-process.js';
 import { RemoteError } from './errors.js';
 import { siblingModule } from './module-path.js';
 import { unwrapReply, type CloneReply, type CloneRequest } from './request.js';
 
 export function cloneInEngineProcess(req: CloneRequest): Promise<RemoteCloneResult> {
-  const entry = siblingModule('engine-process');
+  // next to this module; from the bundled command (dist/cli-bundle/), tsc's copy in dist/remote/
+  let entry = siblingModule('engine-process');
+  if (!existsSync(entry)) entry = pathToFileURL(join(packageRoot, 'dist', 'remote', 'engine-process.js'));
   const execArgv = entry.pathname.endsWith('.ts') ? process.execArgv : [];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...execArgv, fileURLToPath(entry), JSON.stringify(req)], {

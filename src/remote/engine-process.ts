@@ -1,9 +1,9 @@
-// The remote engine as a process of its own, which the CLI starts for each
-// `forkall clone`. While it holds the target's threads (registers changed for
-// an injected call) nothing must stop it half-way, so it ignores SIGINT,
-// SIGTERM and SIGHUP, and a killed CLI does not take it down. If the CLI goes
-// away before the clone exists, it gives the target back untouched and makes
-// no clone. Request: JSON in argv[2]; reply: JSON on stdout.
+// The remote engine as a process of its own, which the Node API (api.ts)
+// starts for each cloneProcess(). While it holds the target's threads
+// (registers changed for an injected call) nothing must stop it half-way, so
+// it ignores SIGINT, SIGTERM and SIGHUP, and a killed caller does not take it
+// down. If the caller goes away before the clone exists, it gives the target
+// back untouched and makes no clone. Request: JSON in argv[2]; reply: JSON on stdout.
 import { writeSync } from 'node:fs';
 import { getppid } from './libc.js';
 import { runRequest, type CloneRequest } from './request.js';

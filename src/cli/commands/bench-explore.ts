@@ -1,6 +1,5 @@
 // `forkall bench explore`: schedules/s from a snapshot vs re-running from the start.
 import type { Command } from 'commander';
-import { benchExplore } from '../../explore/bench.js';
 import { EXIT } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable } from '../table.js';
@@ -24,6 +23,7 @@ up again (libforkall-sched.so preloaded the same way, perturbing from its first
 synchronisation point). Both are measured in the same invocation.`,
     )
     .action(async (o: { warmupMs: string; seconds: string; jobs: string; restarts: string; json?: boolean }) => {
+      const { benchExplore } = await import('../../explore/bench.js'); // loaded when it runs, not for --help
       const r = await benchExplore({
         warmupMs: parsePositiveInt('--warmup-ms', o.warmupMs),
         seconds: parsePositiveInt('--seconds', o.seconds),

@@ -1,7 +1,7 @@
 // `forkall bench server`: clone rate from a frozen template vs a plain fork server vs exec-per-run.
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { benchServer, type ServerResult } from '../../bench/server.js';
+import type { ServerResult } from '../../bench/server.js';
 import { lineChartSvg, type Series } from '../../bench/svg-chart.js';
 import { EXIT } from '../exit-codes.js';
 import { parseMemoryMbList, parseNumberList, parsePositiveInt } from '../options.js';
@@ -61,6 +61,7 @@ Examples:
     .action(async (o: { threads: string; rssMb: string; clones: string; execRuns: string; json?: boolean; svg?: string }) => {
       const threads = parseNumberList('--threads', o.threads, 1, 4096);
       const rssMb = parseMemoryMbList('--rss-mb', o.rssMb);
+      const { benchServer } = await import('../../bench/server.js'); // loaded when it runs, not for --help
       const results = await benchServer({
         threads,
         rssMb,

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { makeTable } from '../table.js';
-import { benchLatency, type LatencyResult } from '../../bench/latency.js';
+import type { LatencyResult } from '../../bench/latency.js';
 import { lineChartSvg, type Series } from '../../bench/svg-chart.js';
 import { EXIT } from '../exit-codes.js';
 import { parseMemoryMbList, parseNumberList, parsePositiveInt } from '../options.js';
@@ -70,6 +70,7 @@ Examples:
       const threads = parseNumberList('--threads', o.threads, 1, 4096);
       const rssMb = parseMemoryMbList('--rss-mb', o.rssMb);
       const runs = parsePositiveInt('--runs', o.runs, 100000);
+      const { benchLatency } = await import('../../bench/latency.js'); // loaded when it runs, not for --help
       const results = await benchLatency({ threads, rssMb, runs, exact: Boolean(o.exact) });
       if (o.svg) writeFileSync(o.svg, chart(results));
       process.stdout.write(o.json ? JSON.stringify({ results }, null, 2) + '\n' : table(results, Boolean(o.exact)) + '\n');

@@ -3,13 +3,17 @@
 import type { Command } from 'commander';
 import { parsePid, TargetError } from '../../proc/process.js';
 import { RemoteError, type RemoteErrorCode } from '../../remote/errors.js';
-import { cloneInEngineProcess } from '../../remote/engine-client.js';
+import { cloneProcessSync } from '../../remote/clone-process.js';
 import { askServed, isServed, ServeError } from '../../server/serve-client.js';
 import { templateServedBy } from '../../server/served-controller.js';
 import { waitAndReport } from './clone-wait.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
-import { makeTable, counted } from '../table.js';
+import { counted } from '../counted.js';
+import { HeldSignals } from '../held-signals.js';
+
+/** The table library is loaded only when a table is printed (not for --json). */
+const makeTable = async (head: string[]) => (await import('../table.js')).makeTable(head);
 
 export const EXIT_FOR: Record<RemoteErrorCode, ExitCode> = {
   'bad-pid': EXIT.USAGE,
@@ -44,7 +48,7 @@ async function cloneServed(pid: number, count: number, o: Opts): Promise<boolean
   const clones = r.clones ?? [];
   if (o.json) process.stdout.write(JSON.stringify({ pid, threads: r.threads, via: 'agent', clones }, null, 2) + '\n');
   else {
-    const t = makeTable(['clone pid', 'threads', 'state']);
+    const t = await makeTable(['clone pid', 'threads', 'state']);
     for (const c of clones) t.push([c.pid, c.threads, 'running']);
     process.stdout.write(`${t.toString()}\n${clones.length} clone(s) of the frozen template ${pid} (${counted(r.threads ?? 0, 'thread')}), made by its agent\n`);
   }
@@ -82,7 +86,10 @@ affinity, scheduling), a fork is injected into one thread (the clone becomes a
 sibling of the target: the target's parent reaps it), the original is given
 back its exact state and detached, then each thread is recreated in the clone.
 The original is stopped for a few milliseconds and is otherwise untouched;
-Ctrl-C or a killed forkall never leaves it stopped, traced or changed.
+Ctrl-C or a killed forkall never leaves it stopped, traced or changed: a
+Ctrl-C, SIGTERM or SIGHUP that comes while the target is held takes effect
+once it runs again (the clone is then made and reported, exit 130), and a
+SIGKILL lets every thread go with its state as it was.
 
 A template served by 'forkall run --serve' is cloned by its own agent instead
 (fast, no ptrace; the clones are the template's children).
@@ -123,12 +130,14 @@ traced, 7 ptrace denied, 8 the clone failed (the target was restored),
 130 interrupted.`,
     )
     .action(async (o: Opts) => {
-      let interrupted = false;
-      const onSignal = () => (interrupted = true);
-      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+      // held from before the first thread is seized until the result is reported
+      const signals = new HeldSignals();
+      const interrupted = async () => (await signals.settle()) !== undefined;
       try {
         const pid = parsePid(o.pid);
         const count = parsePositiveInt('--count', o.count, 1000);
+        // the engine runs in this process: cloning it would trace itself
+        if (pid === process.pid) throw new RemoteError(`PID ${pid} is the forkall command itself`, 'self');
         const template = templateServedBy(pid);
         if (template !== undefined)
           throw new RemoteError(
@@ -136,15 +145,16 @@ traced, 7 ptrace denied, 8 the clone failed (the target was restored),
             'self',
           );
         if (isServed(pid) && (await cloneServed(pid, count, o))) {
-          process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
+          process.exitCode = (await interrupted()) ? EXIT.INTERRUPTED : EXIT.OK;
           return;
         }
-        const r = await cloneInEngineProcess({ pid, options: { count, stopped: o.stopped, exactTids: o.exactTids, privateFds: !o.sharedFds } });
+        // the engine runs here, on this thread, synchronously: no second process to start
+        const r = cloneProcessSync(pid, { count, stopped: o.stopped, exactTids: o.exactTids, privateFds: !o.sharedFds });
         if (o.json) {
           process.stdout.write(JSON.stringify(r, null, 2) + '\n');
         } else {
           for (const w of r.warnings ?? []) process.stderr.write(`forkall: warning: ${w} (see: forkall doctor -p ${pid})\n`);
-          const t = makeTable(['clone pid', 'threads', 'owners fixed', 'state']);
+          const t = await makeTable(['clone pid', 'threads', 'owners fixed', 'state']);
           for (const c of r.clones) t.push([c.pid, c.threads, c.ownersFixed, o.stopped ? 'stopped' : 'running']);
           process.stdout.write(
             `${t.toString()}\n${r.clones.length} clone(s) of process ${pid} (${counted(r.threads, 'thread')}); ` +
@@ -152,8 +162,10 @@ traced, 7 ptrace denied, 8 the clone failed (the target was restored),
           );
           for (const n of r.clones[0]?.notCopied ?? []) process.stdout.write(`not copied faithfully: fd ${n.fd} (${n.kind}, ${n.effect}): ${n.reason}\n`);
         }
-        if (o.wait) await waitAndReport(r.clones.map((c) => c.pid), Boolean(o.json), (parent) => (parent ? `its parent, PID ${parent}` : 'its parent'));
-        process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
+        const wasInterrupted = await interrupted();
+        signals.release(); // the target runs on its own again: Ctrl-C may end a --wait
+        if (o.wait && !wasInterrupted) await waitAndReport(r.clones.map((c) => c.pid), Boolean(o.json), (parent) => (parent ? `its parent, PID ${parent}` : 'its parent'));
+        process.exitCode = wasInterrupted ? EXIT.INTERRUPTED : EXIT.OK;
       } catch (e) {
         if (e instanceof ServeError) {
           process.stderr.write(`forkall: ${e.message}\n`);
@@ -167,7 +179,7 @@ traced, 7 ptrace denied, 8 the clone failed (the target was restored),
         }
         throw e;
       } finally {
-        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+        signals.release();
       }
     });
 }
