@@ -6,8 +6,12 @@
  *            once, then exits: the cheapest child with N threads and no state
  *   forkall  forkall() + child _exit + waitpid
  *   exact    the same with FORKALL_EXACT_TIDS (with --exact)
+ * Each is also measured in CPU time (this process's threads and the reaped
+ * child's, getrusage): less sensitive than wall time to a machine shared with
+ * other work, where each sleep and wake-up may wait behind other processes.
  * Prints one JSON object with the medians (microseconds) on stdout and a
- * '.' per round on stderr (progress).
+ * '.' per round on stderr (progress); "phases" holds the median of each phase
+ * of forkall (forkall_last_timing(): where the time above the floor goes).
  * Usage: forkall-bench THREADS RSS_MB RUNS [--exact]
  * Exit status: 0 measured; 1 a child failed; 2 bad arguments; 3 not enough
  * memory for RSS_MB (checked against MemAvailable before touching any of it,
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -108,6 +113,18 @@ static void reap(pid_t p)
 	}
 }
 
+/* CPU time (user + system) of this process and of its reaped children, us. */
+static double cpu_us(void)
+{
+	struct rusage self, kids;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	return (self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec + kids.ru_stime.tv_sec) * 1e6 +
+	       self.ru_utime.tv_usec + self.ru_stime.tv_usec + kids.ru_utime.tv_usec + kids.ru_stime.tv_usec;
+}
+
+static double last_cpu; /* CPU time of the last timed operation */
+
 static double time_fork(void)
 {
 	double t0 = now_us();
@@ -120,7 +137,7 @@ static double time_fork(void)
 
 static double time_floor(int threads)
 {
-	double t0 = now_us();
+	double c0 = cpu_us(), t0 = now_us();
 	pid_t p = fork();
 	if (p == 0) {
 		for (int i = 0; i < threads - 1; i++)
@@ -129,18 +146,49 @@ static double time_floor(int threads)
 		_exit(0);
 	}
 	reap(p);
-	return now_us() - t0;
+	double t = now_us() - t0;
+	last_cpu = cpu_us() - c0;
+	return t;
+}
+
+/* The phases of forkall_last_timing(), in its order: name and one value per run. */
+#define MAX_PHASES 16
+static char phase_name[MAX_PHASES][32];
+static double *phase_us[MAX_PHASES];
+static int nphases;
+
+/* Takes the numbers of the flat JSON object {"name":number,...} of run r. */
+static void record_phases(int r, long runs)
+{
+	const char *p = forkall_last_timing();
+	for (int i = 0; i < MAX_PHASES && (p = strchr(p, '"')); i++) {
+		const char *q = strchr(p + 1, '"');
+		if (!q || q[1] != ':')
+			break;
+		if (i >= nphases) {
+			snprintf(phase_name[i], sizeof phase_name[i], "%.*s", (int)(q - p - 1), p + 1);
+			phase_us[i] = calloc((size_t)runs, sizeof(double));
+			if (!phase_us[i]) {
+				fprintf(stderr, "forkall-bench: out of memory (ENOMEM)\n");
+				exit(3);
+			}
+			nphases = i + 1;
+		}
+		phase_us[i][r] = strtod(q + 2, (char **)&p);
+	}
 }
 
 static double time_forkall(unsigned flags)
 {
 	struct forkall_options o = { .size = sizeof o, .flags = flags };
-	double t0 = now_us();
+	double c0 = cpu_us(), t0 = now_us();
 	pid_t p = forkall_ex(&o);
 	if (p == 0)
 		_exit(0);
 	reap(p);
-	return now_us() - t0;
+	double t = now_us() - t0;
+	last_cpu = cpu_us() - c0;
+	return t;
 }
 
 int main(int argc, char **argv)
@@ -181,8 +229,9 @@ int main(int argc, char **argv)
 		pthread_cond_wait(&c, &m);
 	pthread_mutex_unlock(&m);
 	double *f = calloc((size_t)runs, sizeof *f), *fl = calloc((size_t)runs, sizeof *fl),
-	       *fa = calloc((size_t)runs, sizeof *fa), *ex = calloc((size_t)runs, sizeof *ex);
-	if (!f || !fl || !fa || !ex) {
+	       *fa = calloc((size_t)runs, sizeof *fa), *ex = calloc((size_t)runs, sizeof *ex),
+	       *flc = calloc((size_t)runs, sizeof *flc), *fac = calloc((size_t)runs, sizeof *fac);
+	if (!f || !fl || !fa || !ex || !flc || !fac) {
 		fprintf(stderr, "forkall-bench: out of memory for %ld runs (ENOMEM)\n", runs);
 		return 3;
 	}
@@ -190,7 +239,10 @@ int main(int argc, char **argv)
 	for (int r = 0; r < runs; r++) {
 		f[r] = time_fork();
 		fl[r] = time_floor(threads);
+		flc[r] = last_cpu;
 		fa[r] = time_forkall(0);
+		fac[r] = last_cpu;
+		record_phases(r, runs);
 		if (exact)
 			ex[r] = time_forkall(FORKALL_EXACT_TIDS);
 		fputc('.', stderr);
@@ -201,6 +253,12 @@ int main(int argc, char **argv)
 	       threads, mb, runs, mf, mfl, mfa, mfa / mfl, p90(fa, runs));
 	if (exact)
 		printf(",\"exactUs\":%.1f", median(ex, runs));
+	double mflc = median(flc, runs), mfac = median(fac, runs);
+	printf(",\"floorCpuUs\":%.1f,\"forkallCpuUs\":%.1f,\"cpuRatio\":%.3f", mflc, mfac, mflc > 0 ? mfac / mflc : 0);
+	printf(",\"phases\":{");
+	for (int i = 0; i < nphases; i++)
+		printf("%s\"%s\":%.1f", i ? "," : "", phase_name[i], median(phase_us[i], runs));
+	printf("}");
 	printf("}\n");
 	fflush(stdout);
 	pthread_mutex_lock(&m);

@@ -174,6 +174,22 @@ const char *forkall_warnings(void);
  * ldsoLocks, ldsoLocksBytes, warnings. Used by `forkall doctor`. */
 const char *forkall_diagnostics(void);
 
+/* Where the last successful forkall()/forkall_ex() of this process spent its
+ * time, as one JSON object of microseconds (-1: phase not reached), e.g. for
+ * `forkall bench --json`: threads (re-created), totalUs (call to return),
+ * lockUs (serialise callers, block signals, record the caller's state),
+ * signalUs (list the threads and send each the parking signal), parkUs (then
+ * wait until all are parked, check them), prepareUs
+ * (map the report page), forkUs (the fork system call, in the parent),
+ * releaseUs (let the parked threads go), awaitUs (wait for the child to say it
+ * is whole); in the child, counted from its start: childStartUs (from the
+ * call's start), childSetupUs (its own state, private fds), childCreateUs
+ * (the forking thread creates the first two threads; each new thread creates
+ * two more), childRestoreUs (until every thread exists and has restored its
+ * state), childReportUs (report). "" before the first success. Not thread-safe against
+ * a concurrent forkall (the next call overwrites it). */
+const char *forkall_last_timing(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@ struct fa_report {
 	int err;		/* errno of the failed call */
 	int tid;		/* the thread at fault (its TID in the caller's process) */
 	char call[48];		/* what failed */
+	uint64_t stamps[FA_TC_N]; /* the child's phase stamps (timing.c) */
 };
 
 #define FA_FUTEX_WAIT_SHARED 0
@@ -56,11 +57,18 @@ void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
 			r->call[i] = call[i];
 		r->call[i] = 0;
 	}
+	r->stamps[FA_TC_REPORTED] = fa_tsc();
 	__atomic_store_n(&r->state, err ? REPORT_FAILED : REPORT_WHOLE, __ATOMIC_SEQ_CST);
 	fa_sys3(SYS_futex, &r->state, FA_FUTEX_WAKE_SHARED, 1);
 	if (err)
 		fa_sys1(SYS_exit_group, 127); /* the caller kills and reaps us anyway */
 	fa_report_drop(op); /* the page must not be shared with this clone's own children */
+}
+
+void fa_report_stamp(struct fa_op *op, int phase)
+{
+	if (op->report)
+		op->report->stamps[phase] = fa_tsc();
 }
 
 static void kill_and_reap(long pid, int reaped)
@@ -97,6 +105,8 @@ long fa_report_await(struct fa_op *op, long pid)
 		}
 	}
 	int state = __atomic_load_n(&r->state, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < FA_TC_N; i++)
+		fa_timing.child[i] = r->stamps[i];
 	if (state == REPORT_WHOLE) {
 		fa_report_drop(op);
 		return pid;

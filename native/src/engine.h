@@ -10,6 +10,7 @@
  *   error.c      forkall_strerror()
  *   exact.c      exact-TID mode: namespace init and set_tid
  *   snapshot.c   begin / fork / end of a snapshot (what forkall and the agent use)
+ *   timing.c     per-phase time stamps of the last forkall (forkall_last_timing)
  *   forkall.c    the public entry points */
 #ifndef FA_ENGINE_H
 #define FA_ENGINE_H
@@ -20,8 +21,11 @@
 #include "sys.h"
 
 /* FA_UNSENT: the kernel refused to queue the parking signal (EAGAIN: the
- * signal queue limit); it is sent again while the others park. */
-enum fa_slot_state { FA_SIGNALLED = 1, FA_PARKED = 2, FA_DEAD = 3, FA_UNSENT = 4 };
+ * signal queue limit); it is sent again while the others park. FA_RELAY: a
+ * parked thread will signal it (parking spreads as a binary tree: the forking
+ * thread signals two threads, each thread in its handler signals two more);
+ * whoever moves it from FA_RELAY to FA_SIGNALLED sends the signal. */
+enum fa_slot_state { FA_SIGNALLED = 1, FA_PARKED = 2, FA_DEAD = 3, FA_UNSENT = 4, FA_RELAY = 5 };
 
 /* Internal outcomes of a parking round (never errno values): release everyone
  * and try again; the area is too small, grow it and try again. */
@@ -34,6 +38,9 @@ struct fa_slot {
 	int tid;		/* TID in the parent */
 	int new_tid;		/* TID in the child */
 	volatile int state;	/* enum fa_slot_state */
+	int relay[2];		/* slots this thread signals from its handler (-1: none) */
+	int name_inherited;	/* same name as the forking thread: a new thread has it already */
+	volatile int entered;	/* its handler runs (it blocks every signal there: not a refusal) */
 	int seccomp_mode;	/* prctl(PR_GET_SECCOMP) */
 	void *uc;		/* ucontext_t of the parked signal frame */
 	unsigned long fs_base;
@@ -67,6 +74,7 @@ struct fa_op {
 	unsigned ndead;
 	unsigned nunsent;	/* slots in state FA_UNSENT */
 	unsigned seen;		/* threads listed by the last scan */
+	int relay_failed_seen;	/* fa_sync.relay_failed when the unsent slots were last counted */
 	int need_gate;		/* child threads must wait until owners are rewritten */
 	int become_tid;		/* child: the forking thread takes over this parked thread (0: none) */
 	int parent_death_signal; /* child: PR_SET_PDEATHSIG (the agent's clones die with their template) */
@@ -88,6 +96,7 @@ struct fa_op {
 	int self_affinity_len;
 	unsigned char self_affinity[FA_CPUSET_BYTES];
 	struct fa_sched_attr self_sched;
+	char self_name[16];
 	struct fa_report *report; /* child_report.c: how the child says it is whole */
 };
 
@@ -105,6 +114,9 @@ struct fa_sync {
 	volatile int drain_waiting; /* the forking thread waits for `inside` to reach 0 */
 	volatile int restored;	/* child: resurrected threads that restored their state */
 	volatile int restore_target; /* child: how many must (wake the forking thread then) */
+	volatile int relay_failed; /* handlers that could not relay the signal to a slot (now FA_UNSENT) */
+	volatile int relaying;	/* handlers between their parking check and their last relayed signal */
+	volatile int relay_waiting; /* the forking thread waits for `relaying` to reach 0 */
 };
 
 /* area.c */
@@ -159,6 +171,7 @@ FA_HIDDEN int fa_report_create(struct fa_op *op);
 FA_HIDDEN void fa_report_drop(struct fa_op *op);
 FA_HIDDEN void fa_report_child(struct fa_op *op, int err, int tid, const char *call);
 FA_HIDDEN long fa_report_await(struct fa_op *op, long pid);
+FA_HIDDEN void fa_report_stamp(struct fa_op *op, int phase); /* child: a phase ended (FA_TC_*) */
 
 /* owners.c */
 FA_HIDDEN void fa_fix_owners(struct fa_op *op, int self_new_tid);
@@ -206,7 +219,24 @@ struct fa_thread_tls {
 	void *owner_list;
 	int rseq_registered;
 };
-FA_HIDDEN void fa_thread_tls(unsigned long fs_base, int tid, void *robust_head, struct fa_thread_tls *out);
+FA_HIDDEN void fa_thread_tls(int pid, unsigned long fs_base, int tid, void *robust_head, struct fa_thread_tls *out);
+
+/* timing.c: TSC stamps at the end of each phase. Parent phases: */
+enum { FA_T_START, FA_T_LOCKED, FA_T_SIGNALLED, FA_T_PARKED, FA_T_FORK, FA_T_FORKED, FA_T_RELEASED, FA_T_N };
+/* ... child phases, stamped in the child and carried back in the report page: */
+enum { FA_TC_FORKED, FA_TC_SETUP, FA_TC_CREATED, FA_TC_RESTORED, FA_TC_REPORTED, FA_TC_N };
+struct fa_timing {
+	uint64_t t[FA_T_N];
+	uint64_t child[FA_TC_N];
+	uint64_t end_tsc, start_ns, end_ns;
+	unsigned threads;
+	int done;
+};
+FA_HIDDEN extern struct fa_timing fa_timing;
+static inline uint64_t fa_tsc(void) { return __builtin_ia32_rdtsc(); }
+static inline void fa_stamp(int phase) { fa_timing.t[phase] = fa_tsc(); }
+FA_HIDDEN void fa_timing_start(void);
+FA_HIDDEN void fa_timing_end(unsigned threads);
 
 /* error.c */
 FA_HIDDEN int fa_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

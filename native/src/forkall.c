@@ -65,6 +65,7 @@ EXPORT pid_t forkall_ex(const struct forkall_options *opts)
 		}
 		opts = &o;
 	}
+	fa_timing_start();
 	int err = fa_snapshot_begin(&op, opts);
 	if (err < 0) {
 		errno = -err;
@@ -93,7 +94,9 @@ EXPORT pid_t forkall_ex(const struct forkall_options *opts)
 		fa_sys1(SYS_close, done[0]);
 	}
 	fa_snapshot_end(&op); /* our threads go on while the child finishes */
+	fa_stamp(FA_T_RELEASED);
 	pid = fa_snapshot_await(&op, pid);
+	fa_timing_end(op.nslots - op.ndead);
 	if (pid < 0) {
 		errno = (int)-pid;
 		return -1;

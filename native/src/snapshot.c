@@ -77,11 +77,14 @@ int fa_snapshot_begin(struct fa_op *op, const struct forkall_options *opts)
 	fa_record_self(op);
 	if (op->exact)
 		record_identity(op);
+	fa_stamp(FA_T_LOCKED);
 	if ((err = fa_park_all(op)) < 0) {
 		set_mask(&op->old_mask, 0);
 		fa_unlock();
+		return err;
 	}
-	return err;
+	fa_stamp(FA_T_PARKED);
+	return 0;
 }
 
 long fa_snapshot_fork(struct fa_op *op, void (*child_setup)(void *), void *arg)
@@ -89,8 +92,10 @@ long fa_snapshot_fork(struct fa_op *op, void (*child_setup)(void *), void *arg)
 	long err = fa_report_create(op);
 	if (err < 0)
 		return err;
+	fa_stamp(FA_T_FORK);
 	long pid = op->exact ? fa_exact_fork(op) : fa_raw_fork();
 	if (pid != 0) {
+		fa_stamp(FA_T_FORKED);
 		if (pid < 0) {
 			if (!op->exact)
 				fa_fail((int)-pid, "fork failed (errno %ld)", -pid);

@@ -9,7 +9,7 @@
 #include <sys/uio.h>
 #include "engine.h"
 
-void fa_thread_tls(unsigned long fs_base, int tid, void *robust_head, struct fa_thread_tls *out)
+void fa_thread_tls(int pid, unsigned long fs_base, int tid, void *robust_head, struct fa_thread_tls *out)
 {
 	out->desc_tid = 0;
 	out->owner_list = robust_head;
@@ -23,7 +23,7 @@ void fa_thread_tls(unsigned long fs_base, int tid, void *robust_head, struct fa_
 				   { (void *)(fs_base + (unsigned long)fa_layout.desc_tid_offset), sizeof desc_tid } };
 	unsigned n = fa_layout.desc_tid_offset >= 0 ? 2 : 1;
 	long want = n == 2 ? (long)(sizeof self + sizeof desc_tid) : (long)sizeof self;
-	long got = fa_sys6(SYS_process_vm_readv, fa_getpid(), (long)local, n, (long)remote, n, 0);
+	long got = fa_sys6(SYS_process_vm_readv, pid, (long)local, n, (long)remote, n, 0);
 	if (got == -38 /* ENOSYS */ || got == -1 /* EPERM: a sandbox refuses the call */) {
 		/* cannot check: trust the descriptor as before (a libc thread is the rule) */
 	} else if (got != want || self != fs_base || (n == 2 && desc_tid != tid)) {
