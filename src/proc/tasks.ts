@@ -40,6 +40,18 @@ export function statusField(pid: number, name: string, tid?: number): string | u
   return new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(read(path))?.[1]?.trim();
 }
 
+/** The text of /proc/<pid>/task/<tid>/status ('' when unreadable): read once, then picked with statusValue. */
+export const readThreadStatus = (pid: number, tid: number): string => read(`/proc/${pid}/task/${tid}/status`);
+
+/** One field of a status text read by readThreadStatus; undefined when absent. */
+export function statusValue(text: string, name: string): string | undefined {
+  const at = text.startsWith(`${name}:`) ? 0 : text.indexOf(`\n${name}:`) + 1;
+  if (at === 0 && !text.startsWith(`${name}:`)) return undefined;
+  const from = at + name.length + 1;
+  const end = text.indexOf('\n', from);
+  return text.slice(from, end < 0 ? undefined : end).trim();
+}
+
 /** Fields of /proc/.../stat after the command name (which may hold spaces and parentheses). */
 export function statFields(text: string): string[] {
   const close = text.lastIndexOf(')');

@@ -17,7 +17,7 @@
 // A thread whose original had more than it has now cannot be given them
 // (capset never raises the permitted set): the clone fails, naming it.
 import { readFileSync } from 'node:fs';
-import { statusField } from '../proc/tasks.js';
+import { readThreadStatus, statusValue } from '../proc/tasks.js';
 
 export interface CapState {
   eff: bigint;
@@ -33,8 +33,9 @@ export const CAP_SYS_ADMIN = 21;
 export const CAP_SETPCAP = 8;
 export const has = (set: bigint, cap: number): boolean => ((set >> BigInt(cap)) & 1n) === 1n;
 
-export function readCapState(pid: number, tid: number): CapState {
-  const set = (name: string) => BigInt('0x' + (statusField(pid, name, tid) || '0'));
+/** `status`: the thread's /proc status text when already read (readThreadStatus). */
+export function readCapState(pid: number, tid: number, status = readThreadStatus(pid, tid)): CapState {
+  const set = (name: string) => BigInt('0x' + (statusValue(status, name) || '0'));
   return { eff: set('CapEff'), prm: set('CapPrm'), inh: set('CapInh'), bnd: set('CapBnd'), amb: set('CapAmb') };
 }
 

@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
-import { checkResult, collectExit, NR, passEntry, startCall, type Call } from './inject.js';
+import { checkResult, NR, runChains, type Step } from './inject.js';
+import { findDescTidOffset, tidFieldAt } from './libc-layout.js';
+import { statusValue } from '../proc/tasks.js';
 import { reg } from './regs.js';
 import type { CapState } from './caps.js';
 import type { ProcessMemory } from './memory.js';
@@ -49,47 +51,102 @@ function readName(pid: number, tid: number): string {
   }
 }
 
-/** The descriptor's TID field: glibc's clear_child_tid points at it; musl's does not, so look near the thread pointer. */
+/** What was already read of a thread while it is held (clone-process.ts), so that it is not asked twice. */
+export interface KnownState {
+  rseq?: pt.RseqConfig;
+  sigmask?: Buffer;
+  xstate?: Buffer;
+  /** its /proc status text (readThreadStatus): the name is taken from it when no escape hides it */
+  status?: string;
+}
+
+/** The thread's name: from its status text unless escaped there (a backslash), else from comm. */
+function nameOf(pid: number, tid: number, status?: string): string {
+  const name = status === undefined ? undefined : statusValue(status, 'Name');
+  return name !== undefined && !name.includes('\\') ? name : readName(pid, tid);
+}
+
 /**
- * Reads every thread's state. The two injected calls are pipelined: while one
- * thread's call runs, the tracer collects another's result and starts its next
- * call, and reads what ptrace can tell once a thread is stopped for good.
- * (Each call is two stops, entry and exit: see inject.ts.)
+ * Reads every thread's state. Two things only the thread itself can tell are
+ * asked by injected calls (each two stops, entry and exit: see inject.ts):
+ * its signal stack, and its clear-child-TID address. Under glibc that
+ * address is its descriptor's TID field (pthread_create and libc start-up
+ * both register &pd->tid): with `glibc` set, only the first thread is asked,
+ * and every other thread whose descriptor holds its TID at the same offset
+ * from its thread pointer is taken to have it there; a thread where that
+ * does not hold (no glibc descriptor) is asked too.
  */
-export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint, callBaseOf: Map<number, Buffer> = regsOf): ThreadState[] {
+export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint, callBaseOf: Map<number, Buffer> = regsOf, known?: Map<number, KnownState>, glibc = false): ThreadState[] {
   const regs = tasks.map((t) => regsOf.get(t.tid)!);
   const bases = tasks.map((t) => callBaseOf.get(t.tid)!); // rsp at the thread's return frame (return-frame.ts)
   const slots = regs.map(stackSlot);
   const saved = slots.map((s) => mem.read(s, SLOT_BYTES));
-  const tidCalls: Call[] = tasks.map((task, i) => ({ task, base: bases[i]!, nr: NR.prctl, args: [PR_GET_TID_ADDRESS, slots[i]!] }));
-  const stackCalls: Call[] = tasks.map((task, i) => ({ task, base: bases[i]!, nr: NR.sigaltstack, args: [0, slots[i]!] }));
+  const clearTids: (bigint | undefined)[] = tasks.map(() => undefined);
+  const stacks: Buffer[] = [];
+  let tidOffset = -1; // glibc: the TID field's offset, from the first thread's answer
+  const facts = (i: number) => ({ tid: tasks[i]!.tid, fsBase: reg(regs[i]!, 'fs_base'), clearChildTid: clearTids[i] ?? 0n, robustHead: 0n });
+  const askTid = (i: number): Step => ({
+    nr: NR.prctl,
+    args: [PR_GET_TID_ADDRESS, slots[i]!],
+    done: (ret) => {
+      checkResult('prctl(PR_GET_TID_ADDRESS)', tasks[i]!.tid, ret);
+      clearTids[i] = mem.read(slots[i]!, 8).readBigUInt64LE(0);
+      if (glibc && i === 0) tidOffset = findDescTidOffset(mem, 'glibc', [facts(0)]);
+    },
+  });
+  const askStack = (i: number): Step => ({
+    toSignalStop: i > 0, // most often its last call (the forker forks next): nothing then to undo in restore.ts
+    nr: NR.sigaltstack,
+    args: [0, slots[i]!],
+    done: (ret) => {
+      checkResult('sigaltstack', tasks[i]!.tid, ret);
+      stacks[i] = mem.read(slots[i]!, 24);
+    },
+  });
+  const derived = (i: number): bigint => (tidOffset < 0 ? 0n : tidFieldAt(mem, facts(i), tidOffset));
   try {
-    for (const c of tidCalls) startCall(c, insn);
-    for (const c of tidCalls) passEntry(c);
-    const clearTids = tidCalls.map((c, i) => {
-      checkResult('prctl(PR_GET_TID_ADDRESS)', c.task.tid, collectExit(c));
-      const addr = mem.read(slots[i]!, 8).readBigUInt64LE(0);
-      startCall(stackCalls[i]!, insn);
-      return addr;
-    });
-    for (const c of stackCalls) passEntry(c);
+    runChains(
+      tasks.map((task, i) => {
+        // the first thread asks its TID address first (the others' answer may follow from it)
+        const order = glibc && i > 0 ? ['stack', 'tid'] : ['tid', 'stack'];
+        return {
+          task,
+          base: bases[i]!,
+          next: () => {
+            for (let what = order.shift(); what; what = order.shift()) {
+              if (what === 'stack') return askStack(i);
+              if (i > 0 && glibc) {
+                const d = derived(i);
+                if (d) {
+                  clearTids[i] = d;
+                  continue;
+                }
+              }
+              return askTid(i);
+            }
+            return undefined;
+          },
+        };
+      }),
+      insn,
+    );
     return tasks.map((task, i) => {
       const tid = task.tid;
-      checkResult('sigaltstack', tid, collectExit(stackCalls[i]!));
-      const ss = mem.read(slots[i]!, 24);
+      const k = known?.get(tid);
+      const ss = stacks[i]!;
       const robust = getRobustList(tid);
       return {
         tid,
         regs: regs[i]!,
-        xstate: pt.getXstate(tid),
-        sigmask: task.savedMask ?? pt.getSigmask(tid), // its own, not the one blocked for our calls
-        rseq: pt.getRseq(tid),
+        xstate: k?.xstate ?? pt.getXstate(tid),
+        sigmask: task.savedMask ?? k?.sigmask ?? pt.getSigmask(tid), // its own, not the one blocked for our calls
+        rseq: k?.rseq ?? pt.getRseq(tid),
         robust,
         ownerList: robust.head,
         clearChildTid: clearTids[i]!,
         tidField: 0n, // set from the libc layout (libc-layout.ts discoverLayout), which needs every thread
         altstack: ss.readInt32LE(8) & SS_DISABLE ? undefined : ss,
-        name: readName(task.tgid, tid),
+        name: nameOf(task.tgid, tid, k?.status),
         affinity: getAffinity(tid),
         sched: schedGetattr(tid),
       };

@@ -8,7 +8,7 @@
 // originals are released restores and releases them; a copy that cannot be
 // finished is killed.
 import * as pt from './ptrace.js';
-import { captureThreads, type ThreadState } from './capture.js';
+import { captureThreads, type KnownState, type ThreadState } from './capture.js';
 import { CAP_SYS_ADMIN, has, readCapState } from './caps.js';
 import { injectAll, NR } from './inject.js';
 import { RemoteError } from './errors.js';
@@ -17,7 +17,7 @@ import { ProcessMemory } from './memory.js';
 import { diagnoseDenied, preflight } from './preflight.js';
 import { buildClone, injectFork } from './recreate.js';
 import { reg } from './regs.js';
-import { discoverLayout, type LibcLayout } from './libc-layout.js';
+import { discoverLayout, identifyLibc, type LibcLayout } from './libc-layout.js';
 import { restoreThreads } from './restore.js';
 import { seizeAll } from './seize.js';
 import { readSecurity, refusal } from './refusals.js';
@@ -37,6 +37,7 @@ import { installPrivateFds } from './private/install-fds.js';
 import type { NotCopied } from './private/plan.js';
 import { refuseTidCachingRuntime } from './tid-caching.js';
 import { blamePid } from '../errors.js';
+import { readThreadStatus } from '../proc/tasks.js';
 
 export interface RemoteCloneOptions {
   /** how many clones (default 1) */
@@ -47,6 +48,8 @@ export interface RemoteCloneOptions {
   exactTids?: boolean;
   /** the clone gets its own copies of epoll, eventfd, timerfd, signalfd, inotify and self-pipes (default true; false: shared as after fork) */
   privateFds?: boolean;
+  /** false: build the clone's threads by injected calls, not by the parasite (native/parasite; default true) */
+  parasite?: boolean;
   /** called between steps; returning true abandons the operation (nothing is left changed) */
   shouldAbort?: () => boolean;
 }
@@ -260,7 +263,9 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
   };
   try {
     for (const t of originals) firstRegs.set(t.tid, pt.getRegs(t.tid));
-    const refused = refusal(pid, originals.map((t) => readSecurity(pid, t.tid)));
+    // each thread's /proc status is read once, while held: refusals, capabilities and name come from it
+    const status = new Map(originals.map((t) => [t.tid, readThreadStatus(pid, t.tid)]));
+    const refused = refusal(pid, originals.map((t) => readSecurity(pid, t.tid, status.get(t.tid))));
     if (refused) throw refused;
     const forker = originals[0]!;
     mem = new ProcessMemory(pid);
@@ -269,9 +274,15 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
       const sp = reg(firstRegs.get(t.tid)!, 'rsp');
       if (!maps.some((m) => m.start < sp && sp <= m.end)) throw new ThreadExiting(t.tid);
     }
+    // what ptrace tells of each thread is read once and handed to the capture;
     // a thread stopped inside an rseq critical section takes its abort, as on any preemption
+    const known = new Map<number, KnownState>();
     for (const t of originals) {
-      const moved = abortRseqSection(mem, firstRegs.get(t.tid)!, pt.getRseq(t.tid));
+      const rseq = pt.getRseq(t.tid);
+      const sigmask = pt.getSigmask(t.tid);
+      known.set(t.tid, { rseq, sigmask, xstate: pt.getXstate(t.tid), status: status.get(t.tid) });
+      t.knownMask = sigmask;
+      const moved = abortRseqSection(mem, firstRegs.get(t.tid)!, rseq);
       if (moved) firstRegs.set(t.tid, moved);
     }
     const path = findReturnPath(maps, mem);
@@ -279,21 +290,23 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
     if (path) frames = new ReturnFrames(mem, path);
     for (const t of originals) {
       const regs = firstRegs.get(t.tid)!;
-      callBase.set(t.tid, frames ? frames.protect(regs, pt.getSigmask(t.tid), pt.getXstate(t.tid)) : regs);
+      const k = known.get(t.tid)!;
+      callBase.set(t.tid, frames ? frames.protect(regs, k.sigmask!, k.xstate!) : regs);
     }
     const forkerBase = callBase.get(forker.tid)!;
     const childStack = frames?.childStack(forkerBase) ?? 0n;
     mark('maps');
     // the stack pointer the clone's new threads make their injected calls with (no memory is used there)
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
-    states = captureThreads(originals, firstRegs, mem, insn, callBase);
-    for (const s of states) s.caps = readCapState(pid, s.tid);
+    const libc = identifyLibc(pid, maps);
+    states = captureThreads(originals, firstRegs, mem, insn, callBase, known, libc.kind === 'glibc');
+    for (const s of states) s.caps = readCapState(pid, s.tid, status.get(s.tid));
     // exact TIDs: the namespaces are made by the forker, inside the target; without
     // CAP_SYS_ADMIN there (whoever we are) it needs a user namespace of its own
     const userns = !!opts.exactTids && !has(states[0]!.caps!.eff, CAP_SYS_ADMIN);
     if (userns) readSecurebits(originals, states, callBase, insn);
     mark('capture');
-    layout = discoverLayout(pid, mem, maps, states.map((s) => ({ tid: s.tid, fsBase: reg(s.regs, 'fs_base'), clearChildTid: s.clearChildTid, robustHead: s.robust.head })));
+    layout = discoverLayout(pid, mem, maps, states.map((s) => ({ tid: s.tid, fsBase: reg(s.regs, 'fs_base'), clearChildTid: s.clearChildTid, robustHead: s.robust.head })), false, libc);
     for (const s of states) s.tidField = layout.tidField.get(s.tid) ?? 0n;
     if (layout.ownerListOffset > 0)
       for (const s of states) if (!s.ownerList && reg(s.regs, 'fs_base')) s.ownerList = reg(s.regs, 'fs_base') + BigInt(layout.ownerListOffset);
@@ -337,7 +350,7 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
         const beforeThreads = fdPlan && ((task: TracedTask, base: Buffer, cmem: ProcessMemory) => {
           notCopied = installPrivateFds({ main: task, base, insn, mem: cmem, scratch: stackSlot(f.regs) }, fdPlan);
         });
-        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns, layout: layout!, beforeThreads, restoreStacks: frames && ((m) => frames!.restoreInto(m)) }, built);
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns, parasite: opts.parasite, layout: layout!, beforeThreads, restoreStacks: frames && ((m) => frames!.restoreInto(m)) }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
         releaseWhole(c.tasks, main);
         clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}), ...(fdPlan ? { privateFds: fdPlan.objects.length, notCopied: notCopied ?? [] } : {}) });

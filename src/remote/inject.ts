@@ -69,6 +69,27 @@ export function passEntry(c: Call): void {
   pt.syscall(c.task.tid);
 }
 
+/**
+ * Like passEntry, but the call then runs on into a ptrace stop in the
+ * kernel's signal path (PTRACE_INTERRUPT, taken on the way back to user mode)
+ * rather than an exit stop: one stop fewer, and the thread is left where it
+ * can be given its own registers back directly (restore.ts). Only for a call
+ * that a pending interrupt does not disturb: one that never blocks and is
+ * not a fork (which a pending signal makes restart). Collect with
+ * collectAtSignalStop.
+ */
+export function passEntryToSignalStop(c: Call): void {
+  c.task.waitSyscallStop();
+  pt.interrupt(c.task.tid);
+  pt.cont(c.task.tid);
+}
+
+/** After passEntryToSignalStop: waits for the interrupt stop; the call's raw result. */
+export function collectAtSignalStop(c: Call): bigint {
+  c.task.waitEventStop();
+  return sreg(pt.getRegs(c.task.tid), 'rax');
+}
+
 /** After passEntry: waits for the call's exit stop; its raw result. */
 export function collectExit(c: Call): bigint {
   c.task.waitSyscallStop();
@@ -105,4 +126,59 @@ export function injectChecked(task: TracedTask, insn: bigint, base: Buffer, name
 export function injectAllChecked(name: keyof typeof NR, calls: Omit<Call, 'nr'>[], insn: bigint): bigint[] {
   const rets = injectAll(calls.map((c) => ({ ...c, nr: NR[name] })), insn);
   return rets.map((r, i) => checkResult(name, calls[i]!.task.tid, r));
+}
+
+/** One injected call of a thread's chain, and what to do with its raw result. */
+export interface Step {
+  nr: number;
+  args: (bigint | number)[];
+  done: (ret: bigint) => void;
+  /** the thread's last call for now: run it on into a signal-path stop (passEntryToSignalStop) */
+  toSignalStop?: boolean;
+}
+
+/** A thread's calls one after another: `next` gives the next (chosen once the last one's result is in), undefined when done. */
+export interface Chain {
+  task: TracedTask;
+  base: Buffer;
+  next: () => Step | undefined;
+}
+
+/**
+ * Runs each thread's chain of calls, every thread's at once, with no round
+ * waiting for the slowest thread: while one thread's call runs the tracer
+ * collects another's result and starts its next call.
+ */
+export function runChains(chains: Chain[], insn: bigint): void {
+  type Live = { chain: Chain; step: Step; call: Call };
+  const start = (chain: Chain): Live | undefined => {
+    const step = chain.next();
+    if (!step) return undefined;
+    const call = { task: chain.task, base: chain.base, nr: step.nr, args: step.args };
+    startCall(call, insn);
+    return { chain, step, call };
+  };
+  let live = chains.flatMap((c) => start(c) ?? []);
+  while (live.length) {
+    for (const l of live) (l.step.toSignalStop ? passEntryToSignalStop : passEntry)(l.call);
+    live = live.flatMap((l) => {
+      l.step.done((l.step.toSignalStop ? collectAtSignalStop : collectExit)(l.call));
+      return start(l.chain) ?? [];
+    });
+  }
+}
+
+/** A chain of calls fixed in advance, each checked (InjectedCallFailed names the first that fails). */
+export function checkedChain(task: TracedTask, base: Buffer, calls: { name: keyof typeof NR; args: (bigint | number)[]; before?: () => void }[]): Chain {
+  const todo = [...calls];
+  return {
+    task,
+    base,
+    next: () => {
+      const c = todo.shift();
+      if (!c) return undefined;
+      c.before?.();
+      return { nr: NR[c.name], args: c.args, done: (ret) => void checkResult(c.name, task.tid, ret) };
+    },
+  };
 }

@@ -210,9 +210,9 @@ function findOwnerLockOffset(mem: ProcessMemory, lists: { tid: number; entries: 
 }
 
 /** Everything the owner rewrite and the descriptors' TIDs need, with a warning for each thing not found. */
-export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[], threads: ThreadFacts[], withVersion = false): LibcLayout {
+export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[], threads: ThreadFacts[], withVersion = false, known?: LibcIdentity): LibcLayout {
   const r = layoutRules();
-  const libc = identifyLibc(pid, maps, withVersion);
+  const libc = known ?? identifyLibc(pid, maps, withVersion); // `known`: identified by the caller already
   const warnings: string[] = [];
   const descTidOffset = findDescTidOffset(mem, libc.kind, threads);
   const tidField = new Map(threads.map((t) => [t.tid, tidFieldAt(mem, t, descTidOffset)]));

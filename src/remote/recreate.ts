@@ -5,7 +5,7 @@
 // scheduling. Everything stays stopped until the caller lets it go.
 import * as pt from './ptrace.js';
 import { getAffinity, schedGetattr, schedSetattr, setAffinity } from './libc.js';
-import { injectAllChecked, injectChecked } from './inject.js';
+import { checkedChain, injectAllChecked, injectChecked, runChains } from './inject.js';
 import { ProcessMemory } from './memory.js';
 import { ScratchMemory } from './scratch-memory.js';
 import { fixOwners, type OwnerMove } from './owners.js';
@@ -19,6 +19,7 @@ import { stackSlot, type ThreadState } from './capture.js';
 import { cloneArgs as clone3Args, outerTids, scratch } from './exact.js';
 import { capSteps, freshUserNamespaceCaps } from './caps.js';
 import { applyCapSteps } from './caps-apply.js';
+import { makeThreadsByParasite, ParasiteFailed } from './parasite.js';
 
 const CLONE = {
   VM: 0x100,
@@ -70,6 +71,8 @@ export interface BuildContext {
   beforeThreads?: (main: TracedTask, base: Buffer, mem: ProcessMemory) => void;
   /** exact TIDs: the clone is in a user namespace of its own (its capabilities start full) */
   userns?: boolean;
+  /** false: make the threads by injected calls even where the parasite could (default: the parasite) */
+  parasite?: boolean;
 }
 
 export interface BuiltClone {
@@ -96,24 +99,24 @@ function restoreSchedAndAffinity(tid: number, t: ThreadState, now?: ThreadState)
 
 /**
  * Per-thread state only the thread itself can set: one injected call each,
- * only where needed, every new thread at once. Arguments in memory go to the
- * thread's own dead stack bytes (in the clone's copy).
+ * only where needed, each thread's one after another and every new thread's
+ * at once. Arguments in memory go to the thread's own dead stack bytes (in
+ * the clone's copy), written just before the call that reads them.
  */
 function registerInThreads(tasks: TracedTask[], states: ThreadState[], inherited: { name: string }, ctx: BuildContext, mem: ProcessMemory): void {
-  const bases = states.map((t) => {
-    const b = Buffer.from(t.regs);
-    setReg(b, 'rsp', ctx.callStack); // off any signal stack, or sigaltstack() would refuse
-    return b;
+  const chains = tasks.map((task, i) => {
+    const t = states[i]!;
+    const base = Buffer.from(t.regs);
+    setReg(base, 'rsp', ctx.callStack); // off any signal stack, or sigaltstack() would refuse
+    const slot = stackSlot(t.regs);
+    const calls: Parameters<typeof checkedChain>[2] = [];
+    if (t.robust.head !== 0n) calls.push({ name: 'set_robust_list', args: [t.robust.head, t.robust.len] });
+    if (t.rseq.area !== 0n) calls.push({ name: 'rseq', args: [t.rseq.area, t.rseq.size, 0, t.rseq.signature] });
+    if (t.altstack) calls.push({ name: 'sigaltstack', args: [slot, 0], before: () => mem.write(slot, t.altstack!) });
+    if (t.name !== inherited.name) calls.push({ name: 'prctl', args: [PR_SET_NAME, slot], before: () => mem.write(slot, Buffer.from(t.name.slice(0, 15) + '\0')) });
+    return checkedChain(task, base, calls);
   });
-  const each = (pick: (t: ThreadState) => boolean, args: (t: ThreadState, slot: bigint) => (bigint | number)[]) =>
-    tasks.flatMap((task, i) => (pick(states[i]!) ? [{ task, base: bases[i]!, args: args(states[i]!, stackSlot(states[i]!.regs)) }] : []));
-  injectAllChecked('set_robust_list', each((t) => t.robust.head !== 0n, (t) => [t.robust.head, t.robust.len]), ctx.insn);
-  injectAllChecked('rseq', each((t) => t.rseq.area !== 0n, (t) => [t.rseq.area, t.rseq.size, 0, t.rseq.signature]), ctx.insn);
-  states.forEach((t) => t.altstack && mem.write(stackSlot(t.regs), t.altstack));
-  injectAllChecked('sigaltstack', each((t) => t.altstack !== undefined, (_t, slot) => [slot, 0]), ctx.insn);
-  const renamed = (t: ThreadState) => t.name !== inherited.name;
-  states.forEach((t) => renamed(t) && mem.write(stackSlot(t.regs), Buffer.from(t.name.slice(0, 15) + '\0')));
-  injectAllChecked('prctl', each(renamed, (_t, slot) => [PR_SET_NAME, slot]), ctx.insn);
+  runChains(chains, ctx.insn);
 }
 
 /**
@@ -185,6 +188,26 @@ function writeClone3Args(t: ThreadState, ctx: BuildContext, mem: ProcessMemory):
 const THREAD_FLAGS =
   CLONE.VM | CLONE.FS | CLONE.FILES | CLONE.SIGHAND | CLONE.THREAD | CLONE.SYSVSEM | CLONE.SETTLS | CLONE.PTRACE;
 
+/**
+ * The clone's threads, made and registered, stopped and traced: by the
+ * parasite (parasite.ts) when it can run here, else by injected calls. Exact
+ * TIDs keep the injected clone3 (each with the TID it must get).
+ */
+function makeThreads(main: TracedTask, base: Buffer, f: ThreadState, others: ThreadState[], ctx: BuildContext, mem: ProcessMemory, scratchMem: ProcessMemory, built: TracedTask[]): TracedTask[] {
+  if (!ctx.exact && ctx.parasite !== false && others.length > 0) {
+    try {
+      // the parasite's threads are seized, not born traced: no CLONE_PTRACE
+      const flags = (t: ThreadState) => BigInt(cloneArgs(t)[0]!) & ~BigInt(CLONE.PTRACE);
+      return makeThreadsByParasite(main, base, ctx.insn, mem, others, flags, f.name, built);
+    } catch (e) {
+      if (!(e instanceof ParasiteFailed)) throw e;
+    }
+  }
+  const tasks = createThreads(main, base, others, ctx, scratchMem, built);
+  registerInThreads(tasks, others, f, ctx, scratchMem);
+  return tasks;
+}
+
 /** Turns the stopped one-thread copy `pid` (made by injectFork from `f`) into a full clone. */
 export function buildClone(pid: number, f: ThreadState, others: ThreadState[], ctx: BuildContext, built: TracedTask[]): BuiltClone {
   const main = new TracedTask(pid, pid);
@@ -210,8 +233,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
     restoreSchedAndAffinity(pid, f); // before the threads, which inherit it (a fork may reset the policy)
     ctx.beforeThreads?.(main, mainBase, scratchMem);
     const mainState = f;
-    const tasks = createThreads(main, mainBase, others, ctx, scratchMem, built);
-    registerInThreads(tasks, others, f, ctx, scratchMem);
+    const tasks = makeThreads(main, mainBase, f, others, ctx, mem, scratchMem, built);
     restoreCaps([main, ...tasks], [f, ...others], mainBase, ctx, scratchMem);
     tasks.forEach((task, i) => {
       const t = others[i]!;

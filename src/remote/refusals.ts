@@ -11,7 +11,7 @@
 // CET shadow stacks: a recreated thread gets a new shadow stack that does not
 // hold the return addresses of the frames it resumes in; its first `ret`
 // would fault.
-import { statusField } from '../proc/tasks.js';
+import { readThreadStatus, statusValue } from '../proc/tasks.js';
 import { RemoteError } from './errors.js';
 
 export interface ThreadSecurity {
@@ -24,12 +24,13 @@ export interface ThreadSecurity {
   shadowStack: boolean;
 }
 
-export function readSecurity(pid: number, tid: number): ThreadSecurity {
-  const features = statusField(pid, 'x86_Thread_features', tid) ?? '';
+/** `status`: the thread's /proc status text when already read (readThreadStatus). */
+export function readSecurity(pid: number, tid: number, status = readThreadStatus(pid, tid)): ThreadSecurity {
+  const features = statusValue(status, 'x86_Thread_features') ?? '';
   return {
     tid,
-    seccomp: Number(statusField(pid, 'Seccomp', tid) ?? 0),
-    filters: Number(statusField(pid, 'Seccomp_filters', tid) ?? 0),
+    seccomp: Number(statusValue(status, 'Seccomp') ?? 0),
+    filters: Number(statusValue(status, 'Seccomp_filters') ?? 0),
     shadowStack: /\bshstk\b/.test(features),
   };
 }

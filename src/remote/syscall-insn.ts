@@ -11,15 +11,25 @@ export interface Mapping {
   path: string;
 }
 
+/** /proc/PID/maps, parsed by position (it is read while the target is held: no regular expressions, one pass). */
 export function readMaps(pid: number): Mapping[] {
-  return readFileSync(`/proc/${pid}/maps`, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [range, perms, , , , ...rest] = line.split(/\s+/);
-      const [s, e] = range!.split('-');
-      return { start: BigInt('0x' + s), end: BigInt('0x' + e), perms: perms!, path: rest.join(' ') };
-    });
+  const text = readFileSync(`/proc/${pid}/maps`, 'latin1');
+  const out: Mapping[] = [];
+  for (let at = 0; at < text.length; ) {
+    let eol = text.indexOf('\n', at);
+    if (eol < 0) eol = text.length;
+    const dash = text.indexOf('-', at);
+    const sp1 = text.indexOf(' ', dash);
+    const sp2 = text.indexOf(' ', sp1 + 1); // after perms
+    // offset, device, inode, then spaces up to the path (absent for anonymous memory)
+    let f = sp2;
+    for (let k = 0; k < 3; k++) f = text.indexOf(' ', f + 1);
+    let p = f;
+    while (p < eol && text.charCodeAt(p) === 32) p++;
+    out.push({ start: BigInt('0x' + text.slice(at, dash)), end: BigInt('0x' + text.slice(dash + 1, sp1)), perms: text.slice(sp1 + 1, sp2), path: f < 0 || f > eol ? '' : Buffer.from(text.slice(p, eol), 'latin1').toString('utf8') });
+    at = eol + 1;
+  }
+  return out;
 }
 
 export function findSyscallInsn(maps: Mapping[], mem: ProcessMemory): bigint {

@@ -27,6 +27,8 @@ export class TracedTask {
   blockDuringCalls = false;
   /** its own signal mask, while blocked for our calls */
   savedMask?: Buffer;
+  /** its signal mask as read since it was stopped (saves blockSignals a read) */
+  knownMask?: Buffer;
   constructor(
     readonly tgid: number,
     readonly tid: number,
@@ -73,7 +75,7 @@ export class TracedTask {
   /** Before a call of ours runs in an original thread (its registers already the call's): block every signal. */
   blockSignals(): void {
     if (!this.blockDuringCalls || this.savedMask) return;
-    this.savedMask = pt.getSigmask(this.tid);
+    this.savedMask = this.knownMask ?? pt.getSigmask(this.tid);
     pt.setSigmask(this.tid, ALL_SIGNALS);
   }
 
