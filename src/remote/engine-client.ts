@@ -6,9 +6,19 @@ import { fileURLToPath } from 'node:url';
 import type { RemoteCloneResult } from './clone-process.js';
 import { RemoteError } from './errors.js';
 import { siblingModule } from './module-path.js';
-import { unwrapReply, type CloneReply, type CloneRequest } from './request.js';
+import { unwrapReply, unwrapTreeReply, type CloneReply, type CloneRequest } from './request.js';
+import type { TreeCloneResult } from './tree/clone-tree.js';
 
 export function cloneInEngineProcess(req: CloneRequest): Promise<RemoteCloneResult> {
+  return replyOfEngineProcess(req).then(unwrapReply);
+}
+
+/** A tree clone (`req.tree`) in an engine process. */
+export function cloneTreeInEngineProcess(req: CloneRequest): Promise<TreeCloneResult> {
+  return replyOfEngineProcess({ ...req, tree: true }).then(unwrapTreeReply);
+}
+
+function replyOfEngineProcess(req: CloneRequest): Promise<CloneReply> {
   const entry = siblingModule('engine-process');
   const execArgv = entry.pathname.endsWith('.ts') ? process.execArgv : [];
   return new Promise((resolve, reject) => {
@@ -26,7 +36,7 @@ export function cloneInEngineProcess(req: CloneRequest): Promise<RemoteCloneResu
         return;
       }
       try {
-        resolve(unwrapReply(JSON.parse(line) as CloneReply));
+        resolve(JSON.parse(line) as CloneReply);
       } catch (e) {
         reject(e);
       }
