@@ -10,6 +10,7 @@ import { register as registerClone } from './commands/clone.js';
 import { register as registerSnapshot } from './commands/snapshot.js';
 import { register as registerBenchServer } from './commands/bench-server.js';
 import { register as registerBenchRemote } from './commands/bench-remote.js';
+import { register as registerBenchTree } from './commands/bench-tree.js';
 import { register as registerUnfork } from './commands/unfork.js';
 import { register as registerExplore } from './commands/explore.js';
 import { register as registerBenchExplore } from './commands/bench-explore.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   const bench = registerBench(program);
   registerBenchServer(bench);
   registerBenchRemote(bench);
+  registerBenchTree(bench);
   registerBenchExplore(bench);
   registerThreads(program);
   registerLib(program);

@@ -25,6 +25,7 @@ import { callIn, killCopies, NR_TREE } from './copy-calls.js';
 import { cloneAsChildOf as defaultAdopter } from './adopter.js';
 import type { BuiltCopy, CloneAsChildOf, PendingCopy, StoppedCopy } from './types.js';
 import type { NotCopied } from '../private/plan.js';
+import { installTreePipes, planTreePipes } from './tree-pipes.js';
 
 export interface TreeCloneOptions {
   /** leave every clone stopped (SIGSTOP) and detached */
@@ -68,6 +69,8 @@ export interface TreeCloneResult {
   threads: number;
   /** breadth first, the root first */
   members: TreeMemberClone[];
+  /** pipes between processes of the tree, made anew for the clone tree with the bytes they buffered */
+  pipes: { ends: { pid: number; fd: number; write: boolean }[]; bytes: number }[];
   /** microseconds the original tree was held (first seize to last release) */
   heldUs: number;
   totalUs: number;
@@ -125,6 +128,14 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
   let released = false;
   let tReleased = 0;
   try {
+    const pipes = opts.privateFds === false ? [] : planTreePipes(tree.nodes.filter((n) => n.frozen).map((n) => n.info.pid));
+    // a pipe a member holds both ends of and others hold too is the tree's, not the member's own
+    for (const n of tree.nodes) {
+      const plan = n.frozen?.fdPlan;
+      const mine = new Set(pipes.flatMap((p) => p.ends.filter((e) => e.pid === n.info.pid).map((e) => e.fd)));
+      if (plan && mine.size) plan.objects = plan.objects.filter((o) => o.kind !== 'pipe' || !mine.has(o.fds[0]!.fd));
+    }
+    mark('pipes');
     const plan = planSessions(tree.nodes.map((n) => ({ pid: n.info.pid, ppid: n.info.ppid, pgid: n.info.pgid, sid: n.info.sid, zombie: !n.frozen, children: n.children })));
     if (abort()) throw new Abandoned();
     const rootNode = tree.nodes[0]!;
@@ -141,6 +152,11 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     released = true;
     tReleased = performance.now();
     mark('release');
+    installTreePipes(pipes, (p) => {
+      const c = made.get(p)?.copy;
+      return c && !('status' in c) ? c : undefined;
+    });
+    mark('pipes-install');
     const built = new Map<number, BuiltCopy>();
     for (const m of made.values()) {
       if ('status' in m.copy) continue;
@@ -164,6 +180,7 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
       processes: members.length,
       threads: members.reduce((s, m) => s + m.threads, 0),
       members,
+      pipes: pipes.map((p) => ({ ends: p.ends.map((e) => ({ pid: e.pid, fd: e.fd, write: e.write })), bytes: p.bytes.length })),
       heldUs: Math.round((tReleased - tree.heldSince) * 1000),
       totalUs: Math.round((performance.now() - t0) * 1000),
       phasesUs,
