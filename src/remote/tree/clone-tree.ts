@@ -25,7 +25,7 @@ import { callIn, killCopies, NR_TREE } from './copy-calls.js';
 import { cloneAsChildOf as defaultAdopter } from './adopter.js';
 import type { BuiltCopy, CloneAsChildOf, PendingCopy, StoppedCopy } from './types.js';
 import type { NotCopied } from '../private/plan.js';
-import { installTreePipes, planTreePipes } from './tree-pipes.js';
+import { installTreePipes, pipesInsideTree, planTreePipes } from './tree-pipes.js';
 
 export interface TreeCloneOptions {
   /** leave every clone stopped (SIGSTOP) and detached */
@@ -120,6 +120,8 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     phasesUs[phase] = Math.round((t - last) * 1000);
     last = t;
   };
+  const inside = opts.privateFds === false ? new Set<string>() : pipesInsideTree(pid);
+  mark('pipes-scan');
   const tree: FrozenTree = freezeTree(pid, { privateFds: opts.privateFds !== false, exactTids: false });
   mark('freeze');
   const byPid = new Map(tree.nodes.map((n) => [n.info.pid, n]));
@@ -128,7 +130,7 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
   let released = false;
   let tReleased = 0;
   try {
-    const pipes = opts.privateFds === false ? [] : planTreePipes(tree.nodes.filter((n) => n.frozen).map((n) => n.info.pid));
+    const pipes = opts.privateFds === false ? [] : planTreePipes(tree.nodes.filter((n) => n.frozen).map((n) => n.info.pid), inside);
     // a pipe a member holds both ends of and others hold too is the tree's, not the member's own
     for (const n of tree.nodes) {
       const plan = n.frozen?.fdPlan;

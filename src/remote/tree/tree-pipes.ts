@@ -15,6 +15,7 @@ import { linkInode, listFds, O_ACCMODE, O_CLOEXEC, O_WRONLY, readFdInfo } from '
 import { closeQuietly, F_GETPIPE_SZ, F_SETFL, F_SETPIPE_SZ, fcntl, FIONREAD, ioctlPtr, pidfdGetfd, pidfdOpen, pipe2, teeNonblock } from '../private/fd-syscalls.js';
 import { STATUS_MASK } from '../private/fd-info-cache.js';
 import { callIn } from './copy-calls.js';
+import { childrenOf } from './proc-member.js';
 import type { StoppedCopy } from './types.js';
 
 const NR = { close: 3, dup3: 292, pidfd_open: 434, pidfd_getfd: 438 } as const;
@@ -85,8 +86,40 @@ function bufferedBytes(pid: number, fd: number): { size: number; bytes: Buffer }
   }
 }
 
-/** The pipes between two or more of the held `members` that nobody outside holds. */
-export function planTreePipes(members: number[]): TreePipe[] {
+/** Every pipe inode `pid` holds. */
+function pipeInodes(pid: number): string[] {
+  try {
+    return listFds(pid).flatMap((e) => (e.kind === 'pipe' ? [String(linkInode(e.link))] : []));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Before the hold (scanning every process of the machine takes tens of
+ * milliseconds): the pipes the tree under `root` holds now that no process
+ * outside it holds. A pipe an outside process gets hold of between this scan
+ * and the hold (SCM_RIGHTS, pidfd_getfd) would be missed: docs/tree.md.
+ */
+export function pipesInsideTree(root: number): Set<string> {
+  const members = new Set<number>();
+  const queue = [root];
+  while (queue.length) {
+    const p = queue.shift()!;
+    if (members.has(p)) continue;
+    members.add(p);
+    queue.push(...childrenOf(p));
+  }
+  const held = new Map<string, Set<number>>();
+  for (const p of members) for (const ino of pipeInodes(p)) held.set(ino, (held.get(ino) ?? new Set()).add(p));
+  const between = new Set([...held].filter(([, by]) => by.size > 1).map(([ino]) => ino));
+  if (!between.size) return between;
+  const outside = pipesHeldOutside(members, between);
+  return new Set([...between].filter((ino) => !outside.has(ino)));
+}
+
+/** The pipes between two or more of the held `members` that the scan before the hold (`inside`) found held by nobody outside. */
+export function planTreePipes(members: number[], inside: Set<string>): TreePipe[] {
   const byIno = new Map<string, PipeEnd[]>();
   for (const pid of members) {
     for (const e of listFds(pid)) {
@@ -96,12 +129,9 @@ export function planTreePipes(members: number[]): TreePipe[] {
       byIno.set(ino, [...(byIno.get(ino) ?? []), { pid, fd: e.fd, write: (flags & O_ACCMODE) === O_WRONLY, cloexec: (flags & O_CLOEXEC) !== 0 }]);
     }
   }
-  const shared = new Map([...byIno].filter(([, ends]) => new Set(ends.map((x) => x.pid)).size > 1 && ends.some((x) => !x.write)));
-  if (!shared.size) return [];
-  const outside = pipesHeldOutside(new Set(members), new Set(shared.keys()));
+  const shared = new Map([...byIno].filter(([ino, ends]) => inside.has(ino) && new Set(ends.map((x) => x.pid)).size > 1 && ends.some((x) => !x.write)));
   const out: TreePipe[] = [];
   for (const [ino, ends] of shared) {
-    if (outside.has(ino)) continue;
     const reader = ends.find((x) => !x.write)!;
     const writer = ends.find((x) => x.write);
     const { size, bytes } = bufferedBytes(reader.pid, reader.fd);

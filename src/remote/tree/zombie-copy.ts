@@ -50,9 +50,11 @@ export function finishZombie(z: ZombieCopy): void {
     }
     callIn(z, 'setrlimit(RLIMIT_CORE)', NR_TREE.setrlimit, [RLIMIT_CORE, scratch]);
     if (sig !== 9 && sig !== 19) callIn(z, `rt_sigaction(${sig}, SIG_DFL)`, NR_TREE.rt_sigaction, [sig, scratch, 0, 8]);
-    callIn(z, `tgkill(${sig})`, NR_TREE.tgkill, [z.pid, z.pid, sig]);
     pt.setSigmask(z.pid, Buffer.alloc(8));
-    pt.cont(z.pid, 0); // the signal is pending: it is taken on the way out of the kernel
+    // the call may not come back (SIGKILL ends it in the kernel): collected below with the death
+    const kill = { task: z.main, base: z.base, nr: NR_TREE.tgkill, args: [z.pid, z.pid, sig] };
+    startCall(kill, z.insn);
+    passEntry(kill);
   }
   // we trace it: collect its end (the status then goes to its parent, which has not reaped it)
   for (let w = waitLeader(z.pid); ; w = waitLeader(z.pid)) {
