@@ -5,7 +5,6 @@
 // member is refused), and a seccomp filter C has beyond X's cannot be
 // re-created (refused).
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { statusField } from '../../proc/tasks.js';
 import { libc, lastErrno } from '../../native/libc.js';
 import { RemoteError } from '../errors.js';
 import { NR_ADOPT, type CopyCalls } from './adopt-calls.js';
@@ -22,7 +21,11 @@ function getLimit(pid: number, res: number): Buffer {
   return b;
 }
 
-const field = (pid: number, name: string) => statusField(pid, name) ?? '';
+/** One line of /proc/PID/status (statusField's pattern would run into the next line when a value is empty, as Groups often is). */
+function field(pid: number, name: string): string {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(name + ':'));
+  return line ? line.slice(name.length + 1).trim() : '';
+}
 
 /** Refuses a C the copy cannot become: other credentials, or a seccomp filter of its own. */
 export function refuseAdoption(src: number, parent: number): void {
