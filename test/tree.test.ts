@@ -190,6 +190,31 @@ test('pipeline bash -c "producer | consumer": the clone runs on alone after the 
   }
 });
 
+test('socketpair between a root and its child: the clone pair talks over a socketpair of its own, also after the originals are killed', { timeout: 300_000 }, async () => {
+  const t = new Tree('python3', [fixture, 'socketpair']);
+  try {
+    const up = await t.ups(2);
+    const root = up.get('root')!;
+    const child = up.get('child')!;
+    const fdOf = (role: string) => Number(/fd=(\d+)/.exec(t.lines.find((l) => l.startsWith(`up ${role} `))!)![1]);
+    await t.until('an echo', (l) => l.some((x) => x.startsWith(`echo ${root} `)));
+    const r = cloneTree(root);
+    assert.equal(r.status, 0, r.stderr);
+    assertSameShape(r.report!, [root, child]);
+    const clones = new Map(r.report!.members.map((m) => [m.pid, m.clonePid]));
+    assert.equal(r.report!.socketpairs.length, 1, 'one socketpair between members');
+    const sock = (pid: number, fd: number) => readlinkSync(`/proc/${pid}/fd/${fd}`);
+    assert.notEqual(sock(clones.get(root)!, fdOf('root')), sock(root, fdOf('root')), "the root clone's end is a new socket");
+    assert.notEqual(sock(clones.get(child)!, fdOf('child')), sock(child, fdOf('child')), "the child clone's end is a new socket");
+    process.kill(child, 'SIGKILL');
+    process.kill(root, 'SIGKILL');
+    const seen = t.lines.length;
+    await t.until('echoes in the clone root', (l) => l.slice(seen).filter((x) => x.startsWith(`echo ${clones.get(root)} `)).length >= 3);
+  } finally {
+    t.kill();
+  }
+});
+
 test('pre-fork server (master + 4 workers with threads, one listening socket): the cloned tree serves beside the original', { timeout: 300_000 }, async () => {
   const port = await freePort();
   const t = new Tree('python3', [fixture, 'prefork', String(port)]);

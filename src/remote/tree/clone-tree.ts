@@ -25,7 +25,10 @@ import { callIn, killCopies, NR_TREE } from './copy-calls.js';
 import { cloneAsChildOf as defaultAdopter } from './adopter.js';
 import type { BuiltCopy, CloneAsChildOf, PendingCopy, StoppedCopy } from './types.js';
 import type { NotCopied } from '../private/plan.js';
-import { installTreePipes, pipesInsideTree, planTreePipes } from './tree-pipes.js';
+import { installTreePipes, planTreePipes } from './tree-pipes.js';
+import { installTreeSocketpairs, planTreeSocketpairs } from './tree-socketpairs.js';
+import { channelsInsideTree } from './channel-scan.js';
+import { FdPlanter } from './fd-planter.js';
 
 export interface TreeCloneOptions {
   /** leave every clone stopped (SIGSTOP) and detached */
@@ -71,6 +74,8 @@ export interface TreeCloneResult {
   members: TreeMemberClone[];
   /** pipes between processes of the tree, made anew for the clone tree with the bytes they buffered */
   pipes: { ends: { pid: number; fd: number; write: boolean }[]; bytes: number }[];
+  /** socketpairs between processes of the tree, made anew with the stream bytes queued at each side */
+  socketpairs: { ends: { pid: number; fd: number; side: 0 | 1 }[]; bytes: [number, number] }[];
   /** microseconds the original tree was held (first seize to last release) */
   heldUs: number;
   totalUs: number;
@@ -120,8 +125,8 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     phasesUs[phase] = Math.round((t - last) * 1000);
     last = t;
   };
-  const inside = opts.privateFds === false ? new Set<string>() : pipesInsideTree(pid);
-  mark('pipes-scan');
+  const inside = opts.privateFds === false ? new Set<string>() : channelsInsideTree(pid);
+  mark('channels-scan');
   const tree: FrozenTree = freezeTree(pid, { privateFds: opts.privateFds !== false, exactTids: false });
   mark('freeze');
   const byPid = new Map(tree.nodes.map((n) => [n.info.pid, n]));
@@ -130,14 +135,16 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
   let released = false;
   let tReleased = 0;
   try {
-    const pipes = opts.privateFds === false ? [] : planTreePipes(tree.nodes.filter((n) => n.frozen).map((n) => n.info.pid), inside);
-    // a pipe a member holds both ends of and others hold too is the tree's, not the member's own
+    const live = tree.nodes.filter((n) => n.frozen).map((n) => n.info.pid);
+    const pipes = planTreePipes(live, inside);
+    const socketpairs = planTreeSocketpairs(live, inside);
+    // a pipe or socketpair a member holds both ends of and others hold too is the tree's, not the member's own
     for (const n of tree.nodes) {
       const plan = n.frozen?.fdPlan;
-      const mine = new Set(pipes.flatMap((p) => p.ends.filter((e) => e.pid === n.info.pid).map((e) => e.fd)));
-      if (plan && mine.size) plan.objects = plan.objects.filter((o) => o.kind !== 'pipe' || !mine.has(o.fds[0]!.fd));
+      const mine = new Set([...pipes, ...socketpairs].flatMap((p) => p.ends.filter((e) => e.pid === n.info.pid).map((e) => e.fd)));
+      if (plan && mine.size) plan.objects = plan.objects.filter((o) => (o.kind !== 'pipe' && o.kind !== 'socketpair') || !mine.has(o.fds[0]!.fd));
     }
-    mark('pipes');
+    mark('channels');
     const plan = planSessions(tree.nodes.map((n) => ({ pid: n.info.pid, ppid: n.info.ppid, pgid: n.info.pgid, sid: n.info.sid, zombie: !n.frozen, children: n.children })));
     if (abort()) throw new Abandoned();
     const rootNode = tree.nodes[0]!;
@@ -154,11 +161,18 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     released = true;
     tReleased = performance.now();
     mark('release');
-    installTreePipes(pipes, (p) => {
+    const copyOf = (p: number) => {
       const c = made.get(p)?.copy;
       return c && !('status' in c) ? c : undefined;
-    });
-    mark('pipes-install');
+    };
+    const planter = new FdPlanter();
+    try {
+      installTreePipes(pipes, copyOf, planter);
+      installTreeSocketpairs(socketpairs, copyOf, planter);
+    } finally {
+      planter.close();
+    }
+    mark('channels-install');
     const built = new Map<number, BuiltCopy>();
     for (const m of made.values()) {
       if ('status' in m.copy) continue;
@@ -183,10 +197,14 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
       threads: members.reduce((s, m) => s + m.threads, 0),
       members,
       pipes: pipes.map((p) => ({ ends: p.ends.map((e) => ({ pid: e.pid, fd: e.fd, write: e.write })), bytes: p.bytes.length })),
+      socketpairs: socketpairs.map((p) => ({ ends: p.ends.map((e) => ({ pid: e.pid, fd: e.fd, side: e.side })), bytes: [p.queued[0].length, p.queued[1].length] as [number, number] })),
       heldUs: Math.round((tReleased - tree.heldSince) * 1000),
       totalUs: Math.round((performance.now() - t0) * 1000),
       phasesUs,
-      warnings: [...new Set(tree.nodes.flatMap((n) => n.frozen?.layout?.warnings.map((w) => `PID ${n.info.pid}: ${w}`) ?? []))],
+      warnings: [
+        ...new Set(tree.nodes.flatMap((n) => n.frozen?.layout?.warnings.map((w) => `PID ${n.info.pid}: ${w}`) ?? [])),
+        ...socketpairs.filter((p) => p.droppedDatagrams).map((p) => `datagrams queued on the socketpair between ${p.ends.map((e) => `PID ${e.pid} fd ${e.fd}`).join(', ')} were not copied`),
+      ],
     };
   } catch (e) {
     killCopies([...made.values()].map((m) => m.copy.pid), traced);

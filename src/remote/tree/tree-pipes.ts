@@ -10,15 +10,13 @@
 // the new pipe is made in this process, and each copy takes its ends with
 // pidfd_getfd (an injected call) and puts them at the original numbers with
 // dup3, which also closes the original pipe's end it had there.
-import { readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { readSync, writeSync } from 'node:fs';
 import { linkInode, listFds, O_ACCMODE, O_CLOEXEC, O_WRONLY, readFdInfo } from '../../proc/fdinfo.js';
 import { closeQuietly, F_GETPIPE_SZ, F_SETFL, F_SETPIPE_SZ, fcntl, FIONREAD, ioctlPtr, pidfdGetfd, pidfdOpen, pipe2, teeNonblock } from '../private/fd-syscalls.js';
 import { STATUS_MASK } from '../private/fd-info-cache.js';
-import { callIn } from './copy-calls.js';
-import { childrenOf } from './proc-member.js';
+import type { FdPlanter } from './fd-planter.js';
 import type { StoppedCopy } from './types.js';
 
-const NR = { close: 3, dup3: 292, pidfd_open: 434, pidfd_getfd: 438 } as const;
 const SETTABLE = 0o4000 | 0o40000 | 0o2000; // O_NONBLOCK | O_DIRECT | O_APPEND
 
 export interface PipeEnd {
@@ -37,29 +35,6 @@ export interface TreePipe {
   bytes: Buffer;
   readFlags: number;
   writeFlags: number;
-}
-
-/** Inodes of pipes held by processes outside `members` (one pass over /proc; fds that vanish are skipped). */
-function pipesHeldOutside(members: Set<number>, wanted: Set<string>): Set<string> {
-  const out = new Set<string>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || members.has(Number(e))) continue;
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${e}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        const link = readlinkSync(`/proc/${e}/fd/${fd}`);
-        if (link.startsWith('pipe:') && wanted.has(String(linkInode(link)))) out.add(String(linkInode(link)));
-      } catch {
-        // closed meanwhile
-      }
-    }
-  }
-  return out;
 }
 
 function bufferedBytes(pid: number, fd: number): { size: number; bytes: Buffer } {
@@ -84,38 +59,6 @@ function bufferedBytes(pid: number, fd: number): { size: number; bytes: Buffer }
     closeQuietly(tmp?.[0]);
     closeQuietly(tmp?.[1]);
   }
-}
-
-/** Every pipe inode `pid` holds. */
-function pipeInodes(pid: number): string[] {
-  try {
-    return listFds(pid).flatMap((e) => (e.kind === 'pipe' ? [String(linkInode(e.link))] : []));
-  } catch {
-    return [];
-  }
-}
-
-/**
- * Before the hold (scanning every process of the machine takes tens of
- * milliseconds): the pipes the tree under `root` holds now that no process
- * outside it holds. A pipe an outside process gets hold of between this scan
- * and the hold (SCM_RIGHTS, pidfd_getfd) would be missed: docs/tree.md.
- */
-export function pipesInsideTree(root: number): Set<string> {
-  const members = new Set<number>();
-  const queue = [root];
-  while (queue.length) {
-    const p = queue.shift()!;
-    if (members.has(p)) continue;
-    members.add(p);
-    queue.push(...childrenOf(p));
-  }
-  const held = new Map<string, Set<number>>();
-  for (const p of members) for (const ino of pipeInodes(p)) held.set(ino, (held.get(ino) ?? new Set()).add(p));
-  const between = new Set([...held].filter(([, by]) => by.size > 1).map(([ino]) => ino));
-  if (!between.size) return between;
-  const outside = pipesHeldOutside(members, between);
-  return new Set([...between].filter((ino) => !outside.has(ino)));
 }
 
 /** The pipes between two or more of the held `members` that the scan before the hold (`inside`) found held by nobody outside. */
@@ -148,37 +91,21 @@ export function planTreePipes(members: number[], inside: Set<string>): TreePipe[
 }
 
 /** Makes each planned pipe anew, with its bytes, and puts its ends into the copies (`copyOf`: original PID -> its stopped copy). */
-export function installTreePipes(pipes: TreePipe[], copyOf: (pid: number) => StoppedCopy | undefined): void {
-  const pidfds = new Map<StoppedCopy, bigint>(); // a pidfd of this process, in each copy
-  try {
-    for (const p of pipes) {
-      const [r, w] = pipe2(true);
-      try {
-        if (p.size) fcntl(w, F_SETPIPE_SZ, p.size, `F_SETPIPE_SZ(${p.size})`);
-        for (let at = 0; at < p.bytes.length; ) at += writeSync(w, p.bytes, at);
-        fcntl(r, F_SETFL, p.readFlags & SETTABLE, 'F_SETFL on the new pipe');
-        fcntl(w, F_SETFL, p.writeFlags & SETTABLE, 'F_SETFL on the new pipe');
-        for (const end of p.ends) {
-          const copy = copyOf(end.pid);
-          if (!copy) continue; // a zombie: it holds nothing
-          let pidfd = pidfds.get(copy);
-          if (pidfd === undefined) pidfds.set(copy, (pidfd = callIn(copy, `pidfd_open(${process.pid})`, NR.pidfd_open, [process.pid, 0])));
-          const got = callIn(copy, `pidfd_getfd(fd ${end.write ? w : r} of PID ${process.pid})`, NR.pidfd_getfd, [pidfd, end.write ? w : r, 0]);
-          callIn(copy, `dup3(${got}, ${end.fd})`, NR.dup3, [got, end.fd, end.cloexec ? O_CLOEXEC : 0]);
-          if (got !== BigInt(end.fd)) callIn(copy, `close(${got})`, NR.close, [got]);
-        }
-      } finally {
-        closeQuietly(r);
-        closeQuietly(w);
+export function installTreePipes(pipes: TreePipe[], copyOf: (pid: number) => StoppedCopy | undefined, planter: FdPlanter): void {
+  for (const p of pipes) {
+    const [r, w] = pipe2(true);
+    try {
+      if (p.size) fcntl(w, F_SETPIPE_SZ, p.size, `F_SETPIPE_SZ(${p.size})`);
+      for (let at = 0; at < p.bytes.length; ) at += writeSync(w, p.bytes, at);
+      fcntl(r, F_SETFL, p.readFlags & SETTABLE, 'F_SETFL on the new pipe');
+      fcntl(w, F_SETFL, p.writeFlags & SETTABLE, 'F_SETFL on the new pipe');
+      for (const end of p.ends) {
+        const copy = copyOf(end.pid);
+        if (copy) planter.plant(copy, end.write ? w : r, end.fd, end.cloexec);
       }
-    }
-  } finally {
-    for (const [copy, fd] of pidfds) {
-      try {
-        callIn(copy, 'close(pidfd)', NR.close, [fd]);
-      } catch {
-        // the copy is being given up anyway
-      }
+    } finally {
+      closeQuietly(r);
+      closeQuietly(w);
     }
   }
 }
