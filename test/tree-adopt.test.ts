@@ -83,7 +83,7 @@ async function adoptScenario(mode: 'fork' | 'exec', expectMem: string) {
     const bc = a.build(builtC);
     for (const t of [...bc.tasks, ...bx.tasks]) assert.ok(t.release(), `thread ${t.tid} let go`);
     const s = a.stats;
-    console.log(`# ${mode}: RSS+swap of C ${s.sourcePages} pages, copied ${s.pagesCopied}, dropped ${s.pagesDropped}, mappings kept ${s.mappingsKept} made ${s.mappingsMade}, fds kept ${s.fdsKept} installed ${s.fdsInstalled}, signals ${s.signalsSet}, calls ${s.callsInCopy} in copy ${s.callsInSource} in C, ${adoptMs.toFixed(1)} ms, phases ${JSON.stringify(s.phasesUs)}`);
+    console.log(`# ${mode}: RSS+swap of C ${s.sourcePages} pages, copied ${s.pagesCopied}, dropped ${s.pagesDropped}, mappings kept ${s.mappingsKept} made ${s.mappingsMade}, fds kept ${s.fdsKept} installed ${s.fdsInstalled}, signals ${s.signalsSet}, calls ${s.callsInCopy} in copy ${s.callsInSource} in C, ${adoptMs.toFixed(1)} ms, phases ${JSON.stringify(s.phasesUs)} memory ${JSON.stringify(s.memoryUs)}`);
 
     assert.equal(ppid(C2), X, `the copy ${C2} of ${C} is a child of ${X}, the copy of ${P}`);
     assert.equal(bc.tasks.length, threads, 'threads built');
