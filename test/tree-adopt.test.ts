@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native/paths.js';
@@ -14,11 +14,13 @@ import { waitForExit } from '../src/remote/wait-exit.js';
 import type { TracedTask } from '../src/remote/task.js';
 import { cloneAsChildOf, type AdoptedCopy } from '../src/remote/tree/adopt.js';
 import { readFullMaps } from '../src/remote/tree/adopt-maps.js';
+import { sameOpenFile } from '../src/remote/tree/adopt-fds.js';
 import { buildCopy, forkCopy, Held } from './helpers/adopt-freeze.js';
 import { have, heldThreads, taskCount } from './helpers/programs.js';
 import { waitFor } from './helpers/wait.js';
 
 const fixture = join(packageRoot, 'test', 'fixtures', 'py_adopt.py');
+const statusLine = (pid: number, name: string) => readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(name + ':'));
 const ppid = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
 
 /**
@@ -99,7 +101,13 @@ async function adoptScenario(mode: 'fork' | 'exec', expectMem: string) {
     const missing = lc.filter((l) => !lc2.includes(l));
     const extra = lc2.filter((l) => !lc.includes(l));
     assert.deepEqual({ missing, extra }, { missing: [], extra: [] }, `/proc/${C2}/maps differs from /proc/${C}/maps`);
+    assert.equal(readlinkSync(`/proc/${C2}/exe`), readlinkSync(`/proc/${C}/exe`), 'executable');
     assert.equal(readFileSync(`/proc/${C2}/cmdline`, 'utf8'), readFileSync(`/proc/${C}/cmdline`, 'utf8'), 'cmdline (arg area and mm fields)');
+    const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
+    assert.deepEqual(fds(C2), fds(C), 'descriptor numbers');
+    for (const fd of fds(C)) assert.ok(sameOpenFile(C, fd, C2, fd), `descriptor ${fd}: the copy shares C's open file (as a fork of C would)`);
+    for (const f of ['SigCgt', 'SigIgn', 'SigBlk', 'Umask', 'NoNewPrivs', 'Cpus_allowed_list']) assert.equal(statusLine(C2, f), statusLine(C, f), f);
+    assert.equal(readlinkSync(`/proc/${C2}/cwd`), readlinkSync(`/proc/${C}/cwd`), 'working directory');
     assert.deepEqual(heldThreads(P), [], 'P left stopped or traced');
     assert.deepEqual(heldThreads(C), [], 'C left stopped or traced');
     assert.equal(ppid(C), P, 'C is still P\'s child');
