@@ -90,7 +90,7 @@ async function adoptScenario(mode: 'fork' | 'exec', expectMem: string) {
     assert.equal(ppid(C2), X, `the copy ${C2} of ${C} is a child of ${X}, the copy of ${P}`);
     assert.equal(bc.tasks.length, threads, 'threads built');
     assert.equal(taskCount(C2), threads, `threads in /proc/${C2}/task`);
-    const want = `clone child ${C2} threads=${threads} mem=${expectMem} file=child-file`;
+    const want = `clone child ${C2} threads=${threads} mem=${expectMem} file=child-file host=adopt-child`;
     await waitFor(`"${want}"`, () => out().includes(want), 30_000).catch(() => assert.fail(`no "${want}" in:\n${out().join('\n')}`));
     await waitFor(`the copy ${X} of the parent running`, () => out().includes(`clone parent ${X}`), 30_000);
     process.kill(C2, 'SIGUSR1');
@@ -107,6 +107,7 @@ async function adoptScenario(mode: 'fork' | 'exec', expectMem: string) {
     assert.deepEqual(fds(C2), fds(C), 'descriptor numbers');
     for (const fd of fds(C)) assert.ok(sameOpenFile(C, fd, C2, fd), `descriptor ${fd}: the copy shares C's open file (as a fork of C would)`);
     for (const f of ['SigCgt', 'SigIgn', 'SigBlk', 'Umask', 'NoNewPrivs', 'Cpus_allowed_list']) assert.equal(statusLine(C2, f), statusLine(C, f), f);
+    assert.equal(readlinkSync(`/proc/${C2}/ns/uts`), readlinkSync(`/proc/${C}/ns/uts`), 'UTS namespace');
     assert.equal(readlinkSync(`/proc/${C2}/cwd`), readlinkSync(`/proc/${C}/cwd`), 'working directory');
     assert.deepEqual(heldThreads(P), [], 'P left stopped or traced');
     assert.deepEqual(heldThreads(C), [], 'C left stopped or traced');
