@@ -1,25 +1,29 @@
 // cloneAsChildOf (src/remote/tree/adopt.ts) on real python3 processes: the
 // copy of a child C, made a child of the copy X of C's parent P, must be an
-// image of C (memory, descriptors, signal handlers, threads, layout), while
-// P and C run on untouched. (a) C forked without exec and changed 1 MB of
-// P's 64 MB; (b) C exec'd a new python3.
+// image of C (memory, descriptors, signal handlers, namespaces, threads,
+// layout), while P and C run on untouched. (a) C forked without exec, changed
+// 1 MB of P's 64 MB and dropped another; (b) C exec'd another python3; (c) a
+// grandchild G, copied under C's copy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native/paths.js';
 import { waitForExit } from '../src/remote/wait-exit.js';
 import type { TracedTask } from '../src/remote/task.js';
-import { cloneAsChildOf, type AdoptedCopy } from '../src/remote/tree/adopt.js';
+import { cloneAsChildOf, type AdoptedCopy, type AdoptParent, type AdoptStats } from '../src/remote/tree/adopt.js';
 import { readFullMaps } from '../src/remote/tree/adopt-maps.js';
+import { sameOpenFile } from '../src/remote/tree/adopt-fds.js';
 import { buildCopy, forkCopy, Held } from './helpers/adopt-freeze.js';
 import { have, heldThreads, taskCount } from './helpers/programs.js';
 import { waitFor } from './helpers/wait.js';
 
 const fixture = join(packageRoot, 'test', 'fixtures', 'py_adopt.py');
+const statusLine = (pid: number, name: string) => readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(name + ':'));
 const ppid = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
 
 /**
  * A process's layout with adjacent mappings of the same kind joined: the
@@ -37,7 +41,7 @@ function layout(pid: number): string[] {
   return out.map((m) => `${m.start.toString(16)}-${m.end.toString(16)} ${m.perms} ${m.offset.toString(16)} ${m.id}`);
 }
 
-async function kill(pids: (number | undefined)[]) {
+async function kill(pids: number[]) {
   for (const p of pids) if (p) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
   for (const p of pids) if (p) await waitForExit(p);
 }
@@ -48,81 +52,109 @@ function lines(child: ChildProcess): () => string[] {
   return () => out.split('\n');
 }
 
-async function adoptScenario(mode: 'fork' | 'exec', expectMem: string) {
+const describe = (what: string, s: AdoptStats, ms: number) =>
+  `# ${what}: RSS+swap of C ${s.sourcePages} pages, copied ${s.pagesCopied}, dropped ${s.pagesDropped}, mappings kept ${s.mappingsKept} made ${s.mappingsMade}, fds kept ${s.fdsKept} installed ${s.fdsInstalled}, signals ${s.signalsSet}, namespaces ${s.namespacesJoined}, calls ${s.callsInCopy} in copy ${s.callsInSource} in C, ${ms.toFixed(1)} ms, phases ${JSON.stringify(s.phasesUs)} memory ${JSON.stringify(s.memoryUs)}`;
+
+/** The copy `c` of `orig` (role `role`) against the original, while both run. */
+async function compare(out: () => string[], role: string, orig: number, c: number, parentCopy: number, threads: number, expectMem: string) {
+  assert.equal(ppid(c), parentCopy, `the copy ${c} of ${orig} is a child of ${parentCopy}`);
+  assert.equal(taskCount(c), threads, `threads in /proc/${c}/task`);
+  const want = `clone ${role} ${c} threads=${threads} mem=${expectMem} file=child-file host=adopt-child`;
+  await waitFor(`"${want}"`, () => out().includes(want), 30_000).catch(() => assert.fail(`no "${want}" in:\n${out().join('\n')}`));
+  process.kill(c, 'SIGUSR1');
+  await waitFor(`the copy's own SIGUSR1 handler`, () => out().includes(`usr1 ${c} mem=${expectMem}`), 30_000);
+  process.kill(orig, 'SIGUSR1');
+  await waitFor(`the original's handler`, () => out().includes(`usr1 ${orig} mem=${expectMem}`), 30_000);
+  const [lo, lc] = [layout(orig), layout(c)];
+  assert.deepEqual({ missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) }, { missing: [], extra: [] }, `/proc/${c}/maps differs from /proc/${orig}/maps`);
+  assert.equal(readlinkSync(`/proc/${c}/exe`), readlinkSync(`/proc/${orig}/exe`), 'executable');
+  assert.equal(readFileSync(`/proc/${c}/cmdline`, 'utf8'), readFileSync(`/proc/${orig}/cmdline`, 'utf8'), 'cmdline (arg area and mm fields)');
+  assert.deepEqual(fds(c), fds(orig), 'descriptor numbers');
+  for (const fd of fds(orig)) assert.ok(sameOpenFile(orig, fd, c, fd), `descriptor ${fd}: the copy shares the original's open file (as a fork of it would)`);
+  for (const f of ['SigCgt', 'SigIgn', 'SigBlk', 'Umask', 'NoNewPrivs', 'Cpus_allowed_list']) assert.equal(statusLine(c, f), statusLine(orig, f), f);
+  assert.equal(readlinkSync(`/proc/${c}/ns/uts`), readlinkSync(`/proc/${orig}/ns/uts`), 'UTS namespace');
+  assert.equal(readlinkSync(`/proc/${c}/cwd`), readlinkSync(`/proc/${orig}/cwd`), 'working directory');
+  assert.deepEqual(heldThreads(orig), [], `${orig} left stopped or traced`);
+}
+
+async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string): Promise<AdoptStats[]> {
   const dir = mkdtempSync(join(tmpdir(), 'forkall-adopt-'));
   const p = spawn('python3', [fixture, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = lines(p);
-  let P = p.pid!, C = 0, X = 0, C2 = 0;
-  let hp: Held | undefined, hc: Held | undefined;
-  const built: TracedTask[] = []; // the parent's copy's threads
-  const builtC: TracedTask[] = []; // the child's copy's
+  const pids: number[] = [p.pid!];
+  const held: Held[] = [];
+  const built: TracedTask[][] = [];
   try {
     const up = await waitFor('parent and child up', () => {
       const l = out();
       const m = l.map((s) => /^up parent (\d+) child=(\d+)/.exec(s)).find(Boolean);
-      return m && l.includes(`up child ${m[2]}`) && m;
+      const g = l.map((s) => /^grandchild (\d+)/.exec(s)).find(Boolean);
+      return m && l.includes(`up child ${m[2]}`) && (mode !== 'chain' || (g && l.includes(`up grand ${g[1]}`))) && [Number(m[1]), Number(m[2]), Number(g?.[1] ?? 0)];
     });
-    P = Number(up[1]);
-    C = Number(up[2]);
-    const threads = taskCount(C);
-    hp = Held.hold(P);
-    hc = Held.hold(C);
-    const x = forkCopy(hp);
-    X = x.pid;
-    let a: AdoptedCopy<Held>;
-    const t0 = performance.now();
+    const [P, C, G] = up;
+    pids.push(P, C, ...(G ? [G] : []));
+    const originals = G ? [P, C, G] : [P, C];
+    const threads = originals.map(taskCount);
+    for (const o of originals) held.push(Held.hold(o));
+    const copies: AdoptParent[] = [];
+    const adopted: AdoptedCopy<Held>[] = [];
+    const times: number[] = [];
     try {
-      a = cloneAsChildOf(x, hc);
+      copies.push(forkCopy(held[0]!));
+      pids.push(copies[0]!.pid);
+      for (let i = 1; i < held.length; i++) {
+        const t0 = performance.now();
+        const a = cloneAsChildOf(copies[i - 1]!, held[i]!);
+        times.push(performance.now() - t0);
+        pids.push(a.pid);
+        adopted.push(a);
+        copies.push(a);
+      }
     } finally {
-      hc.release();
-      hp.release();
+      for (const h of [...held].reverse()) h.release();
     }
-    const adoptMs = performance.now() - t0;
-    C2 = a.pid;
-    const bx = buildCopy(x, hp, built);
-    const bc = a.build(builtC);
-    for (const t of [...bc.tasks, ...bx.tasks]) assert.ok(t.release(), `thread ${t.tid} let go`);
-    const s = a.stats;
-    console.log(`# ${mode}: RSS+swap of C ${s.sourcePages} pages, copied ${s.pagesCopied}, dropped ${s.pagesDropped}, mappings kept ${s.mappingsKept} made ${s.mappingsMade}, fds kept ${s.fdsKept} installed ${s.fdsInstalled}, signals ${s.signalsSet}, calls ${s.callsInCopy} in copy ${s.callsInSource} in C, ${adoptMs.toFixed(1)} ms, phases ${JSON.stringify(s.phasesUs)}`);
-
-    assert.equal(ppid(C2), X, `the copy ${C2} of ${C} is a child of ${X}, the copy of ${P}`);
-    assert.equal(bc.tasks.length, threads, 'threads built');
-    assert.equal(taskCount(C2), threads, `threads in /proc/${C2}/task`);
-    const want = `clone child ${C2} threads=${threads} mem=${expectMem} file=child-file`;
-    await waitFor(`"${want}"`, () => out().includes(want), 30_000).catch(() => assert.fail(`no "${want}" in:\n${out().join('\n')}`));
-    await waitFor(`the copy ${X} of the parent running`, () => out().includes(`clone parent ${X}`), 30_000);
-    process.kill(C2, 'SIGUSR1');
-    await waitFor(`the copy's own SIGUSR1 handler`, () => out().includes(`usr1 ${C2} mem=${expectMem}`), 30_000);
-    process.kill(C, 'SIGUSR1');
-    await waitFor(`the original child's handler`, () => out().includes(`usr1 ${C} mem=${expectMem}`), 30_000);
-    const [lc, lc2] = [layout(C), layout(C2)];
-    const missing = lc.filter((l) => !lc2.includes(l));
-    const extra = lc2.filter((l) => !lc.includes(l));
-    assert.deepEqual({ missing, extra }, { missing: [], extra: [] }, `/proc/${C2}/maps differs from /proc/${C}/maps`);
-    assert.equal(readFileSync(`/proc/${C2}/cmdline`, 'utf8'), readFileSync(`/proc/${C}/cmdline`, 'utf8'), 'cmdline (arg area and mm fields)');
+    built.push([]);
+    const all = [buildCopy(copies[0]!, held[0]!, built[0]!), ...adopted.map((a) => {
+      built.push([]);
+      return a.build(built[built.length - 1]!);
+    })];
+    for (const b of [...all].reverse()) for (const t of b.tasks) assert.ok(t.release(), `thread ${t.tid} of ${b.pid} let go`);
+    adopted.forEach((a, i) => console.log(describe(`${mode} ${i ? 'grandchild' : 'child'}`, a.stats, times[i]!)));
+    await waitFor(`the copy ${copies[0]!.pid} of the parent running`, () => out().includes(`clone parent ${copies[0]!.pid}`), 30_000);
+    for (let i = 1; i < originals.length; i++) {
+      assert.equal(all[i]!.tasks.length, threads[i], `threads built in the copy of ${originals[i]}`);
+      await compare(out, i === 1 ? 'child' : 'grand', originals[i]!, copies[i]!.pid, copies[i - 1]!.pid, threads[i]!, expectMem);
+    }
     assert.deepEqual(heldThreads(P), [], 'P left stopped or traced');
-    assert.deepEqual(heldThreads(C), [], 'C left stopped or traced');
     assert.equal(ppid(C), P, 'C is still P\'s child');
-    return s;
+    if (G) assert.equal(ppid(G), C, 'G is still C\'s child');
+    return adopted.map((a) => a.stats);
   } finally {
-    hp?.release();
-    hc?.release();
-    await kill([C2, X, C, P]);
-    for (const t of [...built, ...builtC]) t.detached = true;
+    for (const h of held) h.release();
+    await kill(pids.reverse());
+    for (const b of built) for (const t of b) t.detached = true;
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-test('a child forked without exec: its copy under the parent\'s copy gets only the pages it changed', { skip: !have('python3') && 'python3 missing', timeout: 180_000 }, async () => {
-  const s = await adoptScenario('fork', '7,1');
+const skip = !have('python3') && 'python3 missing';
+
+test('a child forked without exec: its copy under the parent\'s copy gets only the pages it changed', { skip, timeout: 180_000 }, async () => {
+  const [s] = await adoptScenario('fork', '7,1,0');
   // 64 MB (16384 pages) shared with P: only C's own 1 MB (256 pages) and the interpreter's churn are copied
-  assert.ok(s.sourcePages > 16384, `C's resident pages ${s.sourcePages}`);
-  assert.ok(s.pagesCopied < s.sourcePages / 4, `copied ${s.pagesCopied} of ${s.sourcePages} pages`);
-  assert.ok(s.pagesCopied >= 256, `C's changed megabyte must be copied (copied ${s.pagesCopied})`);
+  assert.ok(s!.sourcePages > 16384, `C's resident pages ${s!.sourcePages}`);
+  assert.ok(s!.pagesCopied < s!.sourcePages / 4, `copied ${s!.pagesCopied} of ${s!.sourcePages} pages`);
+  assert.ok(s!.pagesCopied >= 256, `C's changed megabyte must be copied (copied ${s!.pagesCopied})`);
+  assert.ok(s!.pagesDropped >= 256, `the megabyte C dropped must be dropped in the copy (dropped ${s!.pagesDropped})`);
 });
 
-test('a child that exec\'d another program: everything C owns is made anew', { skip: !have('python3') && 'python3 missing', timeout: 180_000 }, async () => {
-  const s = await adoptScenario('exec', '7,3');
-  assert.ok(s.mappingsMade > 0, 'mappings made');
-  assert.ok(s.pagesCopied >= 1024, `C's 4 MB buffer copied (copied ${s.pagesCopied})`);
+test('a child that exec\'d another program: everything C owns is made anew', { skip, timeout: 180_000 }, async () => {
+  const [s] = await adoptScenario('exec', '7,3,0');
+  assert.ok(s!.mappingsMade > 0, 'mappings made');
+  assert.ok(s!.pagesCopied >= 768, `C's 4 MB buffer (less the dropped MB) copied (copied ${s!.pagesCopied})`);
+});
+
+test('a grandchild: its copy is made under the child\'s copy, itself made under the parent\'s', { skip, timeout: 180_000 }, async () => {
+  const stats = await adoptScenario('chain', '7,1,0');
+  assert.equal(stats.length, 2);
 });

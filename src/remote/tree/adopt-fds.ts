@@ -34,7 +34,8 @@ function fdsOf(pid: number): Map<number, boolean> {
   return out;
 }
 
-function sameOpenFile(a: number, fdA: number, b: number, fdB: number): boolean {
+/** Whether descriptor fdA of process a and fdB of b are the same open file description (kcmp). */
+export function sameOpenFile(a: number, fdA: number, b: number, fdB: number): boolean {
   const r = kcmp(SYS_kcmp, a, b, KCMP_FILE, fdA, fdB);
   if (r < 0) throw new RemoteError(`kcmp of descriptor ${fdA} of PID ${a} and ${fdB} of PID ${b} failed (errno ${lastErrno()})`, 'failed');
   return r === 0;

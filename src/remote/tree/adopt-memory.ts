@@ -26,6 +26,8 @@ export interface MemoryStats {
   pagesDropped: number;
   mappingsKept: number;
   mappingsMade: number;
+  /** microseconds: the layout (unmap, map, vdso), pagemaps read and compared, pages dropped and copied */
+  memoryUs: { layout: number; compare: number; drop: number; copy: number };
 }
 
 const hex = (v: bigint) => v.toString(16);
@@ -68,6 +70,13 @@ function copyRuns(from: ProcessMemory, to: ProcessMemory, runs: Run[]): void {
 
 /** Rebuilds the copy's memory as C's; `srcMem` reads C. Leaves the copy's calls running from the trampoline. */
 export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem: ProcessMemory): MemoryStats {
+  let t = performance.now();
+  const lap = () => {
+    const n = performance.now();
+    const us = Math.round((n - t) * 1000);
+    t = n;
+    return us;
+  };
   const copyMaps = readFullMaps(cpid);
   const srcMaps = readFullMaps(src);
   const cg = vdsoGroup(copyMaps);
@@ -96,7 +105,7 @@ export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem:
   else if (cg && !sg) for (const p of cg.parts) calls.call(`munmap of the copy's ${p.path} (C has none)`, NR_ADOPT.munmap, [p.start, p.end - p.start]);
   else if (!cg && sg) throw new RemoteError(`PID ${src} has a vdso and the copy ${cpid} none: it cannot be made`, 'failed');
 
-  const stats: MemoryStats = { sourcePages: 0, pagesCopied: 0, pagesDropped: 0, mappingsKept: plan.kept.length, mappingsMade: plan.make.length };
+  const stats: MemoryStats = { sourcePages: 0, pagesCopied: 0, pagesDropped: 0, mappingsKept: plan.kept.length, mappingsMade: plan.make.length, memoryUs: { layout: lap(), compare: 0, drop: 0, copy: 0 } };
   const srcPm = new Pagemap(src);
   const dstPm = new Pagemap(cpid);
   try {
@@ -104,13 +113,16 @@ export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem:
     for (const m of [...plan.kept, ...plan.make]) {
       if (isShared(m)) continue; // the same object as C's: nothing to copy
       const pp = planPages(m, srcPm.read(m.start, m.end), made.has(m) ? undefined : dstPm.read(m.start, m.end));
+      stats.memoryUs.compare += lap();
       stats.sourcePages += pp.sourcePages;
       for (const r of pp.drop) calls.call(`madvise(MADV_DONTNEED) of ${hex(r.start)}-${hex(r.end)} in the copy`, NR_ADOPT.madvise, [r.start, r.end - r.start, MADV_DONTNEED]);
+      stats.memoryUs.drop += lap();
       try {
         copyRuns(srcMem, calls.mem, pp.copy);
       } catch (e) {
         throw new RemoteError(`PID ${src}: copying mapping ${hex(m.start)}-${hex(m.end)} ${m.path} into the copy ${cpid} failed: ${e instanceof Error ? e.message : String(e)}`, 'failed');
       }
+      stats.memoryUs.copy += lap();
       stats.pagesDropped += pages(pp.drop);
       stats.pagesCopied += pages(pp.copy);
     }

@@ -10,10 +10,11 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import type { FullMapping } from './adopt-maps.js';
 
 const PAGE = 4096n;
-const PRESENT = 1n << 63n;
-const SWAPPED = 1n << 62n;
-const FILE = 1n << 61n;
-const PFN = (1n << 55n) - 1n;
+// each entry as two 32-bit words (little-endian: low, high), compared without BigInt
+const PRESENT = 0x80000000;
+const SWAPPED = 0x40000000;
+const FILE = 0x20000000;
+const PFN_HIGH = 0x7fffff; // frame number bits 32-54
 
 export class Pagemap {
   private readonly fd: number;
@@ -21,7 +22,7 @@ export class Pagemap {
     this.fd = openSync(`/proc/${pid}/pagemap`, 'r');
   }
   /** One entry per page of [start, end). */
-  read(start: bigint, end: bigint): BigUint64Array {
+  read(start: bigint, end: bigint): Uint32Array {
     const n = Number((end - start) / PAGE);
     const buf = Buffer.alloc(n * 8);
     let got = 0;
@@ -30,7 +31,7 @@ export class Pagemap {
       if (r <= 0) throw new Error(`short read of /proc/${this.pid}/pagemap at 0x${start.toString(16)}`);
       got += r;
     }
-    return new BigUint64Array(buf.buffer, buf.byteOffset, n);
+    return new Uint32Array(buf.buffer, buf.byteOffset, n * 2);
   }
   close(): void {
     closeSync(this.fd);
@@ -49,35 +50,45 @@ export interface PagePlan {
   sourcePages: number;
 }
 
-function push(runs: Run[], at: bigint): void {
-  const last = runs[runs.length - 1];
-  if (last && last.end === at) last.end = at + PAGE;
-  else runs.push({ start: at, end: at + PAGE });
+/** Runs of page indices, [first, last+1), grown one page at a time. */
+function push(runs: number[], page: number): void {
+  if (runs.length && runs[runs.length - 1] === page) runs[runs.length - 1] = page + 1;
+  else runs.push(page, page + 1);
 }
 
-const anonymous = (e: bigint) => (e & SWAPPED) !== 0n || ((e & PRESENT) !== 0n && (e & FILE) === 0n);
+const toRuns = (start: bigint, idx: number[]): Run[] => {
+  const out: Run[] = [];
+  for (let k = 0; k < idx.length; k += 2) out.push({ start: start + BigInt(idx[k]!) * PAGE, end: start + BigInt(idx[k + 1]!) * PAGE });
+  return out;
+};
+
+const anonymous = (hi: number) => (hi & SWAPPED) !== 0 || ((hi & PRESENT) !== 0 && (hi & FILE) === 0);
 
 /**
  * The pages of mapping `m` to copy from C and to drop in the copy. `src`: C's
  * entries; `dst`: the copy's (undefined for a mapping just made: it holds nothing).
  */
-export function planPages(m: FullMapping, src: BigUint64Array, dst: BigUint64Array | undefined): PagePlan {
-  const plan: PagePlan = { copy: [], drop: [], sourcePages: 0 };
+export function planPages(m: FullMapping, src: Uint32Array, dst: Uint32Array | undefined): PagePlan {
+  const copy: number[] = [];
+  const drop: number[] = [];
+  let sourcePages = 0;
   const privateFile = m.perms[3] === 'p' && m.inode !== 0;
-  for (let i = 0; i < src.length; i++) {
-    const s = src[i]!;
-    const d = dst ? dst[i]! : 0n;
-    const at = m.start + BigInt(i) * PAGE;
-    const sHas = (s & (PRESENT | SWAPPED)) !== 0n;
-    if (sHas) plan.sourcePages++;
+  for (let i = 0; i < src.length; i += 2) {
+    const sHi = src[i + 1]!;
+    const dHi = dst ? dst[i + 1]! : 0;
+    if ((sHi | dHi) === 0) continue; // neither has the page
+    const page = i >> 1;
+    const sHas = (sHi & (PRESENT | SWAPPED)) !== 0;
+    if (sHas) sourcePages++;
     // C reads zeros (anonymous) or the file here: the copy must not hold a private page of its own
-    const sReadsBacking = !sHas || (privateFile && !anonymous(s));
-    if (sReadsBacking) {
-      if (anonymous(d)) push(plan.drop, at);
+    if (!sHas || (privateFile && !anonymous(sHi))) {
+      if (anonymous(dHi)) push(drop, page);
       continue;
     }
-    const same = (s & PRESENT) !== 0n && (d & PRESENT) !== 0n && (s & PFN) !== 0n && (s & PFN) === (d & PFN);
-    if (!same) push(plan.copy, at);
+    const sLo = src[i]!;
+    const pfnKnown = sLo !== 0 || (sHi & PFN_HIGH) !== 0; // 0 unless we may read frame numbers
+    const same = pfnKnown && (sHi & PRESENT) !== 0 && (dHi & PRESENT) !== 0 && sLo === dst![i] && (sHi & PFN_HIGH) === (dHi & PFN_HIGH);
+    if (!same) push(copy, page);
   }
-  return plan;
+  return { copy: toRuns(m.start, copy), drop: toRuns(m.start, drop), sourcePages };
 }

@@ -63,6 +63,8 @@ export interface AdoptStats {
   fdsInstalled: number;
   /** signal dispositions set */
   signalsSet: number;
+  /** namespaces of C (mount, UTS, IPC, network, cgroup) the copy joined */
+  namespacesJoined: number;
   /** system calls injected into the copy and into C */
   callsInCopy: number;
   callsInSource: number;

@@ -7,7 +7,8 @@
 //   1. X forks the copy (CLONE_PTRACE: stopped and traced by us);
 //   2. its inherited rseq registration (X's area) is dropped while X's memory is there;
 //   3. memory: C's mappings, only the pages that differ from X's (adopt-memory.ts);
-//   4. mm fields, signal dispositions, descriptors, process attributes;
+//   4. mm fields, signal dispositions, descriptors, namespaces and cgroup,
+//      process attributes (cwd, root, umask, rlimits, personality, name, prctl settings);
 //   5. the leader's own thread state fork does not give (TID address, TID
 //      field, signal stack, rseq);
 // and later, when the tree is given back, `build` makes C's other threads
@@ -28,6 +29,8 @@ import { adoptMemory } from './adopt-memory.js';
 import { adoptMm } from './adopt-mm.js';
 import { adoptSignals } from './adopt-signals.js';
 import { adoptFds } from './adopt-fds.js';
+import { adoptNamespaces } from './adopt-namespaces.js';
+import { adoptPrctl } from './adopt-prctl.js';
 import { adoptProcess, exitSignal, refuseAdoption } from './adopt-process.js';
 import type { AdoptedCopy, AdoptOptions, AdoptParent, AdoptSource, AdoptStats } from './adopt-types.js';
 
@@ -110,11 +113,13 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
     mark('mm+signals');
     const fds = adoptFds(calls, cpid, src);
     mark('fds');
+    const namespacesJoined = adoptNamespaces(calls, cpid, src);
     adoptProcess(calls, cpid, src);
+    adoptPrctl(calls, src, srcCalls);
     adoptLeaderThread(calls, cpid, source);
     calls.finish(base, source.insn);
     mark('process');
-    const stats: AdoptStats = { ...mem, fdsKept: fds.kept, fdsInstalled: fds.installed, signalsSet, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
+    const stats: AdoptStats = { ...mem, fdsKept: fds.kept, fdsInstalled: fds.installed, signalsSet, namespacesJoined, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
     return { pid: cpid, main, base, insn: source.insn, source, stats, build: (built) => buildAdopted(cpid, main, source, built) };
   } catch (e) {
     killCopy(cpid);
