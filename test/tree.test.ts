@@ -118,6 +118,11 @@ function assertSameShape(r: TreeCloneResult, originalPids: number[]): void {
   }
 }
 
+async function cloneTreeApi(pid: number): Promise<TreeCloneResult> {
+  const { cloneTree } = await import('../src/index.js');
+  return cloneTree(pid);
+}
+
 const cloneLine = (lines: string[], role: string, pid: number) => lines.find((l) => l.startsWith(`clone ${role} ${pid} `));
 
 test('tree with a zombie: the clone of the zombie is a zombie of the root\'s clone, with its status', { timeout: 300_000 }, async () => {
@@ -233,6 +238,28 @@ test('pre-fork server (master + 4 workers with threads, one listening socket): t
     }
     assert.ok([...cloneWorkers].some((p) => seen.has(p)), `a cloned worker answered (answers from ${[...seen].join(', ')})`);
     assert.ok([...originalWorkers].some((p) => seen.has(p)), 'an original worker answered too');
+  } finally {
+    t.kill();
+  }
+});
+
+test('a root that forks short-lived children all the time: each clone catches whatever lives or is a zombie at the instant, through the Node API too', { timeout: 300_000 }, async () => {
+  const t = new Tree('python3', [fixture, 'churn']);
+  try {
+    const root = (await t.ups(1)).get('root')!;
+    for (let i = 0; i < 2; i++) {
+      const r = i % 2 ? cloneTree(root) : { status: 0, stderr: '', report: await cloneTreeApi(root) };
+      assert.equal(r.status, 0, r.stderr);
+      const report = r.report!;
+      const rootClone = report.members[0]!.clonePid;
+      for (const m of report.members.slice(1)) {
+        assert.equal(m.cloneParent, rootClone, `the clone of ${m.pid} is a child of the root's clone`);
+        if (m.zombieStatus !== undefined) assert.equal(m.zombieStatus, 3 << 8, `zombie ${m.pid} exited 3`);
+      }
+      await t.until(`the root's clone ${rootClone} to run`, (l) => cloneLine(l, 'root', rootClone));
+      assert.notEqual(proc(root).state, 't', 'the original is not left traced');
+      process.kill(rootClone, 'SIGKILL');
+    }
   } finally {
     t.kill();
   }

@@ -3,13 +3,33 @@
 // descriptors (tens of milliseconds on a busy machine).
 import { readdirSync, readlinkSync } from 'node:fs';
 import { linkInode, listFds } from '../../proc/fdinfo.js';
-import { childrenOf } from './proc-member.js';
+import { childrenOf, readProcMember } from './proc-member.js';
 
-/** Inodes (of pipes and sockets among `wanted`) held by processes outside `members` (one pass over /proc; fds that vanish are skipped). */
-function heldOutside(members: Set<number>, wanted: Set<string>): Set<string> {
+/** The root's ancestors, nearest first: an inherited pipe (a shell's, a test runner's) is most likely held there. */
+function ancestors(root: number): number[] {
+  const out: number[] = [];
+  for (let p = root; p > 1 && out.length < 64; ) {
+    const ppid = readProcMember(p)?.ppid ?? 0;
+    if (ppid <= 0) break;
+    out.push(ppid);
+    p = ppid;
+  }
+  return out;
+}
+
+/**
+ * Inodes (of pipes and sockets among `wanted`) held by processes outside
+ * `members`: the root's ancestors first, then every other process, stopping
+ * as soon as every wanted inode is found (fds that vanish are skipped).
+ */
+function heldOutside(root: number, members: Set<number>, wanted: Set<string>): Set<string> {
   const out = new Set<string>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || members.has(Number(e))) continue;
+  const order = ancestors(root);
+  const first = new Set(order);
+  for (const e of readdirSync('/proc')) if (/^\d+$/.test(e) && !first.has(Number(e))) order.push(Number(e));
+  for (const e of order) {
+    if (members.has(e)) continue;
+    if (out.size === wanted.size) break;
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${e}/fd`);
@@ -58,7 +78,7 @@ export function channelsInsideTree(root: number): Set<string> {
   // a pipe held by one process is its own; a socketpair's two ends are two inodes, each maybe held by one process
   const between = new Set([...held].filter(([k, by]) => by.size > 1 || k.startsWith('socket:')).map(([k]) => k.slice(k.indexOf(':') + 1)));
   if (!between.size) return between;
-  const outside = heldOutside(members, between);
+  const outside = heldOutside(root, members, between);
   return new Set([...between].filter((ino) => !outside.has(ino)));
 }
 
