@@ -169,6 +169,26 @@ test('session leader with a process group of 3: the clone tree has its own sessi
   }
 });
 
+test('--stopped: every clone of the tree is left stopped and untraced, and runs on SIGCONT', { timeout: 300_000 }, async () => {
+  const t = new Tree('python3', [fixture, 'session'], { detached: true });
+  try {
+    const up = await t.ups(4);
+    const r = cloneTree(up.get('root')!, ['--stopped']);
+    assert.equal(r.status, 0, r.stderr);
+    assertSameShape(r.report!, [...up.values()]);
+    const tracer = (pid: number) => Number(/TracerPid:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    for (const m of r.report!.members) {
+      assert.equal(proc(m.clonePid).state, 'T', `clone ${m.clonePid} is stopped`);
+      assert.equal(tracer(m.clonePid), 0, `clone ${m.clonePid} is not traced`);
+    }
+    assert.equal(t.lines.filter((l) => l.startsWith('clone ')).length, 0, 'no clone ran before SIGCONT');
+    for (const m of r.report!.members) process.kill(m.clonePid, 'SIGCONT');
+    for (const [role, pid] of up) await t.until(`the clone of ${role}`, (l) => cloneLine(l, role, r.report!.members.find((m) => m.pid === pid)!.clonePid));
+  } finally {
+    t.kill();
+  }
+});
+
 test('pipeline bash -c "producer | consumer": the clone runs on alone after the original tree is killed, with its own pipe', { timeout: 300_000 }, async () => {
   const cmd = `python3 ${fixture} producer | python3 ${fixture} consumer`;
   const t = new Tree('bash', ['-c', cmd]);

@@ -7,9 +7,10 @@
 // briefly as possible: hold every process top down (freeze-tree.ts) → the
 // root forks its copy → each copy forks the copies of its children
 // (cloneAsChildOf: a child of the parent's copy turned into an image of the
-// child), with setsid where a session begins → groups are made and joined →
-// zombie copies end with their status → every original is given back →
-// only then every copy gets its threads. Any failure before the originals
+// child), with setsid where a session begins → every original is given
+// back → groups are made and joined, zombie copies end with their status,
+// pipes and socketpairs between members are made anew → only then every
+// copy gets its threads. Any failure before the originals
 // are given back kills every copy and gives back every original untouched.
 import { RemoteError } from '../errors.js';
 import { SyscallError } from '../libc.js';
@@ -153,14 +154,15 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     made.set(pid, { node: rootNode, copy: rootCopy, parentCopy: rootNode.info.ppid });
     makeDescendants(rootNode, rootCopy, plan, byPid, made, traced, adopt);
     mark('fork');
-    joinGroups(plan, made);
-    for (const m of made.values()) if ('status' in m.copy) finishZombie(m.copy);
-    mark('groups');
     if (abort()) throw new Abandoned();
+    // every copy exists and holds its image: the originals are not needed any more
     releaseTree(tree);
     released = true;
     tReleased = performance.now();
     mark('release');
+    joinGroups(plan, made);
+    for (const m of made.values()) if ('status' in m.copy) finishZombie(m.copy);
+    mark('groups');
     const copyOf = (p: number) => {
       const c = made.get(p)?.copy;
       return c && !('status' in c) ? c : undefined;
