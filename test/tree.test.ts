@@ -285,6 +285,68 @@ test('a root that forks short-lived children all the time: each clone catches wh
   }
 });
 
+test('a killed engine leaves the original tree running untouched and no half-made copy behind', { timeout: 300_000 }, async () => {
+  const t = new Tree('python3', [fixture, 'session'], { detached: true });
+  try {
+    const up = await t.ups(4);
+    const before = [...up.values()].map((p) => [p, proc(p)] as const);
+    const engineOf = (cliPid: number) =>
+      readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).find((p) => {
+        try {
+          return proc(p).ppid === cliPid;
+        } catch {
+          return false;
+        }
+      });
+    for (const delayMs of [50, 250, 800]) {
+      const c = spawn(process.execPath, [cli, 'clone', '-p', String(up.get('root')), '--tree', '--json'], { stdio: 'ignore' });
+      const exited = new Promise((r) => c.once('exit', r));
+      let engine: number | undefined;
+      for (const end = Date.now() + 30_000; engine === undefined && Date.now() < end; ) {
+        engine = engineOf(c.pid!);
+        await sleep(5);
+      }
+      await sleep(delayMs);
+      if (engine !== undefined) {
+        try {
+          process.kill(engine, 'SIGKILL');
+        } catch {
+          // it had finished
+        }
+      }
+      await exitedWithin(exited, 60_000);
+      for (const [p, was] of before) {
+        const now = proc(p);
+        assert.deepEqual([now.ppid, now.pgid, now.sid, now.threads], [was.ppid, was.pgid, was.sid, was.threads], `PID ${p} as before (engine killed after ${delayMs} ms)`);
+        await t.until(`PID ${p} to run again`, () => (/TracerPid:\s*0\b/.test(readFileSync(`/proc/${p}/status`, 'utf8')) && !'tT'.includes(proc(p).state) ? true : undefined), 30_000);
+      }
+      // a clone finished before the kill runs untraced; a half-made copy dies with its tracer (PTRACE_O_EXITKILL)
+      const originals = new Set(up.values());
+      for (const p of processesTagged(t.tag).filter((x) => !originals.has(x))) {
+        await t.until(`copy ${p} to be untraced or gone`, () => {
+          try {
+            return /TracerPid:\s*0\b/.test(readFileSync(`/proc/${p}/status`, 'utf8')) ? true : undefined;
+          } catch {
+            return true;
+          }
+        }, 30_000);
+        process.kill(p, 'SIGKILL');
+      }
+    }
+  } finally {
+    t.kill();
+  }
+});
+
+async function exitedWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error(`the CLI did not exit within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 test('refusals: a stopped member, a member traced by someone else, --exact-tids; the original tree runs on untouched', { timeout: 300_000 }, async () => {
   const t = new Tree('python3', [fixture, 'session'], { detached: true });
   const tracers: ChildProcess[] = [];
