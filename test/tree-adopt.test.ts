@@ -59,12 +59,13 @@ const describe = (what: string, s: AdoptStats, ms: number) =>
 async function compare(out: () => string[], role: string, orig: number, c: number, parentCopy: number, threads: number, expectMem: string) {
   assert.equal(ppid(c), parentCopy, `the copy ${c} of ${orig} is a child of ${parentCopy}`);
   assert.equal(taskCount(c), threads, `threads in /proc/${c}/task`);
-  const want = `clone ${role} ${c} threads=${threads} mem=${expectMem} file=child-file host=adopt-child`;
+  const want = `clone ${role} ${c} threads=${threads} mem=${expectMem} file=child-file host=adopt-child shm=c-shm!`;
   await waitFor(`"${want}"`, () => out().includes(want), 30_000).catch(() => assert.fail(`no "${want}" in:\n${out().join('\n')}`));
   process.kill(c, 'SIGUSR1');
-  await waitFor(`the copy's own SIGUSR1 handler`, () => out().includes(`usr1 ${c} mem=${expectMem}`), 30_000);
+  await waitFor(`the copy's own SIGUSR1 handler`, () => out().includes(`usr1 ${c} mem=${expectMem} shm=copied`), 30_000);
   process.kill(orig, 'SIGUSR1');
-  await waitFor(`the original's handler`, () => out().includes(`usr1 ${orig} mem=${expectMem}`), 30_000);
+  // the copy wrote "copied" in the shared anonymous page it shares with the original
+  await waitFor(`the original's handler`, () => out().includes(`usr1 ${orig} mem=${expectMem} shm=copied`), 30_000);
   const [lo, lc] = [layout(orig), layout(c)];
   assert.deepEqual({ missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) }, { missing: [], extra: [] }, `/proc/${c}/maps differs from /proc/${orig}/maps`);
   assert.equal(readlinkSync(`/proc/${c}/exe`), readlinkSync(`/proc/${orig}/exe`), 'executable');
