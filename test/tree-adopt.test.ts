@@ -159,3 +159,52 @@ test('a grandchild: its copy is made under the child\'s copy, itself made under 
   const stats = await adoptScenario('chain', '7,1,0');
   assert.equal(stats.length, 2);
 });
+
+/** Holds P and C of `mode` and the one-thread copy X of P; runs `body`; then gives everything back and kills it. */
+async function withHeldPair(mode: string, body: (x: AdoptParent, c: Held) => void | Promise<void>) {
+  const dir = mkdtempSync(join(tmpdir(), 'forkall-adopt-'));
+  const p = spawn('python3', [fixture, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = lines(p);
+  const pids: number[] = [p.pid!];
+  const held: Held[] = [];
+  try {
+    const m = await waitFor('parent and child up', () => {
+      const l = out();
+      const m = l.map((s) => /^up parent (\d+) child=(\d+)/.exec(s)).find(Boolean);
+      return m && l.includes(`up child ${m[2]}`) && m;
+    });
+    const [P, C] = [Number(m[1]), Number(m[2])];
+    pids.push(P, C);
+    held.push(Held.hold(P), Held.hold(C));
+    const x = forkCopy(held[0]!);
+    pids.push(x.pid);
+    await body(x, held[1]!);
+    for (const h of held) h.release();
+    assert.deepEqual([...heldThreads(P), ...heldThreads(C)], [], 'originals left stopped or traced');
+    assert.equal(ppid(C), P, 'C is still P\'s child');
+  } finally {
+    for (const h of held) h.release();
+    await kill(pids.reverse());
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The copy's children that are not zombies (a copy killed on failure stays X's zombie until X runs). */
+const allChildren = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+const liveChildren = (pid: number) => allChildren(pid).filter((c) => !/\) Z /.test(readFileSync(`/proc/${c}/stat`, 'utf8')));
+
+test('a child that became another user is refused, naming it; nothing is forked', { skip, timeout: 120_000 }, async () => {
+  await withHeldPair('uid', (x, c) => {
+    assert.throws(() => cloneAsChildOf(x, c), (e: Error & { code?: string }) => e.code === 'not-supported' && e.message.includes(`PID ${c.pid}`) && /other credentials/.test(e.message));
+    assert.deepEqual(liveChildren(x.pid), [], 'no copy was forked');
+  });
+});
+
+test('abandoning after the fork kills the half-made copy and leaves C as it was', { skip, timeout: 120_000 }, async () => {
+  await withHeldPair('fork', (x, c) => {
+    let checks = 0;
+    assert.throws(() => cloneAsChildOf(x, c, { shouldAbort: () => ++checks >= 2 }), /abandoned/);
+    assert.deepEqual(liveChildren(x.pid), [], 'the half-made copy is dead');
+    assert.equal(allChildren(x.pid).length, 1, 'it was forked (abandoned after the fork): its zombie waits for X');
+  });
+});
