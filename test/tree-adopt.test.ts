@@ -66,11 +66,11 @@ async function compare(out: () => string[], role: string, orig: number, c: numbe
   process.kill(orig, 'SIGUSR1');
   // the copy wrote "copied" in the shared anonymous page it shares with the original
   await waitFor(`the original's handler`, () => out().includes(`usr1 ${orig} mem=${expectMem} shm=copied`), 30_000);
-  const [lo, lc] = [layout(orig), layout(c)];
-  assert.deepEqual({ missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) }, { missing: [], extra: [] }, `/proc/${c}/maps differs from /proc/${orig}/maps`);
   assert.equal(readlinkSync(`/proc/${c}/exe`), readlinkSync(`/proc/${orig}/exe`), 'executable');
   assert.equal(readFileSync(`/proc/${c}/cmdline`, 'utf8'), readFileSync(`/proc/${orig}/cmdline`, 'utf8'), 'cmdline (arg area and mm fields)');
   assert.deepEqual(fds(c), fds(orig), 'descriptor numbers');
+  assert.ok(fds(c).includes(3000), 'descriptor 3000, above the parent\'s RLIMIT_NOFILE');
+  assert.equal(readFileSync(`/proc/${c}/limits`, 'utf8'), readFileSync(`/proc/${orig}/limits`, 'utf8'), 'resource limits');
   for (const fd of fds(orig)) assert.ok(sameOpenFile(orig, fd, c, fd), `descriptor ${fd}: the copy shares the original's open file (as a fork of it would)`);
   for (const f of ['SigCgt', 'SigIgn', 'SigBlk', 'Umask', 'NoNewPrivs', 'Cpus_allowed_list']) assert.equal(statusLine(c, f), statusLine(orig, f), f);
   assert.equal(readlinkSync(`/proc/${c}/ns/uts`), readlinkSync(`/proc/${orig}/ns/uts`), 'UTS namespace');
@@ -100,6 +100,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
     const copies: AdoptParent[] = [];
     const adopted: AdoptedCopy<Held>[] = [];
     const times: number[] = [];
+    const layoutDiffs: { of: string; missing: string[]; extra: string[] }[] = [];
     try {
       copies.push(forkCopy(held[0]!));
       pids.push(copies[0]!.pid);
@@ -107,6 +108,9 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
         const t0 = performance.now();
         const a = cloneAsChildOf(copies[i - 1]!, held[i]!);
         times.push(performance.now() - t0);
+        // the layouts compared while C is held and its copy not yet run (both change as they run)
+        const [lo, lc] = [layout(held[i]!.pid), layout(a.pid)];
+        layoutDiffs.push({ of: `/proc/${a.pid}/maps vs /proc/${held[i]!.pid}/maps`, missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) });
         pids.push(a.pid);
         adopted.push(a);
         copies.push(a);
@@ -121,6 +125,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
     })];
     for (const b of [...all].reverse()) for (const t of b.tasks) assert.ok(t.release(), `thread ${t.tid} of ${b.pid} let go`);
     adopted.forEach((a, i) => console.log(describe(`${mode} ${i ? 'grandchild' : 'child'}`, a.stats, times[i]!)));
+    for (const d of layoutDiffs) assert.deepEqual({ missing: d.missing, extra: d.extra }, { missing: [], extra: [] }, d.of);
     await waitFor(`the copy ${copies[0]!.pid} of the parent running`, () => out().includes(`clone parent ${copies[0]!.pid}`), 30_000);
     for (let i = 1; i < originals.length; i++) {
       assert.equal(all[i]!.tasks.length, threads[i], `threads built in the copy of ${originals[i]}`);
