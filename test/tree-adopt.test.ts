@@ -59,17 +59,18 @@ const describe = (what: string, s: AdoptStats, ms: number) =>
 async function compare(out: () => string[], role: string, orig: number, c: number, parentCopy: number, threads: number, expectMem: string) {
   assert.equal(ppid(c), parentCopy, `the copy ${c} of ${orig} is a child of ${parentCopy}`);
   assert.equal(taskCount(c), threads, `threads in /proc/${c}/task`);
-  const want = `clone ${role} ${c} threads=${threads} mem=${expectMem} file=child-file host=adopt-child`;
+  const want = `clone ${role} ${c} threads=${threads} mem=${expectMem} file=child-file host=adopt-child shm=c-shm!`;
   await waitFor(`"${want}"`, () => out().includes(want), 30_000).catch(() => assert.fail(`no "${want}" in:\n${out().join('\n')}`));
   process.kill(c, 'SIGUSR1');
-  await waitFor(`the copy's own SIGUSR1 handler`, () => out().includes(`usr1 ${c} mem=${expectMem}`), 30_000);
+  await waitFor(`the copy's own SIGUSR1 handler`, () => out().includes(`usr1 ${c} mem=${expectMem} shm=copied`), 30_000);
   process.kill(orig, 'SIGUSR1');
-  await waitFor(`the original's handler`, () => out().includes(`usr1 ${orig} mem=${expectMem}`), 30_000);
-  const [lo, lc] = [layout(orig), layout(c)];
-  assert.deepEqual({ missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) }, { missing: [], extra: [] }, `/proc/${c}/maps differs from /proc/${orig}/maps`);
+  // the copy wrote "copied" in the shared anonymous page it shares with the original
+  await waitFor(`the original's handler`, () => out().includes(`usr1 ${orig} mem=${expectMem} shm=copied`), 30_000);
   assert.equal(readlinkSync(`/proc/${c}/exe`), readlinkSync(`/proc/${orig}/exe`), 'executable');
   assert.equal(readFileSync(`/proc/${c}/cmdline`, 'utf8'), readFileSync(`/proc/${orig}/cmdline`, 'utf8'), 'cmdline (arg area and mm fields)');
   assert.deepEqual(fds(c), fds(orig), 'descriptor numbers');
+  assert.ok(fds(c).includes(3000), 'descriptor 3000, above the parent\'s RLIMIT_NOFILE');
+  assert.equal(readFileSync(`/proc/${c}/limits`, 'utf8'), readFileSync(`/proc/${orig}/limits`, 'utf8'), 'resource limits');
   for (const fd of fds(orig)) assert.ok(sameOpenFile(orig, fd, c, fd), `descriptor ${fd}: the copy shares the original's open file (as a fork of it would)`);
   for (const f of ['SigCgt', 'SigIgn', 'SigBlk', 'Umask', 'NoNewPrivs', 'Cpus_allowed_list']) assert.equal(statusLine(c, f), statusLine(orig, f), f);
   assert.equal(readlinkSync(`/proc/${c}/ns/uts`), readlinkSync(`/proc/${orig}/ns/uts`), 'UTS namespace');
@@ -99,6 +100,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
     const copies: AdoptParent[] = [];
     const adopted: AdoptedCopy<Held>[] = [];
     const times: number[] = [];
+    const layoutDiffs: { of: string; missing: string[]; extra: string[] }[] = [];
     try {
       copies.push(forkCopy(held[0]!));
       pids.push(copies[0]!.pid);
@@ -106,6 +108,9 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
         const t0 = performance.now();
         const a = cloneAsChildOf(copies[i - 1]!, held[i]!);
         times.push(performance.now() - t0);
+        // the layouts compared while C is held and its copy not yet run (both change as they run)
+        const [lo, lc] = [layout(held[i]!.pid), layout(a.pid)];
+        layoutDiffs.push({ of: `/proc/${a.pid}/maps vs /proc/${held[i]!.pid}/maps`, missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) });
         pids.push(a.pid);
         adopted.push(a);
         copies.push(a);
@@ -120,6 +125,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
     })];
     for (const b of [...all].reverse()) for (const t of b.tasks) assert.ok(t.release(), `thread ${t.tid} of ${b.pid} let go`);
     adopted.forEach((a, i) => console.log(describe(`${mode} ${i ? 'grandchild' : 'child'}`, a.stats, times[i]!)));
+    for (const d of layoutDiffs) assert.deepEqual({ missing: d.missing, extra: d.extra }, { missing: [], extra: [] }, d.of);
     await waitFor(`the copy ${copies[0]!.pid} of the parent running`, () => out().includes(`clone parent ${copies[0]!.pid}`), 30_000);
     for (let i = 1; i < originals.length; i++) {
       assert.equal(all[i]!.tasks.length, threads[i], `threads built in the copy of ${originals[i]}`);
@@ -157,4 +163,53 @@ test('a child that exec\'d another program: everything C owns is made anew', { s
 test('a grandchild: its copy is made under the child\'s copy, itself made under the parent\'s', { skip, timeout: 180_000 }, async () => {
   const stats = await adoptScenario('chain', '7,1,0');
   assert.equal(stats.length, 2);
+});
+
+/** Holds P and C of `mode` and the one-thread copy X of P; runs `body`; then gives everything back and kills it. */
+async function withHeldPair(mode: string, body: (x: AdoptParent, c: Held) => void | Promise<void>) {
+  const dir = mkdtempSync(join(tmpdir(), 'forkall-adopt-'));
+  const p = spawn('python3', [fixture, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = lines(p);
+  const pids: number[] = [p.pid!];
+  const held: Held[] = [];
+  try {
+    const m = await waitFor('parent and child up', () => {
+      const l = out();
+      const m = l.map((s) => /^up parent (\d+) child=(\d+)/.exec(s)).find(Boolean);
+      return m && l.includes(`up child ${m[2]}`) && m;
+    });
+    const [P, C] = [Number(m[1]), Number(m[2])];
+    pids.push(P, C);
+    held.push(Held.hold(P), Held.hold(C));
+    const x = forkCopy(held[0]!);
+    pids.push(x.pid);
+    await body(x, held[1]!);
+    for (const h of held) h.release();
+    assert.deepEqual([...heldThreads(P), ...heldThreads(C)], [], 'originals left stopped or traced');
+    assert.equal(ppid(C), P, 'C is still P\'s child');
+  } finally {
+    for (const h of held) h.release();
+    await kill(pids.reverse());
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The copy's children that are not zombies (a copy killed on failure stays X's zombie until X runs). */
+const allChildren = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+const liveChildren = (pid: number) => allChildren(pid).filter((c) => !/\) Z /.test(readFileSync(`/proc/${c}/stat`, 'utf8')));
+
+test('a child that became another user is refused, naming it; nothing is forked', { skip, timeout: 120_000 }, async () => {
+  await withHeldPair('uid', (x, c) => {
+    assert.throws(() => cloneAsChildOf(x, c), (e: Error & { code?: string }) => e.code === 'not-supported' && e.message.includes(`PID ${c.pid}`) && /other credentials/.test(e.message));
+    assert.deepEqual(liveChildren(x.pid), [], 'no copy was forked');
+  });
+});
+
+test('abandoning after the fork kills the half-made copy and leaves C as it was', { skip, timeout: 120_000 }, async () => {
+  await withHeldPair('fork', (x, c) => {
+    let checks = 0;
+    assert.throws(() => cloneAsChildOf(x, c, { shouldAbort: () => ++checks >= 2 }), /abandoned/);
+    assert.deepEqual(liveChildren(x.pid), [], 'the half-made copy is dead');
+    assert.equal(allChildren(x.pid).length, 1, 'it was forked (abandoned after the fork): its zombie waits for X');
+  });
 });

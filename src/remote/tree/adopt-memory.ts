@@ -36,12 +36,18 @@ const pages = (runs: Run[]) => runs.reduce((n, r) => n + Number((r.end - r.start
 
 /** Opens (in the copy) the file behind C's mapping `m`; one descriptor per file and mode. */
 function openBacking(calls: CopyCalls, cpid: number, src: number, m: FullMapping, cache: Map<string, bigint>): bigint {
-  const mode = isShared(m) && m.perms[1] === 'w' ? O_RDWR : O_RDONLY;
-  const k = `${m.dev} ${m.inode} ${mode}`;
+  // a shared mapping's file is opened read-write when it can be, so that the copy may
+  // mprotect it writable later as C may (a read-only open clears VM_MAYWRITE)
+  const modes = isShared(m) ? [O_RDWR, O_RDONLY] : [O_RDONLY];
+  const k = `${m.dev} ${m.inode} ${modes[0]}`;
   const have = cache.get(k);
   if (have !== undefined) return have;
-  let fd = calls.try(NR_ADOPT.openat, [AT_FDCWD, calls.str(`/proc/${src}/map_files/${hex(m.start)}-${hex(m.end)}`), mode | O_CLOEXEC, 0]);
-  if (fd < 0n && m.path.startsWith('/') && !m.path.endsWith(' (deleted)')) fd = calls.try(NR_ADOPT.openat, [AT_FDCWD, calls.str(m.path), mode | O_CLOEXEC, 0]);
+  let fd = -1n;
+  for (const mode of modes) {
+    if (fd >= 0n || (mode === O_RDONLY && m.perms[1] === 'w' && isShared(m))) break;
+    fd = calls.try(NR_ADOPT.openat, [AT_FDCWD, calls.str(`/proc/${src}/map_files/${hex(m.start)}-${hex(m.end)}`), mode | O_CLOEXEC, 0]);
+    if (fd < 0n && m.path.startsWith('/') && !m.path.endsWith(' (deleted)')) fd = calls.try(NR_ADOPT.openat, [AT_FDCWD, calls.str(m.path), mode | O_CLOEXEC, 0]);
+  }
   if (fd < 0n)
     throw new RemoteError(`PID ${src}: the copy ${cpid} cannot open the file of mapping ${hex(m.start)}-${hex(m.end)} ${m.path} (errno ${-fd}; /proc/${src}/map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in the parent's copy)`, 'failed');
   cache.set(k, fd);

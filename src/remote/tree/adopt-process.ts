@@ -2,8 +2,8 @@
 // root directory, umask, resource limits (prlimit from outside), personality,
 // no_new_privs, the process name, oom_score_adj. And what cannot be given: a
 // copy runs with X's credentials, so C must have the same (a setuid or setcap
-// member is refused), and a seccomp filter C has beyond X's cannot be
-// re-created (refused).
+// member is refused), as must its LSM label, and a seccomp filter C has
+// beyond X's cannot be re-created (refused).
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { libc, lastErrno } from '../../native/libc.js';
 import { RemoteError } from '../errors.js';
@@ -35,6 +35,15 @@ export function refuseAdoption(src: number, parent: number): void {
     if (a !== b)
       throw new RemoteError(`PID ${src} has other credentials than its parent's copy ${parent} (${name}: ${a} vs ${b}; a setuid or setcap program, or one that changed its user or capabilities): its copy, made by the parent's copy, cannot be given them`, 'not-supported');
   }
+  const label = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/attr/current`, 'utf8').replace(/\0/g, '').trim();
+    } catch {
+      return ''; // no LSM that keeps a label
+    }
+  };
+  if (label(src) !== label(parent))
+    throw new RemoteError(`PID ${src} runs under another security label than its parent's copy ${parent} (${label(src)} vs ${label(parent)}): its copy cannot be given it`, 'not-supported');
   for (const name of ['Seccomp', 'Seccomp_filters']) {
     const a = field(src, name);
     const b = field(parent, name);
@@ -54,16 +63,25 @@ function sameInode(a: string, b: string): boolean {
   return x.dev === y.dev && x.ino === y.ino;
 }
 
-export function adoptProcess(calls: CopyCalls, cpid: number, src: number): void {
-  if (!sameInode(`/proc/${src}/root`, `/proc/${cpid}/root`)) calls.call(`chroot to the root of PID ${src}`, NR_ADOPT.chroot, [calls.str(`/proc/${src}/root`)]);
-  if (!sameInode(`/proc/${src}/cwd`, `/proc/${cpid}/cwd`)) calls.call(`chdir to the working directory of PID ${src}`, NR_ADOPT.chdir, [calls.str(`/proc/${src}/cwd`)]);
-  const umask = field(src, 'Umask');
-  if (umask && umask !== field(cpid, 'Umask')) calls.call(`umask(${umask})`, NR_ADOPT.umask, [parseInt(umask, 8)]);
+/**
+ * C's resource limits, set in the copy from outside. Called once C's memory is
+ * in place (the copy's own mappings, X's, are gone by then: C's limits on
+ * address space and data fit C's layout) and before its descriptors (C may
+ * use numbers above X's RLIMIT_NOFILE).
+ */
+export function adoptRlimits(cpid: number, src: number): void {
   for (let res = 0; res < RLIMIT_COUNT; res++) {
     const want = getLimit(src, res);
     if (!want.equals(getLimit(cpid, res)) && prlimit(cpid, res, want, null) < 0)
       throw new RemoteError(`PID ${src}: resource limit ${res} cannot be given to its copy ${cpid} (errno ${lastErrno()})`, 'failed');
   }
+}
+
+export function adoptProcess(calls: CopyCalls, cpid: number, src: number): void {
+  if (!sameInode(`/proc/${src}/root`, `/proc/${cpid}/root`)) calls.call(`chroot to the root of PID ${src}`, NR_ADOPT.chroot, [calls.str(`/proc/${src}/root`)]);
+  if (!sameInode(`/proc/${src}/cwd`, `/proc/${cpid}/cwd`)) calls.call(`chdir to the working directory of PID ${src}`, NR_ADOPT.chdir, [calls.str(`/proc/${src}/cwd`)]);
+  const umask = field(src, 'Umask');
+  if (umask && umask !== field(cpid, 'Umask')) calls.call(`umask(${umask})`, NR_ADOPT.umask, [parseInt(umask, 8)]);
   const pers = readFileSync(`/proc/${src}/personality`, 'utf8').trim();
   if (pers !== readFileSync(`/proc/${cpid}/personality`, 'utf8').trim()) calls.call(`personality(0x${pers})`, NR_ADOPT.personality, [parseInt(pers, 16)]);
   const nnp = field(src, 'NoNewPrivs');

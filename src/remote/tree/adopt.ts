@@ -31,7 +31,7 @@ import { adoptSignals } from './adopt-signals.js';
 import { adoptFds } from './adopt-fds.js';
 import { adoptNamespaces } from './adopt-namespaces.js';
 import { adoptPrctl } from './adopt-prctl.js';
-import { adoptProcess, exitSignal, refuseAdoption } from './adopt-process.js';
+import { adoptProcess, adoptRlimits, exitSignal, refuseAdoption } from './adopt-process.js';
 import type { AdoptedCopy, AdoptOptions, AdoptParent, AdoptSource, AdoptStats } from './adopt-types.js';
 
 export type { AdoptedCopy, AdoptOptions, AdoptParent, AdoptSource, AdoptStats } from './adopt-types.js';
@@ -108,6 +108,7 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
     const mem = adoptMemory(calls, cpid, src, source.mem);
     mark('memory');
     abort();
+    adoptRlimits(cpid, src);
     adoptMm(calls, cpid, src, srcCalls);
     const signalsSet = adoptSignals(calls, cpid, src, srcCalls);
     mark('mm+signals');
