@@ -14,12 +14,13 @@ type Registrar = (parent: Command) => unknown;
 const COMMANDS: Record<string, () => Promise<Registrar>> = {
   demo: async () => (await import('./commands/demo.js')).register,
   bench: async () => {
-    const [bench, server, remote, explore, cli] = await Promise.all([
+    const [bench, server, remote, explore, cli, tree] = await Promise.all([
       import('./commands/bench.js'),
       import('./commands/bench-server.js'),
       import('./commands/bench-remote.js'),
       import('./commands/bench-explore.js'),
       import('./commands/bench-cli.js'),
+      import('./commands/bench-tree.js'),
     ]);
     return (program) => {
       const b = bench.register(program);
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
       remote.register(b);
       explore.register(b);
       cli.register(b);
+      tree.register(b);
     };
   },
   threads: async () => (await import('./commands/threads.js')).register,

@@ -37,7 +37,7 @@ export function listTids(pid: number): number[] {
 /** One field of /proc/<pid>/status (or of a thread's, with `tid`); undefined when unreadable. */
 export function statusField(pid: number, name: string, tid?: number): string | undefined {
   const path = tid === undefined ? `/proc/${pid}/status` : `/proc/${pid}/task/${tid}/status`;
-  return new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(read(path))?.[1]?.trim();
+  return new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(read(path))?.[1]?.trim();
 }
 
 /** The text of /proc/<pid>/task/<tid>/status ('' when unreadable): read once, then picked with statusValue. */

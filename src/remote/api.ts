@@ -10,8 +10,10 @@
 // `cloneProcessSync` (clone-process.ts) runs it on the calling thread instead:
 // fast, blocks the event loop, for benchmarks and programs that can afford it.
 import type { RemoteClone, RemoteCloneResult } from './clone-process.js';
-import { cloneInEngineProcess } from './engine-client.js';
+import { cloneInEngineProcess, cloneTreeInEngineProcess } from './engine-client.js';
+import type { TreeCloneResult, TreeMemberClone } from './tree/clone-tree.js';
 import { blamePid } from '../errors.js';
+import { RemoteError } from './errors.js';
 
 export interface CloneProcessOptions {
   /** how many clones (default 1) */
@@ -22,6 +24,8 @@ export interface CloneProcessOptions {
   exactTids?: boolean;
   /** private copies of epoll, eventfd, timerfd, signalfd, inotify and self-pipes (default true); false shares them as fork does */
   privateFds?: boolean;
+  /** clone the process and every descendant, each with every thread, as a tree of the same shape (docs/tree.md); `count` must be 1 */
+  tree?: boolean;
 }
 
 /** Clones process `pid` with all its threads; resolves to the full report. */
@@ -31,7 +35,20 @@ export function cloneProcessDetailed(pid: number, opts: CloneProcessOptions = {}
   });
 }
 
-/** Clones process `pid` with all its threads, `count` times; resolves to the clones. */
-export async function cloneProcess(pid: number, opts: CloneProcessOptions = {}): Promise<RemoteClone[]> {
+/** Clones process `pid` and all its descendants (docs/tree.md); resolves to the full report, one entry per process. */
+export function cloneTree(pid: number, opts: Omit<CloneProcessOptions, 'tree' | 'count'> = {}): Promise<TreeCloneResult> {
+  return cloneTreeInEngineProcess({ pid, options: { count: 1, stopped: opts.stopped, exactTids: opts.exactTids, privateFds: opts.privateFds } }).catch((e: unknown) => {
+    throw blamePid(e, pid);
+  });
+}
+
+/** Clones process `pid` with all its threads, `count` times; resolves to the clones. With `tree: true`, clones it and all its descendants and resolves to one entry per process. */
+export async function cloneProcess(pid: number, opts: CloneProcessOptions & { tree: true }): Promise<TreeMemberClone[]>;
+export async function cloneProcess(pid: number, opts?: CloneProcessOptions): Promise<RemoteClone[]>;
+export async function cloneProcess(pid: number, opts: CloneProcessOptions = {}): Promise<RemoteClone[] | TreeMemberClone[]> {
+  if (opts.tree) {
+    if ((opts.count ?? 1) !== 1) throw new RemoteError(`PID ${pid}: tree: true makes one clone of the tree; count must be 1 (got ${opts.count})`, 'unsupported', { pid });
+    return (await cloneTree(pid, opts)).members;
+  }
   return (await cloneProcessDetailed(pid, opts)).clones;
 }

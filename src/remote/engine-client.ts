@@ -10,9 +10,19 @@ import { packageRoot } from '../native/paths.js';
 import type { RemoteCloneResult } from './clone-process.js';
 import { RemoteError } from './errors.js';
 import { siblingModule } from './module-path.js';
-import { unwrapReply, type CloneReply, type CloneRequest } from './request.js';
+import { unwrapReply, unwrapTreeReply, type CloneReply, type CloneRequest } from './request.js';
+import type { TreeCloneResult } from './tree/clone-tree.js';
 
 export function cloneInEngineProcess(req: CloneRequest): Promise<RemoteCloneResult> {
+  return replyOfEngineProcess(req).then(unwrapReply);
+}
+
+/** A tree clone (`req.tree`) in an engine process. */
+export function cloneTreeInEngineProcess(req: CloneRequest): Promise<TreeCloneResult> {
+  return replyOfEngineProcess({ ...req, tree: true }).then(unwrapTreeReply);
+}
+
+function replyOfEngineProcess(req: CloneRequest): Promise<CloneReply> {
   // next to this module; from the bundled command (dist/cli-bundle/), tsc's copy in dist/remote/
   let entry = siblingModule('engine-process');
   if (!existsSync(entry)) entry = pathToFileURL(join(packageRoot, 'dist', 'remote', 'engine-process.js'));
@@ -32,7 +42,7 @@ export function cloneInEngineProcess(req: CloneRequest): Promise<RemoteCloneResu
         return;
       }
       try {
-        resolve(unwrapReply(JSON.parse(line) as CloneReply));
+        resolve(JSON.parse(line) as CloneReply);
       } catch (e) {
         reject(e);
       }

@@ -7,6 +7,7 @@ import { cloneProcessSync } from '../../remote/clone-process.js';
 import { askServed, isServed, ServeError } from '../../server/serve-client.js';
 import { templateServedBy } from '../../server/served-controller.js';
 import { waitAndReport } from './clone-wait.js';
+import { cloneTreeCommand } from './clone-tree.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { counted } from '../counted.js';
@@ -64,6 +65,7 @@ interface Opts {
   sharedFds?: boolean;
   wait?: boolean;
   json?: boolean;
+  tree?: boolean;
 }
 
 export function register(program: Command): void {
@@ -74,6 +76,7 @@ export function register(program: Command): void {
     .option('-n, --count <n>', 'how many clones to make', '1')
     .option('--stopped', 'leave each clone stopped (SIGSTOP) and detached: `gdb -p` or `strace -p` sees its first instruction; `kill -CONT` starts it')
     .option('--wait', 'wait until every clone has ended before exiting')
+    .option('--tree', 'clone the process and all its descendants, each with every thread, as a tree of the same shape: parents, process groups, sessions, zombies, pipes between them (docs/tree.md)')
     .option('--exact-tids', 'the clone keeps the original PID and TIDs, in a PID namespace of its own (a user namespace too when not root)')
     .option('--shared-fds', 'share epoll, eventfd, timerfd, signalfd, inotify and self-pipes with the original, as plain fork does (default: each clone gets private copies)')
     .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","warnings":[...],"clones":[{"pid","threads","ownersFixed","tids","childPid"?,"privateFds"?,"notCopied"?:[{"fd","kind","reason","effect"}]}]} as JSON')
@@ -117,6 +120,7 @@ Examples:
   forkall clone -p 4242 -n 3 --json
   forkall clone -p $(pidof memcached) --stopped     # then: kill -CONT <clone>
   forkall clone -p 4242 --exact-tids --json
+  forkall clone -p $(pgrep -o nginx) --tree --json   # the master and its workers
 
 --wait prints how each clone ended (exit N, killed by SIGNAME), read as it ends;
 the status belongs to the clone's parent (the target's parent): if that parent
@@ -144,6 +148,11 @@ traced, 7 ptrace denied, 8 the clone failed (the target was restored),
             `PID ${pid} is the 'forkall run --serve' that serves template ${template}, not a program to clone: clone the template with: forkall clone -p ${template}`,
             'self',
           );
+        if (o.tree) {
+          await cloneTreeCommand(pid, { ...o, count });
+          process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
+          return;
+        }
         if (isServed(pid) && (await cloneServed(pid, count, o))) {
           process.exitCode = (await interrupted()) ? EXIT.INTERRUPTED : EXIT.OK;
           return;

@@ -1,0 +1,85 @@
+// C's descriptor table given to its copy (which has X's by fork). A number
+// whose open file in the copy is already C's (kcmp KCMP_FILE: both inherited
+// it from P) is kept; every other descriptor of C is taken from C itself by
+// pidfd_getfd, injected into the copy, and put at its number with C's
+// close-on-exec flag: the copy then shares C's open file descriptions exactly
+// as a fork of C would. The copy's descriptors C lacks are closed.
+import { readdirSync, readFileSync } from 'node:fs';
+import { libc, lastErrno } from '../../native/libc.js';
+import { RemoteError } from '../errors.js';
+import { NR_ADOPT, type CopyCalls } from './adopt-calls.js';
+
+const SYS_kcmp = 312;
+const KCMP_FILE = 0;
+const O_CLOEXEC = 0o2000000;
+const F_DUPFD_CLOEXEC = 1030;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
+const kcmp = libc.func('long syscall(long nr, long pid1, long pid2, long type, long idx1, long idx2)') as (nr: number, p1: number, p2: number, t: number, a: number, b: number) => number;
+
+function fdsOf(pid: number): Map<number, boolean> {
+  const out = new Map<number, boolean>();
+  for (const e of readdirSync(`/proc/${pid}/fd`)) {
+    const fd = Number(e);
+    let cloexec = false;
+    try {
+      const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
+      cloexec = flags !== undefined && (parseInt(flags, 8) & O_CLOEXEC) !== 0;
+    } catch {
+      continue; // closed meanwhile (not in a held process)
+    }
+    out.set(fd, cloexec);
+  }
+  return out;
+}
+
+/** Whether descriptor fdA of process a and fdB of b are the same open file description (kcmp). */
+export function sameOpenFile(a: number, fdA: number, b: number, fdB: number): boolean {
+  const r = kcmp(SYS_kcmp, a, b, KCMP_FILE, fdA, fdB);
+  if (r < 0) throw new RemoteError(`kcmp of descriptor ${fdA} of PID ${a} and ${fdB} of PID ${b} failed (errno ${lastErrno()})`, 'failed');
+  return r === 0;
+}
+
+export interface FdStats {
+  kept: number;
+  installed: number;
+}
+
+export function adoptFds(calls: CopyCalls, cpid: number, src: number): FdStats {
+  const want = fdsOf(src);
+  const have = fdsOf(cpid);
+  const install: number[] = [];
+  let kept = 0;
+  for (const [fd, cloexec] of want) {
+    if (have.has(fd) && sameOpenFile(src, fd, cpid, fd)) {
+      kept++;
+      if (have.get(fd) !== cloexec) calls.call(`fcntl(${fd}, F_SETFD) as in PID ${src}`, NR_ADOPT.fcntl, [fd, F_SETFD, cloexec ? FD_CLOEXEC : 0]);
+    } else install.push(fd);
+  }
+  for (const fd of have.keys()) if (!want.has(fd)) calls.call(`close(${fd}) (PID ${src} has no descriptor ${fd})`, NR_ADOPT.close, [fd]);
+  if (!install.length) return { kept, installed: 0 };
+  // the pidfd must sit above every number C uses, or a dup3 would replace it
+  const above = Math.max(...want.keys()) + 1;
+  const first = calls.call(`pidfd_open(${src})`, NR_ADOPT.pidfd_open, [src, 0]);
+  let pidfd = first;
+  if (Number(first) < above) {
+    pidfd = calls.call(`fcntl(F_DUPFD_CLOEXEC) of the pidfd of ${src}`, NR_ADOPT.fcntl, [first, F_DUPFD_CLOEXEC, above]);
+    calls.call('close of the first pidfd', NR_ADOPT.close, [first]);
+  }
+  try {
+    for (const fd of install) {
+      const got = calls.try(NR_ADOPT.pidfd_getfd, [pidfd, fd, 0]);
+      if (got < 0n) throw new RemoteError(`PID ${src}: its descriptor ${fd} cannot be taken into its copy ${cpid} (pidfd_getfd: errno ${-got})`, 'failed');
+      const cloexec = want.get(fd)!;
+      if (Number(got) === fd) calls.call(`fcntl(${fd}, F_SETFD)`, NR_ADOPT.fcntl, [fd, F_SETFD, cloexec ? FD_CLOEXEC : 0]);
+      else {
+        calls.call(`dup3(${got}, ${fd}) as descriptor ${fd} of PID ${src}`, NR_ADOPT.dup3, [got, fd, cloexec ? O_CLOEXEC : 0]);
+        calls.call(`close(${got})`, NR_ADOPT.close, [got]);
+      }
+    }
+  } finally {
+    calls.try(NR_ADOPT.close, [pidfd]);
+  }
+  return { kept, installed: install.length };
+}
