@@ -66,7 +66,7 @@ export async function explore(o: ExploreOptions): Promise<ExploreReport> {
   }
 }
 
-const failed = (o: Outcome) => o.outcome === 'timeout' || o.exitCode !== 0;
+const failed = (o: Outcome) => o.outcome === 'timeout' || o.outcome === 'deadlock' || o.exitCode !== 0;
 
 /** Replays the seeds of each failing outcome in the same template, keeping the first that reproduces every time. */
 async function confirm(s: Session, table: OutcomeTable, times: number, timeoutMs: number): Promise<void> {

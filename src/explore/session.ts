@@ -60,13 +60,15 @@ export class Session {
     try {
       const r = await c.exited;
       await drained;
+      const { seed, deadlock } = this.mailbox.takeSeed(c.pid);
       return {
         exitCode: r.exitCode,
         signal: r.signal,
-        timedOut: timedOut && r.signal === 'SIGKILL',
+        timedOut: !deadlock && timedOut && r.signal === 'SIGKILL',
+        deadlock: deadlock && r.signal === 'SIGKILL',
         stdout: Buffer.concat(out),
         stderr: Buffer.concat(err),
-        seed: this.mailbox.takeSeed(c.pid),
+        seed,
       };
     } finally {
       clearTimeout(timer);

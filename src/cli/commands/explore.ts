@@ -23,7 +23,7 @@ export function parseSeed(flag: string, text: string): bigint {
   return BigInt(text);
 }
 
-export const failing = (o: Pick<Outcome, 'outcome' | 'exitCode'>): boolean => o.outcome === 'timeout' || o.exitCode !== 0;
+export const failing = (o: Pick<Outcome, 'outcome' | 'exitCode'>): boolean => o.outcome === 'timeout' || o.outcome === 'deadlock' || o.exitCode !== 0;
 
 function outcomeTable(outcomes: Outcome[]): string {
   const t = makeTable(['outcome', 'count', 'seed', 'replayed', 'first output line']);
@@ -39,7 +39,7 @@ function progress(table: OutcomeTable, elapsedMs: number): void {
 }
 
 function replayStatus(r: RunResult): number {
-  if (r.timedOut) return REPLAY_TIMEOUT;
+  if (r.timedOut || r.deadlock) return REPLAY_TIMEOUT;
   if (r.signal) return 128 + ((constants.signals as Record<string, number>)[r.signal] ?? 0);
   return r.exitCode ?? 1;
 }
@@ -112,8 +112,9 @@ signal N, 124 when it timed out.`,
           const r = await replay({ cmd: cmd!, args, at, seed, timeoutMs, stdout: o.json ? 'pipe' : 1, stderr: o.json ? 'pipe' : 2 });
           const status = replayStatus(r);
           if (o.json)
-            process.stdout.write(JSON.stringify({ seed: seed.toString(), exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stdout: r.stdout.toString(), stderr: r.stderr.toString() }, null, 2) + '\n');
+            process.stdout.write(JSON.stringify({ seed: seed.toString(), exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, deadlock: r.deadlock, stdout: r.stdout.toString(), stderr: r.stderr.toString() }, null, 2) + '\n');
           else if (r.timedOut) process.stderr.write(`forkall: seed ${seed}: killed after ${timeoutMs} ms (timeout)\n`);
+          else if (r.deadlock) process.stderr.write(`forkall: seed ${seed}: deadlock (every thread blocked; ended by the scheduler)\n`);
           else if (r.signal) process.stderr.write(`forkall: seed ${seed}: killed by ${r.signal}\n`);
           process.exitCode = status;
         } catch (e) {
