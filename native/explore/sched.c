@@ -336,9 +336,22 @@ static struct fa_thread *nobody_runnable(struct fa_thread *me, int pid)
 	}
 }
 
+/* PCT never preempts a spinning thread of the highest priority: after this many
+ * points in a row it drops to the lowest priority, as at a change point */
+#define SPIN_STEPS 1000
+static struct fa_thread *last_runner;
+static uint64_t run_length;
+
 static void count_step(struct fa_thread *me)
 {
 	step++;
+	if (me != last_runner) {
+		last_runner = me;
+		run_length = 0;
+	} else if (++run_length >= SPIN_STEPS && mode == MODE_PCT) {
+		me->prio = 0;
+		run_length = 0;
+	}
 	if (step > fa_shared->max_steps)
 		fa_shared_note_steps(step);
 	if (mode == MODE_PCT)

@@ -61,7 +61,7 @@ export function register(program: Command): void {
     .command('explore')
     .description('freeze a program once, run clones of it under many thread schedules, and report the distinct outcomes')
     .argument('<command...>', 'the program and its arguments (after --)')
-    .option('--at <trigger>', "when to freeze: threads=N, delay=DURATION or request (default: the program's own forkall_snapshot() call)")
+    .option('--at <trigger>', "when to freeze: create (at the program's first pthread_create), threads=N, delay=DURATION or request (default: the program's own forkall_snapshot() call)")
     .option('--runs <n>', 'how many schedules to run', '1000')
     .option('--seconds <s>', 'stop after this many seconds (whichever of --runs and --seconds comes first)')
     .option('--jobs <j>', 'clones alive at once', '4')
@@ -98,7 +98,7 @@ frozen or cloned. With --replay: the run's exit status, 128+N when killed by
 signal N, 124 when it timed out.`,
     )
     .action(async (command: string[], o: Flags) => {
-      const at: Trigger | undefined = o.at === undefined ? undefined : parseTrigger(o.at);
+      const at: Trigger | 'create' | undefined = o.at === undefined ? undefined : o.at === 'create' ? 'create' : parseTrigger(o.at);
       const runs = parsePositiveInt('--runs', o.runs);
       const seconds = o.seconds === undefined ? undefined : parsePositiveInt('--seconds', o.seconds);
       const jobs = parsePositiveInt('--jobs', o.jobs, 64);

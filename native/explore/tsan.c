@@ -1,0 +1,77 @@
+/* Points at memory accesses, for programs compiled with -fsanitize=thread and
+ * linked against this library instead of libtsan: the compiler calls
+ * __tsan_readN/__tsan_writeN before every access it could not prove local and
+ * __tsan_atomic* in place of atomic operations. Here each is a scheduling
+ * point in a clone (nothing at all elsewhere, after one load), so the seed
+ * also decides interleavings between plain memory accesses, which no pthread
+ * call separates. Atomics are performed sequentially consistent, whatever
+ * order was asked for: one thread runs at a time anyway. */
+#include <stddef.h>
+#include <stdint.h>
+#include "explore.h"
+
+#define FA_EXPORT __attribute__((visibility("default")))
+
+static inline void access_point(void)
+{
+	if (__builtin_expect(fa_shared == 0, 1))
+		return;
+	struct fa_thread *me = fa_enter();
+	if (me)
+		fa_point(me, 0);
+}
+
+FA_EXPORT void __tsan_init(void) {}
+FA_EXPORT void __tsan_func_entry(void *pc) { (void)pc; }
+FA_EXPORT void __tsan_func_exit(void) {}
+FA_EXPORT void __tsan_vptr_update(void **p, void *v) { (void)p; (void)v; access_point(); }
+FA_EXPORT void __tsan_vptr_read(void **p) { (void)p; access_point(); }
+FA_EXPORT void __tsan_read_range(void *a, size_t n) { (void)a; (void)n; access_point(); }
+FA_EXPORT void __tsan_write_range(void *a, size_t n) { (void)a; (void)n; access_point(); }
+
+#define ACCESS(n)                                                                   \
+	FA_EXPORT void __tsan_read##n(void *a) { (void)a; access_point(); }          \
+	FA_EXPORT void __tsan_write##n(void *a) { (void)a; access_point(); }         \
+	FA_EXPORT void __tsan_unaligned_read##n(void *a) { (void)a; access_point(); }  \
+	FA_EXPORT void __tsan_unaligned_write##n(void *a) { (void)a; access_point(); } \
+	FA_EXPORT void __tsan_read##n##_pc(void *a, void *pc) { (void)a; (void)pc; access_point(); } \
+	FA_EXPORT void __tsan_write##n##_pc(void *a, void *pc) { (void)a; (void)pc; access_point(); }
+ACCESS(1)
+ACCESS(2)
+ACCESS(4)
+ACCESS(8)
+ACCESS(16)
+
+#define SC __ATOMIC_SEQ_CST
+#define ATOMICS(n, T)                                                                                        \
+	FA_EXPORT T __tsan_atomic##n##_load(const volatile T *a, int mo)                                     \
+	{ (void)mo; access_point(); return __atomic_load_n(a, SC); }                                         \
+	FA_EXPORT void __tsan_atomic##n##_store(volatile T *a, T v, int mo)                                  \
+	{ (void)mo; access_point(); __atomic_store_n(a, v, SC); }                                            \
+	FA_EXPORT T __tsan_atomic##n##_exchange(volatile T *a, T v, int mo)                                  \
+	{ (void)mo; access_point(); return __atomic_exchange_n(a, v, SC); }                                  \
+	FA_EXPORT T __tsan_atomic##n##_fetch_add(volatile T *a, T v, int mo)                                 \
+	{ (void)mo; access_point(); return __atomic_fetch_add(a, v, SC); }                                   \
+	FA_EXPORT T __tsan_atomic##n##_fetch_sub(volatile T *a, T v, int mo)                                 \
+	{ (void)mo; access_point(); return __atomic_fetch_sub(a, v, SC); }                                   \
+	FA_EXPORT T __tsan_atomic##n##_fetch_and(volatile T *a, T v, int mo)                                 \
+	{ (void)mo; access_point(); return __atomic_fetch_and(a, v, SC); }                                   \
+	FA_EXPORT T __tsan_atomic##n##_fetch_or(volatile T *a, T v, int mo)                                  \
+	{ (void)mo; access_point(); return __atomic_fetch_or(a, v, SC); }                                    \
+	FA_EXPORT T __tsan_atomic##n##_fetch_xor(volatile T *a, T v, int mo)                                 \
+	{ (void)mo; access_point(); return __atomic_fetch_xor(a, v, SC); }                                   \
+	FA_EXPORT T __tsan_atomic##n##_fetch_nand(volatile T *a, T v, int mo)                                \
+	{ (void)mo; access_point(); return __atomic_fetch_nand(a, v, SC); }                                  \
+	FA_EXPORT int __tsan_atomic##n##_compare_exchange_strong(volatile T *a, T *c, T v, int mo, int fmo)  \
+	{ (void)mo; (void)fmo; access_point(); return __atomic_compare_exchange_n(a, c, v, 0, SC, SC); }     \
+	FA_EXPORT int __tsan_atomic##n##_compare_exchange_weak(volatile T *a, T *c, T v, int mo, int fmo)    \
+	{ (void)mo; (void)fmo; access_point(); return __atomic_compare_exchange_n(a, c, v, 0, SC, SC); }     \
+	FA_EXPORT T __tsan_atomic##n##_compare_exchange_val(volatile T *a, T c, T v, int mo, int fmo)        \
+	{ (void)mo; (void)fmo; access_point(); __atomic_compare_exchange_n(a, &c, v, 0, SC, SC); return c; }
+ATOMICS(8, uint8_t)
+ATOMICS(16, uint16_t)
+ATOMICS(32, uint32_t)
+ATOMICS(64, uint64_t)
+
+FA_EXPORT void __tsan_atomic_thread_fence(int mo) { (void)mo; __atomic_thread_fence(SC); }
+FA_EXPORT void __tsan_atomic_signal_fence(int mo) { (void)mo; }
