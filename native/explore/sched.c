@@ -111,6 +111,16 @@ static void pin_all_threads(void)
 	closedir(d);
 }
 
+/* The program's exit is a point too: threads that are still runnable may run
+ * while the process ends, as they may without the scheduler (main returning
+ * from main reaches exit() without any wrapped call). */
+static void exit_point(void)
+{
+	struct fa_thread *me = fa_enter();
+	if (me)
+		fa_point(me, 1);
+}
+
 static void choose_schedule(uint64_t s, uint64_t steps)
 {
 	uint64_t h = mix(s & FA_SEED_MASK);
@@ -148,6 +158,7 @@ static void activate(int pid, int my_rank)
 		if (fa_threads[i].live && fa_threads[i].tmpl_cond)
 			fa_real_cond_broadcast((pthread_cond_t *)fa_threads[i].tmpl_cond);
 	__atomic_store_n(&fa_active, pid, __ATOMIC_RELEASE);
+	atexit(exit_point);
 }
 
 static void wait_for_arrivals(void)

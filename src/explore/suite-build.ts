@@ -147,9 +147,11 @@ export function buildProgram(suiteDir: string, p: SuiteProgram, outDir: string):
         fft: ['kernels/fft', 'FFT', ['-p2', '-m2', '-n4', '-l4']],
         lu: ['kernels/lu/non_contiguous_blocks', 'LU', ['-p2', '-n2', '-b1']],
       };
+      // m4 expands SPLASH-2's macros; malloc is declared by stdlib.h, which its sources leave out (a 64-bit pointer would be cut to an int);
+      // fft aligns pointers through (unsigned) casts: built without PIE, its heap stays below 4 GiB
       const w = where[p.name];
       if (w) {
-        return withMake(join(bench, 'splash2'), w[0], into, bin, w[1], w[2], [`MACROS=${join(bench, 'splash2', 'null_macros', 'c.m4.null')}`]);
+        return withMake(join(bench, 'splash2'), w[0], into, bin, w[1], w[2], [`MACROS=${join(bench, 'splash2', 'null_macros', 'c.m4.null')}`, 'CFLAGS=-O0 -w -include stdlib.h -fno-pie', 'LDFLAGS=-lm -pthread -no-pie']);
       }
       break;
     }
