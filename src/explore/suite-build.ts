@@ -110,15 +110,24 @@ function single(bench: string, source: string, out: string, bin: string, cxx: bo
   return { cmd: out, args: firstLineArgs(src), cwd };
 }
 
-/** A program with its own makefile: built in a copy of its directory with the wrappers first in PATH. */
-function withMake(bench: string, rel: string, into: string, bin: string, target: string, args: string[], make: string[] = []): Built {
+/** One make in a directory of the copy: instrumented (the wrappers first in PATH) or not (a library the bug is not in). */
+interface MakeStep {
+  dir?: string;
+  args: string[];
+  plain?: boolean;
+}
+
+/** A program with its own makefiles: built in a copy of its directory. */
+function withMake(bench: string, rel: string, into: string, bin: string, binary: string, args: string[], steps: MakeStep[]): Built {
   const copy = join(into, 'src');
-  const out = join(copy, target);
+  const out = join(copy, binary);
   if (!existsSync(out)) {
     mkdirSync(into, { recursive: true });
     cpSync(join(bench, rel), copy, { recursive: true });
-    const err = run('make', ['CC=cc', 'CXX=g++', ...make, target], copy, bin);
-    if (err) return { error: err };
+    for (const step of steps) {
+      const err = run('make', step.args, join(copy, step.dir ?? '.'), step.plain ? '/nonexistent' : bin);
+      if (err) return { error: err };
+    }
   }
   return { cmd: out, args, cwd: copy };
 }
@@ -139,7 +148,13 @@ export function buildProgram(suiteDir: string, p: SuiteProgram, outDir: string):
     case 'safestack':
       return single(join(bench, p.group), 'SafeStack.cpp', join(into, 'main'), bin, true);
     case 'conc-bugs':
-      if (p.name === 'stringbuffer-jdk1.4') return withMake(bench, join(p.group, p.name), into, bin, 'main', []);
+      if (p.name === 'stringbuffer-jdk1.4') return withMake(bench, join(p.group, p.name), into, bin, 'main', [], [{ args: ['main'] }]);
+      if (p.name === 'pbzip2-0.9.4')
+        // libbz2 is built plain: the bug is in pbzip2's threads, and a point at every access of the compressor would only slow it down
+        return withMake(bench, join(p.group, p.name), into, bin, 'pbzip2-0.9.4/pbzip2', ['-k', '-f', '-p2', '-1', '-b1', 'test.tar'], [
+          { dir: 'bzip2-1.0.6', args: ['CC=/usr/bin/gcc', 'libbz2.a'], plain: true },
+          { dir: 'pbzip2-0.9.4', args: ['CC=g++', 'pbzip2'] },
+        ]);
       break;
     case 'splash2': {
       const where: Record<string, [string, string, string[]]> = {
@@ -151,10 +166,19 @@ export function buildProgram(suiteDir: string, p: SuiteProgram, outDir: string):
       // fft aligns pointers through (unsigned) casts: built without PIE, its heap stays below 4 GiB
       const w = where[p.name];
       if (w) {
-        return withMake(join(bench, 'splash2'), w[0], into, bin, w[1], w[2], [`MACROS=${join(bench, 'splash2', 'null_macros', 'c.m4.null')}`, 'CFLAGS=-O0 -w -include stdlib.h -fno-pie', 'LDFLAGS=-lm -pthread -no-pie']);
+        return withMake(join(bench, 'splash2'), w[0], into, bin, w[1], w[2], [
+          { args: ['CC=cc', `MACROS=${join(bench, 'splash2', 'null_macros', 'c.m4.null')}`, 'CFLAGS=-O0 -w -include stdlib.h -fno-pie', 'LDFLAGS=-lm -pthread -no-pie', w[1]] },
+        ]);
       }
       break;
     }
+    case 'parsec-2.0':
+      if (p.name.startsWith('streamcluster'))
+        // PARSEC's test input, with two threads
+        return withMake(bench, join(p.group, 'pkgs', 'kernels', p.name, 'src'), into, bin, 'streamcluster', ['2', '5', '1', '10', '10', '5', 'none', 'output.txt', '2'], [
+          { args: ['CXX=g++', 'version=pthreads', 'CXXFLAGS=-O0 -g -w', 'all'] },
+        ]);
+      break;
   }
   return { error: `not offered: ${p.group}/${p.name} needs a build forkall does not do (a large external code base or input set)` };
 }

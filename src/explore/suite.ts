@@ -53,7 +53,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult[]> {
       let msToBug: number | null = null;
       let bug: SuiteResult['bug'];
       let timeouts = 0;
+      const here = process.cwd();
       try {
+        process.chdir(built.cwd); // the program's input and output files are in its build directory
         const report = await explore({
           cmd: built.cmd,
           args: built.args,
@@ -76,6 +78,8 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult[]> {
         r = { program: p.id, found: msToBug !== null, msToBug, runs: report.runs, schedulesPerSec: report.schedulesPerSec, snapshotMs: report.snapshotMs, bug, timeouts };
       } catch (e) {
         r = { program: p.id, error: (e as Error).message, found: false, msToBug: null, runs: 0, schedulesPerSec: 0, snapshotMs: 0, timeouts };
+      } finally {
+        process.chdir(here);
       }
     }
     results.push(r);
