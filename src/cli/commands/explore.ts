@@ -74,28 +74,30 @@ export function register(program: Command): void {
       'after',
       `
 The program runs with libforkall-agent.so and libforkall-sched.so preloaded. Once
-it is frozen (at its forkall_snapshot() call, or --at), every clone is a copy of
-that state in which each thread, at each pthread mutex/condition/rwlock/create/
-join, semaphore, sched_yield or sleep call, may sleep for a while: whether and
-how long is a pure function of the clone's seed, the thread's creation rank and
-how many such calls it made. All threads of a clone share one CPU (SCHED_FIFO
-when allowed). Each run's outcome is its exit status or killing signal plus a
-digest of its stdout and stderr, or "timeout". The table lists each distinct
-outcome, how many runs ended that way and a seed that did. Each failing
-outcome's seed is then replayed --confirm times in the same template
-("replayed" k/n; of up to 3 seeds, the first that gives the outcome every
-time); replay it in a new template with --replay SEED (same program and
-arguments).
+it is frozen (at its forkall_snapshot() call, or --at; --at create: at its first
+pthread_create), every clone is a copy of that state in which one thread runs at
+a time: at each pthread mutex/condition/rwlock/spinlock/create/join, semaphore,
+sched_yield or sleep call (and each memory access, when the program was compiled
+with -fsanitize=thread and linked against libforkall-sched.so instead of
+libtsan) the clone's seed picks the thread that runs next (PCT priorities with
+change points, or a random walk). A clone whose threads are all blocked is ended
+at once as "deadlock". Each run's outcome is its exit status or killing signal
+plus a digest of its stdout and stderr, "deadlock", or "timeout". The table lists
+each distinct outcome, how many runs ended that way and a seed that did. Each
+failing outcome's seed is then replayed --confirm times in the same template
+("replayed" k/n); replay it in a new template with --replay SEED (same program,
+arguments and --at): the same seed gives the same schedule.
 
 Examples:
   forkall explore --runs 2000 -- ./server-test
   forkall explore --at threads=4 --seconds 30 --json -- ./app --flag
+  forkall explore --at create --seconds 20 -- ./racy-test
   forkall explore --replay 8817264 -- ./server-test
 
-Exit codes: 0 every run exited 0, 1 some run failed (non-zero exit, signal or
-timeout), 2 bad flags, 3 native artifact missing, 8 the program could not be
+Exit codes: 0 every run exited 0, 1 some run failed (non-zero exit, signal,
+deadlock or timeout), 2 bad flags, 3 native artifact missing, 8 the program could not be
 frozen or cloned. With --replay: the run's exit status, 128+N when killed by
-signal N, 124 when it timed out.`,
+signal N, 124 when it timed out or deadlocked.`,
     )
     .action(async (command: string[], o: Flags) => {
       const at: Trigger | 'create' | undefined = o.at === undefined ? undefined : o.at === 'create' ? 'create' : parseTrigger(o.at);
