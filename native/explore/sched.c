@@ -121,11 +121,25 @@ static void exit_point(void)
 		fa_point(me, 1);
 }
 
+/* FORKALL_EXPLORE_SCHEDULE=pct|walk keeps one of the two (to compare them); read in the template */
+static int only_mode = -1;
+
+__attribute__((constructor)) static void read_schedule_choice(void)
+{
+	const char *e = getenv("FORKALL_EXPLORE_SCHEDULE");
+	if (e && !strcmp(e, "pct"))
+		only_mode = MODE_PCT;
+	else if (e && !strcmp(e, "walk"))
+		only_mode = MODE_WALK;
+}
+
 static void choose_schedule(uint64_t s, uint64_t steps)
 {
 	uint64_t h = mix(s & FA_SEED_MASK);
 	seed = h;
 	mode = h % 4 == 0 ? MODE_WALK : MODE_PCT;
+	if (only_mode >= 0)
+		mode = only_mode;
 	depth = 1 + (int)((h >> 8) % MAX_DEPTH);
 	horizon = steps ? steps : 64;
 	for (int i = 0; i < MAX_DEPTH - 1; i++)

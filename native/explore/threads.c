@@ -10,10 +10,11 @@ struct fa_thread fa_threads[FA_MAX_THREADS];
 uint32_t fa_nthreads = 1;
 __thread int fa_rank = -1;
 
+/* newest first: glibc reuses a joined thread's stack, and with it its pthread_t */
 int fa_rank_of(pthread_t t)
 {
 	uint32_t n = __atomic_load_n(&fa_nthreads, __ATOMIC_ACQUIRE);
-	for (uint32_t i = 0; i < n && i < FA_MAX_THREADS; i++)
+	for (uint32_t i = n < FA_MAX_THREADS ? n : FA_MAX_THREADS; i-- > 0;)
 		if (fa_threads[i].self == t && (fa_threads[i].live || fa_threads[i].finished))
 			return (int)i;
 	return -1;
