@@ -34,14 +34,48 @@ void fa_shared_open(void)
 	fa_shared = s;
 }
 
-uint64_t fa_shared_claim_seed(int pid)
+static uint64_t *seed_entry(int pid)
 {
 	struct fa_explore_shared *s = fa_shared;
-	uint64_t seed = s->replay ? s->base_seed
-				  : s->base_seed + __atomic_fetch_add(&s->next_slot, 1, __ATOMIC_SEQ_CST);
-	if (pid > 0 && (uint32_t)pid < s->pids) {
-		uint64_t *table = (uint64_t *)((char *)s + FA_EXPLORE_TABLE_OFFSET);
-		__atomic_store_n(&table[pid], seed + 1, __ATOMIC_SEQ_CST);
+	if (pid <= 0 || (uint32_t)pid >= s->pids)
+		return 0;
+	return (uint64_t *)((char *)s + FA_EXPLORE_TABLE_OFFSET) + pid;
+}
+
+/* A fresh seed carries the horizon learned so far (the most steps any clone
+ * took); a replayed seed brings its own. */
+uint64_t fa_shared_claim_seed(int pid, uint64_t *steps)
+{
+	struct fa_explore_shared *s = fa_shared;
+	uint64_t seed;
+	if (s->replay)
+		seed = s->base_seed & ~FA_DEADLOCK_BIT;
+	else {
+		uint64_t n = __atomic_fetch_add(&s->next_slot, 1, __ATOMIC_SEQ_CST);
+		uint64_t k = __atomic_load_n(&s->max_steps, __ATOMIC_RELAXED);
+		if (k > FA_STEPS_MAX)
+			k = FA_STEPS_MAX;
+		seed = ((s->base_seed + n) & FA_SEED_MASK) | (k << FA_SEED_BITS);
 	}
+	*steps = seed >> FA_SEED_BITS;
+	uint64_t *e = seed_entry(pid);
+	if (e)
+		__atomic_store_n(e, seed + 1, __ATOMIC_SEQ_CST);
 	return seed;
+}
+
+void fa_shared_mark_deadlock(int pid)
+{
+	uint64_t *e = seed_entry(pid);
+	if (e)
+		__atomic_fetch_or(e, FA_DEADLOCK_BIT, __ATOMIC_SEQ_CST);
+}
+
+void fa_shared_note_steps(uint64_t steps)
+{
+	uint32_t *m = &fa_shared->max_steps, cur = __atomic_load_n(m, __ATOMIC_RELAXED);
+	if (steps > FA_STEPS_MAX)
+		steps = FA_STEPS_MAX;
+	while (steps > cur && !__atomic_compare_exchange_n(m, &cur, (uint32_t)steps, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }

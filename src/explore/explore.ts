@@ -21,6 +21,8 @@ export interface ExploreOptions extends SessionOptions {
    */
   confirm?: number;
   onRun?(table: OutcomeTable, r: RunResult, elapsedMs: number): void;
+  /** stop starting runs once this returns true (runs already started finish) */
+  stopWhen?(r: RunResult): boolean;
 }
 
 export interface ExploreReport {
@@ -40,13 +42,14 @@ export async function explore(o: ExploreOptions): Promise<ExploreReport> {
     const table = new OutcomeTable();
     const t0 = performance.now();
     const deadline = o.seconds === undefined ? Infinity : t0 + o.seconds * 1000;
-    let started = 0;
+    let started = 0, stop = false;
     const worker = async (): Promise<void> => {
-      while (started < o.runs && performance.now() < deadline) {
+      while (!stop && started < o.runs && performance.now() < deadline) {
         started++;
         const r = await s.run(o.timeoutMs);
         table.add(r);
         o.onRun?.(table, r, performance.now() - t0);
+        if (o.stopWhen?.(r)) stop = true;
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
@@ -66,7 +69,7 @@ export async function explore(o: ExploreOptions): Promise<ExploreReport> {
   }
 }
 
-const failed = (o: Outcome) => o.outcome === 'timeout' || o.exitCode !== 0;
+const failed = (o: Outcome) => o.outcome === 'timeout' || o.outcome === 'deadlock' || o.exitCode !== 0;
 
 /** Replays the seeds of each failing outcome in the same template, keeping the first that reproduces every time. */
 async function confirm(s: Session, table: OutcomeTable, times: number, timeoutMs: number): Promise<void> {

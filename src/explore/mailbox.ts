@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 const MAGIC = 0x58454146; // "FAEX"
 const TABLE = 4096;
 // offsets in struct fa_explore_shared
+const DEADLOCK_BIT = 1n << 63n; // set by a clone whose scheduler found every thread blocked
 const ARMED = 4, TEMPLATE_PID = 8, REPLAY = 12, BASE_SEED = 16, NEXT_SLOT = 24, PIDS = 32;
 
 function pidMax(): number {
@@ -60,15 +61,19 @@ export class Mailbox {
     this.put(b, ARMED);
   }
 
-  /** The seed the clone with this PID ran, or null when it never reached a synchronisation point; clears the entry. */
-  takeSeed(pid: number): bigint | null {
-    if (pid <= 0 || pid >= this.pids) return null;
+  /**
+   * The seed the clone with this PID ran (null when it never reached a
+   * synchronisation point) and whether its scheduler found it deadlocked
+   * (every thread blocked on a wrapped primitive); clears the entry.
+   */
+  takeSeed(pid: number): { seed: bigint | null; deadlock: boolean } {
+    if (pid <= 0 || pid >= this.pids) return { seed: null, deadlock: false };
     const b = Buffer.alloc(8);
     readSync(this.fd, b, 0, 8, TABLE + pid * 8);
     const v = b.readBigUInt64LE();
-    if (v === 0n) return null;
+    if (v === 0n) return { seed: null, deadlock: false };
     this.put(Buffer.alloc(8), TABLE + pid * 8);
-    return v - 1n;
+    return { seed: (v & ~DEADLOCK_BIT) - 1n, deadlock: (v & DEADLOCK_BIT) !== 0n };
   }
 
   /** Removes the name once every process that needs it has mapped the file (the template has, at load time): nothing is left behind if forkall is killed. */

@@ -6,13 +6,15 @@ export interface RunResult {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
+  /** the scheduler found every thread blocked on a wrapped primitive and ended the run */
+  deadlock: boolean;
   stdout: Buffer;
   stderr: Buffer;
   seed: bigint | null;
 }
 
 export interface Outcome {
-  /** e.g. "exit 0, output 1a2b3c4d", "signal SIGABRT, output ...", "timeout" */
+  /** e.g. "exit 0, output 1a2b3c4d", "signal SIGABRT, output ...", "deadlock", "timeout" */
   outcome: string;
   exitCode: number | null;
   signal: string | null;
@@ -31,6 +33,7 @@ function digest(out: Buffer, err: Buffer): string {
 
 export function outcomeKey(r: RunResult): string {
   if (r.timedOut) return 'timeout';
+  if (r.deadlock) return 'deadlock';
   const status = r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`;
   return `${status}, output ${digest(r.stdout, r.stderr)}`;
 }
@@ -54,8 +57,8 @@ export class OutcomeTable {
     if (!o) {
       o = {
         outcome: key,
-        exitCode: r.timedOut ? null : r.exitCode,
-        signal: r.timedOut ? null : r.signal,
+        exitCode: r.timedOut || r.deadlock ? null : r.exitCode,
+        signal: r.timedOut || r.deadlock ? null : r.signal,
         count: 0,
         seed: r.seed === null ? null : r.seed.toString(),
         sample: firstLine(r),

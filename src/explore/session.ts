@@ -9,8 +9,12 @@ import type { RunResult } from './outcome.js';
 export interface SessionOptions {
   cmd: string;
   args: string[];
-  /** when to freeze; undefined: when the program calls forkall_snapshot() */
-  at?: Trigger;
+  /**
+   * when to freeze; undefined: when the program calls forkall_snapshot();
+   * 'create': at the program's first pthread_create (the scheduler calls
+   * forkall_snapshot() there), for programs with no snapshot call of their own
+   */
+  at?: Trigger | 'create';
   /** give up waiting for the snapshot after this long */
   snapshotTimeoutMs?: number;
 }
@@ -26,13 +30,13 @@ export class Session {
     try {
       const t0 = performance.now();
       s.template = await spawnTemplate(o.cmd, o.args, {
-        at: o.at ?? 'request',
+        at: o.at === undefined || o.at === 'create' ? 'request' : o.at,
         preload: [nativeArtifact('libforkall-sched.so')],
-        env: { ...process.env, FORKALL_EXPLORE: s.mailbox.path },
+        env: { ...process.env, FORKALL_EXPLORE: s.mailbox.path, ...(o.at === 'create' ? { FORKALL_EXPLORE_SNAPSHOT: 'create' } : {}) },
         stdio: ['ignore', 'ignore', 'inherit'],
         timeoutMs: o.snapshotTimeoutMs ?? 60_000,
       });
-      s.threads = o.at === undefined ? await s.template.frozenState() : await s.template.snapshot();
+      s.threads = o.at === undefined || o.at === 'create' ? await s.template.frozenState() : await s.template.snapshot();
       s.snapshotMs = performance.now() - t0;
       s.mailbox.unlink(); // the template mapped it at load time; clones inherit the mapping
       s.mailbox.arm(s.template.pid);
@@ -60,13 +64,15 @@ export class Session {
     try {
       const r = await c.exited;
       await drained;
+      const { seed, deadlock } = this.mailbox.takeSeed(c.pid);
       return {
         exitCode: r.exitCode,
         signal: r.signal,
-        timedOut: timedOut && r.signal === 'SIGKILL',
+        timedOut: !deadlock && timedOut && r.signal === 'SIGKILL',
+        deadlock: deadlock && r.signal === 'SIGKILL',
         stdout: Buffer.concat(out),
         stderr: Buffer.concat(err),
-        seed: this.mailbox.takeSeed(c.pid),
+        seed,
       };
     } finally {
       clearTimeout(timer);

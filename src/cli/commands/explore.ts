@@ -23,7 +23,7 @@ export function parseSeed(flag: string, text: string): bigint {
   return BigInt(text);
 }
 
-export const failing = (o: Pick<Outcome, 'outcome' | 'exitCode'>): boolean => o.outcome === 'timeout' || o.exitCode !== 0;
+export const failing = (o: Pick<Outcome, 'outcome' | 'exitCode'>): boolean => o.outcome === 'timeout' || o.outcome === 'deadlock' || o.exitCode !== 0;
 
 function outcomeTable(outcomes: Outcome[]): string {
   const t = makeTable(['outcome', 'count', 'seed', 'replayed', 'first output line']);
@@ -39,7 +39,7 @@ function progress(table: OutcomeTable, elapsedMs: number): void {
 }
 
 function replayStatus(r: RunResult): number {
-  if (r.timedOut) return REPLAY_TIMEOUT;
+  if (r.timedOut || r.deadlock) return REPLAY_TIMEOUT;
   if (r.signal) return 128 + ((constants.signals as Record<string, number>)[r.signal] ?? 0);
   return r.exitCode ?? 1;
 }
@@ -61,7 +61,7 @@ export function register(program: Command): void {
     .command('explore')
     .description('freeze a program once, run clones of it under many thread schedules, and report the distinct outcomes')
     .argument('<command...>', 'the program and its arguments (after --)')
-    .option('--at <trigger>', "when to freeze: threads=N, delay=DURATION or request (default: the program's own forkall_snapshot() call)")
+    .option('--at <trigger>', "when to freeze: create (at the program's first pthread_create), threads=N, delay=DURATION or request (default: the program's own forkall_snapshot() call)")
     .option('--runs <n>', 'how many schedules to run', '1000')
     .option('--seconds <s>', 'stop after this many seconds (whichever of --runs and --seconds comes first)')
     .option('--jobs <j>', 'clones alive at once', '4')
@@ -74,31 +74,33 @@ export function register(program: Command): void {
       'after',
       `
 The program runs with libforkall-agent.so and libforkall-sched.so preloaded. Once
-it is frozen (at its forkall_snapshot() call, or --at), every clone is a copy of
-that state in which each thread, at each pthread mutex/condition/rwlock/create/
-join, semaphore, sched_yield or sleep call, may sleep for a while: whether and
-how long is a pure function of the clone's seed, the thread's creation rank and
-how many such calls it made. All threads of a clone share one CPU (SCHED_FIFO
-when allowed). Each run's outcome is its exit status or killing signal plus a
-digest of its stdout and stderr, or "timeout". The table lists each distinct
-outcome, how many runs ended that way and a seed that did. Each failing
-outcome's seed is then replayed --confirm times in the same template
-("replayed" k/n; of up to 3 seeds, the first that gives the outcome every
-time); replay it in a new template with --replay SEED (same program and
-arguments).
+it is frozen (at its forkall_snapshot() call, or --at; --at create: at its first
+pthread_create), every clone is a copy of that state in which one thread runs at
+a time: at each pthread mutex/condition/rwlock/spinlock/create/join, semaphore,
+sched_yield or sleep call (and each memory access, when the program was compiled
+with -fsanitize=thread and linked against libforkall-sched.so instead of
+libtsan) the clone's seed picks the thread that runs next (PCT priorities with
+change points, or a random walk). A clone whose threads are all blocked is ended
+at once as "deadlock". Each run's outcome is its exit status or killing signal
+plus a digest of its stdout and stderr, "deadlock", or "timeout". The table lists
+each distinct outcome, how many runs ended that way and a seed that did. Each
+failing outcome's seed is then replayed --confirm times in the same template
+("replayed" k/n); replay it in a new template with --replay SEED (same program,
+arguments and --at): the same seed gives the same schedule.
 
 Examples:
   forkall explore --runs 2000 -- ./server-test
   forkall explore --at threads=4 --seconds 30 --json -- ./app --flag
+  forkall explore --at create --seconds 20 -- ./racy-test
   forkall explore --replay 8817264 -- ./server-test
 
-Exit codes: 0 every run exited 0, 1 some run failed (non-zero exit, signal or
-timeout), 2 bad flags, 3 native artifact missing, 8 the program could not be
+Exit codes: 0 every run exited 0, 1 some run failed (non-zero exit, signal,
+deadlock or timeout), 2 bad flags, 3 native artifact missing, 8 the program could not be
 frozen or cloned. With --replay: the run's exit status, 128+N when killed by
-signal N, 124 when it timed out.`,
+signal N, 124 when it timed out or deadlocked.`,
     )
     .action(async (command: string[], o: Flags) => {
-      const at: Trigger | undefined = o.at === undefined ? undefined : parseTrigger(o.at);
+      const at: Trigger | 'create' | undefined = o.at === undefined ? undefined : o.at === 'create' ? 'create' : parseTrigger(o.at);
       const runs = parsePositiveInt('--runs', o.runs);
       const seconds = o.seconds === undefined ? undefined : parsePositiveInt('--seconds', o.seconds);
       const jobs = parsePositiveInt('--jobs', o.jobs, 64);
@@ -112,8 +114,9 @@ signal N, 124 when it timed out.`,
           const r = await replay({ cmd: cmd!, args, at, seed, timeoutMs, stdout: o.json ? 'pipe' : 1, stderr: o.json ? 'pipe' : 2 });
           const status = replayStatus(r);
           if (o.json)
-            process.stdout.write(JSON.stringify({ seed: seed.toString(), exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stdout: r.stdout.toString(), stderr: r.stderr.toString() }, null, 2) + '\n');
+            process.stdout.write(JSON.stringify({ seed: seed.toString(), exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, deadlock: r.deadlock, stdout: r.stdout.toString(), stderr: r.stderr.toString() }, null, 2) + '\n');
           else if (r.timedOut) process.stderr.write(`forkall: seed ${seed}: killed after ${timeoutMs} ms (timeout)\n`);
+          else if (r.deadlock) process.stderr.write(`forkall: seed ${seed}: deadlock (every thread blocked; ended by the scheduler)\n`);
           else if (r.signal) process.stderr.write(`forkall: seed ${seed}: killed by ${r.signal}\n`);
           process.exitCode = status;
         } catch (e) {

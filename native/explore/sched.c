@@ -1,0 +1,469 @@
+/* The serialising scheduler. In a clone exactly one of the program's threads
+ * holds the token and runs; the others wait on their own futex word. At each
+ * point (a wrapped pthread/semaphore/sleep call) the seed's schedule picks the
+ * thread that runs next among the runnable ones and the token moves there:
+ * which thread runs is decided by the seed, never by the kernel's wake-up
+ * order. A seed selects one of two schedules:
+ *   - PCT (probabilistic concurrency testing): every thread gets a random
+ *     priority, the highest runnable one runs; at d-1 random steps (within the
+ *     horizon: the most steps an earlier clone took) the running thread drops
+ *     below all others. d is 1, 2 or 3.
+ *   - a random walk: at each point any runnable thread, uniformly.
+ * Threads the snapshot left inside a wrapped call come into the schedule on
+ * their way out ("arrival"): the thread that activates the clone wakes the
+ * real condition waiters, waits (up to ARRIVAL_MS) until every thread it
+ * expects has arrived, and only then makes the first choice. When no thread
+ * can run and none is still to arrive, the clone is deadlocked: it says so in
+ * the mailbox and on stderr and kills itself at once. */
+#include <errno.h>
+#include <dirent.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "explore.h"
+
+int fa_real_cond_broadcast(pthread_cond_t *c); /* interpose.c */
+
+#define ARRIVAL_MS 50
+#define MODE_PCT 0
+#define MODE_WALK 1
+#define MAX_DEPTH 3
+
+volatile int fa_active;
+uint64_t fa_wait_seq;
+static int activating;
+static uint64_t seed, horizon, step, change_at[MAX_DEPTH];
+static int mode, depth;
+static uint32_t arrived_count, expected_count, token_free;
+static __thread int t_clone;
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static long futex(uint32_t *w, int op, uint32_t v, const struct timespec *ts)
+{
+	return syscall(SYS_futex, w, op | FUTEX_PRIVATE_FLAG, v, ts, 0, 0);
+}
+
+static void wait_token(struct fa_thread *me)
+{
+	while (!__atomic_load_n(&me->go, __ATOMIC_ACQUIRE))
+		futex(&me->go, FUTEX_WAIT, 0, 0);
+}
+
+static void give_token(struct fa_thread *to)
+{
+	__atomic_store_n(&to->go, 1, __ATOMIC_RELEASE);
+	futex(&to->go, FUTEX_WAKE, 1, 0);
+}
+
+static void switch_to(struct fa_thread *me, struct fa_thread *next)
+{
+	__atomic_store_n(&me->go, 0, __ATOMIC_RELAXED);
+	give_token(next);
+	wait_token(me);
+}
+
+static uint64_t initial_prio(uint32_t rank)
+{
+	return (mix(seed ^ (0x51ed2700ull + rank)) >> 2) | (1ull << 61); /* above every change-point priority */
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* One CPU for the whole clone: a token handed to a thread wakes it where the
+ * giver runs, and threads outside the schedule (late arrivals) cannot race. */
+static void pin_all_threads(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) != 0)
+		return;
+	int n = CPU_COUNT(&set), k = (int)(mix(seed ^ 0xc9u) % (uint64_t)(n ? n : 1)), cpu = 0;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set) && k-- == 0) {
+			cpu = c;
+			break;
+		}
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			sched_setaffinity(atoi(e->d_name), sizeof set, &set);
+	closedir(d);
+}
+
+/* The program's exit is a point too: threads that are still runnable may run
+ * while the process ends, as they may without the scheduler (main returning
+ * from main reaches exit() without any wrapped call). */
+static void exit_point(void)
+{
+	struct fa_thread *me = fa_enter();
+	if (me)
+		fa_point(me, 1);
+}
+
+/* FORKALL_EXPLORE_SCHEDULE=pct|walk keeps one of the two (to compare them); read in the template */
+static int only_mode = -1;
+
+__attribute__((constructor)) static void read_schedule_choice(void)
+{
+	const char *e = getenv("FORKALL_EXPLORE_SCHEDULE");
+	if (e && !strcmp(e, "pct"))
+		only_mode = MODE_PCT;
+	else if (e && !strcmp(e, "walk"))
+		only_mode = MODE_WALK;
+}
+
+static void choose_schedule(uint64_t s, uint64_t steps)
+{
+	uint64_t h = mix(s & FA_SEED_MASK);
+	seed = h;
+	mode = h % 4 == 0 ? MODE_WALK : MODE_PCT;
+	if (only_mode >= 0)
+		mode = only_mode;
+	depth = 1 + (int)((h >> 8) % MAX_DEPTH);
+	horizon = steps ? steps : 64;
+	for (int i = 0; i < MAX_DEPTH - 1; i++)
+		change_at[i] = 1 + mix(h + 1 + (uint64_t)i) % horizon;
+}
+
+/* The first point of a clone: claim a seed, reset every thread's schedule
+ * state, wake the threads the snapshot left in a real condition wait. */
+static void activate(int pid, int my_rank)
+{
+	uint64_t steps = 0, s = fa_shared_claim_seed(pid, &steps);
+	choose_schedule(s, steps);
+	step = 0;
+	pin_all_threads();
+	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS, expected = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct fa_thread *t = &fa_threads[i];
+		t->clone = pid;
+		t->arrived = 0;
+		t->block = FA_RUNNABLE;
+		t->on = 0;
+		t->timed_out = 0;
+		t->go = 0;
+		t->prio = initial_prio(i);
+		if (t->live && (int)i != my_rank)
+			expected++;
+	}
+	expected_count = expected;
+	for (uint32_t i = 0; i < n; i++)
+		if (fa_threads[i].live && fa_threads[i].tmpl_cond)
+			fa_real_cond_broadcast((pthread_cond_t *)fa_threads[i].tmpl_cond);
+	__atomic_store_n(&fa_active, pid, __ATOMIC_RELEASE);
+	atexit(exit_point);
+}
+
+static void wait_for_arrivals(void)
+{
+	uint64_t deadline = now_ms() + ARRIVAL_MS;
+	for (;;) {
+		uint32_t a = __atomic_load_n(&arrived_count, __ATOMIC_ACQUIRE);
+		uint64_t now = now_ms();
+		if (a >= expected_count || now >= deadline)
+			return;
+		struct timespec ts = { 0, 2000000 };
+		futex(&arrived_count, FUTEX_WAIT, a, &ts);
+	}
+}
+
+/* a thread's first point in this clone: it joins the schedule and waits for its turn */
+static void arrive(struct fa_thread *me, int pid)
+{
+	t_clone = pid;
+	__atomic_store_n(&me->arrived, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&arrived_count, 1, __ATOMIC_SEQ_CST);
+	futex(&arrived_count, FUTEX_WAKE, 1, 0);
+	uint32_t one = 1;
+	if (__atomic_compare_exchange_n(&token_free, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return; /* the last runnable thread finished while we were late: the token is ours */
+	wait_token(me);
+}
+
+int fa_in_clone(void)
+{
+	if (!fa_shared || !__atomic_load_n(&fa_shared->armed, __ATOMIC_RELAXED) || fa_rank < 0 || fa_rank >= FA_MAX_THREADS)
+		return 0;
+	return __atomic_load_n(&fa_active, __ATOMIC_ACQUIRE) || (uint32_t)syscall(SYS_getpid) != fa_shared->template_pid;
+}
+
+struct fa_thread *fa_enter(void)
+{
+	if (!fa_shared || !__atomic_load_n(&fa_shared->armed, __ATOMIC_RELAXED))
+		return 0;
+	int r = fa_rank;
+	if (r < 0 || r >= FA_MAX_THREADS)
+		return 0;
+	struct fa_thread *me = &fa_threads[r];
+	int pid = __atomic_load_n(&fa_active, __ATOMIC_ACQUIRE);
+	if (pid && t_clone == pid)
+		return me;
+	if (!pid) {
+		int self = (int)syscall(SYS_getpid);
+		if ((uint32_t)self == fa_shared->template_pid)
+			return 0;
+		if (__atomic_exchange_n(&activating, 1, __ATOMIC_ACQ_REL) == 0) {
+			activate(self, r);
+			t_clone = self;
+			__atomic_store_n(&me->arrived, 1, __ATOMIC_SEQ_CST);
+			wait_for_arrivals();
+			return me;
+		}
+		while (!(pid = __atomic_load_n(&fa_active, __ATOMIC_ACQUIRE)))
+			syscall(SYS_sched_yield);
+	}
+	arrive(me, pid);
+	return me;
+}
+
+static int runnable(const struct fa_thread *t, int pid)
+{
+	return t->clone == pid && t->live && __atomic_load_n(&t->arrived, __ATOMIC_SEQ_CST) && t->block == FA_RUNNABLE;
+}
+
+/* the seed's choice among the runnable threads; a yielding thread is chosen only when it is the only one */
+static struct fa_thread *pick(struct fa_thread *me, int yielding)
+{
+	int pid = fa_active;
+	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
+	for (int pass = yielding ? 0 : 1; pass < 2; pass++) {
+		struct fa_thread *best = 0;
+		uint64_t count = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			struct fa_thread *t = &fa_threads[i];
+			if (!runnable(t, pid) || (pass == 0 && t == me))
+				continue;
+			if (mode == MODE_WALK) {
+				count++; /* reservoir sampling: each candidate with probability 1/count */
+				if (mix(seed ^ (step * 0x100000001b3ull) ^ count) % count == 0)
+					best = t;
+			} else if (!best || t->prio > best->prio)
+				best = t;
+		}
+		if (best)
+			return best;
+	}
+	return 0;
+}
+
+static int late_threads(int pid)
+{
+	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
+	for (uint32_t i = 0; i < n; i++) {
+		struct fa_thread *t = &fa_threads[i];
+		if (t->clone == pid && t->live && !__atomic_load_n(&t->arrived, __ATOMIC_SEQ_CST))
+			return 1;
+	}
+	return 0;
+}
+
+static struct fa_thread *earliest_timed_waiter(int pid)
+{
+	struct fa_thread *best = 0;
+	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
+	for (uint32_t i = 0; i < n; i++) {
+		struct fa_thread *t = &fa_threads[i];
+		if (t->clone == pid && t->live && t->block == FA_ON_TIMED_COND && (!best || t->wait_seq < best->wait_seq))
+			best = t;
+	}
+	return best;
+}
+
+static void put(char **p, const char *s)
+{
+	while (*s)
+		*(*p)++ = *s++;
+}
+
+static void put_num(char **p, uint64_t v)
+{
+	char b[24];
+	int n = 0;
+	do
+		b[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*(*p)++ = b[--n];
+}
+
+static const char *block_name(int b)
+{
+	static const char *names[] = { "runnable", "mutex", "condition", "timed condition", "rwlock", "semaphore", "spinlock", "join" };
+	return b >= 0 && b <= FA_ON_JOIN ? names[b] : "?";
+}
+
+/* every thread blocked on a wrapped primitive: report and end the clone now */
+static __attribute__((noreturn)) void deadlock(int pid)
+{
+	fa_shared_mark_deadlock(pid);
+	char msg[1024], *p = msg;
+	put(&p, "forkall explore: deadlock after ");
+	put_num(&p, step);
+	put(&p, " steps:");
+	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
+	for (uint32_t i = 0; i < n && p < msg + sizeof msg - 64; i++) {
+		struct fa_thread *t = &fa_threads[i];
+		if (t->clone != pid || !t->live)
+			continue;
+		put(&p, " thread ");
+		put_num(&p, i);
+		put(&p, " on ");
+		put(&p, block_name(t->block));
+		put(&p, ";");
+	}
+	put(&p, "\n");
+	(void)!write(2, msg, (size_t)(p - msg));
+	syscall(SYS_kill, syscall(SYS_getpid), SIGKILL);
+	for (;;)
+		pause();
+}
+
+/* no thread can run: a timed wait times out, a late thread arrives, or it is a deadlock */
+static struct fa_thread *nobody_runnable(struct fa_thread *me, int pid)
+{
+	for (;;) {
+		struct fa_thread *t = earliest_timed_waiter(pid);
+		if (t) {
+			t->block = FA_RUNNABLE;
+			t->timed_out = 1;
+			return t;
+		}
+		if (!late_threads(pid))
+			deadlock(pid);
+		uint32_t a = __atomic_load_n(&arrived_count, __ATOMIC_ACQUIRE);
+		struct timespec ts = { 0, 100000000 };
+		if ((t = pick(me, 0)))
+			return t;
+		futex(&arrived_count, FUTEX_WAIT, a, &ts);
+		if ((t = pick(me, 0)))
+			return t;
+	}
+}
+
+/* PCT never preempts a spinning thread of the highest priority: after this many
+ * points in a row it drops to the lowest priority, as at a change point */
+#define SPIN_STEPS 1000
+static struct fa_thread *last_runner;
+static uint64_t run_length;
+
+static void count_step(struct fa_thread *me)
+{
+	step++;
+	if (me != last_runner) {
+		last_runner = me;
+		run_length = 0;
+	} else if (++run_length >= SPIN_STEPS && mode == MODE_PCT) {
+		me->prio = 0;
+		run_length = 0;
+	}
+	if (step > fa_shared->max_steps)
+		fa_shared_note_steps(step);
+	if (mode == MODE_PCT)
+		for (int i = 0; i < depth - 1; i++)
+			if (step == change_at[i])
+				me->prio = (uint64_t)(depth - 1 - i); /* below every initial priority, later ones lower */
+}
+
+void fa_point(struct fa_thread *me, int yielding)
+{
+	int pid = fa_active;
+	count_step(me);
+	struct fa_thread *next = pick(me, yielding);
+	if (!next)
+		next = nobody_runnable(me, pid);
+	if (next != me)
+		switch_to(me, next);
+}
+
+void fa_wake(const void *obj, int kind, int all)
+{
+	int pid = fa_active;
+	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
+	struct fa_thread *first = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct fa_thread *t = &fa_threads[i];
+		int match = t->clone == pid && t->on == obj &&
+			    (t->block == kind || (kind == FA_ON_COND && t->block == FA_ON_TIMED_COND));
+		if (!match)
+			continue;
+		if (all) {
+			t->block = FA_RUNNABLE;
+			t->on = 0;
+		} else if (!first || t->wait_seq < first->wait_seq)
+			first = t;
+	}
+	if (first) {
+		first->block = FA_RUNNABLE;
+		first->on = 0;
+	}
+}
+
+void fa_sched_new_thread(struct fa_thread *t)
+{
+	t->clone = fa_active;
+	t->go = 0;
+	t->block = FA_RUNNABLE;
+	t->on = 0;
+	t->timed_out = 0;
+	t->prio = initial_prio((uint32_t)(t - fa_threads));
+	__atomic_store_n(&t->arrived, 1, __ATOMIC_SEQ_CST);
+}
+
+void fa_sched_wait_first_turn(struct fa_thread *me)
+{
+	t_clone = me->clone;
+	wait_token(me);
+}
+
+void fa_sched_exit(struct fa_thread *me)
+{
+	int pid = fa_active;
+	count_step(me);
+	me->finished = 1;
+	me->live = 0;
+	fa_wake(me, FA_ON_JOIN, 1);
+	struct fa_thread *next = pick(me, 0);
+	if (!next && (next = earliest_timed_waiter(pid))) {
+		next->block = FA_RUNNABLE;
+		next->timed_out = 1;
+	}
+	if (next) {
+		give_token(next);
+		return;
+	}
+	if (!late_threads(pid)) {
+		uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
+		for (uint32_t i = 0; i < n; i++)
+			if (fa_threads[i].clone == pid && fa_threads[i].live)
+				deadlock(pid);
+		return; /* nobody left */
+	}
+	/* only late threads remain: the first to arrive takes the token */
+	__atomic_store_n(&token_free, 1, __ATOMIC_SEQ_CST);
+	if ((next = pick(me, 0))) {
+		uint32_t one = 1;
+		if (__atomic_compare_exchange_n(&token_free, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			give_token(next);
+	}
+}
