@@ -150,7 +150,7 @@ traced, 7 ptrace denied, 8 the clone failed (the target was restored),
           );
         if (o.tree) {
           await cloneTreeCommand(pid, { ...o, count });
-          process.exitCode = interrupted ? EXIT.INTERRUPTED : EXIT.OK;
+          process.exitCode = (await interrupted()) ? EXIT.INTERRUPTED : EXIT.OK;
           return;
         }
         if (isServed(pid) && (await cloneServed(pid, count, o))) {
