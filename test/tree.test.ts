@@ -342,6 +342,35 @@ test('a killed engine leaves the original tree running untouched and no half-mad
   }
 });
 
+test('refused: a member in another PID namespace, a member that changed its user; nothing is left changed', { timeout: 300_000 }, async () => {
+  const nsTree = new Tree('bash', ['-c', 'unshare --pid --fork sleep 1000 & echo "up root $$"; wait']);
+  const userTree = new Tree('python3', ['-c', 'import os, sys, time\nif os.fork() == 0:\n    os.setresuid(65534, 65534, 65534)\n    time.sleep(1000)\nprint(f"up root {os.getpid()}", flush=True)\ntime.sleep(1000)']);
+  try {
+    const bash = (await nsTree.ups(1)).get('root')!;
+    const sleeper = await nsTree.until('the sleep in its own PID namespace', () =>
+      processesTagged(nsTree.tag).find((p) => {
+        try {
+          return readlinkSync(`/proc/${p}/ns/pid`) !== readlinkSync(`/proc/${bash}/ns/pid`);
+        } catch {
+          return false;
+        }
+      }),
+    );
+    const n = cloneTree(bash);
+    assert.equal(n.status, 5, n.stderr);
+    assert.match(n.stderr, new RegExp(`PID ${sleeper} .*is in another PID namespace`));
+    const py = (await userTree.ups(1)).get('root')!;
+    const child = await userTree.until('the child to become nobody', () => processesTagged(userTree.tag).find((p) => p !== py && /Uid:\s+65534/.test(readFileSync(`/proc/${p}/status`, 'utf8'))));
+    const u = cloneTree(py);
+    assert.equal(u.status, 5, u.stderr);
+    assert.match(u.stderr, new RegExp(`PID ${child} .*has other credentials than its parent ${py} \\(Uid`));
+    for (const p of [bash, py, child, sleeper]) assert.equal(/TracerPid:\s*0\b/.test(readFileSync(`/proc/${p}/status`, 'utf8')), true, `PID ${p} is not left traced`);
+  } finally {
+    nsTree.kill();
+    userTree.kill();
+  }
+});
+
 async function exitedWithin(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
