@@ -154,7 +154,7 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     const rootCopy = forkRootCopy(rootNode.frozen!);
     traced.push(rootCopy.main);
     made.set(pid, { node: rootNode, copy: rootCopy, parentCopy: rootNode.info.ppid });
-    makeDescendants(rootNode, rootCopy, plan, byPid, made, traced, adopt);
+    makeDescendants(rootNode, rootCopy, plan, byPid, made, traced, (parent, source) => adopt(parent, source, { shouldAbort: abort }));
     mark('fork');
     if (abort()) throw new Abandoned();
     // every copy exists and holds its image: the originals are not needed any more

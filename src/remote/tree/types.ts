@@ -42,4 +42,4 @@ export interface PendingCopy extends StoppedCopy {
  * rlimits); the source is still held. The child's threads are made later by
  * the returned copy's `build`.
  */
-export type CloneAsChildOf = (parent: StoppedCopy, source: FrozenMember) => PendingCopy;
+export type CloneAsChildOf = (parent: StoppedCopy, source: FrozenMember, opts?: { shouldAbort?: () => boolean }) => PendingCopy;
