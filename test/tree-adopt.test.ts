@@ -6,7 +6,7 @@
 // grandchild G, copied under C's copy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,9 +166,9 @@ test('a grandchild: its copy is made under the child\'s copy, itself made under 
 });
 
 /** Holds P and C of `mode` and the one-thread copy X of P; runs `body`; then gives everything back and kills it. */
-async function withHeldPair(mode: string, body: (x: AdoptParent, c: Held) => void | Promise<void>) {
+async function withHeldPair(mode: string, body: (x: AdoptParent, c: Held, out: () => string[]) => void | Promise<void>, extra: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'forkall-adopt-'));
-  const p = spawn('python3', [fixture, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn('python3', [fixture, mode, dir, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = lines(p);
   const pids: number[] = [p.pid!];
   const held: Held[] = [];
@@ -183,7 +183,7 @@ async function withHeldPair(mode: string, body: (x: AdoptParent, c: Held) => voi
     held.push(Held.hold(P), Held.hold(C));
     const x = forkCopy(held[0]!);
     pids.push(x.pid);
-    await body(x, held[1]!);
+    await body(x, held[1]!, out);
     for (const h of held) h.release();
     assert.deepEqual([...heldThreads(P), ...heldThreads(C)], [], 'originals left stopped or traced');
     assert.equal(ppid(C), P, 'C is still P\'s child');
@@ -213,3 +213,46 @@ test('abandoning after the fork kills the half-made copy and leaves C as it was'
     assert.equal(allChildren(x.pid).length, 1, 'it was forked (abandoned after the fork): its zombie waits for X');
   });
 });
+
+/** Builds test/fixtures/adopt_prog.c with `cc` (extra flags) into a temporary directory. */
+function buildProg(cc: string, flags: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'forkall-adopt-prog-'));
+  const exe = join(dir, 'adopt_prog');
+  const r = spawnSync(cc, ['-O1', ...flags, '-o', exe, join(packageRoot, 'test', 'fixtures', 'adopt_prog.c'), '-lpthread'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${cc} failed: ${r.stderr}`);
+  return exe;
+}
+
+for (const [cc, flags, what] of [['musl-gcc', ['-static'], 'static musl'], ['gcc', [], 'dynamic glibc']] as const) {
+  test(`a child that exec'd a ${what} C program with threads`, { skip: (!have('python3') || !have(cc)) && `python3 or ${cc} missing`, timeout: 180_000 }, async () => {
+    const exe = buildProg(cc, [...flags]);
+    try {
+      await withHeldPair('prog', async (x, c, out) => {
+        const threads = taskCount(c.pid);
+        const t0 = performance.now();
+        const a = cloneAsChildOf(x, c);
+        const ms = performance.now() - t0;
+        const [lo, lc] = [layout(c.pid), layout(a.pid)];
+        console.log(describe(`${what} program`, a.stats, ms));
+        c.release();
+        const b = a.build([]);
+        for (const t of b.tasks) assert.ok(t.release(), `thread ${t.tid} let go`);
+        try {
+          assert.deepEqual({ missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) }, { missing: [], extra: [] }, 'layout');
+          assert.equal(ppid(a.pid), x.pid, 'a child of the parent\'s copy');
+          assert.equal(taskCount(a.pid), threads, 'threads');
+          await waitFor('the copy says so', () => out().includes(`clone cprog ${a.pid} heap=5`), 30_000);
+          process.kill(a.pid, 'SIGUSR1');
+          await waitFor('its SIGUSR1 handler', () => out().includes(`usr1 ${a.pid} heap=5`), 30_000);
+          process.kill(c.pid, 'SIGUSR1');
+          await waitFor('the original\'s', () => out().includes(`usr1 ${c.pid} heap=5`), 30_000);
+          assert.equal(readlinkSync(`/proc/${a.pid}/exe`), readlinkSync(`/proc/${c.pid}/exe`), 'executable');
+        } finally {
+          await kill([a.pid]);
+        }
+      }, [exe]);
+    } finally {
+      rmSync(join(exe, '..'), { recursive: true, force: true });
+    }
+  });
+}
