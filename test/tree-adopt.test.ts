@@ -78,7 +78,14 @@ async function compare(out: () => string[], role: string, orig: number, c: numbe
   assert.deepEqual(heldThreads(orig), [], `${orig} left stopped or traced`);
 }
 
-async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string): Promise<AdoptStats[]> {
+/** /proc/PID/smaps_rollup in kB. */
+function rollup(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').matchAll(/^(\w+):\s+(\d+) kB/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string): Promise<(AdoptStats & { rollup: Record<string, number> })[]> {
   const dir = mkdtempSync(join(tmpdir(), 'forkall-adopt-'));
   const p = spawn('python3', [fixture, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = lines(p);
@@ -101,6 +108,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
     const adopted: AdoptedCopy<Held>[] = [];
     const times: number[] = [];
     const layoutDiffs: { of: string; missing: string[]; extra: string[] }[] = [];
+    const rollups: Record<string, number>[] = []; // each copy's memory, as made (before it runs)
     try {
       copies.push(forkCopy(held[0]!));
       pids.push(copies[0]!.pid);
@@ -110,6 +118,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
         times.push(performance.now() - t0);
         // the layouts compared while C is held and its copy not yet run (both change as they run)
         const [lo, lc] = [layout(held[i]!.pid), layout(a.pid)];
+        rollups.push(rollup(a.pid));
         layoutDiffs.push({ of: `/proc/${a.pid}/maps vs /proc/${held[i]!.pid}/maps`, missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) });
         pids.push(a.pid);
         adopted.push(a);
@@ -124,7 +133,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
       return a.build(built[built.length - 1]!);
     })];
     for (const b of [...all].reverse()) for (const t of b.tasks) assert.ok(t.release(), `thread ${t.tid} of ${b.pid} let go`);
-    adopted.forEach((a, i) => console.log(describe(`${mode} ${i ? 'grandchild' : 'child'}`, a.stats, times[i]!)));
+    adopted.forEach((a, i) => console.log(`${describe(`${mode} ${i ? 'grandchild' : 'child'}`, a.stats, times[i]!)}; the copy as made: Rss ${rollups[i]!.Rss} kB, Shared_Dirty ${rollups[i]!.Shared_Dirty} kB, Private_Dirty ${rollups[i]!.Private_Dirty} kB`));
     for (const d of layoutDiffs) assert.deepEqual({ missing: d.missing, extra: d.extra }, { missing: [], extra: [] }, d.of);
     await waitFor(`the copy ${copies[0]!.pid} of the parent running`, () => out().includes(`clone parent ${copies[0]!.pid}`), 30_000);
     for (let i = 1; i < originals.length; i++) {
@@ -134,7 +143,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
     assert.deepEqual(heldThreads(P), [], 'P left stopped or traced');
     assert.equal(ppid(C), P, 'C is still P\'s child');
     if (G) assert.equal(ppid(G), C, 'G is still C\'s child');
-    return adopted.map((a) => a.stats);
+    return adopted.map((a, i) => ({ ...a.stats, rollup: rollups[i]! }));
   } finally {
     for (const h of held) h.release();
     await kill(pids.reverse());
@@ -152,6 +161,8 @@ test('a child forked without exec: its copy under the parent\'s copy gets only t
   assert.ok(s!.pagesCopied < s!.sourcePages / 4, `copied ${s!.pagesCopied} of ${s!.sourcePages} pages`);
   assert.ok(s!.pagesCopied >= 256, `C's changed megabyte must be copied (copied ${s!.pagesCopied})`);
   assert.ok(s!.pagesDropped >= 256, `the megabyte C dropped must be dropped in the copy (dropped ${s!.pagesDropped})`);
+  // and the copy shares the rest copy-on-write: its private memory is what was copied, not its RSS
+  assert.ok(s!.rollup.Private_Dirty! < s!.rollup.Rss! / 4, `the copy's private dirty memory ${s!.rollup.Private_Dirty} kB of ${s!.rollup.Rss} kB resident`);
 });
 
 test('a child that exec\'d another program: everything C owns is made anew', { skip, timeout: 180_000 }, async () => {
