@@ -169,6 +169,22 @@ test('session leader with a process group of 3: the clone tree has its own sessi
   }
 });
 
+test('a root that leads its process group (not its session): its clone leads a group of its own, which its child\'s clone joins', { timeout: 300_000 }, async () => {
+  const t = new Tree('python3', ['-c', 'import os, time\nos.setpgid(0, 0)\nc = os.fork()\nif c == 0:\n    time.sleep(1000)\nprint(f"up root {os.getpid()} child={c}", flush=True)\ntime.sleep(1000)']);
+  try {
+    const root = (await t.ups(1)).get('root')!;
+    const child = Number(/child=(\d+)/.exec(t.lines[0]!)![1]);
+    assert.equal(proc(root).pgid, root);
+    assert.notEqual(proc(root).sid, root);
+    const r = cloneTree(root);
+    assert.equal(r.status, 0, r.stderr);
+    assertSameShape(r.report!, [root, child]);
+    assert.equal(proc(r.report!.members[0]!.clonePid).pgid, r.report!.members[0]!.clonePid);
+  } finally {
+    t.kill();
+  }
+});
+
 test('--stopped: every clone of the tree is left stopped and untraced, and runs on SIGCONT', { timeout: 300_000 }, async () => {
   const t = new Tree('python3', [fixture, 'session'], { detached: true });
   try {
