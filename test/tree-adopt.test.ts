@@ -6,7 +6,7 @@
 // grandchild G, copied under C's copy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,7 +78,14 @@ async function compare(out: () => string[], role: string, orig: number, c: numbe
   assert.deepEqual(heldThreads(orig), [], `${orig} left stopped or traced`);
 }
 
-async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string): Promise<AdoptStats[]> {
+/** /proc/PID/smaps_rollup in kB. */
+function rollup(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').matchAll(/^(\w+):\s+(\d+) kB/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string): Promise<(AdoptStats & { rollup: Record<string, number> })[]> {
   const dir = mkdtempSync(join(tmpdir(), 'forkall-adopt-'));
   const p = spawn('python3', [fixture, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = lines(p);
@@ -101,6 +108,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
     const adopted: AdoptedCopy<Held>[] = [];
     const times: number[] = [];
     const layoutDiffs: { of: string; missing: string[]; extra: string[] }[] = [];
+    const rollups: Record<string, number>[] = []; // each copy's memory, as made (before it runs)
     try {
       copies.push(forkCopy(held[0]!));
       pids.push(copies[0]!.pid);
@@ -110,6 +118,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
         times.push(performance.now() - t0);
         // the layouts compared while C is held and its copy not yet run (both change as they run)
         const [lo, lc] = [layout(held[i]!.pid), layout(a.pid)];
+        rollups.push(rollup(a.pid));
         layoutDiffs.push({ of: `/proc/${a.pid}/maps vs /proc/${held[i]!.pid}/maps`, missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) });
         pids.push(a.pid);
         adopted.push(a);
@@ -124,7 +133,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
       return a.build(built[built.length - 1]!);
     })];
     for (const b of [...all].reverse()) for (const t of b.tasks) assert.ok(t.release(), `thread ${t.tid} of ${b.pid} let go`);
-    adopted.forEach((a, i) => console.log(describe(`${mode} ${i ? 'grandchild' : 'child'}`, a.stats, times[i]!)));
+    adopted.forEach((a, i) => console.log(`${describe(`${mode} ${i ? 'grandchild' : 'child'}`, a.stats, times[i]!)}; the copy as made: Rss ${rollups[i]!.Rss} kB, Shared_Dirty ${rollups[i]!.Shared_Dirty} kB, Private_Dirty ${rollups[i]!.Private_Dirty} kB`));
     for (const d of layoutDiffs) assert.deepEqual({ missing: d.missing, extra: d.extra }, { missing: [], extra: [] }, d.of);
     await waitFor(`the copy ${copies[0]!.pid} of the parent running`, () => out().includes(`clone parent ${copies[0]!.pid}`), 30_000);
     for (let i = 1; i < originals.length; i++) {
@@ -134,7 +143,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
     assert.deepEqual(heldThreads(P), [], 'P left stopped or traced');
     assert.equal(ppid(C), P, 'C is still P\'s child');
     if (G) assert.equal(ppid(G), C, 'G is still C\'s child');
-    return adopted.map((a) => a.stats);
+    return adopted.map((a, i) => ({ ...a.stats, rollup: rollups[i]! }));
   } finally {
     for (const h of held) h.release();
     await kill(pids.reverse());
@@ -152,6 +161,8 @@ test('a child forked without exec: its copy under the parent\'s copy gets only t
   assert.ok(s!.pagesCopied < s!.sourcePages / 4, `copied ${s!.pagesCopied} of ${s!.sourcePages} pages`);
   assert.ok(s!.pagesCopied >= 256, `C's changed megabyte must be copied (copied ${s!.pagesCopied})`);
   assert.ok(s!.pagesDropped >= 256, `the megabyte C dropped must be dropped in the copy (dropped ${s!.pagesDropped})`);
+  // and the copy shares the rest copy-on-write: its private memory is what was copied, not its RSS
+  assert.ok(s!.rollup.Private_Dirty! < s!.rollup.Rss! / 4, `the copy's private dirty memory ${s!.rollup.Private_Dirty} kB of ${s!.rollup.Rss} kB resident`);
 });
 
 test('a child that exec\'d another program: everything C owns is made anew', { skip, timeout: 180_000 }, async () => {
@@ -166,9 +177,9 @@ test('a grandchild: its copy is made under the child\'s copy, itself made under 
 });
 
 /** Holds P and C of `mode` and the one-thread copy X of P; runs `body`; then gives everything back and kills it. */
-async function withHeldPair(mode: string, body: (x: AdoptParent, c: Held) => void | Promise<void>) {
+async function withHeldPair(mode: string, body: (x: AdoptParent, c: Held, out: () => string[]) => void | Promise<void>, extra: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'forkall-adopt-'));
-  const p = spawn('python3', [fixture, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn('python3', [fixture, mode, dir, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = lines(p);
   const pids: number[] = [p.pid!];
   const held: Held[] = [];
@@ -183,7 +194,7 @@ async function withHeldPair(mode: string, body: (x: AdoptParent, c: Held) => voi
     held.push(Held.hold(P), Held.hold(C));
     const x = forkCopy(held[0]!);
     pids.push(x.pid);
-    await body(x, held[1]!);
+    await body(x, held[1]!, out);
     for (const h of held) h.release();
     assert.deepEqual([...heldThreads(P), ...heldThreads(C)], [], 'originals left stopped or traced');
     assert.equal(ppid(C), P, 'C is still P\'s child');
@@ -213,3 +224,46 @@ test('abandoning after the fork kills the half-made copy and leaves C as it was'
     assert.equal(allChildren(x.pid).length, 1, 'it was forked (abandoned after the fork): its zombie waits for X');
   });
 });
+
+/** Builds test/fixtures/adopt_prog.c with `cc` (extra flags) into a temporary directory. */
+function buildProg(cc: string, flags: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'forkall-adopt-prog-'));
+  const exe = join(dir, 'adopt_prog');
+  const r = spawnSync(cc, ['-O1', ...flags, '-o', exe, join(packageRoot, 'test', 'fixtures', 'adopt_prog.c'), '-lpthread'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${cc} failed: ${r.stderr}`);
+  return exe;
+}
+
+for (const [cc, flags, what] of [['musl-gcc', ['-static'], 'static musl'], ['gcc', [], 'dynamic glibc']] as const) {
+  test(`a child that exec'd a ${what} C program with threads`, { skip: (!have('python3') || !have(cc)) && `python3 or ${cc} missing`, timeout: 180_000 }, async () => {
+    const exe = buildProg(cc, [...flags]);
+    try {
+      await withHeldPair('prog', async (x, c, out) => {
+        const threads = taskCount(c.pid);
+        const t0 = performance.now();
+        const a = cloneAsChildOf(x, c);
+        const ms = performance.now() - t0;
+        const [lo, lc] = [layout(c.pid), layout(a.pid)];
+        console.log(describe(`${what} program`, a.stats, ms));
+        c.release();
+        const b = a.build([]);
+        for (const t of b.tasks) assert.ok(t.release(), `thread ${t.tid} let go`);
+        try {
+          assert.deepEqual({ missing: lo.filter((l) => !lc.includes(l)), extra: lc.filter((l) => !lo.includes(l)) }, { missing: [], extra: [] }, 'layout');
+          assert.equal(ppid(a.pid), x.pid, 'a child of the parent\'s copy');
+          assert.equal(taskCount(a.pid), threads, 'threads');
+          await waitFor('the copy says so', () => out().includes(`clone cprog ${a.pid} heap=5`), 30_000);
+          process.kill(a.pid, 'SIGUSR1');
+          await waitFor('its SIGUSR1 handler', () => out().includes(`usr1 ${a.pid} heap=5`), 30_000);
+          process.kill(c.pid, 'SIGUSR1');
+          await waitFor('the original\'s', () => out().includes(`usr1 ${c.pid} heap=5`), 30_000);
+          assert.equal(readlinkSync(`/proc/${a.pid}/exe`), readlinkSync(`/proc/${c.pid}/exe`), 'executable');
+        } finally {
+          await kill([a.pid]);
+        }
+      }, [exe]);
+    } finally {
+      rmSync(join(exe, '..'), { recursive: true, force: true });
+    }
+  });
+}

@@ -169,6 +169,22 @@ test('session leader with a process group of 3: the clone tree has its own sessi
   }
 });
 
+test('a root that leads its process group (not its session): its clone leads a group of its own, which its child\'s clone joins', { timeout: 300_000 }, async () => {
+  const t = new Tree('python3', ['-c', 'import os, time\nos.setpgid(0, 0)\nc = os.fork()\nif c == 0:\n    time.sleep(1000)\nprint(f"up root {os.getpid()} child={c}", flush=True)\ntime.sleep(1000)']);
+  try {
+    const root = (await t.ups(1)).get('root')!;
+    const child = Number(/child=(\d+)/.exec(t.lines[0]!)![1]);
+    assert.equal(proc(root).pgid, root);
+    assert.notEqual(proc(root).sid, root);
+    const r = cloneTree(root);
+    assert.equal(r.status, 0, r.stderr);
+    assertSameShape(r.report!, [root, child]);
+    assert.equal(proc(r.report!.members[0]!.clonePid).pgid, r.report!.members[0]!.clonePid);
+  } finally {
+    t.kill();
+  }
+});
+
 test('--stopped: every clone of the tree is left stopped and untraced, and runs on SIGCONT', { timeout: 300_000 }, async () => {
   const t = new Tree('python3', [fixture, 'session'], { detached: true });
   try {
@@ -339,6 +355,35 @@ test('a killed engine leaves the original tree running untouched and no half-mad
     }
   } finally {
     t.kill();
+  }
+});
+
+test('refused: a member in another PID namespace, a member that changed its user; nothing is left changed', { timeout: 300_000 }, async () => {
+  const nsTree = new Tree('bash', ['-c', 'unshare --pid --fork sleep 1000 & echo "up root $$"; wait']);
+  const userTree = new Tree('python3', ['-c', 'import os, sys, time\nif os.fork() == 0:\n    os.setresuid(65534, 65534, 65534)\n    time.sleep(1000)\nprint(f"up root {os.getpid()}", flush=True)\ntime.sleep(1000)']);
+  try {
+    const bash = (await nsTree.ups(1)).get('root')!;
+    const sleeper = await nsTree.until('the sleep in its own PID namespace', () =>
+      processesTagged(nsTree.tag).find((p) => {
+        try {
+          return readlinkSync(`/proc/${p}/ns/pid`) !== readlinkSync(`/proc/${bash}/ns/pid`);
+        } catch {
+          return false;
+        }
+      }),
+    );
+    const n = cloneTree(bash);
+    assert.equal(n.status, 5, n.stderr);
+    assert.match(n.stderr, new RegExp(`PID ${sleeper} .*is in another PID namespace`));
+    const py = (await userTree.ups(1)).get('root')!;
+    const child = await userTree.until('the child to become nobody', () => processesTagged(userTree.tag).find((p) => p !== py && /Uid:\s+65534/.test(readFileSync(`/proc/${p}/status`, 'utf8'))));
+    const u = cloneTree(py);
+    assert.equal(u.status, 5, u.stderr);
+    assert.match(u.stderr, new RegExp(`PID ${child} .*has other credentials than its parent ${py} \\(Uid`));
+    for (const p of [bash, py, child, sleeper]) assert.equal(/TracerPid:\s*0\b/.test(readFileSync(`/proc/${p}/status`, 'utf8')), true, `PID ${p} is not left traced`);
+  } finally {
+    nsTree.kill();
+    userTree.kill();
   }
 });
 

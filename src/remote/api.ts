@@ -30,6 +30,7 @@ export interface CloneProcessOptions {
 
 /** Clones process `pid` with all its threads; resolves to the full report. */
 export function cloneProcessDetailed(pid: number, opts: CloneProcessOptions = {}): Promise<RemoteCloneResult> {
+  if (opts.tree) return Promise.reject(new RemoteError(`PID ${pid}: the full report of a tree clone comes from cloneTree(pid), not cloneProcessDetailed`, 'unsupported', { pid }));
   return cloneInEngineProcess({ pid, options: { count: opts.count ?? 1, stopped: opts.stopped, exactTids: opts.exactTids, privateFds: opts.privateFds } }).catch((e: unknown) => {
     throw blamePid(e, pid);
   });

@@ -3,7 +3,8 @@
 // it from P) is kept; every other descriptor of C is taken from C itself by
 // pidfd_getfd, injected into the copy, and put at its number with C's
 // close-on-exec flag: the copy then shares C's open file descriptions exactly
-// as a fork of C would. The copy's descriptors C lacks are closed.
+// as a fork of C would. The copy's descriptors C lacks are closed
+// (close_range over runs of numbers C does not use).
 import { readdirSync, readFileSync } from 'node:fs';
 import { libc, lastErrno } from '../../native/libc.js';
 import { RemoteError } from '../errors.js';
@@ -41,6 +42,12 @@ export function sameOpenFile(a: number, fdA: number, b: number, fdB: number): bo
   return r === 0;
 }
 
+/** Whether C uses a number strictly between a and b (then a range close from a to b would close it). */
+function hasBetween(want: Map<number, boolean>, a: number, b: number): boolean {
+  for (const fd of want.keys()) if (fd > a && fd < b) return true;
+  return false;
+}
+
 export interface FdStats {
   kept: number;
   installed: number;
@@ -57,7 +64,14 @@ export function adoptFds(calls: CopyCalls, cpid: number, src: number): FdStats {
       if (have.get(fd) !== cloexec) calls.call(`fcntl(${fd}, F_SETFD) as in PID ${src}`, NR_ADOPT.fcntl, [fd, F_SETFD, cloexec ? FD_CLOEXEC : 0]);
     } else install.push(fd);
   }
-  for (const fd of have.keys()) if (!want.has(fd)) calls.call(`close(${fd}) (PID ${src} has no descriptor ${fd})`, NR_ADOPT.close, [fd]);
+  // the copy's descriptors C lacks (X's, and the files the memory step opened), closed in ranges
+  const lacking = [...have.keys()].filter((fd) => !want.has(fd)).sort((a, b) => a - b);
+  for (let i = 0; i < lacking.length; ) {
+    let j = i;
+    while (j + 1 < lacking.length && !hasBetween(want, lacking[j]!, lacking[j + 1]!)) j++;
+    calls.call(`close_range(${lacking[i]}, ${lacking[j]}) (PID ${src} has none of these descriptors)`, NR_ADOPT.close_range, [lacking[i]!, lacking[j]!, 0]);
+    i = j + 1;
+  }
   if (!install.length) return { kept, installed: 0 };
   // the pidfd must sit above every number C uses, or a dup3 would replace it
   const above = Math.max(...want.keys()) + 1;

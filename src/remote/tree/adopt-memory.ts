@@ -4,7 +4,8 @@
 // with C exactly as a fork of C would; the path when map_files is refused),
 // the copy's own ones unmapped, the vdso group moved to C's address with
 // mremap (same kernel, same image), and then only the pages that differ are
-// copied (adopt-pages.ts).
+// copied (adopt-pages.ts). Must be followed by adoptFds, which closes the
+// descriptors of the files it opened.
 import { RemoteError } from '../errors.js';
 import type { ProcessMemory } from '../memory.js';
 import { NR_ADOPT, TRAMPOLINE_BYTES, type CopyCalls } from './adopt-calls.js';
@@ -96,12 +97,10 @@ export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem:
     for (const p of cg.parts) calls.call(`mremap of the copy's ${p.path} out of the way`, NR_ADOPT.mremap, [p.start, p.end - p.start, p.end - p.start, MREMAP_MAYMOVE_FIXED, scratch + (p.start - cg.start)]);
   const plan = planMaps(srcMaps, copyMaps);
   for (const r of plan.unmap) calls.call(`munmap of the copy's ${hex(r.start)}-${hex(r.end)}`, NR_ADOPT.munmap, [r.start, r.end - r.start]);
+  // the files' descriptors are left open: the descriptor step (adopt-fds.ts) closes every
+  // number C does not use, in ranges, which saves a call per file
   const fds = new Map<string, bigint>();
-  try {
-    for (const m of plan.make) makeMapping(calls, cpid, src, m, fds);
-  } finally {
-    for (const fd of fds.values()) calls.try(NR_ADOPT.close, [fd]);
-  }
+  for (const m of plan.make) makeMapping(calls, cpid, src, m, fds);
   if (cg && sg && vdsoMoves)
     for (const p of sg.parts) {
       const mine = cg.parts.find((q) => q.path === p.path && q.end - q.start === p.end - p.start);

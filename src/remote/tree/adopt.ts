@@ -31,7 +31,9 @@ import { adoptSignals } from './adopt-signals.js';
 import { adoptFds } from './adopt-fds.js';
 import { adoptNamespaces } from './adopt-namespaces.js';
 import { adoptPrctl } from './adopt-prctl.js';
-import { adoptProcess, adoptRlimits, exitSignal, refuseAdoption } from './adopt-process.js';
+import { adoptProcess, exitSignal } from './adopt-process.js';
+import { refuseAdoption } from './adopt-refusals.js';
+import { adoptRlimits } from './adopt-rlimits.js';
 import type { AdoptedCopy, AdoptOptions, AdoptParent, AdoptSource, AdoptStats } from './adopt-types.js';
 
 export type { AdoptedCopy, AdoptOptions, AdoptParent, AdoptSource, AdoptStats } from './adopt-types.js';

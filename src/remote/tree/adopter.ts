@@ -2,4 +2,4 @@
 import { cloneAsChildOf as adopt } from './adopt.js';
 import type { CloneAsChildOf } from './types.js';
 
-export const cloneAsChildOf: CloneAsChildOf = (parent, source) => adopt(parent, source);
+export const cloneAsChildOf: CloneAsChildOf = (parent, source, opts) => adopt(parent, source, opts);

@@ -64,6 +64,8 @@ export interface TreeMemberClone {
   tids?: Record<number, number>;
   privateFds?: number;
   notCopied?: NotCopied[];
+  /** a member other than the root: its resident pages, those copied into its clone (the others are shared with its parent's clone or re-read from files), and µs per step of making its image */
+  image?: { sourcePages: number; pagesCopied: number; phasesUs: Record<string, number> };
 }
 
 export interface TreeCloneResult {
@@ -152,7 +154,7 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     const rootCopy = forkRootCopy(rootNode.frozen!);
     traced.push(rootCopy.main);
     made.set(pid, { node: rootNode, copy: rootCopy, parentCopy: rootNode.info.ppid });
-    makeDescendants(rootNode, rootCopy, plan, byPid, made, traced, adopt);
+    makeDescendants(rootNode, rootCopy, plan, byPid, made, traced, (parent, source) => adopt(parent, source, { shouldAbort: abort }));
     mark('fork');
     if (abort()) throw new Abandoned();
     // every copy exists and holds its image: the originals are not needed any more
@@ -280,6 +282,7 @@ function describe(n: TreeNode, m: Made, b: BuiltCopy | undefined): TreeMemberClo
     originalSid: n.info.sid,
     threads: b ? b.tasks.length : 0,
     ...(n.frozen ? {} : { zombieStatus: n.info.exitStatus }),
+    ...('stats' in m.copy && m.copy.stats ? { image: { sourcePages: m.copy.stats.sourcePages, pagesCopied: m.copy.stats.pagesCopied, phasesUs: m.copy.stats.phasesUs } } : {}),
     ...(b ? { ownersFixed: b.ownersFixed, tids: Object.fromEntries(b.tids), ...(b.privateFds !== undefined ? { privateFds: b.privateFds, notCopied: b.notCopied } : {}) } : {}),
   };
 }

@@ -38,7 +38,13 @@ const refuse = (msg: string) => new RemoteError(msg, 'not-supported');
 
 /** Refusals read from /proc before a member is touched (the message names it and what to do). */
 function checkMember(pid: number, info: ProcMember, root: number, rootNs: string, parent: number | undefined, opts: FreezeOptions): void {
-  preflight(pid); // traced by someone else, kernel thread, this forkall
+  try {
+    preflight(pid); // traced by someone else, kernel thread, this forkall
+  } catch (e) {
+    if (e instanceof RemoteError && e.code === 'self' && pid !== root)
+      throw new RemoteError(`the tree of ${root} holds PID ${pid}, this forkall command (or its engine): clone a tree that does not contain the forkall that clones it`, 'self');
+    throw e;
+  }
   if (info.state === 'T')
     throw refuse(`PID ${pid} (${info.comm}) in the tree of ${root} is stopped (job control): its copy would have to be stopped too and a held tree cannot tell; resume it (kill -CONT ${pid}) or clone without --tree`);
   if (namespaceOf(pid, 'pid') !== rootNs)

@@ -30,6 +30,8 @@ export interface BuiltCopy extends BuiltClone {
 /** A copy that will become a full clone of `source` once `build` makes its threads. */
 export interface PendingCopy extends StoppedCopy {
   source: FrozenMember;
+  /** what making the image cost (adopt.ts); absent for the root's copy, a plain fork */
+  stats?: { sourcePages: number; pagesCopied: number; pagesDropped: number; phasesUs: Record<string, number> };
   /** makes every thread of the source in the copy (the original may already have been given back); `built` collects traced tasks to kill on failure */
   build(built: TracedTask[]): BuiltCopy;
 }
@@ -40,4 +42,4 @@ export interface PendingCopy extends StoppedCopy {
  * rlimits); the source is still held. The child's threads are made later by
  * the returned copy's `build`.
  */
-export type CloneAsChildOf = (parent: StoppedCopy, source: FrozenMember) => PendingCopy;
+export type CloneAsChildOf = (parent: StoppedCopy, source: FrozenMember, opts?: { shouldAbort?: () => boolean }) => PendingCopy;
