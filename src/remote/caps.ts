@@ -42,12 +42,16 @@ export function readCapState(pid: number, tid: number, status = readThreadStatus
 export const sameCaps = (a: CapState, b: CapState): boolean =>
   a.eff === b.eff && a.prm === b.prm && a.inh === b.inh && a.bnd === b.bnd && a.amb === b.amb && (a.securebits ?? 0) === (b.securebits ?? 0);
 
+let lastCap: number | undefined;
+/** The kernel's highest capability number (read once: it is fixed while the kernel runs). */
 export function capLastCap(): number {
+  if (lastCap !== undefined) return lastCap;
   try {
-    return Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+    lastCap = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
   } catch {
-    return 40;
+    lastCap = 40;
   }
+  return lastCap;
 }
 
 const CAP_VERSION_3 = 0x20080522;

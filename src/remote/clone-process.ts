@@ -22,7 +22,7 @@ import { restoreThreads } from './restore.js';
 import { seizeAll } from './seize.js';
 import { readSecurity, refusal } from './refusals.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
-import { findSyscallInsn, readMaps, type Mapping } from './syscall-insn.js';
+import { findSyscallInsn, holdsStackPointer, readMaps, type Mapping } from './syscall-insn.js';
 import { findReturnPath, ReturnFrames } from './return-frame.js';
 import { abortRseqSection } from './rseq-cs.js';
 import { waitLeader, waitTask } from './wait.js';
@@ -272,7 +272,7 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
     const maps = readMaps(pid);
     for (const t of originals) {
       const sp = reg(firstRegs.get(t.tid)!, 'rsp');
-      if (!maps.some((m) => m.start < sp && sp <= m.end)) throw new ThreadExiting(t.tid);
+      if (!holdsStackPointer(maps, sp)) throw new ThreadExiting(t.tid);
     }
     // what ptrace tells of each thread is read once and handed to the capture;
     // a thread stopped inside an rseq critical section takes its abort, as on any preemption

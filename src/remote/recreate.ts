@@ -10,7 +10,7 @@ import { ProcessMemory } from './memory.js';
 import { ScratchMemory } from './scratch-memory.js';
 import { fixOwners, type OwnerMove } from './owners.js';
 import type { LibcLayout } from './libc-layout.js';
-import { reg, resumeRegs, setReg } from './regs.js';
+import { reg, resumeRegs, setReg, signalStopRegs } from './regs.js';
 import type { Mapping } from './syscall-insn.js';
 import { TracedTask } from './task.js';
 import { reenterCalls } from './reenter.js';
@@ -136,8 +136,15 @@ function restoreCaps(tasks: TracedTask[], states: ThreadState[], mainBase: Buffe
   applyCapSteps(jobs, ctx.insn, mem);
 }
 
+/**
+ * Its registers, xstate and mask. A thread in a syscall stop (our last call's)
+ * gets registers that make its interrupted call again from user mode (and is
+ * run to that call's entry, reenterCalls); one in a stop inside the kernel's
+ * signal path (parked by the parasite) gets them as captured, and the kernel
+ * restarts the call itself when it is let go.
+ */
 function finishThread(task: TracedTask, t: ThreadState): void {
-  pt.setRegs(task.tid, resumeRegs(t.regs));
+  pt.setRegs(task.tid, task.inSyscallStop ? resumeRegs(t.regs) : signalStopRegs(t.regs));
   pt.setXstate(task.tid, t.xstate);
   pt.setSigmask(task.tid, t.sigmask);
 }
@@ -246,7 +253,8 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
     scratchMem.restore();
     ctx.restoreStacks?.(mem); // the return frames written into the original before the fork
     finishThread(main, f);
-    reenterCalls([...tasks, main], [...others.map((t) => t.regs), f.regs]);
+    const inCalls = [...tasks, main].map((task, i) => ({ task, regs: i < tasks.length ? others[i]!.regs : f.regs })).filter((x) => x.task.inSyscallStop);
+    reenterCalls(inCalls.map((x) => x.task), inCalls.map((x) => x.regs));
     return { pid, tasks: [...built], tids, ownersFixed };
   } finally {
     mem.close();

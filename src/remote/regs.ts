@@ -48,3 +48,21 @@ export function resumeRegs(captured: Buffer): Buffer {
   setReg(r, 'orig_rax', -1n);
   return r;
 }
+
+/**
+ * Registers for a new thread given back at a stop inside the kernel's signal
+ * path (an interrupt stop, not a syscall stop): the captured ones as they
+ * are, so that when it is let go the kernel itself makes an interrupted call
+ * again (orig_rax and -ERESTART* in rax), exactly as for the original thread
+ * (restore.ts), with no window in which a signal could slip in before the
+ * call is made. Only a call that needs the old task's restart block gets
+ * -EINTR, as in resumeRegs.
+ */
+export function signalStopRegs(captured: Buffer): Buffer {
+  const r = Buffer.from(captured);
+  if (inSyscall(captured) && sreg(captured, 'rax') === ERESTART_RESTARTBLOCK) {
+    setReg(r, 'rax', EINTR);
+    setReg(r, 'orig_rax', -1n);
+  }
+  return r;
+}

@@ -32,6 +32,22 @@ export function readMaps(pid: number): Mapping[] {
   return out;
 }
 
+/**
+ * Whether some mapping of `maps` (sorted by address, as /proc lists them)
+ * holds the stack pointer `sp`: start < sp <= end (a full stack's pointer is
+ * its top). A binary search: a process may have thousands of threads and mappings.
+ */
+export function holdsStackPointer(maps: Mapping[], sp: bigint): boolean {
+  let lo = 0;
+  let hi = maps.length; // the first mapping with start >= sp
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (maps[mid]!.start < sp) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 && sp <= maps[lo - 1]!.end;
+}
+
 export function findSyscallInsn(maps: Mapping[], mem: ProcessMemory): bigint {
   const candidates = [...maps.filter((m) => m.path === '[vdso]'), ...maps.filter((m) => m.perms.includes('x') && /libc[.-]/.test(m.path))];
   for (const m of candidates) {
