@@ -59,7 +59,7 @@ FA_HIDDEN void fa_shared_note_steps(uint64_t steps);
 /* ---- threads.c */
 #define FA_MAX_THREADS 512
 
-enum fa_block { FA_RUNNABLE, FA_ON_MUTEX, FA_ON_COND, FA_ON_TIMED_COND, FA_ON_RWLOCK, FA_ON_SEM, FA_ON_SPIN, FA_ON_JOIN };
+enum fa_block { FA_RUNNABLE, FA_ON_MUTEX, FA_ON_COND, FA_ON_TIMED_COND, FA_ON_RWLOCK, FA_ON_SEM, FA_ON_SPIN, FA_ON_JOIN, FA_ON_BARRIER };
 
 struct fa_thread {
 	uint32_t go;		/* futex word: 1 while this thread holds the token */

@@ -41,6 +41,8 @@ REAL(int, pthread_spin_unlock, pthread_spinlock_t *);
 REAL(int, pthread_create, pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 REAL(int, pthread_join, pthread_t, void **);
 REAL(void, pthread_exit, void *);
+REAL(int, pthread_barrier_init, pthread_barrier_t *, const pthread_barrierattr_t *, unsigned);
+REAL(int, pthread_barrier_wait, pthread_barrier_t *);
 REAL(int, sem_wait, sem_t *);
 REAL(int, sem_trywait, sem_t *);
 REAL(int, sem_post, sem_t *);
@@ -281,6 +283,59 @@ FA_EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
 		fa_point(me, 0);
 	}
 	return r;
+}
+
+/* Barriers: glibc's count is opaque, so each barrier's count is recorded at
+ * pthread_barrier_init (in the template too: a clone inherits the table). In
+ * a clone a wait counts arrivals here and blocks until the barrier's
+ * generation moves; the real barrier is not used there. */
+#define MAX_BARRIERS 64
+static struct barrier { pthread_barrier_t *b; unsigned count, waiting; uint64_t generation; } barriers[MAX_BARRIERS];
+
+static struct barrier *barrier_of(pthread_barrier_t *b, int add)
+{
+	for (int i = 0; i < MAX_BARRIERS; i++)
+		if (barriers[i].b == b)
+			return &barriers[i];
+	if (add)
+		for (int i = 0; i < MAX_BARRIERS; i++)
+			if (__atomic_compare_exchange_n(&barriers[i].b, &(pthread_barrier_t *){ 0 }, b, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				return &barriers[i];
+	return 0;
+}
+
+FA_EXPORT int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a, unsigned count)
+{
+	int r = CALL(pthread_barrier_init, b, a, count);
+	struct barrier *br = r == 0 ? barrier_of(b, 1) : 0;
+	if (br) {
+		br->count = count;
+		br->waiting = 0;
+		br->generation = 0;
+	}
+	return r;
+}
+
+FA_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
+{
+	struct fa_thread *me = fa_enter();
+	struct barrier *br = me ? barrier_of(b, 0) : 0;
+	if (!br)
+		return CALL(pthread_barrier_wait, b);
+	fa_point(me, 0);
+	if (++br->waiting >= br->count) {
+		br->waiting = 0;
+		br->generation++;
+		fa_wake(b, FA_ON_BARRIER, 1);
+		return PTHREAD_BARRIER_SERIAL_THREAD;
+	}
+	uint64_t generation = br->generation;
+	while (br->generation == generation) {
+		me->block = FA_ON_BARRIER;
+		me->on = b;
+		fa_point(me, 0);
+	}
+	return 0;
 }
 
 static int sem_try(sem_t *s)

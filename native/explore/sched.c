@@ -309,8 +309,8 @@ static void put_num(char **p, uint64_t v)
 
 static const char *block_name(int b)
 {
-	static const char *names[] = { "runnable", "mutex", "condition", "timed condition", "rwlock", "semaphore", "spinlock", "join" };
-	return b >= 0 && b <= FA_ON_JOIN ? names[b] : "?";
+	static const char *names[] = { "runnable", "mutex", "condition", "timed condition", "rwlock", "semaphore", "spinlock", "join", "barrier" };
+	return b >= 0 && b <= FA_ON_BARRIER ? names[b] : "?";
 }
 
 /* every thread blocked on a wrapped primitive: report and end the clone now */

@@ -176,7 +176,7 @@ export function buildProgram(suiteDir: string, p: SuiteProgram, outDir: string):
       if (p.name.startsWith('streamcluster'))
         // PARSEC's test input, with two threads
         return withMake(bench, join(p.group, 'pkgs', 'kernels', p.name, 'src'), into, bin, 'streamcluster', ['2', '5', '1', '10', '10', '5', 'none', 'output.txt', '2'], [
-          { args: ['CXX=g++', 'version=pthreads', 'CXXFLAGS=-O0 -g -w', 'all'] },
+          { args: ['CXX=g++', 'version=pthreads', 'CXXFLAGS=-O0 -g -w -DENABLE_THREADS -pthread', 'all'] },
         ]);
       break;
   }
