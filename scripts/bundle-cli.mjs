@@ -4,7 +4,7 @@
 // the fifty-odd modules a `forkall clone -p` needs, and commander and
 // cli-table3 come inside it (`forkall bench cli` measures the difference). Each
 // command stays a chunk of its own, loaded only when it runs. koffi (a native
-// addon) stays outside. Input: tsc's dist/cli/index.js; without esbuild (a
+// addon) stays outside, its addon loaded directly (koffi-direct.mjs). Input: tsc's dist/cli/index.js; without esbuild (a
 // devDependency) nothing is bundled and bin/forkall.js loads dist/cli/.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +27,9 @@ await esbuild.build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['koffi'],
+  // koffi (a native addon) is not bundled: its prebuilt addon is loaded straight (koffi-direct.mjs)
+  alias: { koffi: join(root, 'scripts', 'koffi-direct.mjs') },
+  external: ['koffi', '@koromix/*'],
   logLevel: 'warning',
   // commander and cli-table3 are CommonJS: inside an ES module they need a require
   banner: { js: "import { createRequire as __forkallRequire } from 'node:module'; const require = __forkallRequire(import.meta.url);" },

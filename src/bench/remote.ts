@@ -74,7 +74,7 @@ async function measure(target: RunningTarget, runs: number, tick: () => void): P
     totalUs: median(total),
     heldUs: median(held),
     inProcessUs: inproc!.forkallUs,
-    phasesUs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])),
+    phasesUs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(median(v))])),
   };
 }
 
