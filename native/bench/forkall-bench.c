@@ -151,6 +151,9 @@ static double time_floor(int threads)
 	return t;
 }
 
+/* Weak: the driver also runs against a libforkall without it (to compare). */
+#pragma weak forkall_last_timing
+
 /* The phases of forkall_last_timing(), in its order: name and one value per run. */
 #define MAX_PHASES 16
 static char phase_name[MAX_PHASES][32];
@@ -160,6 +163,8 @@ static int nphases;
 /* Takes the numbers of the flat JSON object {"name":number,...} of run r. */
 static void record_phases(int r, long runs)
 {
+	if (!forkall_last_timing)
+		return;
 	const char *p = forkall_last_timing();
 	for (int i = 0; i < MAX_PHASES && (p = strchr(p, '"')); i++) {
 		const char *q = strchr(p + 1, '"');

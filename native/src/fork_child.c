@@ -94,10 +94,14 @@ static void create_entry(unsigned k)
 	s->new_tid = (int)r;
 }
 
+/* The gate opens as a tree: open_gate wakes two threads, each wakes two more
+ * (while anyone sleeps on the word, a woken thread has yet to make its call). */
 static void wait_gate(void)
 {
+	struct { long s, ns; } second = { 1, 0 }; /* as in park_handler */
 	while (!__atomic_load_n(&fa_sync.gate, __ATOMIC_ACQUIRE))
-		fa_futex_wait(&fa_sync.gate, 0, 0);
+		fa_futex_wait(&fa_sync.gate, 0, &second);
+	fa_futex_wake(&fa_sync.gate, 2);
 }
 
 /* First code of a resurrected thread, on an engine stack, every signal blocked
@@ -183,7 +187,7 @@ static void report_whole(struct fa_op *op)
 static void open_gate(void)
 {
 	__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
-	fa_futex_wake(&fa_sync.gate, INT_MAX);
+	fa_futex_wake(&fa_sync.gate, 2);
 }
 
 /* The forking thread takes over parked thread s in the child instead of

@@ -155,8 +155,13 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 	if (c == __atomic_load_n(&fa_sync.target, __ATOMIC_SEQ_CST))
 		fa_futex_wake(&fa_sync.parked, 1);
 	int r;
+	/* the 1 s bound only matters if a woken thread stops (a debugger) before
+	 * it passes the wake-up on: the others then still leave */
+	struct { long s, ns; } second = { 1, 0 };
 	while ((int)((r = __atomic_load_n(&fa_sync.released, __ATOMIC_ACQUIRE)) - gen) < 0)
-		fa_futex_wait(&fa_sync.released, r, 0);
+		fa_futex_wait(&fa_sync.released, r, &second);
+	/* the release spreads as a tree: fa_release wakes two, each wakes two */
+	fa_futex_wake(&fa_sync.released, 2);
 	leave_handler();
 }
 
@@ -631,7 +636,11 @@ void fa_release(struct fa_op *op)
 	__atomic_store_n(&fa_sync.parking, 0, __ATOMIC_SEQ_CST);
 	wait_relays(op->timeout_ms);
 	__atomic_store_n(&fa_sync.released, fa_sync.gen, __ATOMIC_SEQ_CST);
-	fa_futex_wake(&fa_sync.released, INT_MAX);
+	/* Two, not all: each thread that leaves wakes two more (park_handler), so
+	 * the wake-ups are spread over the released threads instead of being made
+	 * one by one here, where each could preempt us. While anyone still sleeps
+	 * on the word, a thread that was woken has yet to make its own call. */
+	fa_futex_wake(&fa_sync.released, 2);
 	fa_table_clear(op->nslots);
 }
 

@@ -15,6 +15,12 @@ export interface LatencyResult {
   ratio: number;
   forkallP90Us: number;
   exactUs?: number;
+  /** CPU time (user + system, this process and the reaped child) of one floor / one forkall, medians */
+  floorCpuUs: number;
+  forkallCpuUs: number;
+  cpuRatio: number;
+  /** median of each phase of forkall, as forkall_last_timing() names them (µs) */
+  phases: Record<string, number>;
 }
 
 export interface LatencyOptions {
