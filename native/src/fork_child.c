@@ -26,6 +26,32 @@ static long set_caps(const uint32_t *caps)
 	return fa_sys2(SYS_capset, &hdr, caps);
 }
 
+/* 1 while the child runs on one CPU only (pin_while_creating): every thread
+ * then puts its own affinity back, inherited or not. */
+static int child_pinned;
+
+/* Re-creating threads writes to pages the child shares with its parent (each
+ * descriptor's TID, rseq area, the slots): copy-on-write faults. While the
+ * child's threads run on one CPU, such a fault flushes that CPU's TLB only;
+ * spread over several, each sends the others an IPI (costly in a VM). So the
+ * forking thread pins itself to the CPU it runs on before creating threads,
+ * which inherit that, and each thread restores its recorded affinity. Only
+ * when every thread's affinity is known. Returns 1 if pinned. */
+static int pin_while_creating(struct fa_op *op)
+{
+	unsigned cpu = 0;
+	if (op->self_affinity_len <= 0 || fa_sys3(SYS_getcpu, &cpu, 0, 0) < 0 || cpu >= FA_CPUSET_BYTES * 8)
+		return 0;
+	for (unsigned i = 0; i < op->nslots; i++)
+		if (fa_area.slots[i].state == FA_PARKED && fa_area.slots[i].affinity_len <= 0)
+			return 0;
+	unsigned char mask[FA_CPUSET_BYTES];
+	for (unsigned i = 0; i < sizeof mask; i++)
+		mask[i] = 0;
+	mask[cpu / 8] = (unsigned char)(1u << (cpu % 8));
+	return fa_sys3(SYS_sched_setaffinity, 0, sizeof mask, mask) == 0;
+}
+
 /* Remembers the first call that failed for this thread (its errno, positive). */
 static int failed(struct fa_slot *s, long r, const char *call)
 {
@@ -51,7 +77,7 @@ static void restore_thread(struct fa_slot *s)
 	}
 	if (s->name[0] && !s->name_inherited && failed(s, fa_sys2(SYS_prctl, FA_PR_SET_NAME, s->name), "prctl(PR_SET_NAME)"))
 		return;
-	if (s->affinity_len && !s->affinity_inherited &&
+	if (s->affinity_len && (!s->affinity_inherited || child_pinned) &&
 	    failed(s, fa_sys3(SYS_sched_setaffinity, 0, s->affinity_len, s->affinity), "sched_setaffinity"))
 		return;
 	if (s->sched_ok && !s->sched_inherited) {
@@ -218,6 +244,7 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 		heir->new_tid = self_new;
 	fa_sync.restored = 0;
 	fa_sync.restore_target = (int)alive - (heir ? 1 : 0);
+	child_pinned = pin_while_creating(op);
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		if (s->state != FA_PARKED || s == heir)
@@ -233,6 +260,12 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 		s->new_tid = (int)r;
 	}
 	fa_report_stamp(op, FA_TC_CREATED);
+	if (child_pinned && !heir) {
+		/* the heir restores its own (restore_thread); else ours comes back here */
+		long r = fa_sys3(SYS_sched_setaffinity, 0, op->self_affinity_len, op->self_affinity);
+		if (r < 0)
+			fa_report_child(op, (int)-r, op->self_tid, "sched_setaffinity");
+	}
 	if (op->need_gate)
 		fa_fix_owners(op, self_new);
 	if (heir) {
