@@ -184,9 +184,8 @@ const char *forkall_diagnostics(void);
  * releaseUs (let the parked threads go), awaitUs (wait for the child to say it
  * is whole); in the child, counted from its start: childStartUs (from the
  * call's start), childSetupUs (its own state, private fds), childCreateUs
- * (the forking thread creates the first two threads; each new thread creates
- * two more), childRestoreUs (until every thread exists and has restored its
- * state), childReportUs (report). "" before the first success. Not thread-safe against
+ * (re-create the threads), childRestoreUs (wait until each restored its state),
+ * childReportUs (report). "" before the first success. Not thread-safe against
  * a concurrent forkall (the next call overwrites it). */
 const char *forkall_last_timing(void);
 

@@ -21,11 +21,8 @@
 #include "sys.h"
 
 /* FA_UNSENT: the kernel refused to queue the parking signal (EAGAIN: the
- * signal queue limit); it is sent again while the others park. FA_RELAY: a
- * parked thread will signal it (parking spreads as a binary tree: the forking
- * thread signals two threads, each thread in its handler signals two more);
- * whoever moves it from FA_RELAY to FA_SIGNALLED sends the signal. */
-enum fa_slot_state { FA_SIGNALLED = 1, FA_PARKED = 2, FA_DEAD = 3, FA_UNSENT = 4, FA_RELAY = 5 };
+ * signal queue limit); it is sent again while the others park. */
+enum fa_slot_state { FA_SIGNALLED = 1, FA_PARKED = 2, FA_DEAD = 3, FA_UNSENT = 4 };
 
 /* Internal outcomes of a parking round (never errno values): release everyone
  * and try again; the area is too small, grow it and try again. */
@@ -38,9 +35,7 @@ struct fa_slot {
 	int tid;		/* TID in the parent */
 	int new_tid;		/* TID in the child */
 	volatile int state;	/* enum fa_slot_state */
-	int relay[2];		/* slots this thread signals from its handler (-1: none) */
 	int name_inherited;	/* same name as the forking thread: a new thread has it already */
-	volatile int entered;	/* its handler runs (it blocks every signal there: not a refusal) */
 	int seccomp_mode;	/* prctl(PR_GET_SECCOMP) */
 	void *uc;		/* ucontext_t of the parked signal frame */
 	unsigned long fs_base;
@@ -74,7 +69,6 @@ struct fa_op {
 	unsigned ndead;
 	unsigned nunsent;	/* slots in state FA_UNSENT */
 	unsigned seen;		/* threads listed by the last scan */
-	int relay_failed_seen;	/* fa_sync.relay_failed when the unsent slots were last counted */
 	int need_gate;		/* child threads must wait until owners are rewritten */
 	int become_tid;		/* child: the forking thread takes over this parked thread (0: none) */
 	int parent_death_signal; /* child: PR_SET_PDEATHSIG (the agent's clones die with their template) */
@@ -114,9 +108,6 @@ struct fa_sync {
 	volatile int drain_waiting; /* the forking thread waits for `inside` to reach 0 */
 	volatile int restored;	/* child: resurrected threads that restored their state */
 	volatile int restore_target; /* child: how many must (wake the forking thread then) */
-	volatile int relay_failed; /* handlers that could not relay the signal to a slot (now FA_UNSENT) */
-	volatile int relaying;	/* handlers between their parking check and their last relayed signal */
-	volatile int relay_waiting; /* the forking thread waits for `relaying` to reach 0 */
 };
 
 /* area.c */

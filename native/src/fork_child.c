@@ -1,10 +1,8 @@
 /* The child side: a raw fork (glibc's fork() would take locks that parked
  * threads may hold, run atfork handlers and tear down the other threads' libc
  * bookkeeping), then one new thread per parked thread. Each new thread starts
- * on an engine stack, creates up to two more (a binary tree: the threads are
- * made in parallel rounds, not one by one by the forking thread), restores what
- * is per thread in the kernel, waits at the gate, and returns through its own
- * parked signal frame. */
+ * on an engine stack, restores what is per thread in the kernel, waits at the
+ * gate, and returns through its own parked signal frame. */
 #include <signal.h>
 #include <limits.h>
 #include <sched.h>
@@ -26,6 +24,32 @@ static long set_caps(const uint32_t *caps)
 {
 	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
 	return fa_sys2(SYS_capset, &hdr, caps);
+}
+
+/* 1 while the child runs on one CPU only (pin_while_creating): every thread
+ * then puts its own affinity back, inherited or not. */
+static int child_pinned;
+
+/* Re-creating threads writes to pages the child shares with its parent (each
+ * descriptor's TID, rseq area, the slots): copy-on-write faults. While the
+ * child's threads run on one CPU, such a fault flushes that CPU's TLB only;
+ * spread over several, each sends the others an IPI (costly in a VM). So the
+ * forking thread pins itself to the CPU it runs on before creating threads,
+ * which inherit that, and each thread restores its recorded affinity. Only
+ * when every thread's affinity is known. Returns 1 if pinned. */
+static int pin_while_creating(struct fa_op *op)
+{
+	unsigned cpu = 0;
+	if (op->self_affinity_len <= 0 || fa_sys3(SYS_getcpu, &cpu, 0, 0) < 0 || cpu >= FA_CPUSET_BYTES * 8)
+		return 0;
+	for (unsigned i = 0; i < op->nslots; i++)
+		if (fa_area.slots[i].state == FA_PARKED && fa_area.slots[i].affinity_len <= 0)
+			return 0;
+	unsigned char mask[FA_CPUSET_BYTES];
+	for (unsigned i = 0; i < sizeof mask; i++)
+		mask[i] = 0;
+	mask[cpu / 8] = (unsigned char)(1u << (cpu % 8));
+	return fa_sys3(SYS_sched_setaffinity, 0, sizeof mask, mask) == 0;
 }
 
 /* Remembers the first call that failed for this thread (its errno, positive). */
@@ -53,7 +77,7 @@ static void restore_thread(struct fa_slot *s)
 	}
 	if (s->name[0] && !s->name_inherited && failed(s, fa_sys2(SYS_prctl, FA_PR_SET_NAME, s->name), "prctl(PR_SET_NAME)"))
 		return;
-	if (s->affinity_len && !s->affinity_inherited &&
+	if (s->affinity_len && (!s->affinity_inherited || child_pinned) &&
 	    failed(s, fa_sys3(SYS_sched_setaffinity, 0, s->affinity_len, s->affinity), "sched_setaffinity"))
 		return;
 	if (s->sched_ok && !s->sched_inherited) {
@@ -67,41 +91,10 @@ static void restore_thread(struct fa_slot *s)
 		return;
 }
 
-/* The threads to re-create, in creation order: entry k of fa_area.tids (the
- * scan buffer, free in the child) is a slot index. The forking thread creates
- * entries 0 and 1, the thread of entry k creates 2k+2 and 2k+3. */
-static struct fa_op *child_op;
-static unsigned n_create;
-static int child_self_new; /* the forking thread's TID in the child */
-
-static long create_thread(struct fa_op *op, struct fa_slot *s, unsigned i, unsigned long flags, unsigned k);
-
-static void create_entry(unsigned k)
-{
-	if (k >= n_create)
-		return;
-	struct fa_op *op = child_op;
-	unsigned i = (unsigned)fa_area.tids[k];
-	struct fa_slot *s = &fa_area.slots[i];
-	unsigned long flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS;
-	if (s->desc_tid)
-		flags |= CLONE_PARENT_SETTID; /* the libc descriptor learns the new TID */
-	if (s->clear_child_tid)
-		flags |= CLONE_CHILD_CLEARTID; /* pthread_join and musl's list lock rely on it */
-	long r = create_thread(op, s, i, flags, k);
-	if (r < 0)
-		fa_report_child(op, (int)-r, s->tid, op->exact ? "clone3 (re-creating the thread)" : "clone (re-creating the thread)");
-	s->new_tid = (int)r;
-}
-
-/* The gate opens as a tree: open_gate wakes two threads, each wakes two more
- * (while anyone sleeps on the word, a woken thread has yet to make its call). */
 static void wait_gate(void)
 {
-	struct { long s, ns; } second = { 1, 0 }; /* as in park_handler */
 	while (!__atomic_load_n(&fa_sync.gate, __ATOMIC_ACQUIRE))
-		fa_futex_wait(&fa_sync.gate, 0, &second);
-	fa_futex_wake(&fa_sync.gate, 2);
+		fa_futex_wait(&fa_sync.gate, 0, 0);
 }
 
 /* First code of a resurrected thread, on an engine stack, every signal blocked
@@ -110,13 +103,7 @@ static void wait_gate(void)
  * every thread whole (and rewritten lock owners). */
 static void resurrect_entry(void *arg)
 {
-	unsigned k = (unsigned)(uintptr_t)arg;
-	struct fa_slot *s = &fa_area.slots[fa_area.tids[k]];
-	/* first its share of the tree: a new thread inherits its creator's
-	 * affinity, scheduling, name and GS base, which must still be those of
-	 * the forking thread (the slots' *_inherited flags compare with them) */
-	create_entry(2 * k + 2);
-	create_entry(2 * k + 3);
+	struct fa_slot *s = arg;
 	restore_thread(s);
 	int n = __atomic_add_fetch(&fa_sync.restored, 1, __ATOMIC_SEQ_CST);
 	if (n == __atomic_load_n(&fa_sync.restore_target, __ATOMIC_SEQ_CST))
@@ -125,19 +112,18 @@ static void resurrect_entry(void *arg)
 	fa_resume(s->uc, &fa_sync.departing);
 }
 
-static long create_thread(struct fa_op *op, struct fa_slot *s, unsigned i, unsigned long flags, unsigned k)
+static long create_thread(struct fa_op *op, struct fa_slot *s, unsigned i, unsigned long flags)
 {
 	char *stack = fa_area.stacks + (size_t)i * FA_STACK;
-	void *arg = (void *)(uintptr_t)k;
 	if (!op->exact)
 		return fa_clone_thread(flags, stack + FA_STACK, s->desc_tid, s->clear_child_tid, s->fs_base,
-				       resurrect_entry, arg);
+				       resurrect_entry, s);
 	/* clone3 with set_tid: the thread gets its old TID (we are in a PID
 	 * namespace of our own, where that number is free). */
 	pid_t tid = s->tid;
 	void **top = (void **)(stack + FA_STACK);
 	top[-2] = (void *)resurrect_entry;
-	top[-1] = arg;
+	top[-1] = s;
 	struct fa_clone_args a = {
 		.flags = flags,
 		.parent_tid = (uintptr_t)s->desc_tid,
@@ -163,9 +149,7 @@ static void restore_self(struct fa_op *op, int *new_tid)
 		fa_report_child(op, (int)-r, op->self_tid, "set_robust_list");
 }
 
-/* Waits until every created thread has restored its state (each has made its
- * share of the others before: every thread exists and every new TID is known),
- * rewrites lock owners if that waited for the new TIDs; then the child is
+/* Waits until every created thread has restored its state; then the child is
  * whole unless one of them (or the heir, restored by the forking thread) failed:
  * report it either way (a failure does not return). */
 static void report_whole(struct fa_op *op)
@@ -174,8 +158,6 @@ static void report_whole(struct fa_op *op)
 	while ((n = __atomic_load_n(&fa_sync.restored, __ATOMIC_SEQ_CST)) < want)
 		fa_futex_wait(&fa_sync.restored, n, 0);
 	fa_report_stamp(op, FA_TC_RESTORED);
-	if (op->need_gate)
-		fa_fix_owners(op, child_self_new);
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		if (s->state == FA_PARKED && s->restore_err)
@@ -187,7 +169,7 @@ static void report_whole(struct fa_op *op)
 static void open_gate(void)
 {
 	__atomic_store_n(&fa_sync.gate, 1, __ATOMIC_RELEASE);
-	fa_futex_wake(&fa_sync.gate, 2);
+	fa_futex_wake(&fa_sync.gate, INT_MAX);
 }
 
 /* The forking thread takes over parked thread s in the child instead of
@@ -253,6 +235,8 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	unsigned alive = op->nslots - op->ndead;
 	fa_sync.departing = (int)alive;
 	fa_child_caps = op->exact && op->exact_userns ? op->caps : 0;
+	const unsigned long base = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+				   CLONE_SYSVSEM | CLONE_SETTLS;
 	struct fa_slot *heir = op->become_tid ? fa_slot_of(op->become_tid) : 0;
 	if (heir && heir->state != FA_PARKED)
 		heir = 0;
@@ -260,15 +244,30 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 		heir->new_tid = self_new;
 	fa_sync.restored = 0;
 	fa_sync.restore_target = (int)alive - (heir ? 1 : 0);
-	child_op = op;
-	child_self_new = self_new;
-	n_create = 0;
-	for (unsigned i = 0; i < op->nslots; i++)
-		if (fa_area.slots[i].state == FA_PARKED && &fa_area.slots[i] != heir)
-			fa_area.tids[n_create++] = (int)i;
-	create_entry(0);
-	create_entry(1);
+	child_pinned = pin_while_creating(op);
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct fa_slot *s = &fa_area.slots[i];
+		if (s->state != FA_PARKED || s == heir)
+			continue;
+		unsigned long flags = base;
+		if (s->desc_tid)
+			flags |= CLONE_PARENT_SETTID; /* the libc descriptor learns the new TID */
+		if (s->clear_child_tid)
+			flags |= CLONE_CHILD_CLEARTID; /* pthread_join and musl's list lock rely on it */
+		long r = create_thread(op, s, i, flags);
+		if (r < 0)
+			fa_report_child(op, (int)-r, s->tid, op->exact ? "clone3 (re-creating the thread)" : "clone (re-creating the thread)");
+		s->new_tid = (int)r;
+	}
 	fa_report_stamp(op, FA_TC_CREATED);
+	if (child_pinned && !heir) {
+		/* the heir restores its own (restore_thread); else ours comes back here */
+		long r = fa_sys3(SYS_sched_setaffinity, 0, op->self_affinity_len, op->self_affinity);
+		if (r < 0)
+			fa_report_child(op, (int)-r, op->self_tid, "sched_setaffinity");
+	}
+	if (op->need_gate)
+		fa_fix_owners(op, self_new);
 	if (heir) {
 		/* what fa_snapshot_fork would do after we return, but the heir's own
 		 * signal mask comes back from its frame */

@@ -15,8 +15,6 @@ static void fork_child_reset(void)
 {
 	fa_sync.inside = 0;
 	fa_sync.drain_waiting = 0;
-	fa_sync.relaying = 0;
-	fa_sync.relay_waiting = 0;
 }
 
 __attribute__((constructor)) static void park_init(void) { pthread_atfork(0, 0, fork_child_reset); }
@@ -43,43 +41,9 @@ void fa_unlock(void)
 		fa_futex_wake(&fa_sync.lock, 1);
 }
 
-/* What a handler needs to send the parking signal on (set before the first). */
-static struct {
-	int pid, sig;
-	unsigned uid;
-} park_params;
-
-static long send_park(int gen, int tid, unsigned idx)
-{
-	siginfo_t si;
-	for (unsigned i = 0; i < sizeof si; i++)
-		((char *)&si)[i] = 0;
-	si.si_signo = park_params.sig;
-	si.si_code = SI_QUEUE;
-	si.si_pid = park_params.pid;
-	si.si_uid = park_params.uid;
-	si.si_value.sival_ptr = (void *)(uintptr_t)((uint64_t)(unsigned)gen << 32 | idx);
-	return fa_sys4(SYS_rt_tgsigqueueinfo, park_params.pid, tid, park_params.sig, &si);
-}
-
-/* In a handler: signals slot idx if it still waits for this relay. A signal
- * that cannot be queued leaves the slot FA_UNSENT for the forking thread, which
- * sends it again and makes sense of the error (gone, queue full, refused). */
-static void relay(int gen, int idx)
-{
-	if (idx < 0 || !__atomic_load_n(&fa_sync.parking, __ATOMIC_SEQ_CST))
-		return;
-	struct fa_slot *t = &fa_area.slots[idx];
-	int want = FA_RELAY;
-	if (!__atomic_compare_exchange_n(&t->state, &want, FA_SIGNALLED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-		return; /* the forking thread took it over */
-	if (send_park(gen, t->tid, (unsigned)idx) == 0)
-		return;
-	want = FA_SIGNALLED;
-	__atomic_compare_exchange_n(&t->state, &want, FA_UNSENT, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&fa_sync.relay_failed, 1, __ATOMIC_SEQ_CST);
-	fa_futex_wake(&fa_sync.parked, 1);
-}
+/* getpid() of the process being parked, set before the first signal (the
+ * handler saves a system call per thread). */
+static int park_pid;
 
 /* ---- what a thread records about itself ------------------------------------ */
 static void record_thread(struct fa_slot *s, void *uc)
@@ -94,7 +58,7 @@ static void record_thread(struct fa_slot *s, void *uc)
 	s->robust_len = 0;
 	fa_sys3(SYS_get_robust_list, 0, &s->robust_head, &s->robust_len);
 	struct fa_thread_tls tls;
-	fa_thread_tls(park_params.pid, s->fs_base, s->tid, s->robust_head, &tls); /* never reads through a foreign FS */
+	fa_thread_tls(park_pid, s->fs_base, s->tid, s->robust_head, &tls); /* never reads through a foreign FS */
 	s->desc_tid = tls.desc_tid;
 	s->owner_list = tls.owner_list;
 	s->rseq_registered = tls.rseq_registered;
@@ -137,31 +101,14 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	struct fa_slot *s = &fa_area.slots[idx];
-	s->entered = 1;
-	/* Relays first: the others park while this one records. Counted in
-	 * `relaying` before `parking` is read again, so that a forking thread that
-	 * gives up (fa_release) can wait until no relayed signal is still on its
-	 * way: one sent after the handler is restored would hit the program's own
-	 * disposition (often "terminate"). */
-	__atomic_add_fetch(&fa_sync.relaying, 1, __ATOMIC_SEQ_CST);
-	relay(gen, s->relay[0]);
-	relay(gen, s->relay[1]);
-	if (__atomic_sub_fetch(&fa_sync.relaying, 1, __ATOMIC_SEQ_CST) == 0 &&
-	    __atomic_load_n(&fa_sync.relay_waiting, __ATOMIC_SEQ_CST))
-		fa_futex_wake(&fa_sync.relaying, 1);
 	record_thread(s, uc);
 	__atomic_store_n(&s->state, FA_PARKED, __ATOMIC_RELEASE);
 	int c = __atomic_add_fetch(&fa_sync.parked, 1, __ATOMIC_SEQ_CST);
 	if (c == __atomic_load_n(&fa_sync.target, __ATOMIC_SEQ_CST))
 		fa_futex_wake(&fa_sync.parked, 1);
 	int r;
-	/* the 1 s bound only matters if a woken thread stops (a debugger) before
-	 * it passes the wake-up on: the others then still leave */
-	struct { long s, ns; } second = { 1, 0 };
 	while ((int)((r = __atomic_load_n(&fa_sync.released, __ATOMIC_ACQUIRE)) - gen) < 0)
-		fa_futex_wait(&fa_sync.released, r, &second);
-	/* the release spreads as a tree: fa_release wakes two, each wakes two */
-	fa_futex_wake(&fa_sync.released, 2);
+		fa_futex_wait(&fa_sync.released, r, 0);
 	leave_handler();
 }
 
@@ -220,6 +167,19 @@ static int skipped(const struct fa_op *op, int tid)
 	return 0;
 }
 
+static long send_park(const struct fa_op *op, int tid, unsigned idx)
+{
+	siginfo_t si;
+	for (unsigned i = 0; i < sizeof si; i++)
+		((char *)&si)[i] = 0;
+	si.si_signo = op->sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = op->pid;
+	si.si_uid = op->uid;
+	si.si_value.sival_ptr = (void *)(uintptr_t)((uint64_t)(unsigned)fa_sync.gen << 32 | idx);
+	return fa_sys4(SYS_rt_tgsigqueueinfo, op->pid, tid, op->sig, &si);
+}
+
 /* Queues the parking signal to slot s. Only ESRCH means the thread is gone;
  * EAGAIN means the signal queue is full (RLIMIT_SIGPENDING counts every signal
  * queued for this user): the slot stays FA_UNSENT and is signalled again once
@@ -229,11 +189,10 @@ static int signal_slot(struct fa_op *op, struct fa_slot *s, unsigned idx)
 	/* SIGNALLED before the signal is queued: the thread may park (and write
 	 * PARKED) before rt_tgsigqueueinfo has even returned here. */
 	if (s->state == FA_UNSENT) {
-		if (op->nunsent)
-			op->nunsent--;
+		op->nunsent--;
 		__atomic_store_n(&s->state, FA_SIGNALLED, __ATOMIC_SEQ_CST);
 	}
-	long r = send_park(fa_sync.gen, s->tid, idx);
+	long r = send_park(op, s->tid, idx);
 	if (r == 0)
 		return 0;
 	/* not queued: no handler can touch the slot */
@@ -262,32 +221,9 @@ static int resend_unsent(struct fa_op *op)
 	return err;
 }
 
-/* The number of slots in state FA_UNSENT (handlers add some when a relay fails). */
-static unsigned count_unsent(const struct fa_op *op)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < op->nslots; i++)
-		n += __atomic_load_n(&fa_area.slots[i].state, __ATOMIC_ACQUIRE) == FA_UNSENT;
-	return n;
-}
-
-/* Signals the slots still waiting for a relay (the thread that was to relay
- * is slow, blocks the signal or is gone). */
-static int take_over_relays(struct fa_op *op)
-{
-	int err = 0;
-	for (unsigned i = 0; i < op->nslots && err == 0; i++) {
-		int want = FA_RELAY;
-		if (__atomic_compare_exchange_n(&fa_area.slots[i].state, &want, FA_SIGNALLED, 0, __ATOMIC_SEQ_CST,
-						__ATOMIC_SEQ_CST))
-			err = signal_slot(op, &fa_area.slots[i], i);
-	}
-	return err;
-}
-
-/* One scan of /proc/self/task: signals every thread not yet known (two
- * directly, the others through relays). Returns the number of new threads,
- * or a negative value: FA_E_GROW when the area is too small, else -errno. */
+/* One scan of /proc/self/task: signals every thread not yet known. Returns the
+ * number of new threads, or a negative value: FA_E_GROW when the area is too
+ * small, else -errno. */
 static int signal_new_threads(struct fa_op *op, int dirfd)
 {
 	unsigned count;
@@ -298,7 +234,6 @@ static int signal_new_threads(struct fa_op *op, int dirfd)
 	if (count > fa_area.cap)
 		return FA_E_GROW;
 	int fresh = 0;
-	unsigned nbatch = 0; /* the new slots to signal, listed in place in tids[] */
 	for (unsigned i = 0; i < count; i++) {
 		int tid = fa_area.tids[i];
 		if (tid == op->self_tid || fa_slot_of(tid) || skipped(op, tid))
@@ -309,9 +244,7 @@ static int signal_new_threads(struct fa_op *op, int dirfd)
 		struct fa_slot *s = &fa_area.slots[idx];
 		s->tid = tid;
 		s->new_tid = 0;
-		s->state = FA_RELAY;
-		s->relay[0] = s->relay[1] = -1;
-		s->entered = 0;
+		s->state = FA_SIGNALLED;
 		fa_table_add(tid, idx);
 		fresh++;
 		/* A leader that called pthread_exit stays listed as a zombie. */
@@ -320,18 +253,7 @@ static int signal_new_threads(struct fa_op *op, int dirfd)
 			op->ndead++;
 			continue;
 		}
-		fa_area.tids[nbatch++] = (int)idx; /* nbatch <= i: tids[i] was read */
-	}
-	/* entry j relays to 2j+2 and 2j+3; written before any signal is sent */
-	for (unsigned j = 0; j < nbatch; j++) {
-		struct fa_slot *s = &fa_area.slots[fa_area.tids[j]];
-		s->relay[0] = 2 * j + 2 < nbatch ? fa_area.tids[2 * j + 2] : -1;
-		s->relay[1] = 2 * j + 3 < nbatch ? fa_area.tids[2 * j + 3] : -1;
-	}
-	for (unsigned j = 0; j < nbatch && j < 2; j++) {
-		struct fa_slot *s = &fa_area.slots[fa_area.tids[j]];
-		s->state = FA_SIGNALLED; /* no handler has a relay to it */
-		int err = signal_slot(op, s, (unsigned)fa_area.tids[j]);
+		int err = signal_slot(op, s, idx);
 		if (err < 0)
 			return err;
 	}
@@ -344,15 +266,17 @@ static void reap_dead(struct fa_op *op)
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		int was = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-		if ((was != FA_SIGNALLED && was != FA_UNSENT) || __atomic_load_n(&s->entered, __ATOMIC_SEQ_CST))
-			continue; /* parked, or inside the handler: alive */
+		if (was != FA_SIGNALLED && was != FA_UNSENT)
+			continue;
 		char st = fa_task_state(s->tid);
 		if (fa_sys3(SYS_tgkill, op->pid, s->tid, 0) < 0 || st == 'Z' || st == 'X' || st == 0) {
-			if (__sync_bool_compare_and_swap(&s->state, was, FA_DEAD))
+			if (__sync_bool_compare_and_swap(&s->state, was, FA_DEAD)) {
 				op->ndead++;
+				if (was == FA_UNSENT)
+					op->nunsent--;
+			}
 		}
 	}
-	op->nunsent = count_unsent(op);
 }
 
 static struct fa_slot *first_in_state(const struct fa_op *op, int state)
@@ -398,8 +322,7 @@ static int someone_blocks(const struct fa_op *op)
 {
 	for (unsigned i = 0; i < op->nslots; i++) {
 		const struct fa_slot *s = &fa_area.slots[i];
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == FA_SIGNALLED && !__atomic_load_n(&s->entered, __ATOMIC_SEQ_CST) &&
-		    fa_task_blocks_signal(s->tid, op->sig) == 1)
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == FA_SIGNALLED && fa_task_blocks_signal(s->tid, op->sig) == 1)
 			return 1;
 	}
 	return 0;
@@ -415,11 +338,6 @@ static int wait_parked(struct fa_op *op, long *deadline)
 {
 	long slice_ns = 1000000; /* 1 ms, doubling up to 50 ms */
 	for (;;) {
-		int failed = __atomic_load_n(&fa_sync.relay_failed, __ATOMIC_SEQ_CST);
-		if (failed != op->relay_failed_seen) {
-			op->relay_failed_seen = failed;
-			op->nunsent = count_unsent(op);
-		}
 		if (op->nunsent) {
 			unsigned before = op->nunsent;
 			int err = resend_unsent(op);
@@ -445,9 +363,6 @@ static int wait_parked(struct fa_op *op, long *deadline)
 		struct { long s, ns; } ts = { 0, ns };
 		long r = fa_futex_wait(&fa_sync.parked, c, &ts);
 		if (r == -110) {
-			int err = take_over_relays(op);
-			if (err < 0)
-				return err;
 			reap_dead(op);
 			if (fa_now_ms() >= *deadline)
 				return park_timeout_error(op);
@@ -520,8 +435,8 @@ static int same_bytes(const void *a, const void *b, size_t n)
 	return 1;
 }
 
-/* A new thread inherits the forking thread's affinity and scheduling: the
- * child only needs to change what differs. */
+/* A new thread inherits the forking thread's affinity, scheduling and name:
+ * the child only needs to change what differs. */
 static void note_inherited(struct fa_op *op)
 {
 	for (unsigned i = 0; i < op->nslots; i++) {
@@ -561,10 +476,7 @@ int fa_park_all(struct fa_op *op)
 			return fa_fail(-err, "cannot install a handler for signal %d", op->sig);
 		}
 		op->nslots = op->ndead = op->nunsent = 0;
-		op->relay_failed_seen = __atomic_load_n(&fa_sync.relay_failed, __ATOMIC_SEQ_CST);
-		park_params.pid = op->pid;
-		park_params.sig = op->sig;
-		park_params.uid = op->uid;
+		park_pid = op->pid;
 		__atomic_store_n(&fa_sync.parked, 0, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&fa_sync.gen, 1, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&fa_sync.parking, 1, __ATOMIC_SEQ_CST);
@@ -610,37 +522,12 @@ int fa_park_all(struct fa_op *op)
 	return err;
 }
 
-/* After `parking` is 0: waits until no handler can still relay a signal
- * (bounded: a thread stopped inside its handler is given up on after the
- * park timeout, as fa_drain_handlers does). */
-static void wait_relays(int timeout_ms)
-{
-	int v;
-	long deadline = 0;
-	while ((v = __atomic_load_n(&fa_sync.relaying, __ATOMIC_SEQ_CST)) != 0) {
-		long now = fa_now_ms();
-		if (!deadline)
-			deadline = now + timeout_ms;
-		else if (now >= deadline)
-			break;
-		__atomic_store_n(&fa_sync.relay_waiting, 1, __ATOMIC_SEQ_CST);
-		struct { long s, ns; } ts = { 0, 1000000 };
-		fa_futex_wait(&fa_sync.relaying, v, &ts);
-	}
-	__atomic_store_n(&fa_sync.relay_waiting, 0, __ATOMIC_SEQ_CST);
-}
-
 /* Lets every thread parked for this generation return from its handler. */
 void fa_release(struct fa_op *op)
 {
 	__atomic_store_n(&fa_sync.parking, 0, __ATOMIC_SEQ_CST);
-	wait_relays(op->timeout_ms);
 	__atomic_store_n(&fa_sync.released, fa_sync.gen, __ATOMIC_SEQ_CST);
-	/* Two, not all: each thread that leaves wakes two more (park_handler), so
-	 * the wake-ups are spread over the released threads instead of being made
-	 * one by one here, where each could preempt us. While anyone still sleeps
-	 * on the word, a thread that was woken has yet to make its own call. */
-	fa_futex_wake(&fa_sync.released, 2);
+	fa_futex_wake(&fa_sync.released, INT_MAX);
 	fa_table_clear(op->nslots);
 }
 
