@@ -4,8 +4,7 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchExplore } from '../../explore/bench.js';
-import { median, runSuite, type SuiteResult } from '../../explore/suite.js';
+import type { SuiteResult } from '../../explore/suite.js';
 import { EXIT } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable } from '../table.js';
@@ -24,7 +23,11 @@ interface Flags {
   json?: boolean;
 }
 
-function suiteSummary(results: SuiteResult[]) {
+// the explore driver and the suite runner (and the C library through them) are
+// loaded when the command runs, not for `forkall bench ... --help`
+const loadSuite = () => import('../../explore/suite.js');
+
+function suiteSummary(results: SuiteResult[], median: (xs: number[]) => number | null) {
   const found = results.filter((r) => r.found);
   const times = found.map((r) => r.msToBug!);
   return {
@@ -37,6 +40,7 @@ function suiteSummary(results: SuiteResult[]) {
 }
 
 async function suite(o: Flags): Promise<void> {
+  const { median, runSuite } = await loadSuite();
   const seconds = parsePositiveInt('--seconds', o.seconds ?? '20');
   const trials = parsePositiveInt('--trials', o.trials, 100);
   const jobs = parsePositiveInt('--jobs', o.jobs, 64);
@@ -62,7 +66,7 @@ async function suite(o: Flags): Promise<void> {
               `  [${done}/${total}] ${r.program}: ${r.error ? `not run (${r.error.slice(0, 100)})` : r.found ? `found in ${(r.msToBug! / 1000).toFixed(2)} s (${r.bug!.outcome})` : 'not found'}, ${r.runs} runs, ${r.schedulesPerSec.toFixed(0)}/s${r.timeouts ? `, ${r.timeouts} timeouts` : ''}\n`,
             ),
     });
-    out.push({ trial: t + 1, seed: seed.toString(), summary: suiteSummary(results), results });
+    out.push({ trial: t + 1, seed: seed.toString(), summary: suiteSummary(results, median), results });
   }
   if (o.json) process.stdout.write(JSON.stringify({ suite: o.suite, secondsPerProgram: seconds, jobs, timeoutMs, trials: out }, null, 2) + '\n');
   else {
@@ -125,6 +129,7 @@ Examples:
     )
     .action(async (o: Flags) => {
       if (o.suite !== undefined) return suite(o);
+      const { benchExplore } = await import('../../explore/bench.js');
       const r = await benchExplore({
         warmupMs: parsePositiveInt('--warmup-ms', o.warmupMs),
         seconds: parsePositiveInt('--seconds', o.seconds ?? '10'),

@@ -1,6 +1,6 @@
 // `forkall bench tree`: cloning a process tree at once vs its processes one by one.
 import type { Command } from 'commander';
-import { benchTree, type TreeBenchResult } from '../../bench/tree.js';
+import type { TreeBenchResult } from '../../bench/tree.js';
 import { EXIT } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { makeTable } from '../table.js';
@@ -38,6 +38,7 @@ Examples:
   forkall bench tree
   forkall bench tree --runs 20 --json`)
     .action(async (o: { children: string; threads: string; rssMb: string; runs: string; json?: boolean }) => {
+      const { benchTree } = await import('../../bench/tree.js'); // loaded when it runs, not for --help
       const r = await benchTree({
         children: parsePositiveInt('--children', o.children, 64),
         threads: parsePositiveInt('--threads', o.threads, 512),
