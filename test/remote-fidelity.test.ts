@@ -13,6 +13,7 @@ import { statSync } from 'node:fs';
 import { cloneProcessSync } from '../src/remote/clone-process.js';
 import { packageRoot } from '../src/native/paths.js';
 import { waitForExit } from '../src/remote/wait-exit.js';
+import { closedToOthers } from './helpers/closed-dir.js';
 
 /** exact: the clone keeps the PID and TIDs; the PID reported is its namespace init, which exits with its status */
 const remote = (exactTids: boolean): ExternalEngine => ({
@@ -57,14 +58,6 @@ const remoteCliAs = (uid: number): ExternalEngine => ({
     return (await waitForExit(clonePid)).exitCode;
   },
 });
-
-/** The first directory above the checkout that other users cannot enter (nobody runs bin/forkall.js from it). */
-function closedToOthers(): string | undefined {
-  for (let d = packageRoot; ; d = dirname(d)) {
-    if ((statSync(d).mode & 0o001) === 0) return d;
-    if (dirname(d) === d) return undefined;
-  }
-}
 
 describe('remote engine, exact TIDs as an unprivileged user (user namespace)', () => {
   const closed = closedToOthers();

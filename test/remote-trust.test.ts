@@ -10,6 +10,7 @@ import { packageRoot } from '../src/native/paths.js';
 import { waitForExit } from '../src/remote/wait-exit.js';
 import { ourChildren, sleep } from './helpers/programs.js';
 import { processAlive, startTrustTarget, threadStates, whyNotWorking, type TrustTarget } from './helpers/trust-target.js';
+import { closedToOthers } from './helpers/closed-dir.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
 const asRoot = process.getuid?.() === 0;
@@ -404,7 +405,13 @@ const capLines = (pid: number, tid: number) => CAP_LINES.map((f) => status(pid, 
 const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-net_raw,-sys_resource,-sys_ptrace'];
 
 for (const forkallAs of ['root', 'nobody'] as const) {
-  test(`--exact-tids with forkall run as ${forkallAs} on a target running as nobody: the clone works and every thread, and its init, has the original's capability sets`, { skip: asRoot ? false : 'needs root to start a target as nobody', timeout: 120_000 }, async () => {
+  const closed = forkallAs === 'nobody' ? closedToOthers() : undefined;
+  const skip = !asRoot
+    ? 'needs root to start a target as nobody'
+    : closed
+      ? `nobody cannot run forkall from this checkout: ${closed} is closed to other users (e.g. a mktemp -d directory)`
+      : false;
+  test(`--exact-tids with forkall run as ${forkallAs} on a target running as nobody: the clone works and every thread, and its init, has the original's capability sets`, { skip, timeout: 120_000 }, async () => {
     await withTarget(
       '',
       async (t) => {

@@ -176,10 +176,35 @@ function cloneFailure(pid: number, cpid: number, died: boolean, e: unknown): Rem
 /** Kills a copy that is still stopped under us and collects it (as its tracer). */
 function reapKilled(pid: number): void {
   killClone(pid);
+  reapTracedChildren(pid);
   try {
     waitTask(pid);
   } catch {
     // already collected
+  }
+}
+
+/**
+ * Kills and collects the children of `pid` that we trace. An exact-TID copy is
+ * a namespace init whose child (the clone, CLONE_PTRACE) is traced by us; a
+ * dying init waits for every process of its namespace to be collected, and the
+ * child's exit goes to us first: waiting on the init before the child would
+ * wait forever.
+ */
+function reapTracedChildren(pid: number): void {
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return; // gone already
+  }
+  for (const k of kids) {
+    killClone(k);
+    try {
+      for (let w = waitLeader(k); w.kind === 'stopped'; w = waitLeader(k));
+    } catch {
+      // not traced by us (its parent collects it), or already collected
+    }
   }
 }
 
