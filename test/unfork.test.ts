@@ -13,6 +13,7 @@ import { unfork, UnforkError } from '../src/index.js';
 import { readMaps } from '../src/unfork/maps.js';
 import { TargetMemory } from '../src/unfork/memory.js';
 import { SymbolResolver } from '../src/unfork/resolve.js';
+import { closedToOthers } from './helpers/closed-dir.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
 type Flavour = 'glibc' | 'musl' | 'glibc-static' | 'musl-static';
@@ -424,6 +425,7 @@ test('errors: a target with a mapping in the helper range cannot be imported', {
 
 test('errors: userfaultfd not permitted (as nobody, vm.unprivileged_userfaultfd=0); --user-mode-only then works', { timeout: 120_000 }, async (ctx) => {
   if (process.getuid?.() !== 0 || !haveSetpriv) return ctx.skip('needs root and setpriv to run as nobody');
+  if (closedToOthers()) return ctx.skip(`nobody cannot run forkall from this checkout: ${closedToOthers()} is closed to other users (e.g. a mktemp -d directory)`);
   const sysctl = readFileSync('/proc/sys/vm/unprivileged_userfaultfd', 'utf8').trim();
   if (sysctl !== '0') return ctx.skip(`vm.unprivileged_userfaultfd is ${sysctl}: nobody may use userfaultfd here`);
   let t: Target | undefined;
@@ -461,6 +463,7 @@ test('run as root, the called code takes on the target user\'s credentials; a ta
 
 test('errors: no ptrace-read permission on the target (nobody importing a root process)', { timeout: 120_000 }, async (ctx) => {
   if (process.getuid?.() !== 0 || !haveSetpriv) return ctx.skip('needs root and setpriv to run as nobody');
+  if (closedToOthers()) return ctx.skip(`nobody cannot run forkall from this checkout: ${closedToOthers()} is closed to other users (e.g. a mktemp -d directory)`);
   let t: Target | undefined;
   try {
     t = await startTarget('glibc');
