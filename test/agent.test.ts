@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { statFields } from '../src/proc/tasks.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -308,6 +308,8 @@ test('forkall run --serve: snapshot -p freezes it, clone -p asks its agent for c
     const early = forkall(['clone', '-p', String(template)]);
     assert.equal(early.status, 8, early.stderr);
     assert.match(early.stderr, /not frozen yet/);
+    // the program starts its three threads after the agent serves: freeze it once they exist
+    await waitFor('the served program to have its 4 threads', () => readdirSync(`/proc/${template}/task`).length === 4);
     const snap = forkall(['snapshot', '-p', String(template), '--json']);
     assert.equal(snap.status, 0, snap.stderr);
     assert.deepEqual(JSON.parse(snap.stdout), { pid: template, threads: 4 });
