@@ -405,11 +405,12 @@ const capLines = (pid: number, tid: number) => CAP_LINES.map((f) => status(pid, 
 const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-net_raw,-sys_resource,-sys_ptrace'];
 
 for (const forkallAs of ['root', 'nobody'] as const) {
-  const closed = forkallAs === 'nobody' ? closedToOthers() : undefined;
+  // the clone's namespace init, a copy of the nobody target, execs forkall-ns-init from the checkout
+  const closed = closedToOthers();
   const skip = !asRoot
     ? 'needs root to start a target as nobody'
     : closed
-      ? `nobody cannot run forkall from this checkout: ${closed} is closed to other users (e.g. a mktemp -d directory)`
+      ? `nobody cannot run forkall's programs from this checkout: ${closed} is closed to other users (e.g. a mktemp -d directory)`
       : false;
   test(`--exact-tids with forkall run as ${forkallAs} on a target running as nobody: the clone works and every thread, and its init, has the original's capability sets`, { skip, timeout: 120_000 }, async () => {
     await withTarget(
