@@ -309,7 +309,8 @@ test('forkall run --serve: snapshot -p freezes it, clone -p asks its agent for c
     assert.equal(early.status, 8, early.stderr);
     assert.match(early.stderr, /not frozen yet/);
     // the program starts its three threads after the agent serves: freeze it once they exist
-    await waitFor('the served program to have its 4 threads', () => readdirSync(`/proc/${template}/task`).length === 4);
+    const ownThreads = () => readdirSync(`/proc/${template}/task`).filter((t) => readFileSync(`/proc/${template}/task/${t}/comm`, 'utf8').trim() !== 'forkall-agent');
+    await waitFor('the served program to have its 4 threads (the agent\'s own thread not counted)', () => ownThreads().length === 4);
     const snap = forkall(['snapshot', '-p', String(template), '--json']);
     assert.equal(snap.status, 0, snap.stderr);
     assert.deepEqual(JSON.parse(snap.stdout), { pid: template, threads: 4 });
