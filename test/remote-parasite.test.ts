@@ -8,9 +8,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cloneProcessSync } from '../src/remote/clone-process.js';
 import { parasiteBlob } from '../src/remote/parasite.js';
-import { waitForExit } from '../src/remote/wait-exit.js';
 import { nativeArtifact } from '../src/native/paths.js';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { killAndWait } from './helpers/kill-wait.js';
 
 const THREADS = 12;
 
@@ -36,16 +36,6 @@ function startTarget(threads: number): Promise<ChildProcess> {
   });
 }
 
-async function end(...pids: number[]) {
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const p of pids) await waitForExit(p);
-}
 
 for (const parasite of [true, false]) {
   test(`${parasite ? 'parasite' : 'injected calls'}: a ${THREADS}-thread clone has every thread with its name and mask, and no mapping the original lacks`, { timeout: 120_000 }, async () => {
@@ -69,7 +59,7 @@ for (const parasite of [true, false]) {
         assert.deepEqual(threadFacts(c.pid, newTid), threadFacts(pid, Number(oldTid)), `clone thread ${newTid} (of ${oldTid}): name and blocked signals`);
       }
     } finally {
-      await end(...[clonePid, pid].filter(Boolean));
+      await killAndWait(...[clonePid, pid].filter(Boolean));
     }
   });
 }

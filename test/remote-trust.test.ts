@@ -7,24 +7,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../src/native/paths.js';
-import { waitForExit } from '../src/remote/wait-exit.js';
 import { ourChildren, sleep } from './helpers/programs.js';
 import { processAlive, startTrustTarget, threadStates, whyNotWorking, type TrustTarget } from './helpers/trust-target.js';
 import { closedToOthers } from './helpers/closed-dir.js';
+import { killAndWait } from './helpers/kill-wait.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
 const asRoot = process.getuid?.() === 0;
 
-async function end(...pids: number[]) {
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const p of pids) await waitForExit(p);
-}
 
 const status = (pid: number, field: string, tid = pid) => spawnSync('sh', ['-c', `grep '^${field}:' /proc/${pid}/task/${tid}/status`], { encoding: 'utf8' }).stdout.trim();
 
@@ -38,7 +28,7 @@ async function withTarget(mode: string, body: (t: TrustTarget) => Promise<void>,
   try {
     await body(t);
   } finally {
-    await end(...ourChildren().filter((p) => p !== t.pid), t.pid);
+    await killAndWait(...ourChildren().filter((p) => p !== t.pid), t.pid);
   }
 }
 
@@ -60,7 +50,7 @@ test('a thread caught on its way out (stack already unmapped, as in musl\'s deta
     const report = JSON.parse(r.stdout);
     assert.equal(report.clones[0].threads, report.threads, 'every thread of the original at the clone');
     assert.equal(await whyNotWorking(t), '');
-    await end(report.clones[0].pid);
+    await killAndWait(report.clones[0].pid);
   });
 });
 
@@ -114,7 +104,7 @@ function clonesOf(target: number): number[] {
 
 /** Every clone of `target`: killed and reaped. */
 async function reapOthers(target: number) {
-  await end(...clonesOf(target));
+  await killAndWait(...clonesOf(target));
 }
 
 function stateOf(pid: number): string {

@@ -13,6 +13,7 @@ import { packageRoot } from '../src/native/paths.js';
 import { have, heldThreads, ourChildren, progress, sleep, startUntil, taskCount } from './helpers/programs.js';
 import { waitFor } from './helpers/wait.js';
 import { closedToOthers } from './helpers/closed-dir.js';
+import { killAndWait } from './helpers/kill-wait.js';
 
 const cli = join(packageRoot, 'bin', 'forkall.js');
 const fixture = (f: string) => join(packageRoot, 'test', 'fixtures', f);
@@ -22,16 +23,6 @@ const outDir = () => {
   return d;
 };
 
-async function endAll(...pids: number[]) {
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  for (const p of pids) await waitForExit(p);
-}
 
 /** Clones `pid` with the Node API; the clone must have as many threads and every worker must keep counting in it. */
 async function cloneAndWatch(pid: number, dir: string, workers: string[]) {
@@ -50,7 +41,7 @@ async function cloneAndWatch(pid: number, dir: string, workers: string[]) {
     await waitFor('every worker of the original counting on', () => workers.every((w) => ((o2 = progress(dir, pid)).get(w) ?? 0) > (o.get(w) ?? 0))).catch(() => undefined);
     for (const w of workers) assert.ok((o2.get(w) ?? 0) > (o.get(w) ?? 0), `${w} in the original stopped counting`);
   } finally {
-    await endAll(c.pid);
+    await killAndWait(c.pid);
   }
 }
 
@@ -60,7 +51,7 @@ test('python3 with threading workers: the clone has every thread and they keep c
   try {
     await cloneAndWatch(p.pid!, dir, ['w0', 'w1', 'w2']);
   } finally {
-    await endAll(p.pid!);
+    await killAndWait(p.pid!);
   }
 });
 
@@ -93,7 +84,7 @@ test('python3 with --exact-tids: the clone has the same PID and TIDs in its own 
     assert.deepEqual(await waitForExit(init), { exitCode: 128 + 15, signal: null }, 'the init exits with the clone\'s status');
     init = 0;
   } finally {
-    await endAll(pid, ...(init ? [init] : []));
+    await killAndWait(pid, ...(init ? [init] : []));
   }
 });
 
@@ -103,7 +94,7 @@ test('node with an interval timer and a worker_threads worker: both keep ticking
   try {
     await cloneAndWatch(p.pid!, dir, ['main', 'worker']);
   } finally {
-    await endAll(p.pid!);
+    await killAndWait(p.pid!);
   }
 });
 
@@ -113,7 +104,7 @@ test('java (OpenJDK) with four threads: the clone has every JVM thread and the w
   try {
     await cloneAndWatch(p.pid!, dir, ['worker0', 'worker1', 'worker2', 'worker3']);
   } finally {
-    await endAll(p.pid!);
+    await killAndWait(p.pid!);
   }
 });
 
@@ -165,7 +156,7 @@ test('memcached -t 4: a --stopped clone, continued after the original is killed,
     assert.match(await tcpRequest(port, 'get forkall\r\n', /END/), /VALUE forkall 0 5\r\nhello/);
     assert.equal(taskCount(clonePid), threads, 'threads in the continued clone');
   } finally {
-    await endAll(m.pid!, ...(clonePid ? [clonePid] : []));
+    await killAndWait(m.pid!, ...(clonePid ? [clonePid] : []));
   }
 });
 
@@ -190,7 +181,7 @@ test('redis-server: a live clone keeps its background threads and, once the orig
     assert.match(await tcpRequest(port, 'SET after clone\r\n', /\+OK/), /\+OK/);
     assert.equal(taskCount(clonePid), threads, 'threads in the clone after it served');
   } finally {
-    await endAll(r0.pid!, ...(clonePid ? [clonePid] : []));
+    await killAndWait(r0.pid!, ...(clonePid ? [clonePid] : []));
   }
 });
 
@@ -238,7 +229,7 @@ test('forkall clone -p: errors name the PID, with distinct exit codes, and leave
     assert.match(r.stderr, new RegExp(`PID ${orphaned.pid}: its main thread has exited \\(pthread_exit\\) while 1 other thread\\(s\\) run`));
     assert.equal(taskCount(orphaned.pid!), 2, 'the process was left as it was');
   } finally {
-    await endAll(orphaned.pid!);
+    await killAndWait(orphaned.pid!);
   }
 
   const target = await startUntil('python3', [fixture('py_counters.py')], { FORKALL_OUT: outDir() });
@@ -263,7 +254,7 @@ test('forkall clone -p: errors name the PID, with distinct exit codes, and leave
     assert.deepEqual(heldThreads(target.pid!), []);
     assert.equal(r.stdout, '');
   } finally {
-    await endAll(target.pid!);
+    await killAndWait(target.pid!);
   }
 });
 
@@ -307,6 +298,6 @@ test('a SIGKILLed forkall clone -p (the engine runs on its own thread) never lea
     for (const w of ['w0', 'w1', 'w2']) assert.ok((b.get(w) ?? 0) > (a.get(w) ?? 0), `${w} of the original stopped counting (seed ${seed}; ${log.join('; ')})`);
   } finally {
     await sleep(500); // let a clone made just before a kill show up among our children
-    await endAll(...ourChildren().filter((p) => p !== pid), pid);
+    await killAndWait(...ourChildren().filter((p) => p !== pid), pid);
   }
 });

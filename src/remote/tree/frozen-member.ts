@@ -14,7 +14,7 @@ import { restoreThreads } from '../restore.js';
 import { seizeAll } from '../seize.js';
 import { readSecurity, refusal } from '../refusals.js';
 import { markDontFork, type Range } from '../dontfork.js';
-import { findSyscallInsn, readMaps, type Mapping } from '../syscall-insn.js';
+import { findSyscallInsn, holdsStackPointer, readMaps, type Mapping } from '../syscall-insn.js';
 import { findReturnPath, ReturnFrames } from '../return-frame.js';
 import { abortRseqSection } from '../rseq-cs.js';
 import { planPrivateFds } from '../private/snapshot-fds.js';
@@ -89,7 +89,7 @@ export class FrozenMember {
     this.maps = readMaps(pid);
     for (const t of this.tasks) {
       const sp = reg(this.firstRegs.get(t.tid)!, 'rsp');
-      if (!this.maps.some((m) => m.start < sp && sp <= m.end)) throw new MemberThreadExiting(pid, t.tid);
+      if (!holdsStackPointer(this.maps, sp)) throw new MemberThreadExiting(pid, t.tid);
     }
     for (const t of this.tasks) {
       const moved = abortRseqSection(this.mem, this.firstRegs.get(t.tid)!, pt.getRseq(t.tid));
