@@ -123,6 +123,8 @@ async function cloneTreeApi(pid: number): Promise<TreeCloneResult> {
   return cloneTree(pid);
 }
 
+const statusLine = (pid: number, key: string) => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+
 const cloneLine = (lines: string[], role: string, pid: number) => lines.find((l) => l.startsWith(`clone ${role} ${pid} `));
 
 test('tree with a zombie: the clone of the zombie is a zombie of the root\'s clone, with its status', { timeout: 300_000 }, async () => {
@@ -358,9 +360,10 @@ test('a killed engine leaves the original tree running untouched and no half-mad
   }
 });
 
-test('refused: a member in another PID namespace, a member that changed its user; nothing is left changed', { timeout: 300_000 }, async () => {
+test('a member in another PID namespace and a member with more privilege than its parent are refused; nothing is left changed', { timeout: 300_000 }, async () => {
   const nsTree = new Tree('bash', ['-c', 'unshare --pid --fork sleep 1000 & echo "up root $$"; wait']);
-  const userTree = new Tree('python3', ['-c', 'import os, sys, time\nif os.fork() == 0:\n    os.setresuid(65534, 65534, 65534)\n    time.sleep(1000)\nprint(f"up root {os.getpid()}", flush=True)\ntime.sleep(1000)']);
+  // the parent gives up root after forking: its copy cannot make a root child
+  const userTree = new Tree('python3', ['-c', 'import os, sys, time\nif os.fork() == 0:\n    time.sleep(1000)\nos.setgroups([])\nos.setresgid(65534, 65534, 65534)\nos.setresuid(65534, 65534, 65534)\nprint(f"up root {os.getpid()}", flush=True)\ntime.sleep(1000)']);
   try {
     const bash = (await nsTree.ups(1)).get('root')!;
     const sleeper = await nsTree.until('the sleep in its own PID namespace', () =>
@@ -376,7 +379,7 @@ test('refused: a member in another PID namespace, a member that changed its user
     assert.equal(n.status, 5, n.stderr);
     assert.match(n.stderr, new RegExp(`PID ${sleeper} .*is in another PID namespace`));
     const py = (await userTree.ups(1)).get('root')!;
-    const child = await userTree.until('the child to become nobody', () => processesTagged(userTree.tag).find((p) => p !== py && /Uid:\s+65534/.test(readFileSync(`/proc/${p}/status`, 'utf8'))));
+    const child = await userTree.until('the root child', () => processesTagged(userTree.tag).find((p) => p !== py && /Uid:\s+0\s/.test(readFileSync(`/proc/${p}/status`, 'utf8'))));
     const u = cloneTree(py);
     assert.equal(u.status, 5, u.stderr);
     assert.match(u.stderr, new RegExp(`PID ${child} .*has other credentials than its parent ${py} \\(Uid`));
@@ -384,6 +387,41 @@ test('refused: a member in another PID namespace, a member that changed its user
   } finally {
     nsTree.kill();
     userTree.kill();
+  }
+});
+
+test('a member that dropped to another user (as a pre-fork server\'s workers do): its clone has its ids, groups and capabilities, and runs', { timeout: 300_000 }, async () => {
+  const src = [
+    'import os, sys, threading, time',
+    'if os.fork() == 0:',
+    '    os.setgroups([65534, 100])',
+    '    os.setresgid(65534, 65534, 65534)',
+    '    os.setresuid(65534, 65534, 65534)',
+    '    for _ in range(2): threading.Thread(target=time.sleep, args=(1000,), daemon=True).start()',
+    '    me = os.getpid()',
+    '    print(f"up child {me}", flush=True)',
+    '    while True:',
+    '        if os.getpid() != me:',
+    '            me = os.getpid()',
+    '            print(f"clone child {me} uid={os.getresuid()} groups={sorted(os.getgroups())}", flush=True)',
+    '        time.sleep(0.02)',
+    'print(f"up root {os.getpid()}", flush=True)',
+    'time.sleep(1000)',
+  ].join('\n');
+  const t = new Tree('python3', ['-c', src]);
+  try {
+    const ups = await t.ups(2);
+    const [root, child] = [ups.get('root')!, ups.get('child')!];
+    const r = cloneTree(root);
+    assert.equal(r.status, 0, r.stderr);
+    const report = r.report!;
+    assertSameShape(report, [root, child]);
+    const c = report.members.find((m) => m.pid === child)!.clonePid;
+    for (const key of ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs'])
+      assert.equal(statusLine(c, key), statusLine(child, key), `clone ${c} of ${child}: ${key}`);
+    await t.until('the child\'s clone to run as nobody', (lines) => lines.includes(`clone child ${c} uid=(65534, 65534, 65534) groups=[100, 65534]`));
+  } finally {
+    t.kill();
   }
 });
 

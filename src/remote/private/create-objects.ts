@@ -11,6 +11,7 @@ const EPOLL_CTL_ADD = 1;
 const EFD_SEMAPHORE = 1;
 const TFD_TIMER_ABSTIME = 1;
 const AF_UNIX = 1;
+const SOCK_STREAM = 1;
 
 export function createEventfd(ins: Installer, o: PrivateObject & { kind: 'eventfd' }): void {
   ins.single((cloexec) => ins.call('eventfd2', NR.eventfd2, [0, cloexec | (o.semaphore ? EFD_SEMAPHORE : 0)]), o.fds);
@@ -100,6 +101,17 @@ export function createSocketpair(ins: Installer, o: PrivateObject & { kind: 'soc
     });
   fill(o.other[0]!.fd, o.otherStatusFlags, o.toFirst);
   fill(o.fds[0]!.fd, o.statusFlags, o.toOther);
+}
+
+/** A stream whose peer has gone, in place of a TCP connection the original keeps (snapshot-connections.ts). */
+export function createEndedConnection(ins: Installer, o: PrivateObject & { kind: 'connection' }, c: CloneSide): void {
+  ins.single((cloexec) => {
+    ins.call('socketpair', NR.socketpair, [AF_UNIX, SOCK_STREAM | cloexec, 0, c.scratch]);
+    const sv = c.mem.read(c.scratch, 8);
+    ins.call(`close(${sv.readInt32LE(4)}) (the peer of the ended stream)`, NR.close, [sv.readInt32LE(4)]);
+    return sv.readInt32LE(0);
+  }, o.fds);
+  ins.withLocal(o.fds[0]!.fd, (local) => ins.setStatus(local, o.statusFlags, { fd: o.fds[0]!.fd, kind: 'connection' }));
 }
 
 export function addItem(ins: Installer, efd: number, it: PlannedItem, c: CloneSide): void {

@@ -7,7 +7,7 @@
 // watches) the tracer sets on a pidfd_getfd copy of the clone's descriptor,
 // which is the same open file.
 import { InjectedCallFailed } from '../inject.js';
-import { createEpoll, addItem, createEventfd, createPipe, createSignalfd, createSocketpair, createTimerfd } from './create-objects.js';
+import { createEpoll, addItem, createEndedConnection, createEventfd, createPipe, createSignalfd, createSocketpair, createTimerfd } from './create-objects.js';
 import { createInotify } from './inotify-copy.js';
 import { Installer, type CloneSide } from './installer.js';
 import type { NotCopied, PrivateObject, PrivatePlan } from './plan.js';
@@ -32,6 +32,7 @@ export function installPrivateFds(c: CloneSide, plan: PrivatePlan): NotCopied[] 
         else if (o.kind === 'inotify') createInotify(ins, o);
         else if (o.kind === 'pipe') createPipe(ins, o, c);
         else if (o.kind === 'socketpair') createSocketpair(ins, o, c);
+        else if (o.kind === 'connection') createEndedConnection(ins, o, c);
         else {
           createEpoll(ins, o);
           made.push(o);

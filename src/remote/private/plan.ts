@@ -34,6 +34,8 @@ export type PrivateObject =
   | (Base & { kind: 'inotify'; watches: InotifyWatch[] })
   | (Base & { kind: 'epoll'; items: PlannedItem[] })
   | (Base & { kind: 'pipe'; write: FdSlot[]; writeStatusFlags: number; size: number; bytes: Buffer })
+  /** a TCP connection of the original's: the clone gets a stream whose peer has gone (snapshot-connections.ts) */
+  | (Base & { kind: 'connection'; peer: string })
   | (Base & {
       kind: 'socketpair';
       /** SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET */

@@ -21,6 +21,7 @@ import {
   type FdKind,
 } from '../../proc/fdinfo.js';
 import { planSocketpairs, type EarlyFdState } from './snapshot-socketpairs.js';
+import { planConnections } from './snapshot-connections.js';
 import { FdInfoCache, STATUS_MASK } from './fd-info-cache.js';
 import { clockNs, closeQuietly, F_GETPIPE_SZ, F_SETPIPE_SZ, fcntl, FIONREAD, ioctlPtr, kcmpEpollTarget, kcmpFile, pidfdGetfd, pidfdOpen, pipe2, teeNonblock } from './fd-syscalls.js';
 import type { NotCopied, PlannedItem, PrivateObject, PrivatePlan } from './plan.js';
@@ -172,6 +173,7 @@ export function planPrivateFds(pid: number, early?: EarlyFdState): PrivatePlan {
       });
     }
     objects.push(...planSocketpairs(pid, all, infos, getPidfd, notCopied, early?.unixSockets));
+    objects.push(...planConnections(pid, all, infos));
     for (const e of all.filter((x) => x.kind === 'io_uring'))
       notCopied.push({ fd: e.fd, kind: 'io_uring', reason: 'an io_uring instance and its rings (shared memory) cannot be copied: the clone shares it with the original', effect: 'shared' });
     return { objects, notCopied };

@@ -9,7 +9,14 @@ const PR = {
   SET_CHILD_SUBREAPER: 36, GET_CHILD_SUBREAPER: 37, SET_THP_DISABLE: 41, GET_THP_DISABLE: 42,
 } as const;
 
-export function adoptPrctl(calls: CopyCalls, src: number, srcCalls: SourceCalls): void {
+/** The settings a later id change in the copy resets (the kernel clears one and resets the other). */
+export interface IdSensitive {
+  pdeath: number;
+  dumpable: number;
+}
+
+export function adoptPrctl(calls: CopyCalls, src: number, srcCalls: SourceCalls): IdSensitive {
+  let dumpable = 0;
   const readInt = (what: string, op: number) => srcCalls.readInto(what, NR_ADOPT.prctl, (slot) => [op, slot, 0, 0, 0], 4).readInt32LE(0);
   const pdeath = readInt('prctl(PR_GET_PDEATHSIG)', PR.GET_PDEATHSIG);
   if (pdeath) calls.call(`prctl(PR_SET_PDEATHSIG, ${pdeath}) as in PID ${src}`, NR_ADOPT.prctl, [PR.SET_PDEATHSIG, pdeath, 0, 0, 0]);
@@ -19,5 +26,13 @@ export function adoptPrctl(calls: CopyCalls, src: number, srcCalls: SourceCalls)
     const want = srcCalls.call(`prctl(PR_GET_${name})`, NR_ADOPT.prctl, [get, 0, 0, 0, 0]);
     const have = calls.call(`prctl(PR_GET_${name})`, NR_ADOPT.prctl, [get, 0, 0, 0, 0]);
     if (want !== have) calls.call(`prctl(PR_SET_${name}, ${want}) as in PID ${src}`, NR_ADOPT.prctl, [set, want, 0, 0, 0]);
+    if (get === PR.GET_DUMPABLE) dumpable = Number(want);
   }
+  return { pdeath, dumpable };
+}
+
+/** Puts back what a uid change in the copy reset: its parent-death signal and "dumpable". */
+export function restoreIdSensitive(call: (what: string, nr: number, args: (bigint | number)[]) => bigint, s: IdSensitive): void {
+  if (s.pdeath) call(`prctl(PR_SET_PDEATHSIG, ${s.pdeath})`, NR_ADOPT.prctl, [PR.SET_PDEATHSIG, s.pdeath, 0, 0, 0]);
+  call(`prctl(PR_SET_DUMPABLE, ${s.dumpable})`, NR_ADOPT.prctl, [PR.SET_DUMPABLE, s.dumpable, 0, 0, 0]);
 }

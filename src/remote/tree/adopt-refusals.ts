@@ -1,9 +1,11 @@
-// What a copy made by X cannot become: it runs with X's credentials, so C must
-// have the same (a setuid or setcap member, or one that changed its user or
-// capabilities, is refused), the same LSM label, and no seccomp filter beyond
-// X's (a filter cannot be read back and installed again).
+// What a copy made by X cannot become: it starts with X's credentials and can
+// only lose privilege, so C must have no more than X may give (adopt-creds.ts:
+// a setuid or setcap member is refused; one that dropped to another user is
+// not), the same LSM label, and no seccomp filter beyond X's (a filter cannot
+// be read back and installed again).
 import { readFileSync } from 'node:fs';
 import { RemoteError } from '../errors.js';
+import { credsGap, readCreds } from './adopt-creds.js';
 
 /** One line of /proc/PID/status (statusField's pattern would run into the next line when a value is empty, as Groups often is). */
 export function statusValue(pid: number, name: string): string {
@@ -11,14 +13,11 @@ export function statusValue(pid: number, name: string): string {
   return line ? line.slice(name.length + 1).trim() : '';
 }
 
-/** Refuses a C the copy cannot become: other credentials, or a seccomp filter of its own. */
+/** Refuses a C the copy cannot become: more privilege than X, or a seccomp filter of its own. */
 export function refuseAdoption(src: number, parent: number): void {
-  for (const name of ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) {
-    const a = statusValue(src, name);
-    const b = statusValue(parent, name);
-    if (a !== b)
-      throw new RemoteError(`PID ${src} has other credentials than its parent's copy ${parent} (${name}: ${a} vs ${b}; a setuid or setcap program, or one that changed its user or capabilities): its copy, made by the parent's copy, cannot be given them`, 'not-supported');
-  }
+  const gap = credsGap(readCreds(src), readCreds(parent));
+  if (gap)
+    throw new RemoteError(`PID ${src} has other credentials than its parent's copy ${parent} (${gap}; a setuid or setcap program): its copy, made by the parent's copy, cannot be given them`, 'not-supported');
   const label = (pid: number) => {
     try {
       return readFileSync(`/proc/${pid}/attr/current`, 'utf8').replace(/\0/g, '').trim();

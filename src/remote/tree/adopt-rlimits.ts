@@ -1,4 +1,7 @@
-// C's resource limits given to its copy with prlimit, from outside.
+// C's resource limits given to its copy with prlimit, from outside. C's are
+// read from /proc/PID/limits: prlimit on a process of another user needs
+// CAP_SYS_RESOURCE (which a container may not grant), the file does not.
+import { readFileSync } from 'node:fs';
 import { libc, lastErrno } from '../../native/libc.js';
 import { RemoteError } from '../errors.js';
 
@@ -12,6 +15,21 @@ function getLimit(pid: number, res: number): Buffer {
   return b;
 }
 
+const RLIM_INFINITY = 0xffffffffffffffffn;
+
+/** Every limit of `pid` (16 bytes each: soft, hard) from /proc/PID/limits, whose rows are in resource order. */
+function readLimits(pid: number): Buffer[] {
+  const rows = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').slice(1).filter((l) => l.trim());
+  if (rows.length < RLIMIT_COUNT) throw new RemoteError(`/proc/${pid}/limits lists ${rows.length} limits, not ${RLIMIT_COUNT}`, 'failed');
+  return rows.slice(0, RLIMIT_COUNT).map((row) => {
+    const [, soft, hard] = row.trim().split(/\s{2,}/);
+    const b = Buffer.alloc(16);
+    b.writeBigUInt64LE(soft === 'unlimited' ? RLIM_INFINITY : BigInt(soft!), 0);
+    b.writeBigUInt64LE(hard === 'unlimited' ? RLIM_INFINITY : BigInt(hard!), 8);
+    return b;
+  });
+}
+
 /**
  * C's resource limits, set in the copy from outside. Called once C's memory is
  * in place (the copy's own mappings, X's, are gone by then: C's limits on
@@ -19,8 +37,9 @@ function getLimit(pid: number, res: number): Buffer {
  * use numbers above X's RLIMIT_NOFILE).
  */
 export function adoptRlimits(cpid: number, src: number): void {
+  const limits = readLimits(src);
   for (let res = 0; res < RLIMIT_COUNT; res++) {
-    const want = getLimit(src, res);
+    const want = limits[res]!;
     if (!want.equals(getLimit(cpid, res)) && prlimit(cpid, res, want, null) < 0)
       throw new RemoteError(`PID ${src}: resource limit ${res} cannot be given to its copy ${cpid} (errno ${lastErrno()})`, 'failed');
   }

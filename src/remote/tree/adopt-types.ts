@@ -65,6 +65,8 @@ export interface AdoptStats {
   signalsSet: number;
   /** namespaces of C (mount, UTS, IPC, network, cgroup) the copy joined */
   namespacesJoined: number;
+  /** C's user and group ids, groups, capabilities or securebits were not X's and were given to the copy */
+  credsChanged: boolean;
   /** system calls injected into the copy and into C */
   callsInCopy: number;
   callsInSource: number;

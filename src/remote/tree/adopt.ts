@@ -8,7 +8,8 @@
 //   2. its inherited rseq registration (X's area) is dropped while X's memory is there;
 //   3. memory: C's mappings, only the pages that differ from X's (adopt-memory.ts);
 //   4. mm fields, signal dispositions, descriptors, namespaces and cgroup,
-//      process attributes (cwd, root, umask, rlimits, personality, name, prctl settings);
+//      process attributes (cwd, root, umask, rlimits, personality, name),
+//      credentials (ids, groups, capabilities: adopt-creds.ts), prctl settings;
 //   5. the leader's own thread state fork does not give (TID address, TID
 //      field, signal stack, rseq);
 // and later, when the tree is given back, `build` makes C's other threads
@@ -30,10 +31,11 @@ import { adoptMm } from './adopt-mm.js';
 import { adoptSignals } from './adopt-signals.js';
 import { adoptFds } from './adopt-fds.js';
 import { adoptNamespaces } from './adopt-namespaces.js';
-import { adoptPrctl } from './adopt-prctl.js';
+import { adoptPrctl, restoreIdSensitive, type IdSensitive } from './adopt-prctl.js';
 import { adoptProcess, exitSignal } from './adopt-process.js';
 import { refuseAdoption } from './adopt-refusals.js';
 import { adoptRlimits } from './adopt-rlimits.js';
+import { adoptGroups, giveUser, type UserStep } from './adopt-creds.js';
 import type { AdoptedCopy, AdoptOptions, AdoptParent, AdoptSource, AdoptStats } from './adopt-types.js';
 
 export type { AdoptedCopy, AdoptOptions, AdoptParent, AdoptSource, AdoptStats } from './adopt-types.js';
@@ -118,12 +120,13 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
     mark('fds');
     const namespacesJoined = adoptNamespaces(calls, cpid, src);
     adoptProcess(calls, cpid, src);
-    adoptPrctl(calls, src, srcCalls);
+    const userStep = adoptGroups(calls, cpid, src, srcCalls); // the uids follow in build, once descriptors are planted
+    const idSensitive = adoptPrctl(calls, src, srcCalls); // after the gid change: it clears pdeathsig and resets dumpable
     adoptLeaderThread(calls, cpid, source);
     calls.finish(base, source.insn);
     mark('process');
-    const stats: AdoptStats = { ...mem, fdsKept: fds.kept, fdsInstalled: fds.installed, signalsSet, namespacesJoined, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
-    return { pid: cpid, main, base, insn: source.insn, source, stats, build: (built) => buildAdopted(cpid, main, source, built) };
+    const stats: AdoptStats = { ...mem, fdsKept: fds.kept, fdsInstalled: fds.installed, signalsSet, namespacesJoined, credsChanged: userStep !== undefined, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
+    return { pid: cpid, main, base, insn: source.insn, source, stats, build: (built) => buildAdopted(cpid, main, source, built, userStep && { step: userStep, idSensitive }) };
   } catch (e) {
     killCopy(cpid);
     main.detached = true;
@@ -135,12 +138,16 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
 }
 
 /** C's other threads made in the copy, as the one-process engine makes them after its fork. */
-function buildAdopted(cpid: number, main: TracedTask, source: AdoptSource, built: TracedTask[]) {
+function buildAdopted(cpid: number, main: TracedTask, source: AdoptSource, built: TracedTask[], user?: { step: UserStep; idSensitive: IdSensitive }) {
   const f = source.states[0]!;
   let notCopied: NotCopied[] | undefined;
   const plan = source.fdPlan;
-  const beforeThreads = plan && ((task: TracedTask, b: Buffer, cmem: ProcessMemory) => {
-    notCopied = installPrivateFds({ main: task, base: b, insn: source.insn, mem: cmem, scratch: stackSlot(f.regs) }, plan);
+  const beforeThreads = (plan || user) && ((task: TracedTask, b: Buffer, cmem: ProcessMemory) => {
+    if (plan) notCopied = installPrivateFds({ main: task, base: b, insn: source.insn, mem: cmem, scratch: stackSlot(f.regs) }, plan);
+    if (user) {
+      const call = (what: string, nr: number, args: (bigint | number)[]) => checkResult(what, task.tid, injectSyscall(task, source.insn, b, nr, args));
+      giveUser({ call, write: (at, data) => cmem.write(at, data), scratch: stackSlot(f.regs) }, user.step, cpid, () => restoreIdSensitive(call, user.idSensitive));
+    }
   });
   // buildClone collects the copy's first stop: from our last call's exit stop, into the
   // kernel's signal path without running a user instruction

@@ -10,8 +10,9 @@ import { RemoteError } from '../errors.js';
 import { preflight } from '../preflight.js';
 import { refuseTidCachingRuntime } from '../tid-caching.js';
 import { readEarlyFdState } from '../private/snapshot-socketpairs.js';
-import { childrenOf, credentials, isZombie, namespaceOf, readProcMember, type ProcMember } from './proc-member.js';
+import { childrenOf, isZombie, noNewPrivs, namespaceOf, readProcMember, type ProcMember } from './proc-member.js';
 import { FrozenMember } from './frozen-member.js';
+import { credsGap, readCreds } from './adopt-creds.js';
 
 export interface TreeNode {
   info: ProcMember;
@@ -50,13 +51,13 @@ function checkMember(pid: number, info: ProcMember, root: number, rootNs: string
   if (namespaceOf(pid, 'pid') !== rootNs)
     throw refuse(`PID ${pid} (${info.comm}) in the tree of ${root} is in another PID namespace (${namespaceOf(pid, 'pid')}, the root's is ${rootNs}): its copy cannot be made there`);
   if (parent !== undefined) {
-    const mine = credentials(pid);
-    const theirs = credentials(parent);
-    const differs = Object.keys(mine).find((k) => mine[k] !== theirs[k]);
-    if (differs)
+    const gap = credsGap(readCreds(pid), readCreds(parent));
+    if (gap)
       throw refuse(
-        `PID ${pid} (${info.comm}) in the tree of ${root} has other credentials than its parent ${parent} (${differs}: ${mine[differs]} vs ${theirs[differs]}; a setuid program or a changed identity): its copy is forked by its parent's copy and would not have them`,
+        `PID ${pid} (${info.comm}) in the tree of ${root} has other credentials than its parent ${parent} (${gap}; a setuid or setcap program): its copy is forked by its parent's copy, which can only give up privilege`,
       );
+    if (noNewPrivs(parent) && !noNewPrivs(pid))
+      throw refuse(`PID ${pid} (${info.comm}) in the tree of ${root} has no_new_privs off and its parent ${parent} on: its copy, forked by the parent's copy, cannot turn it off`);
   }
   if (!opts.exactTids) refuseTidCachingRuntime(pid);
 }

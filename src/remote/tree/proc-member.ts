@@ -62,16 +62,11 @@ export function namespaceOf(pid: number, kind: 'pid' | 'pid_for_children' | 'use
   }
 }
 
-/** The credential lines of /proc/PID/status a forked copy inherits from its parent. */
-export function credentials(pid: number): Record<string, string> {
-  let text = '';
+/** Whether a process has no_new_privs set (its copy can set it, never clear it). */
+export function noNewPrivs(pid: number): boolean {
   try {
-    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return /^NoNewPrivs:\s*1$/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
-    return {};
+    return false;
   }
-  const out: Record<string, string> = {};
-  for (const key of ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs'])
-    out[key] = new RegExp(`^${key}:[ \\t]*(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
-  return out;
 }
