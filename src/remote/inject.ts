@@ -13,6 +13,7 @@
 // are started together and then collected, so they run in parallel.
 import * as pt from './ptrace.js';
 import { errnoName } from './libc.js';
+import { eagainHint } from './thread-limits.js';
 import { setReg, sreg } from './regs.js';
 import type { TracedTask } from './task.js';
 
@@ -34,7 +35,8 @@ export const NR = {
 
 export class InjectedCallFailed extends Error {
   constructor(readonly call: string, readonly tid: number, readonly errno: number) {
-    super(`${call} in thread ${tid} failed: ${errnoName(errno)}`);
+    // a thread or process that cannot be made for EAGAIN: name the limit reached
+    super(`${call} in thread ${tid} failed: ${errno === 11 && /^clone/.test(call) ? eagainHint(tid) : errnoName(errno)}`);
   }
 }
 

@@ -10,6 +10,7 @@
 // thread, so if we die meanwhile it dies with us.
 //
 // The table's layout is native/parasite/parasite.h; offsets here follow it.
+import { eagainHint } from './thread-limits.js';
 import { existsSync, readFileSync } from 'node:fs';
 import * as pt from './ptrace.js';
 import { checkResult, injectSyscall } from './inject.js';
@@ -21,6 +22,7 @@ import type { ProcessMemory } from './memory.js';
 import type { ThreadState } from './capture.js';
 
 const HEADER_BYTES = 64;
+const EAGAIN = 11;
 const SLOT_BYTES = 128;
 const STACK_BYTES = 4096;
 const H = { nthreads: 0, made: 4, restored: 8, finished: 12, cloneErr: 20, cloneFailedAt: 24 } as const;
@@ -127,7 +129,7 @@ export function makeThreadsByParasite(main: TracedTask, base: Buffer, insn: bigi
   const cloneErr = head.readInt32LE(H.cloneErr);
   if (cloneErr) {
     const i = head.readUInt32LE(H.cloneFailedAt);
-    throw new Error(`clone for thread ${states[i]!.tid} (the parasite's) failed: errno ${-cloneErr}`);
+    throw new Error(`clone for thread ${states[i]!.tid} (the parasite's) failed: ${-cloneErr === EAGAIN ? eagainHint(main.tgid) : `errno ${-cloneErr}`}`);
   }
   states.forEach((t, i) => {
     const err = slots.readInt32LE(i * SLOT_BYTES + S.err);
