@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { packageRoot } from '../src/native/paths.js';
 import { have } from './helpers/programs.js';
 import { killAndWait } from './helpers/kill-wait.js';
+import { runForkall } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 
-const cli = join(packageRoot, 'bin', 'forkall.js');
 
 // each connection: "first" line, then (later) "go" line, then the answer names the answering process
 const server = [
@@ -44,17 +43,6 @@ function connect(port: number): Promise<{ sock: Socket; text: () => string; clos
   });
 }
 
-function cloneCli(pid: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [cli, 'clone', '-p', String(pid), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    c.on('error', reject);
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 test('a connection in progress at the clone: its client gets one answer, from the original; the clone sees that client gone and serves new ones', { skip: have('python3') ? false : 'python3 is not installed', timeout: 120_000 }, async () => {
   const p = spawn('python3', ['-c', server], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -74,7 +62,7 @@ test('a connection in progress at the clone: its client gets one answer, from th
     socks.push(c.sock);
     c.sock.write('first\n');
     await waitFor('the original to read the first line', () => lines.includes(`got first ${p.pid}`) || undefined, 30_000);
-    const r = await cloneCli(p.pid!);
+    const r = await runForkall(['clone', '-p', String(p.pid!), '--json']);
     assert.equal(r.code, 0, r.stderr);
     const clone = (JSON.parse(r.stdout) as { clones: { pid: number }[] }).clones[0]!.pid;
     pids.push(clone);

@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../src/native/paths.js';
 import { have } from './helpers/programs.js';
 import { killAndWait } from './helpers/kill-wait.js';
+import { runForkall } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 
-const cli = join(packageRoot, 'bin', 'forkall.js');
 const skip = !have('python3') || !have('setpriv') ? 'needs python3 and setpriv (util-linux)' : process.getuid?.() !== 0 ? 'runs the target as nobody: needs root' : false;
 
 // 8 threads, then a heartbeat; a clone says so with its thread count
@@ -46,17 +45,6 @@ function startAsNobody(ulimits: string): { p: ChildProcess; lines: string[] } {
   return { p, lines };
 }
 
-function cloneCli(pid: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [cli, 'clone', '-p', String(pid), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    c.on('error', reject);
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const status = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8');
 const field = (pid: number, key: string) => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(status(pid))?.[1];
@@ -85,7 +73,7 @@ test('at its user\'s RLIMIT_NPROC a remote clone fails naming the limit and its 
     await waitFor('9 threads', () => threads(pid).length === 9 || undefined, 30_000);
     const tids = threads(pid);
     const mask = field(pid, 'SigBlk');
-    const r = await cloneCli(pid);
+    const r = await runForkall(['clone', '-p', String(pid), '--json']);
     assert.equal(r.code, 8, `exit code (stdout ${r.stdout}, stderr ${r.stderr})`);
     const err = (JSON.parse(r.stdout) as { error: { message: string } }).error.message;
     assert.match(err, /EAGAIN: a limit on processes and threads was reached — RLIMIT_NPROC of PID \d+ is \d+ and its user \(uid 65534\) runs \d+ threads/);
@@ -116,7 +104,7 @@ test('with RLIMIT_SIGPENDING 0 a remote clone is made whole and runs', { skip, t
   try {
     const pid = Number(await waitFor('the target', () => lines.map((l) => /^up (\d+)/.exec(l)?.[1]).find(Boolean), 30_000));
     await waitFor('9 threads', () => threads(pid).length === 9 || undefined, 30_000);
-    const r = await cloneCli(pid);
+    const r = await runForkall(['clone', '-p', String(pid), '--json']);
     assert.equal(r.code, 0, r.stderr);
     const clone = (JSON.parse(r.stdout) as { clones: { pid: number; threads: number }[] }).clones[0]!;
     pids.push(clone.pid);

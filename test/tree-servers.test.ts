@@ -10,15 +10,14 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { packageRoot } from '../src/native/paths.js';
 import { statFields } from '../src/proc/tasks.js';
 import type { TreeCloneResult } from '../src/remote/tree/clone-tree.js';
 import { freePort, httpGet } from './helpers/servers.js';
 import { have } from './helpers/programs.js';
 import { killAndWait } from './helpers/kill-wait.js';
+import { runForkall } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 
-const cli = join(packageRoot, 'bin', 'forkall.js');
 const skip = !have('nginx') ? 'nginx is not installed (apt-get install nginx-light)' : process.getuid?.() !== 0 ? 'nginx drops its workers to another user only when started as root' : false;
 
 const status = (pid: number, key: string) => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
@@ -50,17 +49,6 @@ function nginxConfig(dir: string, port: number): string {
   ].join('\n');
 }
 
-function cloneTreeCli(pid: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [cli, 'clone', '-p', String(pid), '--tree', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    c.on('error', reject);
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 test('nginx (root master, 2 workers as another user with 4 pool threads each): the tree cloned under client load serves beside the original and alone after its graceful quit', { skip, timeout: 300_000 }, async () => {
   const dir = mkdtempSync('/tmp/forkall-nginx-');
@@ -96,7 +84,7 @@ test('nginx (root master, 2 workers as another user with 4 pool threads each): t
       }
       return served;
     })();
-    const r = await cloneTreeCli(m);
+    const r = await runForkall(['clone', '-p', String(m), '--tree', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as TreeCloneResult;
     started.push(...report.members.map((x) => x.clonePid));
