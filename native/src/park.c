@@ -299,6 +299,14 @@ static int park_timeout_error(struct fa_op *op)
 				   "parking signal %d (EAGAIN: the user's queued signals reached RLIMIT_SIGPENDING)",
 			       s->tid, comm, op->timeout_ms, op->sig);
 	}
+	/* name a thread that blocks the signal if there is one: it is the cause,
+	 * and callers (forkall run) act on that cause; others may just be late */
+	for (unsigned i = 0; s && i < op->nslots; i++)
+		if (__atomic_load_n(&fa_area.slots[i].state, __ATOMIC_ACQUIRE) == FA_SIGNALLED &&
+		    fa_task_blocks_signal(fa_area.slots[i].tid, op->sig) == 1) {
+			s = &fa_area.slots[i];
+			break;
+		}
 	int tid = s ? s->tid : 0;
 	fa_task_comm(tid, comm, sizeof comm);
 	int blocks = fa_task_blocks_signal(tid, op->sig);

@@ -1,5 +1,6 @@
 // When the agent cannot freeze a program (a thread keeps the parking signal
-// blocked: node, and other runtimes that block every signal in a thread),
+// blocked: node, and other runtimes that block every signal in a thread; or a
+// thread does not park in time for another reason),
 // `forkall run` freezes it from outside instead: the program is stopped
 // (SIGSTOP: it never runs its own code again, like a frozen template) and
 // every clone is made from that held state by the remote engine (ptrace),
@@ -16,14 +17,14 @@ import type { Clone, CloneNotCopied, CloneResult, Template } from '../../server/
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
-const BLOCKS = /thread \d+ \([^)]*\) did not park within \d+ ms: it blocks the parking signal \d+/;
+const BLOCKS = /thread \d+ \([^)]*\) did not park within \d+ ms(: it blocks the parking signal \d+| \(state .\)|: it is [^(\n]*[^ (\n])?/;
 
 /** "thread T (name) did not park ...: it blocks the parking signal S", without advice meant for C callers. */
 export function blockedReason(e: unknown): string {
   return (e instanceof Error && BLOCKS.exec(e.message)?.[0]) || String(e);
 }
 
-/** The agent's freeze failed because a thread blocks the parking signal. */
+/** The agent's freeze failed because a thread did not park (it blocks the parking signal, or was late): ptrace needs no cooperation. */
 export function blocksParkingSignal(e: unknown): boolean {
   return e instanceof Error && BLOCKS.test(e.message);
 }

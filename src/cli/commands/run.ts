@@ -61,7 +61,8 @@ port). --shared-fds gives fork's plain sharing back. What a clone could not
 make private is reported (notCopied). Runtimes that cache thread IDs need
 --exact-tids: Go programs are refused without it; Python asyncio needs it.
 
-A program the agent cannot freeze (a thread blocks every signal: node) is held
+A program the agent cannot freeze (a thread blocks every signal, as in node, or
+does not park in time) is held
 stopped instead and each clone is made from outside with ptrace (the remote
 engine): an extra "held" event says so, "via" is "ptrace".
 
