@@ -27,7 +27,7 @@ const notForTheAgent: Record<string, string> = {
 // this file compares against waits for a partner that never comes. The agent's private
 // event objects are checked by test/agent-servers.test.ts (event_objects fixture: a second
 // clone of one template sees none of what the first did, every object kind).
-for (const name of ['private_eventfd', 'private_epoll', 'private_timerfd', 'private_signalfd', 'private_inotify', 'private_pipe'])
+for (const name of ['private_eventfd', 'private_epoll', 'private_timerfd', 'private_signalfd', 'private_inotify', 'private_pipe', 'private_tcp'])
   notForTheAgent[name] = 'parent and clone must meet; a frozen template never does (the agent\'s private objects: test/agent-servers.test.ts)';
 
 /** Labels whose lines in `clone` do not begin with the template's lines for that label. */

@@ -150,8 +150,11 @@ pid_t forkall(void);
  * ends the process holds (with the bytes buffered in them; queued datagrams
  * are not copied), inotify instances (same watches and watch descriptors; needs
  * CAP_DAC_READ_SEARCH to reopen the watched inodes, else the instance stays
- * shared; queued events are not copied). Sockets, files, terminals and pipes to
- * other processes stay shared. Not copied: epoll registrations of fds closed
+ * shared; queued events are not copied). A TCP connection (any TCP socket
+ * not listening) stays the parent's alone: the child gets, at its number, a
+ * stream whose peer has gone (reads give end of file, writes EPIPE), so a peer
+ * never gets two answers in one stream. Listening and other sockets, files,
+ * terminals and pipes to other processes stay shared. Not copied: epoll registrations of fds closed
  * since they were added. A re-created registration reports a
  * ready level once more (EPOLLET: one extra edge). The parent's threads stay
  * parked until the child has made its copies. Without the flag (the default,

@@ -210,6 +210,20 @@ static long copy_socketpair(struct work *w, struct fa_pfd *a)
 	return 0;
 }
 
+/* A TCP connection stays the original's: the copy is one end of a new stream
+ * socketpair whose other end is closed at once, so a read gives end of file
+ * and a write EPIPE, and the clone drops that peer as a closed connection. */
+static long ended_stream(struct fa_pfd *e)
+{
+	int s[2];
+	long err = fa_sys4(SYS_socketpair, 1 /* AF_UNIX */, FA_SOCK_STREAM | (int)FA_O_CLOEXEC, 0, s);
+	if (err < 0)
+		return err;
+	fa_sys1(SYS_close, s[1]);
+	set_status(s[0], e->flags);
+	return s[0];
+}
+
 static long copy_one(struct work *w, struct fa_pfd *e)
 {
 	long fd;
@@ -232,6 +246,9 @@ static long copy_one(struct work *w, struct fa_pfd *e)
 		return e->newfd >= 0 ? 0 : copy_pipe(w, e);
 	case FA_PFD_UNIX:
 		return e->newfd >= 0 ? 0 : copy_socketpair(w, e);
+	case FA_PFD_TCP:
+		fd = ended_stream(e);
+		break;
 	case FA_PFD_INOTIFY:
 		fd = fa_pfd_copy_inotify(e, w->t.buf, w->t.buf_len, w->r);
 		if (fd == 0) {

@@ -3,7 +3,9 @@
  * its own (epoll instances, eventfds, timerfds, signalfds, pipes and unix
  * socketpairs whose both ends the process holds, inotify) that breaks a clone running
  * beside its original: each consumes the other's events and changes the
- * other's registrations. fa_private_fds() runs in the child, on the forking
+ * other's registrations. A TCP connection (any TCP socket not listening) is
+ * the original's alone: two processes on one stream would answer the peer
+ * twice, so the clone gets a stream whose peer has gone at that number. fa_private_fds() runs in the child, on the forking
  * thread, before any other thread exists again, and replaces each such object
  * by a copy of its state at the same fd numbers (close-on-exec and status
  * flags kept). Sockets, files, terminals and pipes to other processes stay
@@ -30,6 +32,7 @@ enum fa_pfd_kind {
 	FA_PFD_INOTIFY,
 	FA_PFD_PIPE,
 	FA_PFD_UNIX, /* a unix socket; private only if its peer is held too */
+	FA_PFD_TCP, /* a TCP socket that is not listening: ended in the copy */
 };
 
 /* One registration of an epoll instance, as its fdinfo shows it. */

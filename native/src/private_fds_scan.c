@@ -13,8 +13,8 @@
 
 const char *fa_pfd_kind_name(int kind)
 {
-	static const char *const names[] = { "?", "epoll", "eventfd", "timerfd", "signalfd", "inotify", "pipe", "socketpair" };
-	return kind > 0 && kind <= FA_PFD_UNIX ? names[kind] : "?";
+	static const char *const names[] = { "?", "epoll", "eventfd", "timerfd", "signalfd", "inotify", "pipe", "socketpair", "tcp connection" };
+	return kind > 0 && kind <= FA_PFD_TCP ? names[kind] : "?";
 }
 
 static int starts(const char *s, const char *p)
@@ -92,6 +92,21 @@ static void path_of(char *out, const char *dir, int fd)
 	out[i + fa_utoa(out + i, (unsigned)fd)] = 0;
 }
 
+static int sockopt(int fd, int name)
+{
+	int v = -1;
+	unsigned len = sizeof v;
+	return fa_sys5(SYS_getsockopt, fd, 1 /* SOL_SOCKET */, name, &v, &len) == 0 ? v : -1;
+}
+
+/* A TCP socket that is not listening: connected, connecting, or not yet
+ * either. A listening socket stays shared (the clone serves the same port). */
+static int tcp_connection(int fd)
+{
+	return sockopt(fd, 38 /* SO_PROTOCOL */) == 6 /* IPPROTO_TCP */ &&
+	       sockopt(fd, 30 /* SO_ACCEPTCONN */) == 0;
+}
+
 static int classify(int fd, unsigned long *ino)
 {
 	char path[40], link[64];
@@ -116,10 +131,11 @@ static int classify(int fd, unsigned long *ino)
 		*ino = (unsigned long)fa_parse_num(&p, 10);
 		if (link[0] == 'p')
 			return FA_PFD_PIPE;
-		int domain = 0;
-		unsigned len = sizeof domain;
-		if (fa_sys5(SYS_getsockopt, fd, 1 /* SOL_SOCKET */, 39 /* SO_DOMAIN */, &domain, &len) == 0 && domain == 1)
+		int domain = sockopt(fd, 39 /* SO_DOMAIN */);
+		if (domain == 1 /* AF_UNIX */)
 			return FA_PFD_UNIX;
+		if ((domain == 2 /* AF_INET */ || domain == 10 /* AF_INET6 */) && tcp_connection(fd))
+			return FA_PFD_TCP;
 	}
 	return 0;
 }

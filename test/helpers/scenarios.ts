@@ -77,4 +77,5 @@ export const scenarios: ScenarioSpec[] = [
   { name: 'private_signalfd', flavours: both },
   { name: 'private_inotify', flavours: both },
   { name: 'private_pipe', flavours: both },
+  { name: 'private_tcp', flavours: both },
 ];
