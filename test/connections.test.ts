@@ -2,7 +2,8 @@
 // its client gets one answer, from the original, and the clone's handler of
 // that connection sees its client gone (end of file). Without this the clone,
 // sharing the socket as after fork, would read the client's bytes or answer
-// in the same stream. The server is Python's own socketserver.
+// in the same stream. The server is Python's own socketserver, cloned by the
+// remote engine and served as a template by the agent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -12,6 +13,8 @@ import { have } from './helpers/programs.js';
 import { killAndWait } from './helpers/kill-wait.js';
 import { runForkall } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
+import { spawnTemplate } from '../src/server/template.js';
+import type { Readable } from 'node:stream';
 
 
 // each connection: "first" line, then (later) "go" line, then the answer names the answering process
@@ -44,16 +47,24 @@ function connect(port: number): Promise<{ sock: Socket; text: () => string; clos
 }
 
 
-test('a connection in progress at the clone: its client gets one answer, from the original; the clone sees that client gone and serves new ones', { skip: have('python3') ? false : 'python3 is not installed', timeout: 120_000 }, async () => {
-  const p = spawn('python3', ['-c', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Every complete line the stream gives, as it comes. */
+function linesOf(stream: Readable): string[] {
   const lines: string[] = [];
   let buf = '';
-  p.stdout!.on('data', (d: Buffer) => {
+  stream.on('data', (d: Buffer) => {
     buf += d;
     const parts = buf.split('\n');
     buf = parts.pop()!;
     lines.push(...parts);
   });
+  return lines;
+}
+
+const skip = have('python3') ? false : 'python3 is not installed';
+
+test('a connection in progress at the clone: its client gets one answer, from the original; the clone sees that client gone and serves new ones', { skip, timeout: 120_000 }, async () => {
+  const p = spawn('python3', ['-c', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = linesOf(p.stdout!);
   const pids = [p.pid!];
   const socks: Socket[] = [];
   try {
@@ -82,5 +93,34 @@ test('a connection in progress at the clone: its client gets one answer, from th
   } finally {
     for (const s of socks) s.destroy();
     await killAndWait(...pids);
+  }
+});
+
+test('agent: a connection in progress when the template froze stays the template\'s; a clone sees that client gone and serves new ones', { skip, timeout: 120_000 }, async () => {
+  const t = await spawnTemplate('python3', ['-c', server], { at: 'request', stdio: ['ignore', 'pipe', 'inherit'], timeoutMs: 60_000 });
+  const lines = linesOf(t.process.stdout!);
+  const socks: Socket[] = [];
+  try {
+    const port = Number(await waitFor('the server\'s port', () => lines.map((l) => /^port (\d+)/.exec(l)?.[1]).find(Boolean), 30_000));
+    const c = await connect(port);
+    socks.push(c.sock);
+    c.sock.write('first\n');
+    await waitFor('the template to read the first line', () => lines.includes(`got first ${t.pid}`) || undefined, 30_000);
+    await t.requestSnapshot();
+    const clone = await t.clone();
+    // shared as after fork, the clone's handler would wait on the client's stream and answer its "go"
+    await waitFor('the clone\'s handler to see its client gone', () => lines.includes(`eof ${clone.pid}`) || undefined, 30_000);
+    c.sock.write('go\n');
+    await waitFor('a new connection answered by the clone', async () => {
+      const n = await connect(port);
+      socks.push(n.sock);
+      n.sock.write('first\ngo\n');
+      await Promise.race([n.closed, new Promise((res) => setTimeout(res, 5000))]);
+      return n.text() === `answer from ${clone.pid}\n` || undefined;
+    }, 60_000, 10);
+    assert.equal(c.text(), '', 'the frozen template\'s client got no answer from the clone');
+  } finally {
+    for (const s of socks) s.destroy();
+    await t.close();
   }
 });
