@@ -11,6 +11,12 @@ export function parsePositiveInt(flag: string, text: string, max = Number.MAX_SA
   return n;
 }
 
+/** A seed: a whole number below 2^64. */
+export function parseSeed(flag: string, text: string): bigint {
+  if (!/^\d{1,19}$/.test(text) || BigInt(text) >= 1n << 64n) throw new UsageError(`${flag} expects a whole number below 2^64, got '${text}'`);
+  return BigInt(text);
+}
+
 /** Parses "1,8,64" into at most MAX_LIST_ENTRIES whole numbers from min to max; the error names the flag. */
 export function parseNumberList(flag: string, text: string, min = 0, max = Number.MAX_SAFE_INTEGER): number[] {
   const out = text.split(',').map((x) => x.trim()).filter(Boolean).map(Number);

@@ -1,9 +1,10 @@
 // `forkall explore`: many clones of one frozen state, each under the schedule
 // perturbation its seed selects; distinct outcomes counted (docs/explore.md).
-import { OutcomeTable, outcomeKey, type Outcome, type RunResult } from './outcome.js';
+import { failing, OutcomeTable, outcomeKey, type Outcome, type RunResult } from './outcome.js';
 import { Session, type SessionOptions } from './session.js';
 
-export interface ExploreOptions extends SessionOptions {
+/** How to explore a frozen state, wherever it comes from. */
+export interface ExploreRunOptions {
   /** stop after this many runs */
   runs: number;
   /** ... or after this long, whichever comes first */
@@ -25,55 +26,65 @@ export interface ExploreOptions extends SessionOptions {
   stopWhen?(r: RunResult): boolean;
 }
 
+export interface ExploreOptions extends SessionOptions, ExploreRunOptions {}
+
 export interface ExploreReport {
   runs: number;
   schedulesPerSec: number;
+  /** how long starting and freezing the program took (0 for a served template: frozen before) */
   snapshotMs: number;
+  /** set when a served template was explored (`forkall explore -p`) */
+  templatePid?: number;
   exploreMs: number;
   threads: number;
   baseSeed: string;
   outcomes: Outcome[];
 }
 
+/** Starts the program, freezes it and explores it (see ExploreRunOptions). */
 export async function explore(o: ExploreOptions): Promise<ExploreReport> {
   const s = await Session.start(o);
   try {
-    s.mailbox.setSeeds(o.seed, false);
-    const table = new OutcomeTable();
-    const t0 = performance.now();
-    const deadline = o.seconds === undefined ? Infinity : t0 + o.seconds * 1000;
-    let started = 0, stop = false;
-    const worker = async (): Promise<void> => {
-      while (!stop && started < o.runs && performance.now() < deadline) {
-        started++;
-        const r = await s.run(o.timeoutMs);
-        table.add(r);
-        o.onRun?.(table, r, performance.now() - t0);
-        if (o.stopWhen?.(r)) stop = true;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
-    const exploreMs = performance.now() - t0;
-    if (o.confirm) await confirm(s, table, o.confirm, o.timeoutMs);
-    return {
-      runs: table.runs,
-      schedulesPerSec: table.runs / (exploreMs / 1000),
-      snapshotMs: Math.round(s.snapshotMs),
-      exploreMs: Math.round(exploreMs),
-      threads: s.threads,
-      baseSeed: o.seed.toString(),
-      outcomes: table.list(),
-    };
+    return await exploreSession(s, o);
   } finally {
     await s.close();
   }
 }
 
-const failed = (o: Outcome) => o.outcome === 'timeout' || o.outcome === 'deadlock' || o.exitCode !== 0;
+/** Explores the frozen state of session `s` (its template stays as it is). */
+export async function exploreSession(s: Session, o: ExploreRunOptions): Promise<ExploreReport> {
+  s.mailbox.setSeeds(o.seed, false);
+  const table = new OutcomeTable();
+  const t0 = performance.now();
+  const deadline = o.seconds === undefined ? Infinity : t0 + o.seconds * 1000;
+  let started = 0, stop = false;
+  const worker = async (): Promise<void> => {
+    while (!stop && started < o.runs && performance.now() < deadline) {
+      started++;
+      const r = await s.run(o.timeoutMs);
+      table.add(r);
+      o.onRun?.(table, r, performance.now() - t0);
+      if (o.stopWhen?.(r)) stop = true;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
+  const exploreMs = performance.now() - t0;
+  if (o.confirm) await confirm(s, table, o.confirm, o.timeoutMs);
+  return {
+    runs: table.runs,
+    schedulesPerSec: table.runs / (exploreMs / 1000),
+    snapshotMs: Math.round(s.snapshotMs),
+    ...(s.servedPid !== undefined ? { templatePid: s.servedPid } : {}),
+    exploreMs: Math.round(exploreMs),
+    threads: s.threads,
+    baseSeed: o.seed.toString(),
+    outcomes: table.list(),
+  };
+}
 
 /** Replays the seeds of each failing outcome in the same template, keeping the first that reproduces every time. */
 async function confirm(s: Session, table: OutcomeTable, times: number, timeoutMs: number): Promise<void> {
-  for (const o of table.list().filter(failed)) {
+  for (const o of table.list().filter(failing)) {
     let best: { seed: bigint; same: number } | undefined;
     for (const seed of table.candidates.get(o.outcome) ?? []) {
       s.mailbox.setSeeds(seed, true);
@@ -90,7 +101,7 @@ async function confirm(s: Session, table: OutcomeTable, times: number, timeoutMs
   }
 }
 
-export interface ReplayOptions extends SessionOptions {
+export interface ReplayRunOptions {
   seed: bigint;
   timeoutMs: number;
   /** where the clone's stdout/stderr go: 'pipe' collects them, numbers are our descriptors */
@@ -98,13 +109,20 @@ export interface ReplayOptions extends SessionOptions {
   stderr?: 'pipe' | number;
 }
 
-/** One clone under the schedule of `seed`. */
+export interface ReplayOptions extends SessionOptions, ReplayRunOptions {}
+
+/** One clone, of a new template of the program, under the schedule of `seed`. */
 export async function replay(o: ReplayOptions): Promise<RunResult> {
   const s = await Session.start(o);
   try {
-    s.mailbox.setSeeds(o.seed, true);
-    return await s.run(o.timeoutMs, ['ignore', o.stdout ?? 'pipe', o.stderr ?? 'pipe']);
+    return await replaySession(s, o);
   } finally {
     await s.close();
   }
+}
+
+/** One clone of session `s`'s frozen state under the schedule of `seed`. */
+export function replaySession(s: Session, o: ReplayRunOptions): Promise<RunResult> {
+  s.mailbox.setSeeds(o.seed, true);
+  return s.run(o.timeoutMs, ['ignore', o.stdout ?? 'pipe', o.stderr ?? 'pipe']);
 }

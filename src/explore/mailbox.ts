@@ -61,6 +61,11 @@ export class Mailbox {
     this.put(b, ARMED);
   }
 
+  /** Clones made from now on run as plain clones again (a served template between explorations). */
+  disarm(): void {
+    this.put(Buffer.alloc(4), ARMED);
+  }
+
   /**
    * The seed the clone with this PID ran (null when it never reached a
    * synchronisation point) and whether its scheduler found it deadlocked

@@ -27,6 +27,9 @@ export interface Outcome {
   replayed?: { same: number; of: number };
 }
 
+/** A run that did not pass: a non-zero exit, a signal, a deadlock or a timeout. */
+export const failing = (o: Pick<Outcome, 'outcome' | 'exitCode'>): boolean => o.outcome === 'timeout' || o.outcome === 'deadlock' || o.exitCode !== 0;
+
 function digest(out: Buffer, err: Buffer): string {
   return createHash('sha256').update(out).update('\0').update(err).digest('hex').slice(0, 8);
 }

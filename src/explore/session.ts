@@ -20,10 +20,32 @@ export interface SessionOptions {
 }
 
 export class Session {
-  readonly mailbox = new Mailbox();
   template!: Template;
   snapshotMs = 0;
   threads = 0;
+  /** false when the template belongs to someone else (a served template): close() only disarms */
+  private owned = true;
+
+  /** the served template's PID when this session attached to one (its snapshot was taken earlier) */
+  get servedPid(): number | undefined {
+    return this.owned ? undefined : this.template.pid;
+  }
+
+  constructor(readonly mailbox = new Mailbox()) {}
+
+  /**
+   * A session on a template that is already frozen and whose program was
+   * started with the scheduler and this mailbox (`forkall run --serve
+   * --explorable`); the template outlives the session.
+   */
+  static attach(template: Template, mailbox: Mailbox): Session {
+    const s = new Session(mailbox);
+    s.owned = false;
+    s.template = template;
+    s.threads = template.threads;
+    mailbox.arm(template.pid);
+    return s;
+  }
 
   static async start(o: SessionOptions): Promise<Session> {
     const s = new Session();
@@ -80,6 +102,7 @@ export class Session {
   }
 
   async close(): Promise<void> {
+    if (!this.owned) return this.mailbox.disarm();
     try {
       await this.template?.close();
     } finally {

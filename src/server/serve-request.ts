@@ -1,7 +1,9 @@
 // Validation of the JSON lines a served template receives (serve.ts). Anything
 // that is not exactly one of the documented requests gets a protocol error
 // that says what was wrong, never an internal error text.
-export type ServeRequest = { op: 'snapshot' } | { op: 'clone'; count?: number };
+import { parseExploreRequest, type ExploreRequest } from './serve-explore.js';
+
+export type ServeRequest = { op: 'snapshot' } | { op: 'clone'; count?: number } | ExploreRequest;
 
 export const MAX_CLONES_PER_REQUEST = 64;
 
@@ -16,9 +18,10 @@ export function parseServeRequest(line: string): ServeRequest | { error: string 
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     return { error: `protocol error: a request is a JSON object like {"op":"clone"}, got ${JSON.stringify(v)}` };
   const r = v as Record<string, unknown>;
+  if (r.op === 'explore') return parseExploreRequest(r);
   const allowed = r.op === 'clone' ? ['op', 'count'] : ['op'];
   const extra = Object.keys(r).filter((k) => !allowed.includes(k));
-  if (r.op !== 'snapshot' && r.op !== 'clone') return { error: `protocol error: "op" must be "snapshot" or "clone", got ${'op' in r ? JSON.stringify(r.op) : 'none'}` };
+  if (r.op !== 'snapshot' && r.op !== 'clone') return { error: `protocol error: "op" must be "snapshot", "clone" or "explore", got ${'op' in r ? JSON.stringify(r.op) : 'none'}` };
   if (extra.length) return { error: `protocol error: unknown field ${JSON.stringify(extra[0])} in a ${r.op} request` };
   if (r.op === 'snapshot') return { op: 'snapshot' };
   if (r.count === undefined) return { op: 'clone' };

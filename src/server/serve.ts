@@ -8,6 +8,7 @@ import type { NotCopied } from '../remote/private/plan.js';
 import type { Template } from './template.js';
 import { ensureServeDir, peerUid, servePath } from './serve-path.js';
 import { MAX_CLONES_PER_REQUEST, parseServeRequest, type ServeRequest } from './serve-request.js';
+import type { ExploreProgress, ExploreReply, ExploreRequest } from './serve-explore.js';
 
 export type { ServeRequest } from './serve-request.js';
 export type ServeReply =
@@ -15,7 +16,11 @@ export type ServeReply =
   | { ok: false; error: string };
 
 /** What is served: the agent's template, or anything that clones like it (a program held from outside). */
-export type ServeTarget = Pick<Template, 'requestSnapshot' | 'isFrozen' | 'pid' | 'clone' | 'threads'> & { process: { pid?: number } };
+export type ServeTarget = Pick<Template, 'requestSnapshot' | 'isFrozen' | 'pid' | 'clone' | 'threads'> & {
+  process: { pid?: number };
+  /** present when the program was started with the scheduler (`--explorable`): runs an exploration of the frozen state */
+  explore?(req: ExploreRequest, progress: (p: ExploreProgress) => void): Promise<ExploreReply>;
+};
 
 export interface ServeEvents {
   frozen?(threads: number): void;
@@ -23,7 +28,12 @@ export interface ServeEvents {
   exited?(pid: number, exitCode: number | null, signal: string | null): void;
 }
 
-async function answer(t: ServeTarget, req: ServeRequest, events: ServeEvents): Promise<ServeReply> {
+async function answer(t: ServeTarget, req: ServeRequest, events: ServeEvents, send: (line: object) => void): Promise<ServeReply | ExploreReply> {
+  if (req.op === 'explore') {
+    if (!t.explore) return { ok: false, error: `template ${t.pid} was not started with the scheduler: serve it with forkall run --serve --explorable -- PROGRAM` };
+    if (!t.isFrozen) return { ok: false, error: `template ${t.pid} is not frozen yet (forkall snapshot -p ${t.pid})` };
+    return t.explore(req, send);
+  }
   if (req.op === 'snapshot') {
     const threads = await t.requestSnapshot();
     events.frozen?.(threads);
@@ -70,7 +80,8 @@ function handle(conn: Socket, t: ServeTarget, events: ServeEvents): void {
         conn.write(JSON.stringify({ ok: false, error: req.error }) + '\n');
         continue;
       }
-      answer(t, req, events).then(
+      const send = (line: object) => conn.writable && conn.write(JSON.stringify(line) + '\n');
+      answer(t, req, events, send).then(
         (r) => conn.writable && conn.write(JSON.stringify(r) + '\n'),
         (e: Error) => conn.writable && conn.write(JSON.stringify({ ok: false, error: e.message }) + '\n'),
       );

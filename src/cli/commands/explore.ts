@@ -2,47 +2,16 @@
 // perturbed thread schedules, count the distinct outcomes (docs/explore.md).
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:os';
 import { explore, replay } from '../../explore/explore.js';
-import type { Outcome, RunResult } from '../../explore/outcome.js';
-import type { OutcomeTable } from '../../explore/outcome.js';
 import type { Trigger } from '../../server/template.js';
 import { EXIT } from '../exit-codes.js';
-import { parsePositiveInt } from '../options.js';
-import { makeTable } from '../table.js';
+import { parsePositiveInt, parseSeed } from '../options.js';
 import { UsageError } from '../usage-error.js';
 import { parseTrigger } from './run.js';
+import { EXPLORE_FOUND, progressLine, progressOf, REPLAY_TIMEOUT, reportExploration, reportReplay } from './explore-report.js';
+import { exploreServedCommand } from './explore-served.js';
 
-/** exit status of `explore`: a schedule failed */
-export const EXPLORE_FOUND = 1;
-/** exit status of `explore --replay` when the run was killed after --timeout-ms (as timeout(1)) */
-export const REPLAY_TIMEOUT = 124;
-
-export function parseSeed(flag: string, text: string): bigint {
-  if (!/^\d{1,19}$/.test(text) || BigInt(text) >= 1n << 64n) throw new UsageError(`${flag} expects a whole number below 2^64, got '${text}'`);
-  return BigInt(text);
-}
-
-export const failing = (o: Pick<Outcome, 'outcome' | 'exitCode'>): boolean => o.outcome === 'timeout' || o.outcome === 'deadlock' || o.exitCode !== 0;
-
-function outcomeTable(outcomes: Outcome[]): string {
-  const t = makeTable(['outcome', 'count', 'seed', 'replayed', 'first output line']);
-  for (const o of outcomes) t.push([o.outcome, o.count, o.seed ?? '-', o.replayed ? `${o.replayed.same}/${o.replayed.of}` : '', o.sample]);
-  return t.toString();
-}
-
-function progress(table: OutcomeTable, elapsedMs: number): void {
-  const outcomes = table.list();
-  const bad = outcomes.filter(failing).reduce((n, o) => n + o.count, 0);
-  const rate = table.runs / Math.max(elapsedMs / 1000, 1e-3);
-  process.stderr.write(`\rforkall explore: ${table.runs} runs, ${outcomes.length} outcomes, ${bad} failing, ${rate.toFixed(0)}/s   `);
-}
-
-function replayStatus(r: RunResult): number {
-  if (r.timedOut || r.deadlock) return REPLAY_TIMEOUT;
-  if (r.signal) return 128 + ((constants.signals as Record<string, number>)[r.signal] ?? 0);
-  return r.exitCode ?? 1;
-}
+export { EXPLORE_FOUND, REPLAY_TIMEOUT };
 
 interface Flags {
   at?: string;
@@ -54,13 +23,15 @@ interface Flags {
   confirm: string;
   replay?: string;
   json?: boolean;
+  pid?: string;
 }
 
 export function register(program: Command): void {
   program
     .command('explore')
     .description('freeze a program once, run clones of it under many thread schedules, and report the distinct outcomes')
-    .argument('<command...>', 'the program and its arguments (after --)')
+    .argument('[command...]', 'the program and its arguments (after --); not with -p')
+    .option('-p, --pid <pid>', 'explore a template already served by forkall run --serve --explorable (its PID) instead of starting the program')
     .option('--at <trigger>', "when to freeze: create (at the program's first pthread_create), threads=N, delay=DURATION or request (default: the program's own forkall_snapshot() call)")
     .option('--runs <n>', 'how many schedules to run', '1000')
     .option('--seconds <s>', 'stop after this many seconds (whichever of --runs and --seconds comes first)')
@@ -88,11 +59,18 @@ failing outcome's seed is then replayed --confirm times in the same template
 ("replayed" k/n); replay it in a new template with --replay SEED (same program,
 arguments and --at): the same seed gives the same schedule.
 
+-p PID explores a template that 'forkall run --serve --explorable' froze: the
+program is started (and warmed up) once, and any number of explorations and
+replays run from that one frozen state, one at a time; while one runs the
+template refuses plain clone requests.
+
 Examples:
   forkall explore --runs 2000 -- ./server-test
   forkall explore --at threads=4 --seconds 30 --json -- ./app --flag
   forkall explore --at create --seconds 20 -- ./racy-test
   forkall explore --replay 8817264 -- ./server-test
+  forkall run --serve --explorable --at threads=8 -- ./server &   # warm once, then:
+  forkall explore -p <PID> --seconds 60        # and: forkall explore -p <PID> --replay SEED
 
 Exit codes: 0 every run exited 0, 1 some run failed (non-zero exit, signal,
 deadlock or timeout), 2 bad flags, 3 native artifact missing, 8 the program could not be
@@ -100,6 +78,8 @@ frozen or cloned. With --replay: the run's exit status, 128+N when killed by
 signal N, 124 when it timed out or deadlocked.`,
     )
     .action(async (command: string[], o: Flags) => {
+      if (o.pid !== undefined) return exploreServedCommand(command, o);
+      if (!command.length) throw new UsageError('name the program to explore after --, or a served template with -p PID');
       const at: Trigger | 'create' | undefined = o.at === undefined ? undefined : o.at === 'create' ? 'create' : parseTrigger(o.at);
       const runs = parsePositiveInt('--runs', o.runs);
       const seconds = o.seconds === undefined ? undefined : parsePositiveInt('--seconds', o.seconds);
@@ -112,13 +92,7 @@ signal N, 124 when it timed out or deadlocked.`,
         const seed = parseSeed('--replay', o.replay);
         try {
           const r = await replay({ cmd: cmd!, args, at, seed, timeoutMs, stdout: o.json ? 'pipe' : 1, stderr: o.json ? 'pipe' : 2 });
-          const status = replayStatus(r);
-          if (o.json)
-            process.stdout.write(JSON.stringify({ seed: seed.toString(), exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, deadlock: r.deadlock, stdout: r.stdout.toString(), stderr: r.stderr.toString() }, null, 2) + '\n');
-          else if (r.timedOut) process.stderr.write(`forkall: seed ${seed}: killed after ${timeoutMs} ms (timeout)\n`);
-          else if (r.deadlock) process.stderr.write(`forkall: seed ${seed}: deadlock (every thread blocked; ended by the scheduler)\n`);
-          else if (r.signal) process.stderr.write(`forkall: seed ${seed}: killed by ${r.signal}\n`);
-          process.exitCode = status;
+          process.exitCode = reportReplay(r, seed, timeoutMs, Boolean(o.json));
         } catch (e) {
           process.stderr.write(`forkall: ${(e as Error).message}\n`);
           process.exitCode = EXIT.CLONE_FAILED;
@@ -139,16 +113,10 @@ signal N, 124 when it timed out or deadlocked.`,
           timeoutMs,
           seed: BigInt(seed),
           confirm,
-          onRun: live ? (table, _r, ms) => (ms - last > 200 ? ((last = ms), progress(table, ms)) : undefined) : undefined,
+          onRun: live ? (table, _r, ms) => (ms - last > 200 ? ((last = ms), progressLine(progressOf(table, ms))) : undefined) : undefined,
         });
         if (live) process.stderr.write('\n');
-        if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        else
-          process.stdout.write(
-            `frozen after ${report.snapshotMs} ms with ${report.threads} threads; ${report.runs} schedules in ${(report.exploreMs / 1000).toFixed(1)} s ` +
-              `(${report.schedulesPerSec.toFixed(0)}/s), seeds ${report.baseSeed}..\n${outcomeTable(report.outcomes)}\n`,
-          );
-        process.exitCode = report.outcomes.some(failing) ? EXPLORE_FOUND : EXIT.OK;
+        process.exitCode = reportExploration(report, Boolean(o.json));
       } catch (e) {
         if (live) process.stderr.write('\n');
         process.stderr.write(`forkall: ${(e as Error).message}\n`);

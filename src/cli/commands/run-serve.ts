@@ -11,8 +11,10 @@ import { adviseAgentFailure } from './run-advice.js';
 import { endClones } from './run-clones.js';
 import { blockedReason, blocksParkingSignal, HeldProgram } from './run-held.js';
 import { counted } from '../table.js';
+import type { Mailbox } from '../../explore/mailbox.js';
+import { explorable } from './run-explorable.js';
 
-export async function runServe(t: Template, at: Trigger, json: boolean, t0: number, command: string[] = [], exactTids = false): Promise<ExitCode> {
+export async function runServe(t: Template, at: Trigger, json: boolean, t0: number, command: string[] = [], exactTids = false, mailbox?: Mailbox): Promise<ExitCode> {
   const say = (event: Record<string, unknown>, text: string, stream: NodeJS.WriteStream = process.stdout) =>
     (json ? process.stdout : stream).write((json ? JSON.stringify(event) : text) + '\n');
   const pid = t.process.pid!;
@@ -27,6 +29,7 @@ export async function runServe(t: Template, at: Trigger, json: boolean, t0: numb
     );
     return held.threads;
   };
+  const explore = mailbox && explorable(t, mailbox, () => Boolean(held));
   const target: ServeTarget = {
     process: t.process,
     get pid() {
@@ -48,11 +51,13 @@ export async function runServe(t: Template, at: Trigger, json: boolean, t0: numb
       }
     },
     clone: async () => {
+      if (explore?.busy) throw new Error(`template ${pid} is being explored (forkall explore -p ${pid}): its clones would run under the scheduler; ask again when that ends`);
       const c = await (held ?? t).clone();
       live.add(c);
       void c.exited.then(() => live.delete(c));
       return c;
     },
+    ...(explore ? { explore: explore.explore } : {}),
   };
   t.onNotCopied = (r) => say({ event: 'notCopied', pid: r.pid, objects: r.objects }, r.objects.map((x) => `clone ${r.pid}: fd ${x.fd} ${x.kind} ${x.effect}: ${x.reason}`).join('\n'));
   let announced = false;

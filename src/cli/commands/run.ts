@@ -6,6 +6,8 @@ import { parsePositiveInt } from '../options.js';
 import { UsageError } from '../usage-error.js';
 import { runClones } from './run-clones.js';
 import { runServe } from './run-serve.js';
+import { Mailbox } from '../../explore/mailbox.js';
+import { nativeArtifact } from '../../native/paths.js';
 import { elfFacts, goRefusal, staticRefusal } from './run-elf.js';
 
 export function parseTrigger(text: string): Trigger {
@@ -25,6 +27,7 @@ export function register(program: Command): void {
     .option('--at <trigger>', 'when to freeze: threads=N (N program threads, settled), delay=DURATION, or request (at once)', 'delay=500ms')
     .option('-n, --clones <n>', 'how many clones to make (all alive at once; default 1)')
     .option('--serve', 'keep the frozen template and serve clone requests (forkall clone -p PID) until Ctrl-C')
+    .option('--explorable', 'with --serve: start the program with the thread scheduler too, so that forkall explore -p PID can run its frozen state under many schedules')
     .option('--exact-tids', 'clones keep the template\'s PID and TIDs (a PID namespace each)')
     .option('--compact', 'move the frozen template\'s anonymous memory into huge pages: cheaper clones of big processes')
     .option('--shared-fds', 'clones share the template\'s epoll instances, eventfds, timerfds, signalfds and self-pipes, as after fork (default: private copies)')
@@ -75,9 +78,11 @@ Exit codes: 0 every clone was made and ended (--serve: ended by Ctrl-C), 1 the
 program could not be frozen or cloned (--serve: the template died), 2 bad
 flags, 124 --timeout-ms reached (clones killed), 130 interrupted.`,
     )
-    .action(async (command: string[], o: { at: string; clones?: string; serve?: boolean; exactTids?: boolean; compact?: boolean; sharedFds?: boolean; timeoutMs: string; json?: boolean }) => {
+    .action(async (command: string[], o: { at: string; clones?: string; serve?: boolean; explorable?: boolean; exactTids?: boolean; compact?: boolean; sharedFds?: boolean; timeoutMs: string; json?: boolean }) => {
       const at = parseTrigger(o.at);
       if (o.serve && o.clones !== undefined) throw new UsageError('--clones does not go with --serve: clones are asked for with forkall clone -p PID -n N');
+      if (o.explorable && !o.serve) throw new UsageError('--explorable goes with --serve: forkall explore -p PID explores a served template (or run forkall explore -- PROGRAM)');
+      if (o.explorable && o.exactTids) throw new UsageError('--explorable does not go with --exact-tids: the scheduler tells a clone from the template by its PID, which an exact-TID clone keeps');
       const n = parsePositiveInt('--clones', o.clones ?? '1', 64);
       const timeoutMs = parsePositiveInt('--timeout-ms', o.timeoutMs);
       const [cmd, ...args] = command;
@@ -88,12 +93,17 @@ flags, 124 --timeout-ms reached (clones killed), 130 interrupted.`,
         return;
       }
       const t0 = Date.now();
-      const t = await spawnTemplate(cmd!, args, { at, exactTids: Boolean(o.exactTids), compact: Boolean(o.compact), sharedFds: Boolean(o.sharedFds), timeoutMs, stdio: 'inherit' });
+      const mailbox = o.explorable ? new Mailbox() : undefined;
+      const sched = mailbox ? { preload: [nativeArtifact('libforkall-sched.so')], env: { ...process.env, FORKALL_EXPLORE: mailbox.path } } : {};
+      const t = await spawnTemplate(cmd!, args, { at, exactTids: Boolean(o.exactTids), compact: Boolean(o.compact), sharedFds: Boolean(o.sharedFds), timeoutMs, stdio: 'inherit', ...sched });
       if (o.serve) {
+        // the program mapped the mailbox as it loaded: once it is frozen the name can go
+        if (mailbox) t.frozenState().then(() => mailbox.unlink(), () => {});
         try {
-          process.exitCode = await runServe(t, at, Boolean(o.json), t0, command, Boolean(o.exactTids));
+          process.exitCode = await runServe(t, at, Boolean(o.json), t0, command, Boolean(o.exactTids), mailbox);
         } finally {
           await t.close();
+          mailbox?.close();
         }
         return;
       }

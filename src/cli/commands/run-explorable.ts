@@ -1,0 +1,63 @@
+// `forkall run --serve --explorable`: the served template was started with the
+// scheduler preloaded and an explore mailbox mapped, so `forkall explore -p
+// PID` can run schedules of it. One exploration at a time; while it runs the
+// mailbox is armed and every clone of the template is a scheduled one, so
+// plain clone requests are refused until it ends (then it is disarmed).
+import { exploreSession, replaySession } from '../../explore/explore.js';
+import type { Mailbox } from '../../explore/mailbox.js';
+import { failing, type OutcomeTable } from '../../explore/outcome.js';
+import { Session } from '../../explore/session.js';
+import type { ExploreProgress, ExploreReply, ExploreRequest } from '../../server/serve-explore.js';
+import type { Template } from '../../server/template.js';
+
+export interface Explorable {
+  /** an exploration is running: clones now would be scheduled ones */
+  readonly busy: boolean;
+  explore(req: ExploreRequest, progress: (p: ExploreProgress) => void): Promise<ExploreReply>;
+}
+
+const PROGRESS_EVERY_MS = 200;
+
+export function explorable(t: Template, mailbox: Mailbox, heldByPtrace: () => boolean): Explorable {
+  let busy = false;
+  return {
+    get busy() {
+      return busy;
+    },
+    async explore(req, progress) {
+      if (heldByPtrace()) return { ok: false, error: `template ${t.pid} is held by ptrace (the agent could not freeze it): its scheduler cannot be armed` };
+      if (busy) return { ok: false, error: `template ${t.pid} is already being explored; wait until that forkall explore ends` };
+      busy = true;
+      const s = Session.attach(t, mailbox);
+      try {
+        const timeoutMs = req.timeoutMs ?? 2000;
+        if (req.replay) {
+          const r = await replaySession(s, { seed: BigInt(req.seed), timeoutMs });
+          const { exitCode, signal, timedOut, deadlock } = r;
+          return { ok: true, replay: { seed: req.seed, exitCode, signal, timedOut, deadlock, stdout: r.stdout.toString('base64'), stderr: r.stderr.toString('base64') } };
+        }
+        let last = 0;
+        const report = await exploreSession(s, {
+          runs: req.runs ?? 1000,
+          seconds: req.seconds,
+          jobs: req.jobs ?? 4,
+          timeoutMs,
+          seed: BigInt(req.seed),
+          confirm: req.confirm ?? 5,
+          onRun: (table: OutcomeTable, _r, elapsedMs) => {
+            if (elapsedMs - last < PROGRESS_EVERY_MS) return;
+            last = elapsedMs;
+            const outcomes = table.list();
+            progress({ progress: { runs: table.runs, outcomes: outcomes.length, failing: outcomes.filter(failing).reduce((n, o) => n + o.count, 0), elapsedMs: Math.round(elapsedMs) } });
+          },
+        });
+        return { ok: true, report };
+      } catch (e) {
+        return { ok: false, error: (e as Error).message };
+      } finally {
+        await s.close(); // disarms: later clones are plain clones again
+        busy = false;
+      }
+    },
+  };
+}
