@@ -13,7 +13,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { processesTagged } from './helpers/strays.js';
 import { sleep } from './helpers/programs.js';
 import { assertSameShape, cli, cloneTree, fixture, proc, Tree } from './helpers/tree.js';
-import type { TreeCloneResult } from '../src/remote/tree/clone-tree.js';
+import { cloneTreeSync, type TreeCloneResult } from '../src/remote/tree/clone-tree.js';
 
 const skip = process.getuid?.() !== 0 ? 'a tree with exact TIDs is cloned by root only (CAP_SYS_ADMIN over the new PID namespace)' : false;
 
@@ -111,6 +111,15 @@ test('a failure forced at each step kills every copy and the namespace; the orig
       await assertOriginalsUntouched(t, before, `failure at ${step}`);
       await assertNoStrays(t, [...up.values()], bash, `failure at ${step}`);
       assert.equal(t.lines.filter((l) => l.startsWith('clone ')).length, 0, `step ${step}: no copy ran`);
+      // in this process, whose death cannot end the copies (PTRACE_O_EXITKILL): only the engine's cleanup can
+      process.env.FORKALL_TEST_TREE_FAIL = step;
+      try {
+        assert.throws(() => cloneTreeSync(up.get('root')!, { exactTids: true }), new RegExp(`forced failure at step '${step}'`));
+      } finally {
+        delete process.env.FORKALL_TEST_TREE_FAIL;
+      }
+      await assertOriginalsUntouched(t, before, `failure at ${step}, in-process engine`);
+      await assertNoStrays(t, [...up.values()], bash, `failure at ${step}, in-process engine`);
     }
     // and the same tree clones whole afterwards
     const ok = cloneTree(up.get('root')!, ['--exact-tids']);
