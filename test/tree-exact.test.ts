@@ -9,11 +9,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { processesTagged } from './helpers/strays.js';
 import { sleep } from './helpers/programs.js';
 import { assertSameShape, cli, cloneTree, fixture, proc, Tree } from './helpers/tree.js';
 import { cloneTreeSync, type TreeCloneResult } from '../src/remote/tree/clone-tree.js';
+import { nginxSkip, startNginx } from './helpers/nginx.js';
+import { httpGet } from './helpers/servers.js';
+import { runForkall } from './helpers/cli.js';
+import { waitFor } from './helpers/wait.js';
+import { killAndWait } from './helpers/kill-wait.js';
 
 const skip = process.getuid?.() !== 0 ? 'a tree with exact TIDs is cloned by root only (CAP_SYS_ADMIN over the new PID namespace)' : false;
 
@@ -242,5 +247,53 @@ test('a killed engine leaves the original tree running untouched and no half-mad
     }
   } finally {
     t.kill();
+  }
+});
+
+const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+/** write system calls a process made (writev of its answers included) */
+const writes = (pid: number) => Number(/^syscw:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
+
+test('nginx (root master, 2 workers as nobody) cloned with exact TIDs: both trees serve, and a graceful quit of the clone master ends the whole clone tree', { skip: skip || nginxSkip(), timeout: 300_000 }, async () => {
+  const { dir, port, token, master } = await startNginx();
+  const started: number[] = [master.pid!];
+  try {
+    const m = master.pid!;
+    const workers = await waitFor('nginx to serve with 2 workers of 5 threads', async () => {
+      const w = childrenOf(m);
+      if (w.length !== 2 || !w.every((p) => tasks(p).length === 5)) return undefined;
+      return (await httpGet(port).catch(() => '')) === token ? w : undefined;
+    }, 60_000, 100);
+    started.push(...workers);
+    const r = await runForkall(['clone', '-p', String(m), '--tree', '--exact-tids', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as TreeCloneResult;
+    const init = report.namespaceInit!;
+    started.push(init, ...report.members.map((x) => x.clonePid));
+    assertSameNumbers(report);
+    const cloneOf = new Map(report.members.map((x) => [x.pid, x.clonePid]));
+    const cm = cloneOf.get(m)!;
+    const cloneWorkers = workers.map((w) => cloneOf.get(w)!);
+    assert.deepEqual(childrenOf(cm).sort(), [...cloneWorkers].sort(), "the workers' clones are children of the master's clone");
+    for (const [w, c] of workers.map((x, i) => [x, cloneWorkers[i]!] as const)) {
+      for (const key of ['Uid', 'Gid', 'Groups', 'CapEff']) assert.equal(status(c, key), status(w, key), `worker ${w} / clone ${c}: ${key}`);
+      assert.equal(tasks(c).length, tasks(w).length, `worker ${w} / clone ${c}: threads`);
+    }
+    // both trees serve the one listening socket: requests until workers of each have answered some
+    const sum = (pids: number[]) => pids.reduce((s, p) => s + writes(p), 0);
+    const [o0, c0] = [sum(workers), sum(cloneWorkers)];
+    await waitFor('workers of both trees to answer', async () => {
+      assert.equal(await httpGet(port), token);
+      return sum(workers) > o0 && sum(cloneWorkers) > c0 ? true : undefined;
+    }, 120_000, 0);
+    // the clone master knows its workers by their PIDs, which they keep: a graceful quit ends the whole clone tree
+    process.kill(cm, 'SIGQUIT');
+    await waitFor('the clone tree and its namespace init to exit', () => ([cm, ...cloneWorkers, init].every(gone) ? true : undefined), 60_000, 50);
+    for (const p of [m, ...workers]) assert.equal(gone(p), false, `original ${p} runs on`);
+    for (let i = 0; i < 10; i++) assert.equal(await httpGet(port), token, `request ${i} to the original after the clone quit`);
+    assert.deepEqual(childrenOf(m).sort(), [...workers].sort(), 'the original master keeps its workers');
+  } finally {
+    await killAndWait(...started.reverse());
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -146,13 +146,22 @@ function buildAdopted(cpid: number, main: TracedTask, source: AdoptSource, built
   const f = source.states[0]!;
   let notCopied: NotCopied[] | undefined;
   const plan = source.fdPlan;
-  const beforeThreads = (plan || user) && ((task: TracedTask, b: Buffer, cmem: ProcessMemory) => {
+  const callIn = (task: TracedTask, b: Buffer) => (what: string, nr: number, args: (bigint | number)[]) => checkResult(what, task.tid, injectSyscall(task, source.insn, b, nr, args));
+  // exact TIDs: the threads are made by clone3 set_tid, which needs CAP_SYS_ADMIN, so the
+  // user is given after them, in each thread (a thread's credentials are its own)
+  const userFirst = exact ? undefined : user;
+  const beforeThreads = (plan || userFirst) && ((task: TracedTask, b: Buffer, cmem: ProcessMemory) => {
     if (plan) notCopied = installPrivateFds({ main: task, base: b, insn: source.insn, mem: cmem, scratch: stackSlot(f.regs) }, plan);
-    if (user) {
-      const call = (what: string, nr: number, args: (bigint | number)[]) => checkResult(what, task.tid, injectSyscall(task, source.insn, b, nr, args));
-      giveUser({ call, write: (at, data) => cmem.write(at, data), scratch: stackSlot(f.regs) }, user.step, cpid, () => restoreIdSensitive(call, user.idSensitive));
+    if (userFirst) {
+      const call = callIn(task, b);
+      giveUser({ call, write: (at, data) => cmem.write(at, data), scratch: stackSlot(f.regs) }, userFirst.step, cpid, () => restoreIdSensitive(call, userFirst.idSensitive));
     }
   });
+  const afterThreads = user && exact ? (tasks: TracedTask[], b: Buffer, cmem: ProcessMemory) => {
+    // the leader first: giveUser checks the process's (the leader's) credentials after each thread's calls
+    for (const task of tasks) giveUser({ call: callIn(task, b), write: (at, data) => cmem.write(at, data), scratch: stackSlot(f.regs) }, user.step, cpid, () => undefined);
+    if (user.step.uidChanges) restoreIdSensitive(callIn(tasks[0]!, b), user.idSensitive); // once every thread's uid changed
+  } : undefined;
   // buildClone collects the copy's first stop: from our last call's exit stop, into the
   // kernel's signal path without running a user instruction
   pt.interrupt(cpid);
@@ -165,6 +174,7 @@ function buildAdopted(cpid: number, main: TracedTask, source: AdoptSource, built
     layout: source.layout!,
     exact, // threads by clone3 set_tid: each keeps its TID in the tree's namespace
     beforeThreads,
+    afterThreads,
     restoreStacks: source.frames && ((mem) => source.frames!.restoreInto(mem)),
   }, built);
   for (const sig of main.held.splice(0)) tgkill(cpid, cpid, sig); // signals that came while it was being made: pending again
