@@ -6,19 +6,16 @@
 // alone after the original master's graceful quit (SIGQUIT).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { statFields } from '../src/proc/tasks.js';
 import type { TreeCloneResult } from '../src/remote/tree/clone-tree.js';
-import { freePort, httpGet } from './helpers/servers.js';
-import { have } from './helpers/programs.js';
+import { httpGet } from './helpers/servers.js';
 import { killAndWait } from './helpers/kill-wait.js';
 import { runForkall } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
+import { nginxSkip, startNginx } from './helpers/nginx.js';
 
-const skip = !have('nginx') ? 'nginx is not installed (apt-get install nginx-light)' : process.getuid?.() !== 0 ? 'nginx drops its workers to another user only when started as root' : false;
+const skip = nginxSkip();
 
 const status = (pid: number, key: string) => new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
 const ppid = (pid: number) => Number(statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[1]);
@@ -32,36 +29,10 @@ const alive = (pid: number) => {
   }
 };
 
-function nginxConfig(dir: string, port: number): string {
-  return [
-    'worker_processes 2;',
-    'daemon off;',
-    `pid ${dir}/nginx.pid;`,
-    `error_log ${dir}/error.log;`,
-    'events { worker_connections 256; }',
-    'thread_pool default threads=4 max_queue=256;', // each worker: its main thread + 4 pool threads
-    'http {',
-    '  aio threads;', // files are read by the pool threads
-    '  access_log off;',
-    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/tmp;`),
-    `  server { listen 127.0.0.1:${port}; root ${dir}/html; }`,
-    '}',
-  ].join('\n');
-}
 
 
 test('nginx (root master, 2 workers as another user with 4 pool threads each): the tree cloned under client load serves beside the original and alone after its graceful quit', { skip, timeout: 300_000 }, async () => {
-  const dir = mkdtempSync('/tmp/forkall-nginx-');
-  chmodSync(dir, 0o755); // the workers' user reads the page
-  mkdirSync(join(dir, 'html'));
-  mkdirSync(join(dir, 'tmp'));
-  const token = randomUUID();
-  writeFileSync(join(dir, 'html', 'index.html'), token);
-  chmodSync(join(dir, 'html'), 0o755);
-  chmodSync(join(dir, 'html', 'index.html'), 0o644);
-  const port = await freePort();
-  writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port));
-  const master = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  const { dir, port, token, master } = await startNginx();
   const started: number[] = [master.pid!];
   let load: Promise<number> | undefined;
   let stopLoad = false;

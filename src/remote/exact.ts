@@ -151,7 +151,7 @@ function childOf(pid: number): number {
  * PID, then I becomes the namespace's init. Returns C's outer PID (C is
  * stopped in its first ptrace stop, which buildClone waits for).
  */
-export function makeExactChild(init: TracedTask, f: ThreadState, insn: bigint, callStack: bigint, userns: boolean, initBinary: string): number {
+export function makeExactChild(init: TracedTask, f: ThreadState, insn: bigint, callStack: bigint, userns: boolean, initBinary: string, opts: { tree?: boolean } = {}): number {
   const ipid = init.tid;
   if (userns) {
     if ((process.geteuid?.() ?? 0) !== 0) writeFileSync(`/proc/${ipid}/setgroups`, 'deny');
@@ -172,9 +172,13 @@ export function makeExactChild(init: TracedTask, f: ThreadState, insn: bigint, c
     const call = (what: string, nr: number, args: (bigint | number)[]) => checkResult(what, ipid, injectSyscall(init, insn, base, nr, args));
     const root = str(0n, '/');
     call('mount(/, MS_REC|MS_PRIVATE)', NR.mount, [0, root, 0, MS_REC | MS_PRIVATE, 0]);
-    const proc = str(0n, 'proc');
-    const slashProc = str(8n, '/proc');
-    call('mount(proc)', NR.mount, [proc, slashProc, proc, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0]);
+    // a tree's copies open /proc/<original PID>/... while they are made: the
+    // namespace's own /proc goes on top only once they are (mountNamespaceProc)
+    if (!opts.tree) {
+      const proc = str(0n, 'proc');
+      const slashProc = str(8n, '/proc');
+      call('mount(proc)', NR.mount, [proc, slashProc, proc, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0]);
+    }
     let flags = CLONE_PTRACE;
     if (f.clearChildTid) flags |= CLONE_CHILD_CLEARTID;
     mem.write(at, cloneArgs({ flags, exitSignal: SIGCHLD, childTid: f.clearChildTid, setTid: f.tid, at }));
@@ -194,9 +198,39 @@ export function makeExactChild(init: TracedTask, f: ThreadState, insn: bigint, c
     }
     // I keeps its full capabilities in the new user namespace until C exists; then it gets the original's
     if (userns && f.caps) applyCapSteps([{ task: init, base, slot: at, steps: capSteps(freshUserNamespaceCaps(), f.caps) }], insn, mem);
-    execInit(init, mem, base, at, insn, initBinary, f.tid);
+    // a tree's init stays stopped (and ours to collect) until the whole clone tree is made: startInit
+    if (!opts.tree) execInit(init, mem, base, at, insn, initBinary, f.tid);
     return child;
   } finally {
+    mem.close();
+  }
+}
+
+/** Step 3 for a tree (makeExactChild with `tree`), once every copy is made: I execs the init program and is let go. */
+export function startInit(init: TracedTask, f: ThreadState, insn: bigint, callStack: bigint, initBinary: string): void {
+  const mem = new ProcessMemory(init.tid);
+  try {
+    const base = Buffer.from(f.regs);
+    setReg(base, 'rsp', callStack);
+    execInit(init, mem, base, scratch(f.regs), insn, initBinary, f.tid);
+  } finally {
+    mem.close();
+  }
+}
+
+/**
+ * /proc for the namespace, mounted by `copy` (a process inside it, stopped
+ * under us, one thread) over the /proc its mount namespace inherited;
+ * `scratch` is 16 bytes of its memory the call may use (put back).
+ */
+export function mountNamespaceProc(task: TracedTask, base: Buffer, insn: bigint, at: bigint): void {
+  const mem = new ProcessMemory(task.tid);
+  const saved = mem.read(at, 16);
+  try {
+    mem.write(at, Buffer.from('proc\0/proc\0'));
+    checkResult('mount(proc) in the namespace', task.tid, injectSyscall(task, insn, base, NR.mount, [at, at + 5n, at, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0]));
+  } finally {
+    mem.write(at, saved);
     mem.close();
   }
 }

@@ -69,6 +69,8 @@ export interface BuildContext {
   restoreStacks?: (mem: ProcessMemory) => void;
   /** runs in the stopped one-thread copy before its threads are made (private event objects: private/install-fds.ts) */
   beforeThreads?: (main: TracedTask, base: Buffer, mem: ProcessMemory) => void;
+  /** runs once every thread exists, still stopped, before their capabilities are set (the tasks: main first; `base` for calls in any of them) */
+  afterThreads?: (tasks: TracedTask[], base: Buffer, mem: ProcessMemory) => void;
   /** exact TIDs: the clone is in a user namespace of its own (its capabilities start full) */
   userns?: boolean;
   /** false: make the threads by injected calls even where the parasite could (default: the parasite) */
@@ -241,6 +243,7 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
     ctx.beforeThreads?.(main, mainBase, scratchMem);
     const mainState = f;
     const tasks = makeThreads(main, mainBase, f, others, ctx, mem, scratchMem, built);
+    ctx.afterThreads?.([main, ...tasks], mainBase, scratchMem);
     restoreCaps([main, ...tasks], [f, ...others], mainBase, ctx, scratchMem);
     tasks.forEach((task, i) => {
       const t = others[i]!;

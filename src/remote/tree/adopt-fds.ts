@@ -9,6 +9,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { libc, lastErrno } from '../../native/libc.js';
 import { RemoteError } from '../errors.js';
 import { NR_ADOPT, type CopyCalls } from './adopt-calls.js';
+import { FdRelay, type RelayTarget } from './fd-relay.js';
+import { closeQuietly, pidfdGetfd, pidfdOpen } from '../private/fd-syscalls.js';
 
 const SYS_kcmp = 312;
 const KCMP_FILE = 0;
@@ -53,7 +55,12 @@ export interface FdStats {
   installed: number;
 }
 
-export function adoptFds(calls: CopyCalls, cpid: number, src: number): FdStats {
+/**
+ * `relay`: the copy is in the clone tree's PID namespace (exact TIDs), where
+ * `src` names another process: the engine takes each descriptor from C and
+ * hands it over an fd relay (fd-relay.ts); the copy's calls are the same.
+ */
+export function adoptFds(calls: CopyCalls, cpid: number, src: number, relay?: RelayTarget): FdStats {
   const want = fdsOf(src);
   const have = fdsOf(cpid);
   const install: number[] = [];
@@ -73,8 +80,12 @@ export function adoptFds(calls: CopyCalls, cpid: number, src: number): FdStats {
     i = j + 1;
   }
   if (!install.length) return { kept, installed: 0 };
-  // the pidfd must sit above every number C uses, or a dup3 would replace it
+  // the pidfd (or the relay's socket) must sit above every number C uses, or a dup3 would replace it
   const above = Math.max(...want.keys()) + 1;
+  if (relay) {
+    installRelayed(calls, cpid, src, install, want, new FdRelay(relay, above));
+    return { kept, installed: install.length };
+  }
   const first = calls.call(`pidfd_open(${src})`, NR_ADOPT.pidfd_open, [src, 0]);
   let pidfd = first;
   if (Number(first) < above) {
@@ -96,4 +107,36 @@ export function adoptFds(calls: CopyCalls, cpid: number, src: number): FdStats {
     calls.try(NR_ADOPT.close, [pidfd]);
   }
   return { kept, installed: install.length };
+}
+
+/** Puts `got` (a descriptor the copy just received) at number `fd` with C's close-on-exec flag. */
+function placeAt(calls: CopyCalls, src: number, got: bigint, fd: number, cloexec: boolean): void {
+  if (Number(got) === fd) calls.call(`fcntl(${fd}, F_SETFD)`, NR_ADOPT.fcntl, [fd, F_SETFD, cloexec ? FD_CLOEXEC : 0]);
+  else {
+    calls.call(`dup3(${got}, ${fd}) as descriptor ${fd} of PID ${src}`, NR_ADOPT.dup3, [got, fd, cloexec ? O_CLOEXEC : 0]);
+    calls.call(`close(${got})`, NR_ADOPT.close, [got]);
+  }
+}
+
+/** Each descriptor taken from C here (pidfd_getfd) and sent into the copy over the relay. */
+function installRelayed(calls: CopyCalls, cpid: number, src: number, install: number[], want: Map<number, boolean>, relay: FdRelay): void {
+  const pidfd = pidfdOpen(src);
+  try {
+    for (const fd of install) {
+      let local: number;
+      try {
+        local = pidfdGetfd(pidfd, fd, src);
+      } catch (e) {
+        throw new RemoteError(`PID ${src}: its descriptor ${fd} cannot be taken for its copy ${cpid} (${e instanceof Error ? e.message : String(e)})`, 'failed');
+      }
+      try {
+        placeAt(calls, src, BigInt(relay.send(local)), fd, want.get(fd)!);
+      } finally {
+        closeQuietly(local);
+      }
+    }
+  } finally {
+    closeQuietly(pidfd);
+    relay.close();
+  }
 }

@@ -91,4 +91,12 @@ export interface AdoptedCopy<S extends AdoptSource = AdoptSource> {
 export interface AdoptOptions {
   /** called between steps; true abandons (the copy is killed by the caller) */
   shouldAbort?: () => boolean;
+  /** exact TIDs (--tree --exact-tids): the parent's copy is in the clone tree's PID namespace, where C's copy gets C's PID */
+  exact?: ExactTreeNamespaces;
+}
+
+/** The root's own namespaces (as /proc/PID/ns links) that the clone tree's new ones stand for: a C in them is in the tree's. */
+export interface ExactTreeNamespaces {
+  pid: string;
+  mnt: string;
 }

@@ -30,6 +30,7 @@ import { adoptMemory } from './adopt-memory.js';
 import { adoptMm } from './adopt-mm.js';
 import { adoptSignals } from './adopt-signals.js';
 import { adoptFds } from './adopt-fds.js';
+import { exactFork } from './exact-fork.js';
 import { adoptNamespaces } from './adopt-namespaces.js';
 import { adoptPrctl, restoreIdSensitive, type IdSensitive } from './adopt-prctl.js';
 import { adoptProcess, exitSignal } from './adopt-process.js';
@@ -58,12 +59,12 @@ function killCopy(pid: number): void {
 }
 
 /** Gives the copy's leader what fork gave it from X's forker and C's leader has otherwise. */
-function adoptLeaderThread(calls: CopyCalls, cpid: number, source: AdoptSource): void {
+function adoptLeaderThread(calls: CopyCalls, tid: number, source: AdoptSource): void {
   const f = source.states[0]!;
   calls.call('set_tid_address', NR_ADOPT.set_tid_address, [f.clearChildTid]);
   if (f.tidField) {
     const b = Buffer.alloc(4);
-    b.writeInt32LE(cpid, 0);
+    b.writeInt32LE(tid, 0);
     calls.mem.write(f.tidField, b); // libc's cached TID: the copy's own
   }
   const ss = f.altstack ?? (() => {
@@ -96,7 +97,9 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
   refuseAdoption(src, parent.pid);
   if (!source.layout) throw new RemoteError(`PID ${src}: its libc layout was not read; it cannot be built`, 'failed');
   const f = source.states[0]!;
-  const cpid = Number(checkResult(`clone (the copy of ${src})`, parent.main.tid, injectSyscall(parent.main, parent.insn, parent.base, NR_ADOPT.clone, [CLONE_PTRACE | exitSignal(src), 0, 0, 0, 0])));
+  const cpid = opts.exact
+    ? exactFork(parent, src, exitSignal(src), `the copy of ${src}`) // PID `src` in the tree's namespace
+    : Number(checkResult(`clone (the copy of ${src})`, parent.main.tid, injectSyscall(parent.main, parent.insn, parent.base, NR_ADOPT.clone, [CLONE_PTRACE | exitSignal(src), 0, 0, 0, 0])));
   const main = new TracedTask(cpid, cpid);
   const base = withRsp(f.regs, source.callStack);
   let calls: CopyCalls | undefined;
@@ -116,17 +119,18 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
     adoptMm(calls, cpid, src, srcCalls);
     const signalsSet = adoptSignals(calls, cpid, src, srcCalls);
     mark('mm+signals');
-    const fds = adoptFds(calls, cpid, src);
+    const relay = opts.exact && { pid: cpid, call: (what: string, nr: number, args: (bigint | number)[]) => calls!.call(what, nr, args), scratch: calls.arg(Buffer.alloc(104), 8192) };
+    const fds = adoptFds(calls, cpid, src, relay || undefined);
     mark('fds');
-    const namespacesJoined = adoptNamespaces(calls, cpid, src);
+    const namespacesJoined = adoptNamespaces(calls, cpid, src, opts.exact);
     adoptProcess(calls, cpid, src);
     const userStep = adoptGroups(calls, cpid, src, srcCalls); // the uids follow in build, once descriptors are planted
     const idSensitive = adoptPrctl(calls, src, srcCalls); // after the gid change: it clears pdeathsig and resets dumpable
-    adoptLeaderThread(calls, cpid, source);
+    adoptLeaderThread(calls, opts.exact ? src : cpid, source); // the TID libc caches: the copy's own, as its threads see it
     calls.finish(base, source.insn);
     mark('process');
     const stats: AdoptStats = { ...mem, fdsKept: fds.kept, fdsInstalled: fds.installed, signalsSet, namespacesJoined, credsChanged: userStep !== undefined, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
-    return { pid: cpid, main, base, insn: source.insn, source, stats, build: (built) => buildAdopted(cpid, main, source, built, userStep && { step: userStep, idSensitive }) };
+    return { pid: cpid, main, base, insn: source.insn, source, stats, build: (built) => buildAdopted(cpid, main, source, built, userStep && { step: userStep, idSensitive }, !!opts.exact) };
   } catch (e) {
     killCopy(cpid);
     main.detached = true;
@@ -138,17 +142,26 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
 }
 
 /** C's other threads made in the copy, as the one-process engine makes them after its fork. */
-function buildAdopted(cpid: number, main: TracedTask, source: AdoptSource, built: TracedTask[], user?: { step: UserStep; idSensitive: IdSensitive }) {
+function buildAdopted(cpid: number, main: TracedTask, source: AdoptSource, built: TracedTask[], user: { step: UserStep; idSensitive: IdSensitive } | undefined, exact: boolean) {
   const f = source.states[0]!;
   let notCopied: NotCopied[] | undefined;
   const plan = source.fdPlan;
-  const beforeThreads = (plan || user) && ((task: TracedTask, b: Buffer, cmem: ProcessMemory) => {
+  const callIn = (task: TracedTask, b: Buffer) => (what: string, nr: number, args: (bigint | number)[]) => checkResult(what, task.tid, injectSyscall(task, source.insn, b, nr, args));
+  // exact TIDs: the threads are made by clone3 set_tid, which needs CAP_SYS_ADMIN, so the
+  // user is given after them, in each thread (a thread's credentials are its own)
+  const userFirst = exact ? undefined : user;
+  const beforeThreads = (plan || userFirst) && ((task: TracedTask, b: Buffer, cmem: ProcessMemory) => {
     if (plan) notCopied = installPrivateFds({ main: task, base: b, insn: source.insn, mem: cmem, scratch: stackSlot(f.regs) }, plan);
-    if (user) {
-      const call = (what: string, nr: number, args: (bigint | number)[]) => checkResult(what, task.tid, injectSyscall(task, source.insn, b, nr, args));
-      giveUser({ call, write: (at, data) => cmem.write(at, data), scratch: stackSlot(f.regs) }, user.step, cpid, () => restoreIdSensitive(call, user.idSensitive));
+    if (userFirst) {
+      const call = callIn(task, b);
+      giveUser({ call, write: (at, data) => cmem.write(at, data), scratch: stackSlot(f.regs) }, userFirst.step, cpid, () => restoreIdSensitive(call, userFirst.idSensitive));
     }
   });
+  const afterThreads = user && exact ? (tasks: TracedTask[], b: Buffer, cmem: ProcessMemory) => {
+    // the leader first: giveUser checks the process's (the leader's) credentials after each thread's calls
+    for (const task of tasks) giveUser({ call: callIn(task, b), write: (at, data) => cmem.write(at, data), scratch: stackSlot(f.regs) }, user.step, cpid, () => undefined);
+    if (user.step.uidChanges) restoreIdSensitive(callIn(tasks[0]!, b), user.idSensitive); // once every thread's uid changed
+  } : undefined;
   // buildClone collects the copy's first stop: from our last call's exit stop, into the
   // kernel's signal path without running a user instruction
   pt.interrupt(cpid);
@@ -159,7 +172,9 @@ function buildAdopted(cpid: number, main: TracedTask, source: AdoptSource, built
     callStack: source.callStack,
     dontFork: source.dontFork ?? [],
     layout: source.layout!,
+    exact, // threads by clone3 set_tid: each keeps its TID in the tree's namespace
     beforeThreads,
+    afterThreads,
     restoreStacks: source.frames && ((mem) => source.frames!.restoreInto(mem)),
   }, built);
   for (const sig of main.held.splice(0)) tgkill(cpid, cpid, sig); // signals that came while it was being made: pending again

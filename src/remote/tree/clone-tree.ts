@@ -12,6 +12,12 @@
 // pipes and socketpairs between members are made anew → only then every
 // copy gets its threads. Any failure before the originals
 // are given back kills every copy and gives back every original untouched.
+//
+// With exact TIDs (exact-root.ts, exact-fork.ts) the root's copy is made in a
+// new PID namespace with the root's PID, each other copy is forked there with
+// its original's PID, descriptors are handed in over an fd relay (a PID in
+// the namespace names another process), and the namespace's init starts only
+// once the whole clone tree is made.
 import { RemoteError } from '../errors.js';
 import { SyscallError } from '../libc.js';
 import { TaskGone, type TracedTask } from '../task.js';
@@ -30,11 +36,12 @@ import { installTreePipes, planTreePipes } from './tree-pipes.js';
 import { installTreeSocketpairs, planTreeSocketpairs } from './tree-socketpairs.js';
 import { channelsInsideTree } from './channel-scan.js';
 import { FdPlanter } from './fd-planter.js';
+import { forkExactRootCopy, killNamespace, type ExactRoot } from './exact-root.js';
 
 export interface TreeCloneOptions {
   /** leave every clone stopped (SIGSTOP) and detached */
   stopped?: boolean;
-  /** same PIDs and TIDs: not available for trees (refused) */
+  /** every process and thread keeps its PID/TID, in one new PID namespace (root only) */
   exactTids?: boolean;
   /** private copies of each process's own event objects (default true) */
   privateFds?: boolean;
@@ -64,6 +71,8 @@ export interface TreeMemberClone {
   tids?: Record<number, number>;
   privateFds?: number;
   notCopied?: NotCopied[];
+  /** exact TIDs: its PID in the clone tree's namespace (the original's) */
+  namespacePid?: number;
   /** a member other than the root: its resident pages, those copied into its clone (the others are shared with its parent's clone or re-read from files), and µs per step of making its image */
   image?: { sourcePages: number; pagesCopied: number; phasesUs: Record<string, number> };
 }
@@ -82,6 +91,8 @@ export interface TreeCloneResult {
   /** microseconds the original tree was held (first seize to last release) */
   heldUs: number;
   totalUs: number;
+  /** exact TIDs: the PID (seen from outside) of the namespace's init, forkall-ns-init, the root's clone's parent and a sibling of the root */
+  namespaceInit?: number;
   phasesUs: Record<string, number>;
   warnings: string[];
 }
@@ -96,8 +107,6 @@ class Abandoned extends RemoteError {
 
 /** Clones the tree rooted at `pid` on the calling thread (blocks it). */
 export function cloneTreeSync(pid: number, opts: TreeCloneOptions = {}): TreeCloneResult {
-  if (opts.exactTids)
-    throw new RemoteError(`PID ${pid}: --exact-tids is not available with --tree (one PID namespace for a whole tree is not built yet); clone without --exact-tids, or each process alone with it`, 'unsupported');
   const giveUpAt = Date.now() + 3000;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -130,11 +139,13 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
   };
   const inside = opts.privateFds === false ? new Set<string>() : channelsInsideTree(pid);
   mark('channels-scan');
-  const tree: FrozenTree = freezeTree(pid, { privateFds: opts.privateFds !== false, exactTids: false });
+  const exact = !!opts.exactTids;
+  const tree: FrozenTree = freezeTree(pid, { privateFds: opts.privateFds !== false, exactTids: exact });
   mark('freeze');
   const byPid = new Map(tree.nodes.map((n) => [n.info.pid, n]));
   const made = new Map<number, Made>();
   const traced: TracedTask[] = []; // every traced task of every copy, to kill on failure
+  let nsRoot: ExactRoot | undefined; // exact TIDs: the namespace's init to be, killed last on failure
   let released = false;
   let tReleased = 0;
   try {
@@ -151,32 +162,39 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     const plan = planSessions(tree.nodes.map((n) => ({ pid: n.info.pid, ppid: n.info.ppid, pgid: n.info.pgid, sid: n.info.sid, zombie: !n.frozen, children: n.children })));
     if (abort()) throw new Abandoned();
     const rootNode = tree.nodes[0]!;
-    const rootCopy = forkRootCopy(rootNode.frozen!);
+    if (exact) nsRoot = forkExactRootCopy(rootNode.frozen!);
+    const rootCopy = nsRoot?.copy ?? forkRootCopy(rootNode.frozen!);
     traced.push(rootCopy.main);
-    made.set(pid, { node: rootNode, copy: rootCopy, parentCopy: rootNode.info.ppid });
-    makeDescendants(rootNode, rootCopy, plan, byPid, made, traced, (parent, source) => adopt(parent, source, { shouldAbort: abort }));
+    made.set(pid, { node: rootNode, copy: rootCopy, parentCopy: nsRoot?.init.tid ?? rootNode.info.ppid });
+    failPoint('root');
+    const ns = nsRoot?.namespaces;
+    makeDescendants(rootNode, rootCopy, plan, byPid, made, traced, (parent, source) => adopt(parent, source, { shouldAbort: abort, ...(ns ? { exact: ns } : {}) }), exact);
     mark('fork');
+    failPoint('fork');
     if (abort()) throw new Abandoned();
     // every copy exists and holds its image: the originals are not needed any more
     releaseTree(tree);
     released = true;
     tReleased = performance.now();
     mark('release');
-    joinGroups(plan, made);
+    failPoint('release');
+    joinGroups(plan, made, exact);
     for (const m of made.values()) if ('status' in m.copy) finishZombie(m.copy);
     mark('groups');
     const copyOf = (p: number) => {
       const c = made.get(p)?.copy;
       return c && !('status' in c) ? c : undefined;
     };
-    const planter = new FdPlanter();
+    const planter = new FdPlanter(exact);
     try {
       installTreePipes(pipes, copyOf, planter);
       installTreeSocketpairs(socketpairs, copyOf, planter);
     } finally {
       planter.close();
     }
+    nsRoot?.mountProc(); // every copy is made: the namespace's own /proc on top of the originals'
     mark('channels-install');
+    failPoint('channels');
     const built = new Map<number, BuiltCopy>();
     for (const m of made.values()) {
       if ('status' in m.copy) continue;
@@ -187,6 +205,8 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
         traced.push(...tasks);
       }
     }
+    failPoint('build');
+    nsRoot?.start(); // the namespace's init runs from now on: it reaps the root's clone
     if (opts.stopped) for (const b of built.values()) process.kill(b.pid, 'SIGSTOP');
     // leaves first: a parent that runs finds its children's copies running
     for (const b of [...built.values()].reverse()) {
@@ -194,7 +214,7 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
       if (lost.length) throw new RemoteError(`the clone ${b.pid} lost thread ${lost[0]!.tid} while being let go`, 'failed');
     }
     mark('build');
-    const members = tree.nodes.filter((n) => made.has(n.info.pid)).map((n) => describe(n, made.get(n.info.pid)!, built.get(n.info.pid)));
+    const members = tree.nodes.filter((n) => made.has(n.info.pid)).map((n) => ({ ...describe(n, made.get(n.info.pid)!, built.get(n.info.pid)), ...(exact ? { namespacePid: n.info.pid } : {}) }));
     return {
       pid,
       processes: members.length,
@@ -202,6 +222,7 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
       members,
       pipes: pipes.map((p) => ({ ends: p.ends.map((e) => ({ pid: e.pid, fd: e.fd, write: e.write })), bytes: p.bytes.length })),
       socketpairs: socketpairs.map((p) => ({ ends: p.ends.map((e) => ({ pid: e.pid, fd: e.fd, side: e.side })), bytes: [p.queued[0].length, p.queued[1].length] as [number, number] })),
+      ...(nsRoot ? { namespaceInit: nsRoot.init.tid } : {}),
       heldUs: Math.round((tReleased - tree.heldSince) * 1000),
       totalUs: Math.round((performance.now() - t0) * 1000),
       phasesUs,
@@ -212,6 +233,7 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     };
   } catch (e) {
     killCopies([...made.values()].map((m) => m.copy.pid), traced);
+    if (nsRoot) killNamespace(nsRoot.init); // after its namespace's processes are collected
     if (!released) {
       try {
         releaseTree(tree);
@@ -221,6 +243,16 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     }
     throw treeFailure(pid, released, e);
   }
+}
+
+/**
+ * A failure forced at a named step (FORKALL_TEST_TREE_FAIL=<step>), for the
+ * tests that check what a failure at that step leaves behind: root (the
+ * root's copy made), fork (every copy made, originals still held), release,
+ * channels, build (every copy built, none let go).
+ */
+function failPoint(step: string): void {
+  if (process.env.FORKALL_TEST_TREE_FAIL === step) throw new RemoteError(`forced failure at step '${step}' (FORKALL_TEST_TREE_FAIL)`, 'failed');
 }
 
 function treeFailure(pid: number, released: boolean, e: unknown): unknown {
@@ -233,12 +265,12 @@ function treeFailure(pid: number, released: boolean, e: unknown): unknown {
 }
 
 /** Forks the copies of `node`'s children from its copy, with its setsid between those born before and after it, and so on down. */
-function makeDescendants(node: TreeNode, copy: StoppedCopy, plan: SessionPlan, byPid: Map<number, TreeNode>, made: Map<number, Made>, traced: TracedTask[], adopt: CloneAsChildOf): void {
+function makeDescendants(node: TreeNode, copy: StoppedCopy, plan: SessionPlan, byPid: Map<number, TreeNode>, made: Map<number, Made>, traced: TracedTask[], adopt: CloneAsChildOf, exact: boolean): void {
   const pid = node.info.pid;
   const child = (c: number) => {
     const n = byPid.get(c)!;
     if (!n.frozen) {
-      const z = forkZombieCopy(copy, c, n.info.exitStatus);
+      const z = forkZombieCopy(copy, c, n.info.exitStatus, exact);
       traced.push(z.main);
       made.set(c, { node: n, copy: z, parentCopy: copy.pid });
       if (plan.sessionLeaders.has(c)) callIn(z, `setsid (copy of ${c})`, NR_TREE.setsid, []);
@@ -247,15 +279,19 @@ function makeDescendants(node: TreeNode, copy: StoppedCopy, plan: SessionPlan, b
     const p = adopt(copy, n.frozen);
     traced.push(p.main);
     made.set(c, { node: n, copy: p, parentCopy: copy.pid });
-    makeDescendants(n, p, plan, byPid, made, traced, adopt);
+    makeDescendants(n, p, plan, byPid, made, traced, adopt, exact);
   };
   for (const c of plan.before.get(pid) ?? []) child(c);
   if (plan.sessionLeaders.has(pid) && node.frozen) callIn(copy, `setsid (copy of ${pid})`, NR_TREE.setsid, []);
   for (const c of plan.after.get(pid) ?? []) child(c);
 }
 
-/** Group leaders' copies make their groups, then the other members join (their original group id mapped to the copy's). */
-function joinGroups(plan: SessionPlan, made: Map<number, Made>): void {
+/**
+ * Group leaders' copies make their groups, then the other members join (their
+ * original group id mapped to the copy's). With exact TIDs a copy names the
+ * group by its number in the namespace: the original's.
+ */
+function joinGroups(plan: SessionPlan, made: Map<number, Made>, exact: boolean): void {
   const copyOf = (p: number) => made.get(p)?.copy.pid;
   for (const leader of plan.groupLeaders) {
     const m = made.get(leader);
@@ -265,7 +301,8 @@ function joinGroups(plan: SessionPlan, made: Map<number, Made>): void {
     const group = plan.groupOf.get(orig)!;
     const want = copyOf(group) ?? group; // a group led from outside: the root's, which every copy inherits
     const now = readProcMember(m.copy.pid)?.pgid;
-    if (now !== want) callIn(m.copy, `setpgid(0, ${want}) (copy of ${orig}, group ${group})`, NR_TREE.setpgid, [0, want]);
+    const arg = exact && made.has(group) ? group : want;
+    if (now !== want) callIn(m.copy, `setpgid(0, ${arg}) (copy of ${orig}, group ${group})`, NR_TREE.setpgid, [0, arg]);
   }
 }
 

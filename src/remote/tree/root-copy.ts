@@ -52,7 +52,7 @@ export function forkRootCopy(m: FrozenMember): PendingCopy {
 }
 
 /** A copy forked from `m`'s image whose first stop was collected: its threads are made by buildClone. */
-export function pendingFromFork(m: FrozenMember, pid: number, main: TracedTask): PendingCopy {
+export function pendingFromFork(m: FrozenMember, pid: number, main: TracedTask, exact = false): PendingCopy {
   const f = m.states[0]!;
   const base = Buffer.from(f.regs);
   setReg(base, 'rsp', m.callStack);
@@ -69,7 +69,7 @@ export function pendingFromFork(m: FrozenMember, pid: number, main: TracedTask):
         notCopied = installPrivateFds({ main: task, base: b, insn: m.insn, mem: cmem, scratch: stackSlot(f.regs) }, plan);
       });
       stopAgainForBuild(main);
-      const c = buildClone(pid, f, m.states.slice(1), { insn: m.insn, maps: m.maps, callStack: m.callStack, dontFork: m.dontFork, layout: m.layout!, beforeThreads, restoreStacks: m.frames && ((mem) => m.frames!.restoreInto(mem)) }, built);
+      const c = buildClone(pid, f, m.states.slice(1), { insn: m.insn, maps: m.maps, callStack: m.callStack, dontFork: m.dontFork, layout: m.layout!, exact, beforeThreads, restoreStacks: m.frames && ((mem) => m.frames!.restoreInto(mem)) }, built);
       main.detached = true; // buildClone traces it as its own main task from here on
       for (const sig of main.held.splice(0)) tgkill(pid, pid, sig); // signals that came while we made its children: pending again
       return { ...c, ...(plan ? { privateFds: plan.objects.length, notCopied: notCopied ?? [] } : {}) };

@@ -12,6 +12,7 @@ import { RemoteError } from '../errors.js';
 import { TracedTask } from '../task.js';
 import { waitLeader } from '../wait.js';
 import { callIn, NR_TREE } from './copy-calls.js';
+import { exactFork } from './exact-fork.js';
 import type { StoppedCopy } from './types.js';
 
 const CLONE_PTRACE = 0x2000;
@@ -22,15 +23,19 @@ export interface ZombieCopy extends StoppedCopy {
   /** the original zombie */
   of: number;
   status: number;
+  /** its PID as it sees itself (in the clone tree's namespace with exact TIDs: `of`) */
+  ownPid: number;
 }
 
-/** Forks the child that will play zombie `of` (stopped, still to end: finishZombie). */
-export function forkZombieCopy(parent: StoppedCopy, of: number, status: number): ZombieCopy {
+/** Forks the child that will play zombie `of` (stopped, still to end: finishZombie); `exact`: with PID `of` in the tree's namespace. */
+export function forkZombieCopy(parent: StoppedCopy, of: number, status: number, exact = false): ZombieCopy {
   // no stack of its own: it runs no user instruction, only the calls injected here
-  const pid = Number(callIn(parent, `clone (the copy of zombie ${of})`, NR_TREE.clone, [CLONE_PTRACE | SIGCHLD, 0, 0, 0, 0]));
+  const pid = exact
+    ? exactFork(parent, of, SIGCHLD, `the copy of zombie ${of}`)
+    : Number(callIn(parent, `clone (the copy of zombie ${of})`, NR_TREE.clone, [CLONE_PTRACE | SIGCHLD, 0, 0, 0, 0]));
   const main = new TracedTask(pid, pid);
   main.waitEventStop();
-  return { pid, main, base: parent.base, insn: parent.insn, of, status };
+  return { pid, main, base: parent.base, insn: parent.insn, of, status, ownPid: exact ? of : pid };
 }
 
 /** Ends the copy with the zombie's status; it stays a zombie of its parent's copy. */
@@ -52,7 +57,7 @@ export function finishZombie(z: ZombieCopy): void {
     if (sig !== 9 && sig !== 19) callIn(z, `rt_sigaction(${sig}, SIG_DFL)`, NR_TREE.rt_sigaction, [sig, scratch, 0, 8]);
     pt.setSigmask(z.pid, Buffer.alloc(8));
     // the call may not come back (SIGKILL ends it in the kernel): collected below with the death
-    const kill = { task: z.main, base: z.base, nr: NR_TREE.tgkill, args: [z.pid, z.pid, sig] };
+    const kill = { task: z.main, base: z.base, nr: NR_TREE.tgkill, args: [z.ownPid, z.ownPid, sig] };
     startCall(kill, z.insn);
     passEntry(kill);
   }
