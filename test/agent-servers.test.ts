@@ -250,14 +250,24 @@ interface Served {
   ended: Promise<number | null>;
 }
 
-/** forkall run --serve --json; resolves once the template is frozen (or held). */
-function serve(args: string[]): Promise<Served> {
+/**
+ * forkall run --serve --json; resolves once the template is frozen (or held).
+ * With `readyPort` the program is started with --at request and frozen by
+ * `forkall snapshot -p` once it answers on that port: a fixed delay can fire
+ * before a loaded machine has started all of node's threads.
+ */
+function serve(args: string[], readyPort?: number): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [cli, 'run', '--serve', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const proc = spawn(process.execPath, [cli, 'run', '--serve', '--json', ...(readyPort ? ['--at', 'request'] : []), ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const events: Record<string, unknown>[] = [];
     let partial = '', stderr = '';
     const ended = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
     void ended.then(() => reject(new Error(`forkall run --serve ended before freezing: ${stderr}`)));
+    const freezeWhenAnswering = async (templatePid: number) => {
+      await untilAnswers(readyPort!);
+      const r = await runCli(['snapshot', '-p', String(templatePid)], 120_000);
+      if (r.code !== 0) reject(new Error(`forkall snapshot -p ${templatePid} failed (${r.code}): ${r.stderr}`));
+    };
     proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
       partial += d;
@@ -265,10 +275,24 @@ function serve(args: string[]): Promise<Served> {
         const e = JSON.parse(partial.slice(0, nl)) as Record<string, unknown>;
         partial = partial.slice(nl + 1);
         events.push(e);
+        if (e.event === 'serving' && readyPort) freezeWhenAnswering(Number(e.templatePid)).catch(reject);
         if (e.event === 'frozen') resolve({ proc, templatePid: Number(e.templatePid), events, ended });
       }
     });
   });
+}
+
+/** Resolves once something answers a request on `port` (within 60 s). */
+async function untilAnswers(port: number): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    try {
+      await ask(port);
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`nothing answered on port ${port} within 60 s`);
 }
 
 async function stopServe(s: Served): Promise<number | null> {
@@ -309,7 +333,7 @@ async function untilGone(pid: number): Promise<void> {
 
 test('node (a thread blocks every signal) under forkall run --serve: held stopped by ptrace instead; a clone answers every request on fresh connections with its timer and worker_threads worker running; after its SIGTERM a new clone does; Ctrl-C reports the ends', async () => {
   const port = await freePort();
-  const s = await serve(['--at', 'delay=800ms', '--', process.execPath, join(fixtures, 'node_http_server.mjs'), String(port)]);
+  const s = await serve(['--', process.execPath, join(fixtures, 'node_http_server.mjs'), String(port)], port);
   try {
     const held = s.events.find((e) => e.event === 'held');
     assert.ok(held, JSON.stringify(s.events));
@@ -343,7 +367,7 @@ test('node (a thread blocks every signal) under forkall run --serve: held stoppe
 
 test('node under forkall run --serve (held by ptrace): two clones alive at once both answer every request on fresh connections; after SIGTERM of one the other answers all; timer and worker run', async () => {
   const port = await freePort();
-  const s = await serve(['--at', 'delay=800ms', '--', process.execPath, join(fixtures, 'node_http_server.mjs'), String(port)]);
+  const s = await serve(['--', process.execPath, join(fixtures, 'node_http_server.mjs'), String(port)], port);
   try {
     const pids = [cloneServed(s.templatePid), cloneServed(s.templatePid)];
     const seen = new Map<number, Answer>();
