@@ -137,6 +137,40 @@ test('a failure forced at each step kills every copy and the namespace; the orig
   }
 });
 
+test('a python3 asyncio tree, refused without --exact-tids, is cloned with it and each clone finds its running loop', { skip, timeout: 300_000 }, async () => {
+  const src = [
+    'import asyncio, os, threading, time',
+    'ns0 = os.readlink("/proc/self/ns/pid")',
+    'role = "child" if os.fork() == 0 else "root"',
+    'async def main():',
+    '    print(f"up {role} {os.getpid()}", flush=True)',
+    '    while os.readlink("/proc/self/ns/pid") == ns0:',
+    '        await asyncio.sleep(0.02)',
+    '    print(f"clone {role} {os.getpid()} loop={asyncio.get_running_loop() is not None}", flush=True)',
+    '    await asyncio.sleep(1000)',
+    'threading.Thread(target=time.sleep, args=(1000,), daemon=True).start()',
+    'asyncio.run(main())',
+  ].join('\n');
+  const t = new Tree('bash', ['-c', `python3 -c '${src}' & wait`]);
+  let init: number | undefined;
+  try {
+    const up = await t.ups(2);
+    const root = up.get('root')!;
+    const refused = cloneTree(root);
+    assert.equal(refused.status, 5, refused.stderr);
+    assert.match(refused.stderr, /loaded asyncio.*--exact-tids/);
+    const r = cloneTree(root, ['--exact-tids']);
+    assert.equal(r.status, 0, r.stderr);
+    init = r.report!.namespaceInit;
+    assertSameShape(r.report!, [...up.values()]);
+    assertSameNumbers(r.report!);
+    for (const [role, pid] of up) await t.until(`the clone of ${role} to find its loop`, (l) => l.includes(`clone ${role} ${pid} loop=True`));
+  } finally {
+    kill(init);
+    t.kill();
+  }
+});
+
 test('refusals: a member in another PID namespace, a member in another mount namespace; nothing is left changed', { skip, timeout: 300_000 }, async () => {
   const pidTree = new Tree('bash', ['-c', 'unshare --pid --fork sleep 1000 & echo "up root $$"; wait']);
   const mntTree = new Tree('bash', ['-c', 'unshare --mount sleep 1000 & echo "up root $$"; wait']);
@@ -201,7 +235,8 @@ test('pipeline bash -c "producer | consumer" cloned exactly: the clone runs on a
     // the clone consumer has the consumer's PID in its namespace: lines after the kill are the clone's
     const seen = t.lines.length;
     await t.until('the clone consumer to get new lines', (l) => l.slice(seen).filter((x) => x.startsWith(`got ${consumer} `)).length >= 3);
-    assert.ok(t.lines.includes(`clone consumer ${consumer} threads=${tasks(cc).length}`), 'the consumer clone saw itself in the new namespace');
+    const said = await t.until('the consumer clone to say it is in the new namespace', (l) => l.find((x) => x.startsWith(`clone consumer ${consumer} `)));
+    assert.equal(said, `clone consumer ${consumer} threads=${tasks(cc).length}`, 'with its threads');
   } finally {
     kill(init);
     t.kill();
