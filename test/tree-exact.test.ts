@@ -171,7 +171,7 @@ test('a python3 asyncio tree, refused without --exact-tids, is cloned with it an
   }
 });
 
-test('refusals: a member in another PID namespace, a member in another mount namespace; nothing is left changed', { skip, timeout: 300_000 }, async () => {
+test('refusals: a member in another PID namespace, a member in another mount namespace, a tree that runs as nobody; nothing is left changed', { skip, timeout: 300_000 }, async () => {
   const pidTree = new Tree('bash', ['-c', 'unshare --pid --fork sleep 1000 & echo "up root $$"; wait']);
   const mntTree = new Tree('bash', ['-c', 'unshare --mount sleep 1000 & echo "up root $$"; wait']);
   try {
@@ -206,6 +206,19 @@ test('refusals: a member in another PID namespace, a member in another mount nam
     await assertOriginalsUntouched(mntTree, before, 'refused');
     await assertNoStrays(mntTree, [b2, sleeper], mntTree.child.pid!, 'refused');
     for (const p of [b1, other]) assert.equal(traced(p), false, `PID ${p} is not left traced`);
+
+    // a tree running as nobody: its copies could not pick their PIDs (no CAP_SYS_ADMIN in the root)
+    const nobodyTree = new Tree('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/bin/bash', '-c', 'sleep 1000 & echo "up root $$"; wait']);
+    try {
+      const root = (await nobodyTree.ups(1)).get('root')!;
+      const u = cloneTree(root, ['--exact-tids']);
+      assert.equal(u.status, 5, u.stderr);
+      assert.match(u.stderr, new RegExp(`PID ${root}: --tree --exact-tids needs the root of the tree to have CAP_SYS_ADMIN`));
+      assert.equal(traced(root), false, `PID ${root} is not left traced`);
+      assert.equal(processesTagged(nobodyTree.tag).length, 2, 'no copy was left behind');
+    } finally {
+      nobodyTree.kill();
+    }
   } finally {
     pidTree.kill();
     mntTree.kill();
