@@ -143,10 +143,10 @@ test('a python3 asyncio tree, refused without --exact-tids, is cloned with it an
     'ns0 = os.readlink("/proc/self/ns/pid")',
     'role = "child" if os.fork() == 0 else "root"',
     'async def main():',
-    '    print(f"up {role} {os.getpid()}", flush=True)',
+    '    os.write(1, f"up {role} {os.getpid()}\\n".encode())', // one write: the two processes share the pipe
     '    while os.readlink("/proc/self/ns/pid") == ns0:',
     '        await asyncio.sleep(0.02)',
-    '    print(f"clone {role} {os.getpid()} loop={asyncio.get_running_loop() is not None}", flush=True)',
+    '    os.write(1, f"clone {role} {os.getpid()} loop={asyncio.get_running_loop() is not None}\\n".encode())',
     '    await asyncio.sleep(1000)',
     'threading.Thread(target=time.sleep, args=(1000,), daemon=True).start()',
     'asyncio.run(main())',
