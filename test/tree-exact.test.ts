@@ -137,7 +137,41 @@ test('a failure forced at each step kills every copy and the namespace; the orig
   }
 });
 
-test('refusals: a member in another PID namespace, a member in another mount namespace; nothing is left changed', { skip, timeout: 300_000 }, async () => {
+test('a python3 asyncio tree, refused without --exact-tids, is cloned with it and each clone finds its running loop', { skip, timeout: 300_000 }, async () => {
+  const src = [
+    'import asyncio, os, threading, time',
+    'ns0 = os.readlink("/proc/self/ns/pid")',
+    'role = "child" if os.fork() == 0 else "root"',
+    'async def main():',
+    '    os.write(1, f"up {role} {os.getpid()}\\n".encode())', // one write: the two processes share the pipe
+    '    while os.readlink("/proc/self/ns/pid") == ns0:',
+    '        await asyncio.sleep(0.02)',
+    '    os.write(1, f"clone {role} {os.getpid()} loop={asyncio.get_running_loop() is not None}\\n".encode())',
+    '    await asyncio.sleep(1000)',
+    'threading.Thread(target=time.sleep, args=(1000,), daemon=True).start()',
+    'asyncio.run(main())',
+  ].join('\n');
+  const t = new Tree('bash', ['-c', `python3 -c '${src}' & wait`]);
+  let init: number | undefined;
+  try {
+    const up = await t.ups(2);
+    const root = up.get('root')!;
+    const refused = cloneTree(root);
+    assert.equal(refused.status, 5, refused.stderr);
+    assert.match(refused.stderr, /loaded asyncio.*--exact-tids/);
+    const r = cloneTree(root, ['--exact-tids']);
+    assert.equal(r.status, 0, r.stderr);
+    init = r.report!.namespaceInit;
+    assertSameShape(r.report!, [...up.values()]);
+    assertSameNumbers(r.report!);
+    for (const [role, pid] of up) await t.until(`the clone of ${role} to find its loop`, (l) => l.includes(`clone ${role} ${pid} loop=True`));
+  } finally {
+    kill(init);
+    t.kill();
+  }
+});
+
+test('refusals: a member in another PID namespace, a member in another mount namespace, a tree that runs as nobody; nothing is left changed', { skip, timeout: 300_000 }, async () => {
   const pidTree = new Tree('bash', ['-c', 'unshare --pid --fork sleep 1000 & echo "up root $$"; wait']);
   const mntTree = new Tree('bash', ['-c', 'unshare --mount sleep 1000 & echo "up root $$"; wait']);
   try {
@@ -172,6 +206,19 @@ test('refusals: a member in another PID namespace, a member in another mount nam
     await assertOriginalsUntouched(mntTree, before, 'refused');
     await assertNoStrays(mntTree, [b2, sleeper], mntTree.child.pid!, 'refused');
     for (const p of [b1, other]) assert.equal(traced(p), false, `PID ${p} is not left traced`);
+
+    // a tree running as nobody: its copies could not pick their PIDs (no CAP_SYS_ADMIN in the root)
+    const nobodyTree = new Tree('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/bin/bash', '-c', 'sleep 1000 & echo "up root $$"; wait']);
+    try {
+      const root = (await nobodyTree.ups(1)).get('root')!;
+      const u = cloneTree(root, ['--exact-tids']);
+      assert.equal(u.status, 5, u.stderr);
+      assert.match(u.stderr, new RegExp(`PID ${root}: --tree --exact-tids needs the root of the tree to have CAP_SYS_ADMIN`));
+      assert.equal(traced(root), false, `PID ${root} is not left traced`);
+      assert.equal(processesTagged(nobodyTree.tag).length, 2, 'no copy was left behind');
+    } finally {
+      nobodyTree.kill();
+    }
   } finally {
     pidTree.kill();
     mntTree.kill();
@@ -201,7 +248,8 @@ test('pipeline bash -c "producer | consumer" cloned exactly: the clone runs on a
     // the clone consumer has the consumer's PID in its namespace: lines after the kill are the clone's
     const seen = t.lines.length;
     await t.until('the clone consumer to get new lines', (l) => l.slice(seen).filter((x) => x.startsWith(`got ${consumer} `)).length >= 3);
-    assert.ok(t.lines.includes(`clone consumer ${consumer} threads=${tasks(cc).length}`), 'the consumer clone saw itself in the new namespace');
+    const said = await t.until('the consumer clone to say it is in the new namespace', (l) => l.find((x) => x.startsWith(`clone consumer ${consumer} `)));
+    assert.equal(said, `clone consumer ${consumer} threads=${tasks(cc).length}`, 'with its threads');
   } finally {
     kill(init);
     t.kill();

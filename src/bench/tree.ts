@@ -24,6 +24,9 @@ export interface TreeBenchResult {
   oneByOneTotalUs: number;
   /** clone --tree by step (medians) */
   phasesUs: Record<string, number>;
+  /** with --exact-tids: clone --tree --exact-tids, median µs held and total, alternating with the others */
+  exactHeldUs?: number;
+  exactTotalUs?: number;
 }
 
 export interface TreeBenchOptions {
@@ -32,6 +35,8 @@ export interface TreeBenchOptions {
   rssMb: number;
   runs: number;
   progress?: boolean;
+  /** also clone the tree with exact TIDs (one PID namespace) in each run */
+  exactTids?: boolean;
 }
 
 async function startTree(o: TreeBenchOptions): Promise<ChildProcess> {
@@ -63,7 +68,7 @@ function reap(pid: number): void {
 }
 
 export async function benchTree(o: TreeBenchOptions): Promise<TreeBenchResult> {
-  const bar = new Progress(o.runs * 2, 'bench tree');
+  const bar = new Progress(o.runs * (o.exactTids ? 3 : 2), 'bench tree');
   const tree = await startTree(o);
   const root = tree.pid!;
   const members = [root, ...childrenOf(root)];
@@ -71,6 +76,8 @@ export async function benchTree(o: TreeBenchOptions): Promise<TreeBenchResult> {
   const treeTotal: number[] = [];
   const oneHeld: number[] = [];
   const oneTotal: number[] = [];
+  const exactHeld: number[] = [];
+  const exactTotal: number[] = [];
   const phases: Record<string, number[]> = {};
   const cloneTree = (record: boolean) => {
     const r = cloneTreeSync(root);
@@ -80,6 +87,15 @@ export async function benchTree(o: TreeBenchOptions): Promise<TreeBenchResult> {
     treeHeld.push(r.heldUs);
     treeTotal.push(r.totalUs);
     for (const [k, v] of Object.entries(r.phasesUs)) (phases[k] ??= []).push(v);
+  };
+  // the namespace's init is the root's sibling (our child): killing it ends the whole clone tree
+  const cloneExact = (record: boolean) => {
+    const r = cloneTreeSync(root, { exactTids: true });
+    kill([r.namespaceInit!]);
+    reap(r.namespaceInit!);
+    if (!record) return;
+    exactHeld.push(r.heldUs);
+    exactTotal.push(r.totalUs);
   };
   const oneByOne = (record: boolean) => {
     let held = 0;
@@ -100,9 +116,14 @@ export async function benchTree(o: TreeBenchOptions): Promise<TreeBenchResult> {
   try {
     cloneTree(false); // warm-up
     oneByOne(false);
+    if (o.exactTids) cloneExact(false);
     for (let i = 0; i < o.runs; i++) {
       cloneTree(true);
       bar.tick(1, 'tree');
+      if (o.exactTids) {
+        cloneExact(true);
+        bar.tick(1, 'tree, exact TIDs');
+      }
       oneByOne(true);
       bar.tick(1, 'one by one');
     }
@@ -121,5 +142,6 @@ export async function benchTree(o: TreeBenchOptions): Promise<TreeBenchResult> {
     oneByOneHeldUs: median(oneHeld),
     oneByOneTotalUs: median(oneTotal),
     phasesUs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])),
+    ...(o.exactTids ? { exactHeldUs: median(exactHeld), exactTotalUs: median(exactTotal) } : {}),
   };
 }

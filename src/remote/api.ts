@@ -20,7 +20,7 @@ export interface CloneProcessOptions {
   count?: number;
   /** leave each clone stopped (SIGSTOP) and detached */
   stopped?: boolean;
-  /** the clone keeps the original PID and TIDs, in a PID namespace of its own (docs/remote.md) */
+  /** the clone keeps the original PID and TIDs, in a PID namespace of its own (docs/remote.md); with `tree`, every process and thread of the tree keeps its numbers in one namespace (docs/tree.md) */
   exactTids?: boolean;
   /** private copies of epoll, eventfd, timerfd, signalfd, inotify and self-pipes (default true); false shares them as fork does */
   privateFds?: boolean;

@@ -219,9 +219,10 @@ export function startInit(init: TracedTask, f: ThreadState, insn: bigint, callSt
 }
 
 /**
- * /proc for the namespace, mounted by `copy` (a process inside it, stopped
- * under us, one thread) over the /proc its mount namespace inherited;
- * `scratch` is 16 bytes of its memory the call may use (put back).
+ * /proc for the namespace, mounted by `task` (the only thread of a process
+ * inside it, stopped under us; calls start from `base` and run `insn`) over
+ * the /proc its mount namespace inherited; `at`: 16 bytes of its memory the
+ * call may use (put back).
  */
 export function mountNamespaceProc(task: TracedTask, base: Buffer, insn: bigint, at: bigint): void {
   const mem = new ProcessMemory(task.tid);

@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .option('--stopped', 'leave each clone stopped (SIGSTOP) and detached: `gdb -p` or `strace -p` sees its first instruction; `kill -CONT` starts it')
     .option('--wait', 'wait until every clone has ended before exiting')
     .option('--tree', 'clone the process and all its descendants, each with every thread, as a tree of the same shape: parents, process groups, sessions, zombies, pipes between them (docs/tree.md)')
-    .option('--exact-tids', 'the clone keeps the original PID and TIDs, in a PID namespace of its own (a user namespace too when not root)')
+    .option('--exact-tids', 'the clone keeps the original PID and TIDs, in a PID namespace of its own (a user namespace too when not root); with --tree, every process and thread of the tree keeps its numbers in one namespace (root only)')
     .option('--shared-fds', 'share epoll, eventfd, timerfd, signalfd, inotify and self-pipes with the original, as plain fork does (default: each clone gets private copies)')
     .option('--json', 'print {"pid","threads","heldUs","totalUs","phasesUs","warnings":[...],"clones":[{"pid","threads","ownersFixed","tids","childPid"?,"privateFds"?,"notCopied"?:[{"fd","kind","reason","effect"}]}]} as JSON')
     .addHelpText(
@@ -111,7 +111,10 @@ is given.
 
 Clones get new PIDs and TIDs; with --exact-tids each keeps the original's, in a
 PID namespace of its own whose init (the PID reported) exits with the clone's
-status. Calls the kernel restarts with a restart block
+status. With --tree --exact-tids the whole clone tree shares one such namespace
+(its init is the root clone's parent, "namespaceInit" in --json): a pre-fork
+master's clone finds its workers by the PIDs it recorded, so a graceful quit
+ends the clone tree (docs/tree.md). Calls the kernel restarts with a restart block
 (nanosleep, poll, timed waits) return EINTR in the clone; other blocked calls
 are made again (docs/remote.md).
 
@@ -121,6 +124,7 @@ Examples:
   forkall clone -p $(pidof memcached) --stopped     # then: kill -CONT <clone>
   forkall clone -p 4242 --exact-tids --json
   forkall clone -p $(pgrep -o nginx) --tree --json   # the master and its workers
+  forkall clone -p $(pgrep -o nginx) --tree --exact-tids   # ... keeping every PID
 
 --wait prints how each clone ended (exit N, killed by SIGNAME), read as it ends;
 the status belongs to the clone's parent (the target's parent): if that parent
