@@ -1,10 +1,11 @@
 // One explore session: the program started under the agent with the scheduler
 // preloaded, frozen once, then cloned once per schedule.
 import { nativeArtifact } from '../native/paths.js';
-import { spawnTemplate, type Template, type Trigger } from '../server/template.js';
+import { spawnTemplate, type Clone, type Template, type Trigger } from '../server/template.js';
 import type { CloneStdioOption } from '../server/clone-stdio.js';
 import { Mailbox } from './mailbox.js';
 import type { RunResult } from './outcome.js';
+import { RunOutput } from './run-output.js';
 
 export interface SessionOptions {
   cmd: string;
@@ -24,6 +25,9 @@ export class Session {
   template!: Template;
   snapshotMs = 0;
   threads = 0;
+  /** output files of the job slots not running a clone now */
+  private readonly idleOutputs: RunOutput[] = [];
+  private readonly outputs: RunOutput[] = [];
 
   static async start(o: SessionOptions): Promise<Session> {
     const s = new Session();
@@ -47,8 +51,38 @@ export class Session {
     return s;
   }
 
-  /** One clone, run to its end or killed after timeoutMs; stdout/stderr collected unless given descriptors. */
-  async run(timeoutMs: number, stdio: CloneStdioOption = ['ignore', 'pipe', 'pipe']): Promise<RunResult> {
+  /**
+   * One clone, run to its end or killed after timeoutMs. Its stdout/stderr
+   * are collected through a job slot's files, or go where `stdio` says
+   * ('pipe': collected through pipes).
+   */
+  async run(timeoutMs: number, stdio?: CloneStdioOption): Promise<RunResult> {
+    if (stdio !== undefined) return this.runWithStdio(timeoutMs, stdio);
+    const slot = this.idleOutputs.pop() ?? this.newOutput();
+    let c: Clone;
+    try {
+      c = await this.template.clone({ stdio: slot.stdio });
+    } catch (e) {
+      // a clone may still come of a request that timed out: it must not write into a later run's files
+      this.outputs.splice(this.outputs.indexOf(slot), 1);
+      slot.close();
+      throw e;
+    }
+    try {
+      const r = await this.finish(c, timeoutMs);
+      return { ...r, ...slot.take() };
+    } finally {
+      this.idleOutputs.push(slot);
+    }
+  }
+
+  private newOutput(): RunOutput {
+    const o = new RunOutput();
+    this.outputs.push(o);
+    return o;
+  }
+
+  private async runWithStdio(timeoutMs: number, stdio: CloneStdioOption): Promise<RunResult> {
     const c = await this.template.clone({ stdio });
     const out: Buffer[] = [], err: Buffer[] = [];
     c.stdout?.on('data', (b: Buffer) => out.push(b));
@@ -56,6 +90,13 @@ export class Session {
     // listen for the ends now: a short run's pipes may close before it is reported as exited
     const ended = (s: NodeJS.ReadableStream | null) => (s ? new Promise<void>((r) => (s.once('close', r), s.once('error', r))) : Promise.resolve());
     const drained = Promise.all([ended(c.stdout), ended(c.stderr)]);
+    const r = await this.finish(c, timeoutMs);
+    await drained;
+    return { ...r, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+  }
+
+  /** Waits for the clone's end (killing it after timeoutMs) and reads its seed. */
+  private async finish(c: Clone, timeoutMs: number): Promise<Omit<RunResult, 'stdout' | 'stderr'>> {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -63,15 +104,12 @@ export class Session {
     }, timeoutMs);
     try {
       const r = await c.exited;
-      await drained;
       const { seed, deadlock } = this.mailbox.takeSeed(c.pid);
       return {
         exitCode: r.exitCode,
         signal: r.signal,
         timedOut: !deadlock && timedOut && r.signal === 'SIGKILL',
         deadlock: deadlock && r.signal === 'SIGKILL',
-        stdout: Buffer.concat(out),
-        stderr: Buffer.concat(err),
         seed,
       };
     } finally {
@@ -84,6 +122,8 @@ export class Session {
       await this.template?.close();
     } finally {
       this.mailbox.close();
+      for (const o of this.outputs.splice(0)) o.close();
+      this.idleOutputs.length = 0;
     }
   }
 }
