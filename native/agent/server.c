@@ -308,6 +308,8 @@ static void *agent_main(void *arg)
 	}
 	uint32_t threads = op.nslots - op.ndead;
 	long compacted = cfg.compact ? fa_compact_anonymous() : 0;
+	if (cfg.prefault)
+		fa_prefault_readonly_files();
 	put_u32(p, threads);
 	/* MB moved into huge pages, or 0xffffffff when compaction was refused */
 	put_u32(p + 4, compacted < 0 ? 0xffffffffu : (uint32_t)(compacted >> 20));

@@ -36,7 +36,17 @@ export class Session {
       s.template = await spawnTemplate(o.cmd, o.args, {
         at: o.at === undefined || o.at === 'create' ? 'request' : o.at,
         preload: [nativeArtifact('libforkall-sched.so')],
-        env: { ...process.env, FORKALL_EXPLORE: s.mailbox.path, ...(o.at === 'create' ? { FORKALL_EXPLORE_SNAPSHOT: 'create' } : {}) },
+        env: {
+          ...process.env,
+          FORKALL_EXPLORE: s.mailbox.path,
+          ...(o.at === 'create' ? { FORKALL_EXPLORE_SNAPSHOT: 'create' } : {}),
+          // a clone's page faults are most of its cost on a VM (tens of µs each):
+          // symbols bound once in the template, not lazily in every clone (each
+          // first call wrote a GOT page: a copy); clones inherit the template's
+          // page-table entries for code and read-only data (docs/agent.md)
+          LD_BIND_NOW: '1',
+          FORKALL_PREFAULT: '1',
+        },
         stdio: ['ignore', 'ignore', 'inherit'],
         timeoutMs: o.snapshotTimeoutMs ?? 60_000,
       });
