@@ -1,5 +1,7 @@
 // One explore session: the program started under the agent with the scheduler
 // preloaded, frozen once, then cloned once per schedule.
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { nativeArtifact } from '../native/paths.js';
 import { spawnTemplate, type Clone, type Template, type Trigger } from '../server/template.js';
 import type { CloneStdioOption } from '../server/clone-stdio.js';
@@ -97,8 +99,10 @@ export class Session {
     const out: Buffer[] = [], err: Buffer[] = [];
     c.stdout?.on('data', (b: Buffer) => out.push(b));
     c.stderr?.on('data', (b: Buffer) => err.push(b));
-    // listen for the ends now: a short run's pipes may close before it is reported as exited
-    const ended = (s: NodeJS.ReadableStream | null) => (s ? new Promise<void>((r) => (s.once('close', r), s.once('error', r))) : Promise.resolve());
+    // A short run may have ended, and a pipe that carried nothing closed, before
+    // the clone was reported (the agent reports a clone once it notices it is
+    // whole): finished() also resolves for a stream that is closed already.
+    const ended = (s: Readable | null) => (s ? finished(s).catch(() => undefined) : Promise.resolve());
     const drained = Promise.all([ended(c.stdout), ended(c.stderr)]);
     const r = await this.finish(c, timeoutMs);
     await drained;
