@@ -16,7 +16,6 @@
  * can run and none is still to arrive, the clone is deadlocked: it says so in
  * the mailbox and on stderr and kills itself at once. */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
