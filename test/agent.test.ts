@@ -46,6 +46,64 @@ test('python3 frozen at threads=4: three clones alive at once, each with exactly
   assert.ok(await gone(t.process.pid!), 'template still running after close');
 });
 
+test('twelve clones requested at once: the agent forks them without waiting for each to be whole; each is reported once, whole, and ends with its own exit', async () => {
+  const t = await spawnTemplate('python3', [app], { at: { threads: 4 }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  t.process.stdout!.on('data', (d) => (out += d));
+  try {
+    assert.equal(await t.frozenState(), 4);
+    const clones = await Promise.all(Array.from({ length: 12 }, () => t.clone()));
+    assert.equal(new Set(clones.map((c) => c.pid)).size, 12, 'twelve distinct clones');
+    for (const c of clones) {
+      assert.equal(c.threads, 4);
+      assert.deepEqual(await c.exited, { exitCode: 0, signal: null, status: 0 });
+    }
+    await waitFor('every clone\'s line on the shared stdout pipe', () => clones.every((c) => out.includes(`clone ${c.pid} `)));
+    for (const c of clones) assert.match(out, new RegExp(`clone ${c.pid} threads=4 results=\\[2, 4, 6\\]`));
+    assert.deepEqual(t.liveClones, []);
+  } finally {
+    await t.close();
+  }
+  assert.ok(await gone(t.process.pid!), 'template still running after close');
+});
+
+/** Rss in kB of the process's libc code mapping (r-xp), from /proc/PID/smaps; also whether it holds anonymous pages. */
+function libcCode(pid: number): { rssKb: number; anonKb: number } {
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const at = smaps.split('\n').findIndex((l) => / r-xp .*\/libc[.-][^/]*$/.test(l));
+  assert.ok(at >= 0, `no libc code mapping in /proc/${pid}/smaps`);
+  const lines = smaps.split('\n').slice(at + 1, at + 30);
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`).exec(lines.find((l) => l.startsWith(`${key}:`)) ?? '')?.[1] ?? NaN);
+  return { rssKb: kb('Rss'), anonKb: kb('Anonymous') };
+}
+
+for (const prefault of [true, false])
+  test(`FORKALL_PREFAULT=${prefault ? 1 : 0}: a clone ${prefault ? 'starts with' : 'does not inherit'} the template's page-table entries for libc's code`, async () => {
+    // a program that sleeps: a clone runs almost no code of its own before we look
+    const t = await spawnTemplate('sleep', ['600'], {
+      at: { delayMs: 300 },
+      stdio: 'ignore',
+      env: { ...process.env, FORKALL_PREFAULT: prefault ? '1' : '0' },
+    });
+    try {
+      await t.frozenState();
+      const tpl = libcCode(t.pid);
+      // the byte written back through /proc/self/mem: one private page in the mapping
+      assert.equal(tpl.anonKb, prefault ? 4 : 0, 'anonymous kB in the template\'s libc code mapping');
+      const c = await t.clone();
+      try {
+        const clone = libcCode(c.pid);
+        if (prefault) assert.ok(clone.rssKb >= tpl.rssKb, `clone maps ${clone.rssKb} kB of libc code, the template ${tpl.rssKb} kB`);
+        else assert.ok(clone.rssKb < tpl.rssKb / 2, `clone maps ${clone.rssKb} kB of libc code, the template ${tpl.rssKb} kB`);
+      } finally {
+        c.kill('SIGKILL');
+        await c.exited;
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
 test('a clone killed through the client reports its signal; a failing clone its exit code', async () => {
   const t = await spawnTemplate('python3', ['-c', 'import os,time\np=os.getpid()\nwhile os.getpid()==p: time.sleep(0.02)\ntime.sleep(30)'], {
     at: { delayMs: 300 },

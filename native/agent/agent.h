@@ -26,6 +26,7 @@ struct fa_agent_config {
 	long at_value;
 	int exact_tids;		/* FORKALL_EXACT_TIDS=1 */
 	int compact;		/* FORKALL_COMPACT=1 */
+	int prefault;		/* FORKALL_PREFAULT=1 */
 	int shared_fds;		/* FORKALL_SHARED_FDS=1: clones share event objects, as after fork */
 };
 
@@ -48,6 +49,9 @@ FA_HIDDEN int fa_trigger_due(const struct fa_agent_config *c, long started_ms, i
 
 /* compact.c */
 FA_HIDDEN long fa_compact_anonymous(void);
+
+/* prefault.c: clones inherit the page-table entries of read-only file mappings */
+FA_HIDDEN long fa_prefault_readonly_files(void);
 
 /* private_fds_report.c: in a clone, before the control fd is closed */
 FA_HIDDEN void fa_agent_private_fds(int control_fd);

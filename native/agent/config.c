@@ -82,6 +82,7 @@ int fa_agent_read_config(struct fa_agent_config *c)
 		config_error("FORKALL_AT", at, "expected request, threads=N or delay=MS");
 	c->exact_tids = parse_flag("FORKALL_EXACT_TIDS");
 	c->compact = parse_flag("FORKALL_COMPACT");
+	c->prefault = parse_flag("FORKALL_PREFAULT");
 	c->shared_fds = parse_flag("FORKALL_SHARED_FDS");
 	if (check_control_fd(fd, (int)v) < 0)
 		return -1;

@@ -6,7 +6,9 @@
  *      template never runs its own code again;
  *   3. serves CLONE requests: each clone is a fresh fork of the frozen state,
  *      a child of the template; the agent reports its PID and, through a
- *      pidfd, its real wait status. In each clone the agent thread takes over
+ *      pidfd, its real wait status. A clone is reported once it is whole;
+ *      meanwhile the agent goes on serving requests and reaping, so clones
+ *      asked for together re-create their threads at the same time. In each clone the agent thread takes over
  *      the program's main thread (same registers, TLS, stack: it becomes it), so
  *      the clone has exactly the program's threads.
  * The template exits when the control channel closes (controller gone) or
@@ -23,7 +25,9 @@
 #include "forkall.h"
 #include "forkall_agent.h"
 
-#define MAX_LIVE 64
+#define MAX_LIVE 64 /* live and pending clones together */
+#define PENDING_POLL_NS 500000 /* how often pending clones are looked at */
+#define PENDING_LIMIT_MS 60000 /* a clone neither whole nor dead by then is killed */
 #define FA_SYS_pidfd_open 434
 
 FA_HIDDEN volatile int fa_agent_active;
@@ -31,6 +35,22 @@ FA_HIDDEN volatile int fa_snapshot_wanted;
 static volatile int in_clone; /* 1 in a clone: written by child_setup */
 static struct fa_agent_config cfg;
 static int live_pid[MAX_LIVE], live_fd[MAX_LIVE], nlive;
+
+/* Clones forked and not yet known whole: their report pages (taken from the
+ * op after each fork, put back to await one that said) and pidfds. Waiting
+ * for each clone to be whole before serving the next request made the
+ * template the bottleneck of `forkall explore`: on a busy machine most of a
+ * clone's making is its wait to be scheduled, which clones forked together
+ * spend in parallel. The report page is a futex, not a descriptor: pending
+ * clones are looked at every PENDING_POLL_NS; a pidfd that turns readable
+ * says one died before it was whole. */
+static struct pending_clone {
+	uint32_t request;
+	int pid, fd;
+	long forked_ms;
+	struct fa_report *report;
+} pending[MAX_LIVE];
+static int npending;
 
 /* A clone's own stdin/stdout/stderr (CLONE_STDIO): the descriptors to put at
  * 0, 1, 2, or -1 to keep the template's. */
@@ -54,6 +74,12 @@ static void child_setup(void *arg)
 	for (int i = 0; i < nlive; i++)
 		fa_sys1(SYS_close, live_fd[i]);
 	nlive = 0;
+	/* the clones forked before this one and not whole yet: their pages and pidfds are the template's */
+	for (int i = 0; i < npending; i++) {
+		fa_sys2(SYS_munmap, pending[i].report, 4096);
+		fa_sys1(SYS_close, pending[i].fd);
+	}
+	npending = 0;
 	in_clone = 1;
 }
 
@@ -61,8 +87,12 @@ static __attribute__((noreturn)) void template_exit(int code)
 {
 	for (int i = 0; i < nlive; i++)
 		fa_sys2(SYS_kill, live_pid[i], SIGKILL);
+	for (int i = 0; i < npending; i++)
+		fa_sys2(SYS_kill, pending[i].pid, SIGKILL);
 	for (int i = 0; i < nlive; i++)
 		fa_sys4(SYS_wait4, live_pid[i], 0, __WALL, 0);
+	for (int i = 0; i < npending; i++)
+		fa_sys4(SYS_wait4, pending[i].pid, 0, __WALL, 0);
 	fa_sys1(SYS_exit_group, code);
 	__builtin_unreachable();
 }
@@ -132,9 +162,12 @@ static void reap(int i)
 		template_exit(0);
 }
 
+static void report_or_fail(struct fa_op *op, uint32_t threads, int k);
+
+/* Forks one clone; it is reported once it is whole (finish_pending). */
 static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, struct clone_stdio *io)
 {
-	if (nlive >= MAX_LIVE) {
+	if (nlive + npending >= MAX_LIVE) {
 		fa_send_error(cfg.control_fd, request, EAGAIN, "too many live clones (64)");
 		return;
 	}
@@ -146,20 +179,52 @@ static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, st
 	long pid = fa_snapshot_fork(op, child_setup, io);
 	if (pid == 0)
 		pthread_exit(0); /* no main thread to become (it had exited): just leave */
-	pid = fa_snapshot_await(op, pid); /* a clone is reported only once it is whole */
 	if (pid < 0) {
 		fa_send_error(cfg.control_fd, request, (int)-pid, forkall_strerror());
 		return;
 	}
-	long fd = fa_sys2(FA_SYS_pidfd_open, pid, 0);
-	live_pid[nlive] = (int)pid;
-	live_fd[nlive++] = (int)fd;
+	int k = npending++;
+	pending[k] = (struct pending_clone){ request, (int)pid, (int)fa_sys2(FA_SYS_pidfd_open, pid, 0), fa_now_ms(), op->report };
+	op->report = 0;
+	if (cfg.exact_tids)
+		report_or_fail(op, threads, k); /* one at a time, as before: an exact-TID fork has more steps */
+}
+
+/* Pending clone k said (or died, or is overdue): await it (at once, but for a
+ * dead one) and report it, CLONED or an error; it leaves the pending list. */
+static void report_or_fail(struct fa_op *op, uint32_t threads, int k)
+{
+	struct pending_clone c = pending[k];
+	pending[k] = pending[--npending];
+	op->report = c.report;
+	long pid = fa_snapshot_await(op, c.pid); /* kills and reaps a clone that is not whole */
+	if (pid < 0) {
+		fa_sys1(SYS_close, c.fd);
+		fa_send_error(cfg.control_fd, c.request, (int)-pid, forkall_strerror());
+		return;
+	}
+	live_pid[nlive] = c.pid;
+	live_fd[nlive++] = c.fd;
 	unsigned char p[12];
-	put_u32(p, request);
-	put_u32(p + 4, (uint32_t)pid);
+	put_u32(p, c.request);
+	put_u32(p + 4, (uint32_t)c.pid);
 	put_u32(p + 8, threads);
 	if (fa_send(cfg.control_fd, FA_MSG_CLONED, p, 12) < 0)
 		template_exit(0);
+}
+
+/* Reports the pending clones that said whether they are whole; a pending
+ * clone whose pidfd was readable (dead) or that is overdue is failed. */
+static void finish_pending(struct fa_op *op, uint32_t threads, const struct pollfd *pfd)
+{
+	long now = npending ? fa_now_ms() : 0;
+	for (int k = npending - 1; k >= 0; k--) {
+		if (now - pending[k].forked_ms > PENDING_LIMIT_MS)
+			fa_sys2(SYS_kill, pending[k].pid, SIGKILL);
+		else if (fa_report_pending(pending[k].report) && !(pfd && pfd[k].revents))
+			continue;
+		report_or_fail(op, threads, k);
+	}
 }
 
 /* CLONE_STDIO: a clone whose fds 0-2 named in the mask are the ones sent, in
@@ -243,22 +308,32 @@ static void *agent_main(void *arg)
 	}
 	uint32_t threads = op.nslots - op.ndead;
 	long compacted = cfg.compact ? fa_compact_anonymous() : 0;
+	if (cfg.prefault)
+		fa_prefault_readonly_files();
 	put_u32(p, threads);
 	/* MB moved into huge pages, or 0xffffffff when compaction was refused */
 	put_u32(p + 4, compacted < 0 ? 0xffffffffu : (uint32_t)(compacted >> 20));
 	if (fa_send(cfg.control_fd, FA_MSG_SNAPSHOT, p, 8) < 0)
 		template_exit(0);
 	for (;;) {
+		/* the control channel, the live clones' pidfds, then the pending ones' */
 		struct pollfd pfd[1 + MAX_LIVE];
 		pfd[0] = (struct pollfd){ cfg.control_fd, POLLIN, 0 };
 		for (int i = 0; i < nlive; i++)
 			pfd[1 + i] = (struct pollfd){ live_fd[i], POLLIN, 0 };
-		long r = fa_sys5(SYS_ppoll, pfd, 1 + nlive, 0, 0, 8);
+		int np = npending;
+		for (int k = 0; k < np; k++)
+			pfd[1 + nlive + k] = (struct pollfd){ pending[k].fd, POLLIN, 0 };
+		struct { long s, ns; } tick = { 0, PENDING_POLL_NS };
+		long r = fa_sys5(SYS_ppoll, pfd, 1 + nlive + np, np ? &tick : 0, 0, 8);
 		if (r < 0)
 			continue;
-		for (int i = nlive - 1; i >= 0; i--)
+		int nl = nlive;
+		for (int i = nl - 1; i >= 0; i--)
 			if (pfd[1 + i].revents)
 				reap(i);
+		/* a clone that became whole is live from here: its end is seen at the next poll, after its CLONED */
+		finish_pending(&op, threads, pfd + 1 + nl);
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
 			handle_request(&op, threads);
 	}

@@ -16,7 +16,7 @@
  * can run and none is still to arrive, the clone is deadlocked: it says so in
  * the mailbox and on stderr and kills itself at once. */
 #include <errno.h>
-#include <dirent.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
@@ -101,14 +101,28 @@ static void pin_all_threads(void)
 		}
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
+	/* getdents64 into a stack buffer, not opendir: its 32 KB malloc cost a
+	 * clone three page faults of a fresh heap (tens of microseconds each on a VM) */
+	int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			sched_setaffinity(atoi(e->d_name), sizeof set, &set);
-	closedir(d);
+	struct linux_dirent64 {
+		uint64_t ino;
+		int64_t off;
+		unsigned short reclen;
+		unsigned char type;
+		char name[];
+	};
+	char buf[1024] __attribute__((aligned(8)));
+	long got;
+	while ((got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+		for (long at = 0; at < got;) {
+			const struct linux_dirent64 *e = (const struct linux_dirent64 *)(buf + at);
+			if (e->name[0] != '.')
+				sched_setaffinity(atoi(e->name), sizeof set, &set);
+			at += e->reclen;
+		}
+	close(fd);
 }
 
 /* The program's exit is a point too: threads that are still runnable may run

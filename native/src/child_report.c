@@ -71,6 +71,11 @@ void fa_report_stamp(struct fa_op *op, int phase)
 		op->report->stamps[phase] = fa_tsc();
 }
 
+int fa_report_pending(const struct fa_report *r)
+{
+	return r && __atomic_load_n(&r->state, __ATOMIC_SEQ_CST) == REPORT_PENDING;
+}
+
 static void kill_and_reap(long pid, int reaped)
 {
 	if (reaped)

@@ -162,6 +162,9 @@ FA_HIDDEN int fa_report_create(struct fa_op *op);
 FA_HIDDEN void fa_report_drop(struct fa_op *op);
 FA_HIDDEN void fa_report_child(struct fa_op *op, int err, int tid, const char *call);
 FA_HIDDEN long fa_report_await(struct fa_op *op, long pid);
+/* without waiting: has the child not said yet whether it is whole? (a caller
+ * with several children forked keeps their pages and awaits each once it said) */
+FA_HIDDEN int fa_report_pending(const struct fa_report *r);
 FA_HIDDEN void fa_report_stamp(struct fa_op *op, int phase); /* child: a phase ended (FA_TC_*) */
 
 /* owners.c */

@@ -1,10 +1,13 @@
 // One explore session: the program started under the agent with the scheduler
 // preloaded, frozen once, then cloned once per schedule.
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { nativeArtifact } from '../native/paths.js';
-import { spawnTemplate, type Template, type Trigger } from '../server/template.js';
+import { spawnTemplate, type Clone, type Template, type Trigger } from '../server/template.js';
 import type { CloneStdioOption } from '../server/clone-stdio.js';
 import { Mailbox } from './mailbox.js';
 import type { RunResult } from './outcome.js';
+import { RunOutput } from './run-output.js';
 
 export interface SessionOptions {
   cmd: string;
@@ -47,6 +50,10 @@ export class Session {
     return s;
   }
 
+  /** output files of the job slots not running a clone now */
+  private readonly idleOutputs: RunOutput[] = [];
+  private readonly outputs: RunOutput[] = [];
+
   static async start(o: SessionOptions): Promise<Session> {
     const s = new Session();
     try {
@@ -54,7 +61,17 @@ export class Session {
       s.template = await spawnTemplate(o.cmd, o.args, {
         at: o.at === undefined || o.at === 'create' ? 'request' : o.at,
         preload: [nativeArtifact('libforkall-sched.so')],
-        env: { ...process.env, FORKALL_EXPLORE: s.mailbox.path, ...(o.at === 'create' ? { FORKALL_EXPLORE_SNAPSHOT: 'create' } : {}) },
+        env: {
+          ...process.env,
+          FORKALL_EXPLORE: s.mailbox.path,
+          ...(o.at === 'create' ? { FORKALL_EXPLORE_SNAPSHOT: 'create' } : {}),
+          // a clone's page faults are most of its cost on a VM (tens of µs each):
+          // symbols bound once in the template, not lazily in every clone (each
+          // first call wrote a GOT page: a copy); clones inherit the template's
+          // page-table entries for code and read-only data (docs/agent.md)
+          LD_BIND_NOW: '1',
+          FORKALL_PREFAULT: '1',
+        },
         stdio: ['ignore', 'ignore', 'inherit'],
         timeoutMs: o.snapshotTimeoutMs ?? 60_000,
       });
@@ -69,15 +86,54 @@ export class Session {
     return s;
   }
 
-  /** One clone, run to its end or killed after timeoutMs; stdout/stderr collected unless given descriptors. */
-  async run(timeoutMs: number, stdio: CloneStdioOption = ['ignore', 'pipe', 'pipe']): Promise<RunResult> {
+  /**
+   * One clone, run to its end or killed after timeoutMs. Its stdout/stderr
+   * are collected through a job slot's files, or go where `stdio` says
+   * ('pipe': collected through pipes).
+   */
+  async run(timeoutMs: number, stdio?: CloneStdioOption): Promise<RunResult> {
+    if (stdio !== undefined) return this.runWithStdio(timeoutMs, stdio);
+    const slot = this.idleOutputs.pop() ?? this.newOutput();
+    let c: Clone;
+    try {
+      c = await this.template.clone({ stdio: slot.stdio });
+    } catch (e) {
+      // a clone may still come of a request that timed out: it must not write into a later run's files
+      this.outputs.splice(this.outputs.indexOf(slot), 1);
+      slot.close();
+      throw e;
+    }
+    try {
+      const r = await this.finish(c, timeoutMs);
+      return { ...r, ...slot.take() };
+    } finally {
+      this.idleOutputs.push(slot);
+    }
+  }
+
+  private newOutput(): RunOutput {
+    const o = new RunOutput();
+    this.outputs.push(o);
+    return o;
+  }
+
+  private async runWithStdio(timeoutMs: number, stdio: CloneStdioOption): Promise<RunResult> {
     const c = await this.template.clone({ stdio });
     const out: Buffer[] = [], err: Buffer[] = [];
     c.stdout?.on('data', (b: Buffer) => out.push(b));
     c.stderr?.on('data', (b: Buffer) => err.push(b));
-    // listen for the ends now: a short run's pipes may close before it is reported as exited
-    const ended = (s: NodeJS.ReadableStream | null) => (s ? new Promise<void>((r) => (s.once('close', r), s.once('error', r))) : Promise.resolve());
+    // A short run may have ended, and a pipe that carried nothing closed, before
+    // the clone was reported (the agent reports a clone once it notices it is
+    // whole): finished() also resolves for a stream that is closed already.
+    const ended = (s: Readable | null) => (s ? finished(s).catch(() => undefined) : Promise.resolve());
     const drained = Promise.all([ended(c.stdout), ended(c.stderr)]);
+    const r = await this.finish(c, timeoutMs);
+    await drained;
+    return { ...r, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+  }
+
+  /** Waits for the clone's end (killing it after timeoutMs) and reads its seed. */
+  private async finish(c: Clone, timeoutMs: number): Promise<Omit<RunResult, 'stdout' | 'stderr'>> {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -85,15 +141,12 @@ export class Session {
     }, timeoutMs);
     try {
       const r = await c.exited;
-      await drained;
       const { seed, deadlock } = this.mailbox.takeSeed(c.pid);
       return {
         exitCode: r.exitCode,
         signal: r.signal,
         timedOut: !deadlock && timedOut && r.signal === 'SIGKILL',
         deadlock: deadlock && r.signal === 'SIGKILL',
-        stdout: Buffer.concat(out),
-        stderr: Buffer.concat(err),
         seed,
       };
     } finally {
@@ -102,11 +155,13 @@ export class Session {
   }
 
   async close(): Promise<void> {
-    if (!this.owned) return this.mailbox.disarm();
     try {
-      await this.template?.close();
+      if (!this.owned) this.mailbox.disarm(); // a served template: it stays, as does its mailbox
+      else await this.template?.close();
     } finally {
-      this.mailbox.close();
+      if (this.owned) this.mailbox.close();
+      for (const o of this.outputs.splice(0)) o.close();
+      this.idleOutputs.length = 0;
     }
   }
 }
