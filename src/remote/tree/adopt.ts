@@ -8,10 +8,14 @@
 //   2. its inherited rseq registration (X's area) is dropped while X's memory is there;
 //   3. memory: C's mappings, only the pages that differ from X's (adopt-memory.ts);
 //   4. mm fields, signal dispositions, descriptors, namespaces and cgroup,
-//      process attributes (cwd, root, umask, rlimits, personality, name),
-//      credentials (ids, groups, capabilities: adopt-creds.ts), prctl settings;
-//   5. the leader's own thread state fork does not give (TID address, TID
-//      field, signal stack, rseq);
+//      process attributes (cwd, root, umask, rlimits, personality, name);
+//      credentials (groups and gids: adopt-creds.ts), prctl settings;
+//   5. the bulk of the pages, copied by the copy itself in a call left
+//      running (page-copy.ts): cloneAsChildOf returns here, and the caller
+//      makes other members' copies meanwhile;
+//   6. `settle`, once that call is collected: the leader's own thread state
+//      fork does not give (TID address, TID field, signal stack, rseq: after
+//      the pages, which would overwrite the TID field);
 // and later, when the tree is given back, `build` makes C's other threads
 // with the one-process engine's build path (recreate.ts buildClone).
 import * as pt from '../ptrace.js';
@@ -82,6 +86,7 @@ function adoptLeaderThread(calls: CopyCalls, cpid: number, source: AdoptSource):
  * killed and collected; `parent` is left in a ptrace stop either way.
  */
 export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, source: S, opts: AdoptOptions = {}): AdoptedCopy<S> {
+  parent.settle?.(); // a copy still filling its memory: complete before it forks
   const src = source.pid;
   const abort = () => {
     if (opts.shouldAbort?.()) throw new RemoteError(`abandoned while copying PID ${src}`, 'failed');
@@ -109,7 +114,7 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
     if (inherited.area) calls.call("rseq unregistration (X's area)", NR_ADOPT.rseq, [inherited.area, inherited.size, RSEQ_FLAG_UNREGISTER, inherited.signature]);
     const srcCalls = new SourceCalls(source);
     abort();
-    const mem = adoptMemory(calls, cpid, src, source.mem);
+    const { stats: mem, pages } = adoptMemory(calls, cpid, src, source.mem);
     mark('memory');
     abort();
     adoptRlimits(cpid, src);
@@ -122,18 +127,48 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
     adoptProcess(calls, cpid, src);
     const userStep = adoptGroups(calls, cpid, src, srcCalls); // the uids follow in build, once descriptors are planted
     const idSensitive = adoptPrctl(calls, src, srcCalls); // after the gid change: it clears pdeathsig and resets dumpable
-    adoptLeaderThread(calls, cpid, source);
-    calls.finish(base, source.insn);
     mark('process');
+    pages.start();
+    calls.close(); // its /proc/PID/mem: opened again by settle, never left open by a copy killed before
+    mark('pages-start');
     const stats: AdoptStats = { ...mem, fdsKept: fds.kept, fdsInstalled: fds.installed, signalsSet, namespacesJoined, credsChanged: userStep !== undefined, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
-    return { pid: cpid, main, base, insn: source.insn, source, stats, build: (built) => buildAdopted(cpid, main, source, built, userStep && { step: userStep, idSensitive }) };
+    const c = calls;
+    let settled = false;
+    // touches only the copy (never C, which a caller may have given back already)
+    const settle = () => {
+      if (settled) return;
+      try {
+        last = performance.now();
+        stats.pageCopy = pages.finish();
+        mark('pages');
+        adoptLeaderThread(c, cpid, source);
+        c.finish(base, source.insn);
+        mark('leader');
+        stats.callsInCopy = c.count;
+        settled = true;
+      } catch (e) {
+        throw failed(e);
+      } finally {
+        c.close();
+      }
+    };
+    return {
+      pid: cpid, main, base, insn: source.insn, source, stats, settle,
+      build: (built) => {
+        settle();
+        return buildAdopted(cpid, main, source, built, userStep && { step: userStep, idSensitive });
+      },
+    };
   } catch (e) {
+    calls?.close();
+    throw failed(e);
+  }
+
+  function failed(e: unknown): unknown {
     killCopy(cpid);
     main.detached = true;
-    if (e instanceof RemoteError) throw e;
-    throw new RemoteError(`copying PID ${src} into a child ${cpid} of ${parent.pid} failed: ${e instanceof Error ? e.message : String(e)}; the copy was killed, PID ${src} is untouched`, 'failed', { pid: src });
-  } finally {
-    calls?.close();
+    if (e instanceof RemoteError) return e;
+    return new RemoteError(`copying PID ${src} into a child ${cpid} of ${parent.pid} failed: ${e instanceof Error ? e.message : String(e)}; the copy was killed, PID ${src} is untouched`, 'failed', { pid: src });
   }
 }
 

@@ -155,6 +155,7 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     traced.push(rootCopy.main);
     made.set(pid, { node: rootNode, copy: rootCopy, parentCopy: rootNode.info.ppid });
     makeDescendants(rootNode, rootCopy, plan, byPid, made, traced, (parent, source) => adopt(parent, source, { shouldAbort: abort }));
+    for (const m of made.values()) (m.copy as StoppedCopy).settle?.(); // the copies reading their originals' pages are done
     mark('fork');
     if (abort()) throw new Abandoned();
     // every copy exists and holds its image: the originals are not needed any more
@@ -235,6 +236,8 @@ function treeFailure(pid: number, released: boolean, e: unknown): unknown {
 /** Forks the copies of `node`'s children from its copy, with its setsid between those born before and after it, and so on down. */
 function makeDescendants(node: TreeNode, copy: StoppedCopy, plan: SessionPlan, byPid: Map<number, TreeNode>, made: Map<number, Made>, traced: TracedTask[], adopt: CloneAsChildOf): void {
   const pid = node.info.pid;
+  // a copy fills its memory while others are made (adopt.ts): complete before it forks or joins a session
+  if (plan.before.get(pid)?.length || plan.after.get(pid)?.length || plan.sessionLeaders.has(pid)) copy.settle?.();
   const child = (c: number) => {
     const n = byPid.get(c)!;
     if (!n.frozen) {
