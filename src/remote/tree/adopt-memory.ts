@@ -2,7 +2,9 @@
 // copy lacks are made (files from /proc/C/map_files, which also opens deleted
 // files and shared anonymous memory, so that the copy shares those objects
 // with C exactly as a fork of C would; the path when map_files is refused),
-// the copy's own ones unmapped, the vdso group moved to C's address with
+// the copy's own ones unmapped (a piece C kept of a larger one is cut out of
+// it and given C's protection, its pages still shared with X), the vdso
+// group moved to C's address with
 // mremap (same kernel, same image), and then only the pages that differ are
 // copied (adopt-pages.ts, page-copy.ts): those C' cannot copy itself at once,
 // the bulk by C' itself, in a call left running that the caller collects
@@ -28,6 +30,8 @@ export interface MemoryStats {
   pagesCopied: number;
   pagesDropped: number;
   mappingsKept: number;
+  /** of those, pieces of a larger mapping of the copy (adopt-maps.ts, `cut`) */
+  mappingsCut: number;
   mappingsMade: number;
   /** pagemap reads (both processes, in windows: adopt-pages.ts) */
   pagemapReads: number;
@@ -97,6 +101,10 @@ export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem:
     for (const p of cg.parts) calls.call(`mremap of the copy's ${p.path} out of the way`, NR_ADOPT.mremap, [p.start, p.end - p.start, p.end - p.start, MREMAP_MAYMOVE_FIXED, scratch + (p.start - cg.start)]);
   const plan = planMaps(srcMaps, copyMaps);
   for (const r of plan.unmap) calls.call(`munmap of the copy's ${hex(r.start)}-${hex(r.end)}`, NR_ADOPT.munmap, [r.start, r.end - r.start]);
+  for (const m of plan.cut) {
+    const y = copyMaps.find((c) => c.start <= m.start && m.end <= c.end)!;
+    if (y.perms !== m.perms) calls.call(`mprotect of the copy's ${hex(m.start)}-${hex(m.end)} to ${m.perms} (C's piece of ${hex(y.start)}-${hex(y.end)} ${y.perms})`, NR_ADOPT.mprotect, [m.start, m.end - m.start, prot(m.perms)]);
+  }
   // the files' descriptors are left open: the descriptor step (adopt-fds.ts) closes every
   // number C does not use, in ranges, which saves a call per file
   const fds = new Map<string, bigint>();
@@ -110,7 +118,7 @@ export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem:
   else if (cg && !sg) for (const p of cg.parts) calls.call(`munmap of the copy's ${p.path} (C has none)`, NR_ADOPT.munmap, [p.start, p.end - p.start]);
   else if (!cg && sg) throw new RemoteError(`PID ${src} has a vdso and the copy ${cpid} none: it cannot be made`, 'failed');
 
-  const stats: MemoryStats = { sourcePages: 0, pagesCopied: 0, pagesDropped: 0, mappingsKept: plan.kept.length, mappingsMade: plan.make.length, pagemapReads: 0, memoryUs: { layout: lap(), compare: 0, drop: 0, copy: 0 } };
+  const stats: MemoryStats = { sourcePages: 0, pagesCopied: 0, pagesDropped: 0, mappingsKept: plan.kept.length, mappingsCut: plan.cut.length, mappingsMade: plan.make.length, pagemapReads: 0, memoryUs: { layout: lap(), compare: 0, drop: 0, copy: 0 } };
   const pages = new PageCopy(calls, cpid, src, srcMem);
   const srcPm = new Pagemap(src);
   const dstPm = new Pagemap(cpid);

@@ -94,6 +94,7 @@ export class PageCopy {
   finish(): PageCopyStats {
     if (!this.started) this.start();
     const t = performance.now();
+    const directBefore = this.stats.directUs;
     while (this.pending) {
       const { collect, runs, len } = this.pending;
       this.pending = undefined;
@@ -116,7 +117,7 @@ export class PageCopy {
         this.stats.directUs += Math.round((performance.now() - w) * 1000);
       }
     }
-    this.stats.waitUs = Math.round((performance.now() - t) * 1000) - this.stats.directUs;
+    this.stats.waitUs = Math.max(0, Math.round((performance.now() - t) * 1000) - (this.stats.directUs - directBefore));
     return this.stats;
   }
 
