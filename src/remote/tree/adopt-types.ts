@@ -50,7 +50,7 @@ export interface AdoptSource {
   frames?: { restoreInto(mem: ProcessMemory): void };
 }
 
-/** What making the copy cost: pages looked at, copied and dropped, calls made. */
+/** What making the copy cost: pages looked at, copied and dropped, calls made (the counts past the pages once settled). */
 export interface AdoptStats {
   /** C's resident + swapped pages */
   sourcePages: number;
@@ -94,11 +94,12 @@ export interface AdoptedCopy<S extends AdoptSource = AdoptSource> {
   stats: AdoptStats;
   /**
    * Waits until the copy has copied C's pages into itself (a call it runs
-   * while the caller goes on: page-copy.ts) and gives it its leader's thread
-   * state. Must come before anything else is asked of the copy, and before C
-   * is given back (C must not change while it is read); `build` and a
-   * cloneAsChildOf with this copy as parent call it. Idempotent; touches C
-   * only by reading its memory.
+   * while the caller goes on: page-copy.ts), then gives it the rest of C's
+   * image (mm fields, signal dispositions, descriptors, namespaces, process
+   * attributes, credentials, prctl settings, the leader's thread state: calls
+   * injected into the copy, and reads injected into C). Must come before
+   * anything else is asked of the copy and while C is still held; `build`
+   * and a cloneAsChildOf with this copy as parent call it. Idempotent.
    */
   settle(): void;
   /** makes every other thread of C in the copy (the original may have been given back); `built` collects traced tasks to kill on failure */

@@ -6,16 +6,16 @@
 // injected into it leave it as it was). Order:
 //   1. X forks the copy (CLONE_PTRACE: stopped and traced by us);
 //   2. its inherited rseq registration (X's area) is dropped while X's memory is there;
-//   3. memory: C's mappings, only the pages that differ from X's (adopt-memory.ts);
+//   3. memory: C's mappings, only the pages that differ from X's
+//      (adopt-memory.ts), the bulk of them copied by the copy itself in a
+//      call left running (page-copy.ts): cloneAsChildOf returns here, and
+//      the caller makes other members' copies meanwhile;
+//   then `settle`, once that call is collected (before C is given back):
 //   4. mm fields, signal dispositions, descriptors, namespaces and cgroup,
-//      process attributes (cwd, root, umask, rlimits, personality, name);
-//      credentials (groups and gids: adopt-creds.ts), prctl settings;
-//   5. the bulk of the pages, copied by the copy itself in a call left
-//      running (page-copy.ts): cloneAsChildOf returns here, and the caller
-//      makes other members' copies meanwhile;
-//   6. `settle`, once that call is collected: the leader's own thread state
-//      fork does not give (TID address, TID field, signal stack, rseq: after
-//      the pages, which would overwrite the TID field);
+//      process attributes (cwd, root, umask, rlimits, personality, name),
+//      credentials (ids, groups, capabilities: adopt-creds.ts), prctl settings;
+//   5. the leader's own thread state fork does not give (TID address, TID
+//      field, signal stack, rseq);
 // and later, when the tree is given back, `build` makes C's other threads
 // with the one-process engine's build path (recreate.ts buildClone).
 import * as pt from '../ptrace.js';
@@ -117,35 +117,42 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
     const { stats: mem, pages } = adoptMemory(calls, cpid, src, source.mem);
     mark('memory');
     abort();
-    adoptRlimits(cpid, src);
-    adoptMm(calls, cpid, src, srcCalls);
-    const signalsSet = adoptSignals(calls, cpid, src, srcCalls);
-    mark('mm+signals');
-    const fds = adoptFds(calls, cpid, src);
-    mark('fds');
-    const namespacesJoined = adoptNamespaces(calls, cpid, src);
-    adoptProcess(calls, cpid, src);
-    const userStep = adoptGroups(calls, cpid, src, srcCalls); // the uids follow in build, once descriptors are planted
-    const idSensitive = adoptPrctl(calls, src, srcCalls); // after the gid change: it clears pdeathsig and resets dumpable
-    mark('process');
+    // the copy copies C's pages itself while the caller makes other members' copies; every
+    // later step injects calls into it, so they wait for settle (which collects that call first)
     pages.start();
     calls.close(); // its /proc/PID/mem: opened again by settle, never left open by a copy killed before
     mark('pages-start');
-    const stats: AdoptStats = { ...mem, fdsKept: fds.kept, fdsInstalled: fds.installed, signalsSet, namespacesJoined, credsChanged: userStep !== undefined, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
+    const stats: AdoptStats = { ...mem, fdsKept: 0, fdsInstalled: 0, signalsSet: 0, namespacesJoined: 0, credsChanged: false, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
     const c = calls;
-    let settled = false;
-    // touches only the copy (never C, which a caller may have given back already)
+    let rest: { userStep?: UserStep; idSensitive: IdSensitive } | undefined;
+    // C must still be held: the copy reads its pages, and calls injected into C read its settings
+    // (their result slot lies below its leader's red zone, never part of C's state)
     const settle = () => {
-      if (settled) return;
+      if (rest) return;
       try {
         last = performance.now();
         stats.pageCopy = pages.finish();
         mark('pages');
-        adoptLeaderThread(c, cpid, source);
+        abort();
+        adoptRlimits(cpid, src);
+        adoptMm(c, cpid, src, srcCalls);
+        stats.signalsSet = adoptSignals(c, cpid, src, srcCalls);
+        mark('mm+signals');
+        const fds = adoptFds(c, cpid, src);
+        stats.fdsKept = fds.kept;
+        stats.fdsInstalled = fds.installed;
+        mark('fds');
+        stats.namespacesJoined = adoptNamespaces(c, cpid, src);
+        adoptProcess(c, cpid, src);
+        const userStep = adoptGroups(c, cpid, src, srcCalls); // the uids follow in build, once descriptors are planted
+        const idSensitive = adoptPrctl(c, src, srcCalls); // after the gid change: it clears pdeathsig and resets dumpable
+        adoptLeaderThread(c, cpid, source); // after the pages, which hold C's TID field
         c.finish(base, source.insn);
-        mark('leader');
+        mark('process');
+        stats.credsChanged = userStep !== undefined;
         stats.callsInCopy = c.count;
-        settled = true;
+        stats.callsInSource = srcCalls.count;
+        rest = { userStep, idSensitive };
       } catch (e) {
         throw failed(e);
       } finally {
@@ -156,7 +163,7 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
       pid: cpid, main, base, insn: source.insn, source, stats, settle,
       build: (built) => {
         settle();
-        return buildAdopted(cpid, main, source, built, userStep && { step: userStep, idSensitive });
+        return buildAdopted(cpid, main, source, built, rest!.userStep && { step: rest!.userStep, idSensitive: rest!.idSensitive });
       },
     };
   } catch (e) {
