@@ -14,7 +14,7 @@ import type { TracedTask } from '../task.js';
 import type { AdoptSource } from './adopt-types.js';
 
 export const NR_ADOPT = {
-  read: 0, close: 3, process_vm_readv: 310, mmap: 9, mprotect: 10, munmap: 11, brk: 12, rt_sigaction: 13, madvise: 28, dup3: 292,
+  read: 0, close: 3, process_vm_readv: 310, setrlimit: 160, mmap: 9, mprotect: 10, munmap: 11, brk: 12, rt_sigaction: 13, madvise: 28, dup3: 292,
   fcntl: 72, chdir: 80, umask: 95, personality: 135, prctl: 157, chroot: 161, set_tid_address: 218,
   sigaltstack: 131, mremap: 25, openat: 257, rseq: 334, pidfd_open: 434, pidfd_getfd: 438, close_range: 436, clone: 56,
 } as const;

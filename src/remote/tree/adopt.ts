@@ -134,7 +134,7 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
         stats.pageCopy = pages.finish();
         mark('pages');
         abort();
-        adoptRlimits(cpid, src);
+        adoptRlimits(c, cpid, src);
         adoptMm(c, cpid, src, srcCalls);
         stats.signalsSet = adoptSignals(c, cpid, src, srcCalls);
         mark('mm+signals');
