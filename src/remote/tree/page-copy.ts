@@ -11,7 +11,7 @@
 // children so fill themselves in parallel, on as many cores as there are.
 //
 // The rest goes through /proc/PID/mem from here, at once, in chunks of up to
-// DIRECT_CHUNK through one reused buffer (its writes use FOLL_FORCE, so they
+// DIRECT_CHUNK through one buffer per batch (its writes use FOLL_FORCE, so they
 // reach pages C' may not write): mappings C' may not write or C may not read
 // (RELRO, PROT_NONE with contents), and all that is left when C' may not read
 // C (process_vm_readv checks ptrace access from C': a non-dumpable C denies it
@@ -50,8 +50,6 @@ export interface PageCopyStats {
   directUs: number;
   waitUs: number;
 }
-
-let directBuf: Buffer | undefined; // one per engine thread: the copies are made one after the other
 
 export class PageCopy {
   private readonly byCopy: Run[] = [];
@@ -147,8 +145,10 @@ export class PageCopy {
   }
 
   private writeRuns(runs: Run[]): void {
-    const buf = (directBuf ??= Buffer.allocUnsafe(DIRECT_CHUNK));
     const chunk = BigInt(DIRECT_CHUNK);
+    const most = runs.reduce((n, r) => (r.end - r.start > n ? r.end - r.start : n), 0n);
+    if (!most) return;
+    const buf = Buffer.allocUnsafe(Number(most < chunk ? most : chunk)); // only what is read is written
     for (const r of runs)
       for (let at = r.start; at < r.end; at += chunk) {
         const len = Number(r.end - at < chunk ? r.end - at : chunk);
