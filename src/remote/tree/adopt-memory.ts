@@ -14,7 +14,7 @@ import { RemoteError } from '../errors.js';
 import type { ProcessMemory } from '../memory.js';
 import { NR_ADOPT, TRAMPOLINE_BYTES, type CopyCalls } from './adopt-calls.js';
 import { freeGap, isFileBacked, isShared, planMaps, readFullMaps, vdsoGroup, type FullMapping } from './adopt-maps.js';
-import { Pagemap, planPages, type Run } from './adopt-pages.js';
+import { coalesce, Pagemap, planPages, type Run } from './adopt-pages.js';
 import { PageCopy } from './page-copy.js';
 
 const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100 } as const;
@@ -122,15 +122,14 @@ export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem:
   const pages = new PageCopy(calls, cpid, src, srcMem);
   const srcPm = new Pagemap(src);
   const dstPm = new Pagemap(cpid);
+  const drop: Run[] = [];
   try {
     const made = new Set(plan.make);
     for (const m of [...plan.kept, ...plan.make]) {
       if (isShared(m)) continue; // the same object as C's: nothing to copy
       const pp = planPages(m, srcPm, made.has(m) ? undefined : dstPm);
-      stats.memoryUs.compare += lap();
       stats.sourcePages += pp.sourcePages;
-      for (const r of pp.drop) calls.call(`madvise(MADV_DONTNEED) of ${hex(r.start)}-${hex(r.end)} in the copy`, NR_ADOPT.madvise, [r.start, r.end - r.start, MADV_DONTNEED]);
-      stats.memoryUs.drop += lap();
+      drop.push(...pp.drop);
       pages.add(m, pp.copy);
       stats.pagesDropped += pageCount(pp.drop);
       stats.pagesCopied += pageCount(pp.copy);
@@ -140,6 +139,10 @@ export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem:
     srcPm.close();
     dstPm.close();
   }
+  stats.memoryUs.compare += lap();
+  // one call per run of touching pages, across neighbouring mappings (no hole between them)
+  for (const r of coalesce(drop)) calls.call(`madvise(MADV_DONTNEED) of ${hex(r.start)}-${hex(r.end)} in the copy`, NR_ADOPT.madvise, [r.start, r.end - r.start, MADV_DONTNEED]);
+  stats.memoryUs.drop += lap();
   pages.copyDirect();
   stats.memoryUs.copy += lap();
   return { stats, pages };
