@@ -115,6 +115,7 @@ async function adoptScenario(mode: 'fork' | 'exec' | 'chain', expectMem: string)
       for (let i = 1; i < held.length; i++) {
         const t0 = performance.now();
         const a = cloneAsChildOf(copies[i - 1]!, held[i]!);
+        a.settle(); // its pages copied while C is held
         times.push(performance.now() - t0);
         // the layouts compared while C is held and its copy not yet run (both change as they run)
         const [lo, lc] = [layout(held[i]!.pid), layout(a.pid)];
@@ -242,6 +243,7 @@ for (const [cc, flags, what] of [['musl-gcc', ['-static'], 'static musl'], ['gcc
         const threads = taskCount(c.pid);
         const t0 = performance.now();
         const a = cloneAsChildOf(x, c);
+        a.settle(); // its pages copied while C is held
         const ms = performance.now() - t0;
         const [lo, lc] = [layout(c.pid), layout(a.pid)];
         console.log(describe(`${what} program`, a.stats, ms));

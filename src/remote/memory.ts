@@ -25,6 +25,16 @@ export class ProcessMemory {
     const n = writeSync(this.fd, data, 0, data.length, Number(addr)); // user addresses fit in 2^53
     if (n !== data.length) throw new Error(`short write of ${data.length} bytes at 0x${addr.toString(16)} in process ${this.pid}`);
   }
+  /** Reads `len` bytes at `addr` into the start of `buf` (a reused buffer, no allocation). */
+  readInto(addr: bigint, buf: Buffer, len: number): void {
+    const n = readSync(this.fd, buf, 0, len, addr);
+    if (n !== len) throw new Error(`short read of ${len} bytes at 0x${addr.toString(16)} in process ${this.pid}`);
+  }
+  /** Writes the first `len` bytes of `buf` at `addr`. */
+  writeFrom(addr: bigint, buf: Buffer, len: number): void {
+    const n = writeSync(this.fd, buf, 0, len, Number(addr));
+    if (n !== len) throw new Error(`short write of ${len} bytes at 0x${addr.toString(16)} in process ${this.pid}`);
+  }
   close(): void {
     closeSync(this.fd);
   }

@@ -6,7 +6,7 @@
 // from there; the last call unmaps it. Calls in C itself (only reads: brk(0),
 // rt_sigaction with no new action) use a slot below its leader's red zone,
 // whose bytes are put back at once.
-import { checkResult, injectSyscall } from '../inject.js';
+import { checkResult, collectExit, injectSyscall, passEntry, startCall } from '../inject.js';
 import { ProcessMemory } from '../memory.js';
 import { setReg } from '../regs.js';
 import { stackSlot } from '../capture.js';
@@ -14,7 +14,7 @@ import type { TracedTask } from '../task.js';
 import type { AdoptSource } from './adopt-types.js';
 
 export const NR_ADOPT = {
-  read: 0, close: 3, mmap: 9, mprotect: 10, munmap: 11, brk: 12, rt_sigaction: 13, madvise: 28, dup3: 292,
+  read: 0, close: 3, process_vm_readv: 310, setrlimit: 160, mmap: 9, mprotect: 10, munmap: 11, brk: 12, rt_sigaction: 13, madvise: 28, dup3: 292,
   fcntl: 72, chdir: 80, umask: 95, personality: 135, prctl: 157, chroot: 161, set_tid_address: 218,
   sigaltstack: 131, mremap: 25, openat: 257, rseq: 334, pidfd_open: 434, pidfd_getfd: 438, close_range: 436, clone: 56,
 } as const;
@@ -27,14 +27,18 @@ const MAP_PRIVATE_ANON_FIXED_NOREPLACE = 0x02 | 0x20 | 0x100000;
 
 /** Calls in the copy's only thread. */
 export class CopyCalls {
-  readonly mem: ProcessMemory;
   private insn: bigint;
   private trampoline = 0n;
+  private memory?: ProcessMemory;
   count = 0;
 
   constructor(readonly main: TracedTask, private base: Buffer, firstInsn: bigint) {
     this.insn = firstInsn;
-    this.mem = new ProcessMemory(main.tid);
+  }
+
+  /** The copy's /proc/PID/mem, opened when first needed (again after close). */
+  get mem(): ProcessMemory {
+    return (this.memory ??= new ProcessMemory(this.main.tid));
   }
 
   /** Runs one call; throws InjectedCallFailed naming `what` and the copy's TID. */
@@ -48,6 +52,22 @@ export class CopyCalls {
     this.count++;
     return injectSyscall(this.main, this.insn, this.base, nr, args);
   }
+
+  /**
+   * Starts a call and returns without waiting for it to end: the copy runs it
+   * while we do other work. Nothing else may be asked of the copy until the
+   * returned function has collected the call's raw result.
+   */
+  begin(nr: number, args: (bigint | number)[]): () => bigint {
+    this.count++;
+    const c = { task: this.main, base: this.base, nr, args };
+    startCall(c, this.insn);
+    passEntry(c);
+    return () => collectExit(c);
+  }
+
+  /** Bytes of call arguments the call page holds. */
+  static readonly ARG_BYTES = Number(TRAMPOLINE_BYTES - ARG_AREA);
 
   /** Maps the trampoline at `at` (free in X's and in C's layout) and runs every later call from it. */
   placeTrampoline(at: bigint): void {
@@ -83,8 +103,10 @@ export class CopyCalls {
     this.insn = insn;
   }
 
+  /** Closes the copy's /proc/PID/mem (a later use opens it again). */
   close(): void {
-    this.mem.close();
+    this.memory?.close();
+    this.memory = undefined;
   }
 }
 

@@ -38,31 +38,82 @@ export const isShared = (m: FullMapping): boolean => m.perms[3] === 's';
 export const isFileBacked = (m: FullMapping): boolean => m.inode !== 0;
 
 export interface MapPlan {
-  /** C's mappings the copy already has from X (same everything) */
+  /** C's mappings the copy already has from X: the same mapping, or a piece of a larger one of the same object (`cut`) */
   kept: FullMapping[];
+  /**
+   * C's mappings kept as a piece of a larger private mapping of the copy, of
+   * the same object at the same offset: C split what it inherited (mprotect,
+   * MAP_FIXED over part, munmap of part), the copy is cut the same way (the
+   * rest of the larger mapping unmapped, the piece given C's protection),
+   * and the piece's pages stay shared copy-on-write with X where C's are.
+   */
+  cut: FullMapping[];
   /** C's mappings to make in the copy */
   make: FullMapping[];
   /** ranges of the copy to unmap (its own mappings C lacks, adjacent ones merged) */
   unmap: { start: bigint; end: bigint }[];
 }
 
+/** The copy's mapping `y` holds `m` as a piece: both private, the same object (file, or anonymous memory of the same name) at the same offset. */
+function holdsPiece(y: FullMapping, m: FullMapping): boolean {
+  if (y.start > m.start || y.end < m.end || isSpecial(y) || isShared(y) || isShared(m)) return false;
+  if (y.dev !== m.dev || y.inode !== m.inode || y.path !== m.path || m.path === '[stack]') return false; // a stack grows down: only as it is
+  return m.inode === 0 || m.offset - y.offset === m.start - y.start;
+}
+
 export function planMaps(source: FullMapping[], copy: FullMapping[]): MapPlan {
   const copyKeys = new Set(copy.map(key));
   const sourceKeys = new Set(source.map(key));
   const kept: FullMapping[] = [];
+  const cut: FullMapping[] = [];
   const make: FullMapping[] = [];
+  /** per mapping of the copy cut into pieces: the pieces kept */
+  const pieces = new Map<FullMapping, FullMapping[]>();
+  const sortedCopy = [...copy].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   for (const m of source) {
     if (isSpecial(m)) continue;
-    (copyKeys.has(key(m)) ? kept : make).push(m);
+    if (copyKeys.has(key(m))) {
+      kept.push(m);
+      continue;
+    }
+    const y = containing(sortedCopy, m.start);
+    if (y && !sourceKeys.has(key(y)) && holdsPiece(y, m)) {
+      kept.push(m);
+      cut.push(m);
+      pieces.set(y, [...(pieces.get(y) ?? []), m]);
+    } else make.push(m);
   }
   const unmap: { start: bigint; end: bigint }[] = [];
-  for (const m of copy) {
-    if (isSpecial(m) || sourceKeys.has(key(m))) continue;
+  const drop = (start: bigint, end: bigint) => {
+    if (start >= end) return;
     const last = unmap[unmap.length - 1];
-    if (last && last.end === m.start) last.end = m.end;
-    else unmap.push({ start: m.start, end: m.end });
+    if (last && last.end === start) last.end = end;
+    else unmap.push({ start, end });
+  };
+  for (const m of sortedCopy) {
+    if (isSpecial(m) || sourceKeys.has(key(m))) continue;
+    let at = m.start;
+    for (const p of pieces.get(m) ?? []) {
+      drop(at, p.start);
+      at = p.end;
+    }
+    drop(at, m.end);
   }
-  return { kept, make, unmap };
+  return { kept, cut, make, unmap };
+}
+
+/** The mapping of `sorted` (by start) that holds address `at`. */
+function containing(sorted: FullMapping[], at: bigint): FullMapping | undefined {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const m = sorted[mid]!;
+    if (at < m.start) hi = mid - 1;
+    else if (at >= m.end) lo = mid + 1;
+    else return m;
+  }
+  return undefined;
 }
 
 /** The lowest free range of `len` bytes at or above `from` that overlaps nothing in any of the layouts (with a guard page each side). */

@@ -2,15 +2,20 @@
 // copy lacks are made (files from /proc/C/map_files, which also opens deleted
 // files and shared anonymous memory, so that the copy shares those objects
 // with C exactly as a fork of C would; the path when map_files is refused),
-// the copy's own ones unmapped, the vdso group moved to C's address with
+// the copy's own ones unmapped (a piece C kept of a larger one is cut out of
+// it and given C's protection, its pages still shared with X), the vdso
+// group moved to C's address with
 // mremap (same kernel, same image), and then only the pages that differ are
-// copied (adopt-pages.ts). Must be followed by adoptFds, which closes the
-// descriptors of the files it opened.
+// copied (adopt-pages.ts, page-copy.ts): those C' cannot copy itself at once,
+// the bulk by C' itself, in a call left running that the caller collects
+// (PageCopy.finish) before it asks anything else of C'. Must be followed by
+// adoptFds, which closes the descriptors of the files it opened.
 import { RemoteError } from '../errors.js';
 import type { ProcessMemory } from '../memory.js';
 import { NR_ADOPT, TRAMPOLINE_BYTES, type CopyCalls } from './adopt-calls.js';
 import { freeGap, isFileBacked, isShared, planMaps, readFullMaps, vdsoGroup, type FullMapping } from './adopt-maps.js';
-import { Pagemap, planPages, type Run } from './adopt-pages.js';
+import { coalesce, Pagemap, planPages, type Run } from './adopt-pages.js';
+import { PageCopy } from './page-copy.js';
 
 const MAP = { SHARED: 0x01, PRIVATE: 0x02, FIXED: 0x10, ANONYMOUS: 0x20, GROWSDOWN: 0x100 } as const;
 const MREMAP_MAYMOVE_FIXED = 1 | 2;
@@ -19,21 +24,24 @@ const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
 const AT_FDCWD = -100;
 const MADV_DONTNEED = 4;
-const COPY_CHUNK = 1n << 20n;
 
 export interface MemoryStats {
   sourcePages: number;
   pagesCopied: number;
   pagesDropped: number;
   mappingsKept: number;
+  /** of those, pieces of a larger mapping of the copy (adopt-maps.ts, `cut`) */
+  mappingsCut: number;
   mappingsMade: number;
-  /** microseconds: the layout (unmap, map, vdso), pagemaps read and compared, pages dropped and copied */
+  /** pagemap reads (both processes, in windows: adopt-pages.ts) */
+  pagemapReads: number;
+  /** microseconds: the layout (unmap, map, vdso), pagemaps read and compared, pages dropped, pages written from here (page-copy.ts) */
   memoryUs: { layout: number; compare: number; drop: number; copy: number };
 }
 
 const hex = (v: bigint) => v.toString(16);
 const prot = (perms: string) => (perms[0] === 'r' ? 1 : 0) | (perms[1] === 'w' ? 2 : 0) | (perms[2] === 'x' ? 4 : 0);
-const pages = (runs: Run[]) => runs.reduce((n, r) => n + Number((r.end - r.start) / 4096n), 0);
+const pageCount = (runs: Run[]) => runs.reduce((n, r) => n + Number((r.end - r.start) / 4096n), 0);
 
 /** Opens (in the copy) the file behind C's mapping `m`; one descriptor per file and mode. */
 function openBacking(calls: CopyCalls, cpid: number, src: number, m: FullMapping, cache: Map<string, bigint>): bigint {
@@ -67,16 +75,14 @@ function makeMapping(calls: CopyCalls, cpid: number, src: number, m: FullMapping
   }
 }
 
-function copyRuns(from: ProcessMemory, to: ProcessMemory, runs: Run[]): void {
-  for (const r of runs)
-    for (let at = r.start; at < r.end; at += COPY_CHUNK) {
-      const len = r.end - at < COPY_CHUNK ? r.end - at : COPY_CHUNK;
-      to.write(at, from.read(at, Number(len)));
-    }
-}
-
-/** Rebuilds the copy's memory as C's; `srcMem` reads C. Leaves the copy's calls running from the trampoline. */
-export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem: ProcessMemory): MemoryStats {
+/**
+ * Rebuilds the copy's memory as C's; `srcMem` reads C. Leaves the copy's
+ * calls running from the trampoline, and the pages C' copies itself to be
+ * started and collected by the caller (`pages.start`, `pages.finish`).
+ * `copyReadsSource` false: C' may not name C (a copy inside an exact-TID
+ * namespace, where C's PID is its own number): every page is written from here.
+ */
+export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem: ProcessMemory, copyReadsSource = true): { stats: MemoryStats; pages: PageCopy } {
   let t = performance.now();
   const lap = () => {
     const n = performance.now();
@@ -97,6 +103,10 @@ export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem:
     for (const p of cg.parts) calls.call(`mremap of the copy's ${p.path} out of the way`, NR_ADOPT.mremap, [p.start, p.end - p.start, p.end - p.start, MREMAP_MAYMOVE_FIXED, scratch + (p.start - cg.start)]);
   const plan = planMaps(srcMaps, copyMaps);
   for (const r of plan.unmap) calls.call(`munmap of the copy's ${hex(r.start)}-${hex(r.end)}`, NR_ADOPT.munmap, [r.start, r.end - r.start]);
+  for (const m of plan.cut) {
+    const y = copyMaps.find((c) => c.start <= m.start && m.end <= c.end)!;
+    if (y.perms !== m.perms) calls.call(`mprotect of the copy's ${hex(m.start)}-${hex(m.end)} to ${m.perms} (C's piece of ${hex(y.start)}-${hex(y.end)} ${y.perms})`, NR_ADOPT.mprotect, [m.start, m.end - m.start, prot(m.perms)]);
+  }
   // the files' descriptors are left open: the descriptor step (adopt-fds.ts) closes every
   // number C does not use, in ranges, which saves a call per file
   const fds = new Map<string, bigint>();
@@ -110,30 +120,32 @@ export function adoptMemory(calls: CopyCalls, cpid: number, src: number, srcMem:
   else if (cg && !sg) for (const p of cg.parts) calls.call(`munmap of the copy's ${p.path} (C has none)`, NR_ADOPT.munmap, [p.start, p.end - p.start]);
   else if (!cg && sg) throw new RemoteError(`PID ${src} has a vdso and the copy ${cpid} none: it cannot be made`, 'failed');
 
-  const stats: MemoryStats = { sourcePages: 0, pagesCopied: 0, pagesDropped: 0, mappingsKept: plan.kept.length, mappingsMade: plan.make.length, memoryUs: { layout: lap(), compare: 0, drop: 0, copy: 0 } };
+  const stats: MemoryStats = { sourcePages: 0, pagesCopied: 0, pagesDropped: 0, mappingsKept: plan.kept.length, mappingsCut: plan.cut.length, mappingsMade: plan.make.length, pagemapReads: 0, memoryUs: { layout: lap(), compare: 0, drop: 0, copy: 0 } };
+  const pages = new PageCopy(calls, cpid, src, srcMem, copyReadsSource);
   const srcPm = new Pagemap(src);
   const dstPm = new Pagemap(cpid);
+  const drop: Run[] = [];
   try {
     const made = new Set(plan.make);
     for (const m of [...plan.kept, ...plan.make]) {
       if (isShared(m)) continue; // the same object as C's: nothing to copy
-      const pp = planPages(m, srcPm.read(m.start, m.end), made.has(m) ? undefined : dstPm.read(m.start, m.end));
-      stats.memoryUs.compare += lap();
+      const pp = planPages(m, srcPm, made.has(m) ? undefined : dstPm);
       stats.sourcePages += pp.sourcePages;
-      for (const r of pp.drop) calls.call(`madvise(MADV_DONTNEED) of ${hex(r.start)}-${hex(r.end)} in the copy`, NR_ADOPT.madvise, [r.start, r.end - r.start, MADV_DONTNEED]);
-      stats.memoryUs.drop += lap();
-      try {
-        copyRuns(srcMem, calls.mem, pp.copy);
-      } catch (e) {
-        throw new RemoteError(`PID ${src}: copying mapping ${hex(m.start)}-${hex(m.end)} ${m.path} into the copy ${cpid} failed: ${e instanceof Error ? e.message : String(e)}`, 'failed');
-      }
-      stats.memoryUs.copy += lap();
-      stats.pagesDropped += pages(pp.drop);
-      stats.pagesCopied += pages(pp.copy);
+      drop.push(...pp.drop);
+      pages.add(m, pp.copy);
+      stats.pagesDropped += pageCount(pp.drop);
+      stats.pagesCopied += pageCount(pp.copy);
     }
   } finally {
+    stats.pagemapReads = srcPm.reads + dstPm.reads;
     srcPm.close();
     dstPm.close();
   }
-  return stats;
+  stats.memoryUs.compare += lap();
+  // one call per run of touching pages, across neighbouring mappings (no hole between them)
+  for (const r of coalesce(drop)) calls.call(`madvise(MADV_DONTNEED) of ${hex(r.start)}-${hex(r.end)} in the copy`, NR_ADOPT.madvise, [r.start, r.end - r.start, MADV_DONTNEED]);
+  stats.memoryUs.drop += lap();
+  pages.copyDirect();
+  stats.memoryUs.copy += lap();
+  return { stats, pages };
 }

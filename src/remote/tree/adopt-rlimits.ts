@@ -1,19 +1,20 @@
-// C's resource limits given to its copy with prlimit, from outside. C's are
-// read from /proc/PID/limits: prlimit on a process of another user needs
-// CAP_SYS_RESOURCE (which a container may not grant), the file does not.
+// C's resource limits given to its copy with prlimit, from outside. Both C's
+// and the copy's are read from /proc/PID/limits: prlimit on a process of
+// another user needs CAP_SYS_RESOURCE (which a container may not grant), the
+// file does not. A limit the engine may not set from outside for that reason
+// (a tree running as another user) is set by the copy itself, with a
+// setrlimit injected into it: a process may lower its own limits and raise a
+// soft one up to its hard one, which is all C can have done.
 import { readFileSync } from 'node:fs';
 import { libc, lastErrno } from '../../native/libc.js';
 import { RemoteError } from '../errors.js';
+import { NR_ADOPT, type CopyCalls } from './adopt-calls.js';
+
+const EPERM = 1;
 
 const RLIMIT_COUNT = 16;
 
 const prlimit = libc.func('int prlimit(int pid, int resource, void *new_limit, void *old_limit)') as (pid: number, res: number, nw: Buffer | null, old: Buffer | null) => number;
-
-function getLimit(pid: number, res: number): Buffer {
-  const b = Buffer.alloc(16);
-  if (prlimit(pid, res, null, b) < 0) throw new RemoteError(`prlimit(${pid}, ${res}) failed (errno ${lastErrno()})`, 'failed');
-  return b;
-}
 
 const RLIM_INFINITY = 0xffffffffffffffffn;
 
@@ -36,12 +37,15 @@ function readLimits(pid: number): Buffer[] {
  * address space and data fit C's layout) and before its descriptors (C may
  * use numbers above X's RLIMIT_NOFILE).
  */
-export function adoptRlimits(cpid: number, src: number): void {
+export function adoptRlimits(calls: CopyCalls, cpid: number, src: number): void {
   const limits = readLimits(src);
+  const have = readLimits(cpid);
   for (let res = 0; res < RLIMIT_COUNT; res++) {
     const want = limits[res]!;
-    if (!want.equals(getLimit(cpid, res)) && prlimit(cpid, res, want, null) < 0)
-      throw new RemoteError(`PID ${src}: resource limit ${res} cannot be given to its copy ${cpid} (errno ${lastErrno()})`, 'failed');
+    if (want.equals(have[res]!) || prlimit(cpid, res, want, null) === 0) continue;
+    const errno = lastErrno();
+    if (errno !== EPERM) throw new RemoteError(`PID ${src}: resource limit ${res} cannot be given to its copy ${cpid} (errno ${errno})`, 'failed');
+    calls.call(`setrlimit(${res}) (C's limit, PID ${src})`, NR_ADOPT.setrlimit, [res, calls.arg(want)]);
   }
 }
 

@@ -10,6 +10,7 @@ import type { Range } from '../dontfork.js';
 import type { Mapping } from '../syscall-insn.js';
 import type { TracedTask } from '../task.js';
 import type { PrivatePlan, NotCopied } from '../private/plan.js';
+import type { PageCopyStats } from './page-copy.js';
 
 /** A live process X, stopped under our ptrace, one thread: it forks the new child. */
 export interface AdoptParent {
@@ -20,6 +21,8 @@ export interface AdoptParent {
   base: Buffer;
   /** a `syscall` instruction in X's memory */
   insn: bigint;
+  /** X is a copy still filling its memory (AdoptedCopy.settle): waited for before X forks */
+  settle?(): void;
 }
 
 /** The process C to re-create, held: every thread seized, its state read (a tree member). */
@@ -47,7 +50,7 @@ export interface AdoptSource {
   frames?: { restoreInto(mem: ProcessMemory): void };
 }
 
-/** What making the copy cost: pages looked at, copied and dropped, calls made. */
+/** What making the copy cost: pages looked at, copied and dropped, calls made (the counts past the pages once settled). */
 export interface AdoptStats {
   /** C's resident + swapped pages */
   sourcePages: number;
@@ -72,6 +75,11 @@ export interface AdoptStats {
   callsInSource: number;
   /** microseconds per step */
   phasesUs: Record<string, number>;
+  /** pagemap reads, and µs of each memory step (adopt-memory.ts) */
+  pagemapReads?: number;
+  memoryUs?: { layout: number; compare: number; drop: number; copy: number };
+  /** how the differing pages were copied (page-copy.ts), once settled */
+  pageCopy?: PageCopyStats;
 }
 
 /** The copy, an image of C, one thread, stopped under our ptrace: `build` makes C's threads in it. */
@@ -84,6 +92,16 @@ export interface AdoptedCopy<S extends AdoptSource = AdoptSource> {
   insn: bigint;
   source: S;
   stats: AdoptStats;
+  /**
+   * Waits until the copy has copied C's pages into itself (a call it runs
+   * while the caller goes on: page-copy.ts), then gives it the rest of C's
+   * image (mm fields, signal dispositions, descriptors, namespaces, process
+   * attributes, credentials, prctl settings, the leader's thread state: calls
+   * injected into the copy, and reads injected into C). Must come before
+   * anything else is asked of the copy and while C is still held; `build`
+   * and a cloneAsChildOf with this copy as parent call it. Idempotent.
+   */
+  settle(): void;
   /** makes every other thread of C in the copy (the original may have been given back); `built` collects traced tasks to kill on failure */
   build(built: TracedTask[]): BuiltClone & { privateFds?: number; notCopied?: NotCopied[] };
 }

@@ -6,7 +6,11 @@
 // injected into it leave it as it was). Order:
 //   1. X forks the copy (CLONE_PTRACE: stopped and traced by us);
 //   2. its inherited rseq registration (X's area) is dropped while X's memory is there;
-//   3. memory: C's mappings, only the pages that differ from X's (adopt-memory.ts);
+//   3. memory: C's mappings, only the pages that differ from X's
+//      (adopt-memory.ts), the bulk of them copied by the copy itself in a
+//      call left running (page-copy.ts): cloneAsChildOf returns here, and
+//      the caller makes other members' copies meanwhile;
+//   then `settle`, once that call is collected (before C is given back):
 //   4. mm fields, signal dispositions, descriptors, namespaces and cgroup,
 //      process attributes (cwd, root, umask, rlimits, personality, name),
 //      credentials (ids, groups, capabilities: adopt-creds.ts), prctl settings;
@@ -83,6 +87,7 @@ function adoptLeaderThread(calls: CopyCalls, tid: number, source: AdoptSource): 
  * killed and collected; `parent` is left in a ptrace stop either way.
  */
 export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, source: S, opts: AdoptOptions = {}): AdoptedCopy<S> {
+  parent.settle?.(); // a copy still filling its memory: complete before it forks
   const src = source.pid;
   const abort = () => {
     if (opts.shouldAbort?.()) throw new RemoteError(`abandoned while copying PID ${src}`, 'failed');
@@ -112,32 +117,69 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
     if (inherited.area) calls.call("rseq unregistration (X's area)", NR_ADOPT.rseq, [inherited.area, inherited.size, RSEQ_FLAG_UNREGISTER, inherited.signature]);
     const srcCalls = new SourceCalls(source);
     abort();
-    const mem = adoptMemory(calls, cpid, src, source.mem);
+    // in an exact-TID namespace C's PID names C' itself: the engine writes every page
+    const { stats: mem, pages } = adoptMemory(calls, cpid, src, source.mem, !opts.exact);
     mark('memory');
     abort();
-    adoptRlimits(cpid, src);
-    adoptMm(calls, cpid, src, srcCalls);
-    const signalsSet = adoptSignals(calls, cpid, src, srcCalls);
-    mark('mm+signals');
-    const relay = opts.exact && { pid: cpid, call: (what: string, nr: number, args: (bigint | number)[]) => calls!.call(what, nr, args), scratch: calls.arg(Buffer.alloc(104), 8192) };
-    const fds = adoptFds(calls, cpid, src, relay || undefined);
-    mark('fds');
-    const namespacesJoined = adoptNamespaces(calls, cpid, src, opts.exact);
-    adoptProcess(calls, cpid, src);
-    const userStep = adoptGroups(calls, cpid, src, srcCalls); // the uids follow in build, once descriptors are planted
-    const idSensitive = adoptPrctl(calls, src, srcCalls); // after the gid change: it clears pdeathsig and resets dumpable
-    adoptLeaderThread(calls, opts.exact ? src : cpid, source); // the TID libc caches: the copy's own, as its threads see it
-    calls.finish(base, source.insn);
-    mark('process');
-    const stats: AdoptStats = { ...mem, fdsKept: fds.kept, fdsInstalled: fds.installed, signalsSet, namespacesJoined, credsChanged: userStep !== undefined, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
-    return { pid: cpid, main, base, insn: source.insn, source, stats, build: (built) => buildAdopted(cpid, main, source, built, userStep && { step: userStep, idSensitive }, !!opts.exact) };
+    // the copy copies C's pages itself while the caller makes other members' copies; every
+    // later step injects calls into it, so they wait for settle (which collects that call first)
+    pages.start();
+    calls.close(); // its /proc/PID/mem: opened again by settle, never left open by a copy killed before
+    mark('pages-start');
+    const stats: AdoptStats = { ...mem, fdsKept: 0, fdsInstalled: 0, signalsSet: 0, namespacesJoined: 0, credsChanged: false, callsInCopy: calls.count, callsInSource: srcCalls.count, phasesUs };
+    const c = calls;
+    let rest: { userStep?: UserStep; idSensitive: IdSensitive } | undefined;
+    // C must still be held: the copy reads its pages, and calls injected into C read its settings
+    // (their result slot lies below its leader's red zone, never part of C's state)
+    const settle = () => {
+      if (rest) return;
+      try {
+        last = performance.now();
+        stats.pageCopy = pages.finish();
+        mark('pages');
+        abort();
+        adoptRlimits(c, cpid, src);
+        adoptMm(c, cpid, src, srcCalls);
+        stats.signalsSet = adoptSignals(c, cpid, src, srcCalls);
+        mark('mm+signals');
+        const fds = adoptFds(c, cpid, src);
+        stats.fdsKept = fds.kept;
+        stats.fdsInstalled = fds.installed;
+        mark('fds');
+        stats.namespacesJoined = adoptNamespaces(c, cpid, src);
+        adoptProcess(c, cpid, src);
+        const userStep = adoptGroups(c, cpid, src, srcCalls); // the uids follow in build, once descriptors are planted
+        const idSensitive = adoptPrctl(c, src, srcCalls); // after the gid change: it clears pdeathsig and resets dumpable
+        adoptLeaderThread(c, cpid, source); // after the pages, which hold C's TID field
+        c.finish(base, source.insn);
+        mark('process');
+        stats.credsChanged = userStep !== undefined;
+        stats.callsInCopy = c.count;
+        stats.callsInSource = srcCalls.count;
+        rest = { userStep, idSensitive };
+      } catch (e) {
+        throw failed(e);
+      } finally {
+        c.close();
+      }
+    };
+    return {
+      pid: cpid, main, base, insn: source.insn, source, stats, settle,
+      build: (built) => {
+        settle();
+        return buildAdopted(cpid, main, source, built, rest!.userStep && { step: rest!.userStep, idSensitive: rest!.idSensitive }, !!opts.exact);
+      },
+    };
   } catch (e) {
+    calls?.close();
+    throw failed(e);
+  }
+
+  function failed(e: unknown): unknown {
     killCopy(cpid);
     main.detached = true;
-    if (e instanceof RemoteError) throw e;
-    throw new RemoteError(`copying PID ${src} into a child ${cpid} of ${parent.pid} failed: ${e instanceof Error ? e.message : String(e)}; the copy was killed, PID ${src} is untouched`, 'failed', { pid: src });
-  } finally {
-    calls?.close();
+    if (e instanceof RemoteError) return e;
+    return new RemoteError(`copying PID ${src} into a child ${cpid} of ${parent.pid} failed: ${e instanceof Error ? e.message : String(e)}; the copy was killed, PID ${src} is untouched`, 'failed', { pid: src });
   }
 }
 

@@ -169,6 +169,7 @@ function cloneTreeOnce(pid: number, opts: TreeCloneOptions): TreeCloneResult {
     failPoint('root');
     const ns = nsRoot?.namespaces;
     makeDescendants(rootNode, rootCopy, plan, byPid, made, traced, (parent, source) => adopt(parent, source, { shouldAbort: abort, ...(ns ? { exact: ns } : {}) }), exact);
+    for (const m of made.values()) (m.copy as StoppedCopy).settle?.(); // the copies reading their originals' pages are done
     mark('fork');
     failPoint('fork');
     if (abort()) throw new Abandoned();
@@ -267,6 +268,8 @@ function treeFailure(pid: number, released: boolean, e: unknown): unknown {
 /** Forks the copies of `node`'s children from its copy, with its setsid between those born before and after it, and so on down. */
 function makeDescendants(node: TreeNode, copy: StoppedCopy, plan: SessionPlan, byPid: Map<number, TreeNode>, made: Map<number, Made>, traced: TracedTask[], adopt: CloneAsChildOf, exact: boolean): void {
   const pid = node.info.pid;
+  // a copy fills its memory while others are made (adopt.ts): complete before it forks or joins a session
+  if (plan.before.get(pid)?.length || plan.after.get(pid)?.length || plan.sessionLeaders.has(pid)) copy.settle?.();
   const child = (c: number) => {
     const n = byPid.get(c)!;
     if (!n.frozen) {

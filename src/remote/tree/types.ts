@@ -19,6 +19,8 @@ export interface StoppedCopy {
   base: Buffer;
   /** a `syscall` instruction in the copy's memory */
   insn: bigint;
+  /** a copy still copying its pages (adopt.ts): waits for that; before any call into it, and before its source is given back */
+  settle?(): void;
 }
 
 /** What `build` made: the copy with every thread, all stopped; and its private descriptors. */
