@@ -13,11 +13,13 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "explore.h"
+#include "forkall.h" /* FORKALL_DEFAULT_SIGNAL_OFFSET: the agent's parking signal */
 
 #define FA_EXPORT __attribute__((visibility("default")))
 #define REAL(ret, name, ...) static ret (*real_##name)(__VA_ARGS__)
@@ -471,8 +473,18 @@ static void snapshot_at_first_create(void)
 		return;
 	done = 1;
 	int (*snap)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "forkall_snapshot");
-	if (snap)
-		snap();
+	if (!snap)
+		return;
+	/* A program may block every signal before its first create (aget does, to
+	 * leave them to a signal thread): the agent parks this thread with its
+	 * signal, so it is let through for the snapshot only; the clone resumes
+	 * here and gets the program's own mask back. */
+	sigset_t park, old;
+	sigemptyset(&park);
+	sigaddset(&park, SIGRTMAX - FORKALL_DEFAULT_SIGNAL_OFFSET);
+	pthread_sigmask(SIG_UNBLOCK, &park, &old);
+	snap();
+	pthread_sigmask(SIG_SETMASK, &old, 0);
 }
 
 FA_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
