@@ -5,6 +5,8 @@
  *   sched.c      in a clone: one thread runs at a time; at each point the
  *                seed's schedule (PCT priorities and change points, or a
  *                random walk) picks who runs next and the token moves there
+ *   files.c      private file offsets: the template's regular files reopened
+ *                in each clone at the offsets they had at the snapshot
  *   interpose.c  the exported wrappers; in a clone, mutex/condition/rwlock/
  *                semaphore/spinlock/join are built on try-operations and the
  *                token, so no thread blocks in the kernel on a wrapped
@@ -84,6 +86,12 @@ FA_HIDDEN extern __thread int fa_rank;	/* this thread's rank; -1: not ours (the 
 FA_HIDDEN extern volatile int fa_active;
 FA_HIDDEN int fa_rank_of(pthread_t t);
 
+/* ---- files.c */
+/* in the template, before the snapshot: every regular file open, with its offset */
+FA_HIDDEN void fa_files_record(void);
+/* in a clone's activation: each recorded file reopened at its recorded offset (a private offset) */
+FA_HIDDEN void fa_files_reopen(void);
+
 /* ---- sched.c */
 /* The calling thread's entry when the scheduler runs it (a clone, armed, a
  * thread of ours), after activating the clone or arriving in it; 0: pass through. */
@@ -96,6 +104,8 @@ FA_HIDDEN void fa_point(struct fa_thread *me, int yielding);
 FA_HIDDEN void fa_wake(const void *obj, int kind, int all);
 /* a new thread created by the token holder: it waits for the token before it runs */
 FA_HIDDEN void fa_sched_new_thread(struct fa_thread *t);
+/* this seed lets a creating thread keep the token at pthread_create */
+FA_HIDDEN int fa_sched_holds_creator(void);
 FA_HIDDEN void fa_sched_wait_first_turn(struct fa_thread *me);
 /* the token holder is finishing: hand the token on without waiting for it */
 FA_HIDDEN void fa_sched_exit(struct fa_thread *me);

@@ -483,6 +483,7 @@ static void snapshot_at_first_create(void)
 	sigemptyset(&park);
 	sigaddset(&park, SIGRTMAX - FORKALL_DEFAULT_SIGNAL_OFFSET);
 	pthread_sigmask(SIG_UNBLOCK, &park, &old);
+	fa_files_record();
 	snap();
 	pthread_sigmask(SIG_SETMASK, &old, 0);
 }
@@ -516,7 +517,7 @@ FA_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(
 		free(s);
 	} else
 		child->self = *t;
-	if (me)
+	if (me && !fa_sched_holds_creator())
 		fa_point(me, 0);
 	return r;
 }

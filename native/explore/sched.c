@@ -39,6 +39,8 @@ uint64_t fa_wait_seq;
 static int activating;
 static uint64_t seed, horizon, step, change_at[MAX_DEPTH];
 static int mode, depth;
+/* 1: a thread that creates another keeps the token (see fa_sched_holds_creator) */
+static int hold_creators;
 static uint32_t arrived_count, expected_count, token_free;
 static __thread int t_clone;
 
@@ -141,6 +143,7 @@ static void choose_schedule(uint64_t s, uint64_t steps)
 	if (only_mode >= 0)
 		mode = only_mode;
 	depth = 1 + (int)((h >> 8) % MAX_DEPTH);
+	hold_creators = (h >> 20) % 2;
 	horizon = steps ? steps : 64;
 	for (int i = 0; i < MAX_DEPTH - 1; i++)
 		change_at[i] = 1 + mix(h + 1 + (uint64_t)i) % horizon;
@@ -152,6 +155,7 @@ static void activate(int pid, int my_rank)
 {
 	uint64_t steps = 0, s = fa_shared_claim_seed(pid, &steps);
 	choose_schedule(s, steps);
+	fa_files_reopen();
 	step = 0;
 	pin_all_threads();
 	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS, expected = 0;
@@ -216,6 +220,9 @@ struct fa_thread *fa_enter(void)
 	if (r < 0 || r >= FA_MAX_THREADS)
 		return 0;
 	struct fa_thread *me = &fa_threads[r];
+	/* a thread that finished (its TSD destructors, e.g. NSPR's, still lock) has left the schedule: nobody would pick it */
+	if (me->finished)
+		return 0;
 	int pid = __atomic_load_n(&fa_active, __ATOMIC_ACQUIRE);
 	if (pid && t_clone == pid)
 		return me;
@@ -417,6 +424,15 @@ void fa_wake(const void *obj, int kind, int all)
 		first->block = FA_RUNNABLE;
 		first->on = 0;
 	}
+}
+
+/* In half the seeds pthread_create is not a point: the creator goes on and
+ * makes its next threads before any of them runs, so a thread created last
+ * (reorder's checker, made after every setter) can meet the first ones in the
+ * middle of their work instead of after they finished. */
+int fa_sched_holds_creator(void)
+{
+	return hold_creators;
 }
 
 void fa_sched_new_thread(struct fa_thread *t)
