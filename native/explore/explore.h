@@ -100,6 +100,8 @@ FA_HIDDEN struct fa_thread *fa_enter(void);
 FA_HIDDEN int fa_in_clone(void);
 /* a scheduling point: the seed's choice runs next; returns when this thread has the token again */
 FA_HIDDEN void fa_point(struct fa_thread *me, int yielding);
+/* the token holder did something other than spin (tsan.c: a memory access to a new address) */
+FA_HIDDEN void fa_sched_progress(struct fa_thread *me);
 /* marks every thread blocked on obj runnable (all: 1; else only the first waiter) */
 FA_HIDDEN void fa_wake(const void *obj, int kind, int all);
 /* a new thread created by the token holder: it waits for the token before it runs */

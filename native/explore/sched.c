@@ -369,7 +369,8 @@ static struct fa_thread *nobody_runnable(struct fa_thread *me, int pid)
 }
 
 /* PCT never preempts a spinning thread of the highest priority: after this many
- * points in a row it drops to the lowest priority, as at a change point */
+ * points in a row with no progress between them (fa_sched_progress: an access
+ * to a new address) it drops to the lowest priority, as at a change point */
 #define SPIN_STEPS 1000
 static struct fa_thread *last_runner;
 static uint64_t run_length;
@@ -390,6 +391,12 @@ static void count_step(struct fa_thread *me)
 		for (int i = 0; i < depth - 1; i++)
 			if (step == change_at[i])
 				me->prio = (uint64_t)(depth - 1 - i); /* below every initial priority, later ones lower */
+}
+
+void fa_sched_progress(struct fa_thread *me)
+{
+	if (me == last_runner)
+		run_length = 0;
 }
 
 void fa_point(struct fa_thread *me, int yielding)
