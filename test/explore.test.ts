@@ -51,6 +51,9 @@ test('lock-order deadlock: found by the scheduler (every thread blocked), its se
 test('a race between two plain memory accesses (built with -fsanitize=thread: every access a point): found, its seed loses the update again in its template and in new ones', { timeout: 120_000 }, () =>
   findAndReplay('plain-race', (o) => o.signal === 'SIGABRT', 2000));
 
+test('a bug behind a timeout (a timed condition wait that times out before the main thread publishes): found with virtual time, its seed crashes again in its template and in new ones', { timeout: 120_000 }, () =>
+  findAndReplay('timed-poll', (o) => o.signal === 'SIGSEGV', 2000));
+
 test('a correct program yields one outcome under every schedule', { timeout: 90_000 }, async () => {
   const report = await explore({ cmd: example('correct'), args: [], runs: 150, jobs: 4, timeoutMs: 2000, seed });
   assert.equal(report.runs, 150);

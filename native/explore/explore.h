@@ -75,7 +75,8 @@ struct fa_thread {
 	int block;		/* enum fa_block */
 	const void *on;		/* the object it is blocked on */
 	uint64_t wait_seq;	/* condition waiters are signalled in this order */
-	int timed_out;		/* a timed condition wait ended by the scheduler */
+	int timed;		/* blocked in a timed wait: may end in a timeout (virtual time, sched.c) */
+	int timed_out;		/* a timed wait ended by the scheduler */
 	uint64_t prio;		/* PCT priority */
 };
 

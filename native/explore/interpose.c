@@ -47,6 +47,7 @@ REAL(int, pthread_barrier_init, pthread_barrier_t *, const pthread_barrierattr_t
 REAL(int, pthread_barrier_wait, pthread_barrier_t *);
 REAL(int, sem_wait, sem_t *);
 REAL(int, sem_trywait, sem_t *);
+REAL(int, sem_timedwait, sem_t *, const struct timespec *);
 REAL(int, sem_post, sem_t *);
 REAL(int, sched_yield, void);
 REAL(int, usleep, useconds_t);
@@ -103,11 +104,37 @@ FA_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	return r;
 }
 
+/* A timed wait in a clone: blocked on obj like the untimed one, but the
+ * scheduler may end it (virtual time, sched.c): then ETIMEDOUT. try() is the
+ * try-operation (0, EBUSY or an error). No real time passes. */
+static int sched_timed(struct fa_thread *me, int kind, const void *obj, int (*try)(void *), void *arg)
+{
+	me->timed_out = 0;
+	for (;;) {
+		fa_point(me, 0);
+		me->timed = 0;
+		int r = try(arg);
+		if (r != EBUSY)
+			return r;
+		if (me->timed_out)
+			return ETIMEDOUT;
+		me->block = kind;
+		me->on = obj;
+		me->wait_seq = ++fa_wait_seq;
+		me->timed = 1;
+	}
+}
+
+static int mutex_try(void *m)
+{
+	return CALL(pthread_mutex_trylock, (pthread_mutex_t *)m);
+}
+
 FA_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *t)
 {
 	struct fa_thread *me = fa_enter();
 	if (me)
-		return sched_lock(me, m);
+		return sched_timed(me, FA_ON_MUTEX, m, mutex_try, m);
 	return CALL(pthread_mutex_timedlock, m, t);
 }
 
@@ -138,8 +165,10 @@ static int sched_cond_wait(struct fa_thread *me, pthread_cond_t *c, pthread_mute
 	me->block = timed ? FA_ON_TIMED_COND : FA_ON_COND;
 	me->on = c;
 	me->wait_seq = ++fa_wait_seq;
+	me->timed = timed;
 	me->timed_out = 0;
 	fa_point(me, 0); /* back when signalled (or timed out) and chosen */
+	me->timed = 0;
 	int timed_out = me->timed_out;
 	int r = sched_lock(me, m);
 	return r ? r : timed_out ? ETIMEDOUT : 0;
@@ -358,6 +387,23 @@ FA_EXPORT int sem_wait(sem_t *s)
 		fa_wake(s, FA_ON_SEM, 1);
 	}
 	TRY_LOOP(FA_ON_SEM, s, sem_try(s))
+}
+
+static int sem_try_arg(void *s)
+{
+	return sem_try(s) == 0 ? 0 : errno == EAGAIN ? EBUSY : errno;
+}
+
+FA_EXPORT int sem_timedwait(sem_t *s, const struct timespec *t)
+{
+	struct fa_thread *me = fa_enter();
+	if (!me)
+		return CALL(sem_timedwait, s, t);
+	int r = sched_timed(me, FA_ON_SEM, s, sem_try_arg, s);
+	if (r == 0)
+		return 0;
+	errno = r;
+	return -1;
 }
 
 FA_EXPORT int sem_trywait(sem_t *s)

@@ -41,6 +41,8 @@ static uint64_t seed, horizon, step, change_at[MAX_DEPTH];
 static int mode, depth;
 /* 1: a thread that creates another keeps the token (see fa_sched_holds_creator) */
 static int hold_creators;
+/* 1: a thread in a timed wait is a candidate at every point, and picked it times out (see runnable) */
+static int early_timeouts;
 static uint32_t arrived_count, expected_count, token_free;
 static __thread int t_clone;
 
@@ -144,6 +146,7 @@ static void choose_schedule(uint64_t s, uint64_t steps)
 		mode = only_mode;
 	depth = 1 + (int)((h >> 8) % MAX_DEPTH);
 	hold_creators = (h >> 20) % 2;
+	early_timeouts = (h >> 24) % 2;
 	horizon = steps ? steps : 64;
 	for (int i = 0; i < MAX_DEPTH - 1; i++)
 		change_at[i] = 1 + mix(h + 1 + (uint64_t)i) % horizon;
@@ -165,6 +168,7 @@ static void activate(int pid, int my_rank)
 		t->arrived = 0;
 		t->block = FA_RUNNABLE;
 		t->on = 0;
+		t->timed = 0;
 		t->timed_out = 0;
 		t->go = 0;
 		t->prio = initial_prio(i);
@@ -244,9 +248,25 @@ struct fa_thread *fa_enter(void)
 	return me;
 }
 
+/* Virtual time: no timed wait sleeps. Under half the seeds a thread in a
+ * timed wait (condition, semaphore, mutex) is a candidate like a runnable one
+ * and, chosen, returns ETIMEDOUT: a timeout can happen at any point, as if
+ * its deadline had just passed, without any time passing. Under the others a
+ * timed wait times out only when no thread can run (before a deadlock). */
 static int runnable(const struct fa_thread *t, int pid)
 {
-	return t->clone == pid && t->live && __atomic_load_n(&t->arrived, __ATOMIC_SEQ_CST) && t->block == FA_RUNNABLE;
+	return t->clone == pid && t->live && __atomic_load_n(&t->arrived, __ATOMIC_SEQ_CST) &&
+	       (t->block == FA_RUNNABLE || (early_timeouts && t->timed));
+}
+
+/* a timed waiter chosen to run: its wait ends in a timeout */
+static void time_out_if_waiting(struct fa_thread *t)
+{
+	if (t->block != FA_RUNNABLE) {
+		t->block = FA_RUNNABLE;
+		t->on = 0;
+		t->timed_out = 1;
+	}
 }
 
 /* the seed's choice among the runnable threads; a yielding thread is chosen only when it is the only one */
@@ -291,7 +311,7 @@ static struct fa_thread *earliest_timed_waiter(int pid)
 	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
 	for (uint32_t i = 0; i < n; i++) {
 		struct fa_thread *t = &fa_threads[i];
-		if (t->clone == pid && t->live && t->block == FA_ON_TIMED_COND && (!best || t->wait_seq < best->wait_seq))
+		if (t->clone == pid && t->live && t->timed && t->block != FA_RUNNABLE && (!best || t->wait_seq < best->wait_seq))
 			best = t;
 	}
 	return best;
@@ -352,8 +372,7 @@ static struct fa_thread *nobody_runnable(struct fa_thread *me, int pid)
 	for (;;) {
 		struct fa_thread *t = earliest_timed_waiter(pid);
 		if (t) {
-			t->block = FA_RUNNABLE;
-			t->timed_out = 1;
+			time_out_if_waiting(t);
 			return t;
 		}
 		if (!late_threads(pid))
@@ -406,6 +425,7 @@ void fa_point(struct fa_thread *me, int yielding)
 	struct fa_thread *next = pick(me, yielding);
 	if (!next)
 		next = nobody_runnable(me, pid);
+	time_out_if_waiting(next);
 	if (next != me)
 		switch_to(me, next);
 }
@@ -448,6 +468,7 @@ void fa_sched_new_thread(struct fa_thread *t)
 	t->go = 0;
 	t->block = FA_RUNNABLE;
 	t->on = 0;
+	t->timed = 0;
 	t->timed_out = 0;
 	t->prio = initial_prio((uint32_t)(t - fa_threads));
 	__atomic_store_n(&t->arrived, 1, __ATOMIC_SEQ_CST);
@@ -467,11 +488,10 @@ void fa_sched_exit(struct fa_thread *me)
 	me->live = 0;
 	fa_wake(me, FA_ON_JOIN, 1);
 	struct fa_thread *next = pick(me, 0);
-	if (!next && (next = earliest_timed_waiter(pid))) {
-		next->block = FA_RUNNABLE;
-		next->timed_out = 1;
-	}
+	if (!next)
+		next = earliest_timed_waiter(pid);
 	if (next) {
+		time_out_if_waiting(next);
 		give_token(next);
 		return;
 	}
@@ -486,7 +506,9 @@ void fa_sched_exit(struct fa_thread *me)
 	__atomic_store_n(&token_free, 1, __ATOMIC_SEQ_CST);
 	if ((next = pick(me, 0))) {
 		uint32_t one = 1;
-		if (__atomic_compare_exchange_n(&token_free, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		if (__atomic_compare_exchange_n(&token_free, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+			time_out_if_waiting(next);
 			give_token(next);
+		}
 	}
 }
