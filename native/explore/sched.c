@@ -43,6 +43,7 @@ static int mode, depth;
 static int hold_creators;
 /* 1: a thread in a timed wait is a candidate at every point, and picked it times out (see runnable) */
 static int early_timeouts;
+static uint64_t stick;
 static uint32_t arrived_count, expected_count, token_free;
 static __thread int t_clone;
 
@@ -146,6 +147,8 @@ static void choose_schedule(uint64_t s, uint64_t steps)
 		mode = only_mode;
 	depth = 1 + (int)((h >> 8) % MAX_DEPTH);
 	hold_creators = (h >> 20) % 2;
+	/* half the walks are sticky: the running thread keeps going with probability 1 - 1/stick, stick 4..256 */
+	stick = mode == MODE_WALK && (h >> 28) % 2 ? 1u << (2 + (h >> 32) % 7) : 0;
 	early_timeouts = (h >> 24) % 2;
 	horizon = steps ? steps : 64;
 	for (int i = 0; i < MAX_DEPTH - 1; i++)
@@ -274,6 +277,8 @@ static struct fa_thread *pick(struct fa_thread *me, int yielding)
 {
 	int pid = fa_active;
 	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
+	if (stick && !yielding && me->live && me->block == FA_RUNNABLE && mix(seed ^ (step * 0x9e3779b97f4a7c15ull)) % stick)
+		return me;
 	for (int pass = yielding ? 0 : 1; pass < 2; pass++) {
 		struct fa_thread *best = 0;
 		uint64_t count = 0;
