@@ -142,13 +142,15 @@ static void choose_schedule(uint64_t s, uint64_t steps)
 {
 	uint64_t h = mix(s & FA_SEED_MASK);
 	seed = h;
-	mode = h % 4 == 0 ? MODE_WALK : MODE_PCT;
+	/* h % 4: 0 a random walk, 1 a sticky walk, 2 and 3 PCT */
+	mode = h % 4 < 2 ? MODE_WALK : MODE_PCT;
 	if (only_mode >= 0)
 		mode = only_mode;
 	depth = 1 + (int)((h >> 8) % MAX_DEPTH);
-	hold_creators = (h >> 20) % 2;
-	/* half the walks are sticky: the running thread keeps going with probability 1 - 1/stick, stick 4..256 */
-	stick = mode == MODE_WALK && (h >> 28) % 2 ? 1u << (2 + (h >> 32) % 7) : 0;
+	/* a sticky walk keeps the running thread with probability 1 - 1/stick, stick 4..256 */
+	stick = mode == MODE_WALK && (only_mode >= 0 ? (h >> 28) % 2 : h % 4 == 1) ? 1u << (2 + (h >> 32) % 7) : 0;
+	/* held creators only in walks: PCT found reorder_3..5 at creation points, sticky walks reorder_10/20 with them held */
+	hold_creators = mode == MODE_WALK && (h >> 20) % 2;
 	early_timeouts = (h >> 24) % 2;
 	horizon = steps ? steps : 64;
 	for (int i = 0; i < MAX_DEPTH - 1; i++)
