@@ -3,12 +3,16 @@
  * point (a wrapped pthread/semaphore/sleep call) the seed's schedule picks the
  * thread that runs next among the runnable ones and the token moves there:
  * which thread runs is decided by the seed, never by the kernel's wake-up
- * order. A seed selects one of two schedules:
+ * order. A seed selects one of three schedules (choose_schedule):
  *   - PCT (probabilistic concurrency testing): every thread gets a random
  *     priority, the highest runnable one runs; at d-1 random steps (within the
  *     horizon: the most steps an earlier clone took) the running thread drops
  *     below all others. d is 1, 2 or 3.
  *   - a random walk: at each point any runnable thread, uniformly.
+ *   - a sticky walk: the running thread goes on with probability 1 - 1/k, else
+ *     a uniform draw; in half the walks of either kind creators keep the token
+ *     at pthread_create.
+ * Timed waits take no time (virtual time, see runnable()).
  * Threads the snapshot left inside a wrapped call come into the schedule on
  * their way out ("arrival"): the thread that activates the clone wakes the
  * real condition waiters, waits (up to ARRIVAL_MS) until every thread it
@@ -126,7 +130,7 @@ static void exit_point(void)
 		fa_point(me, 1);
 }
 
-/* FORKALL_EXPLORE_SCHEDULE=pct|walk keeps one of the two (to compare them); read in the template */
+/* FORKALL_EXPLORE_SCHEDULE=pct|walk keeps PCT, or the walks (plain and sticky, half each), to compare them; read in the template */
 static int only_mode = -1;
 
 __attribute__((constructor)) static void read_schedule_choice(void)
