@@ -51,6 +51,18 @@ test('lock-order deadlock: found by the scheduler (every thread blocked), its se
 test('a race between two plain memory accesses (built with -fsanitize=thread: every access a point): found, its seed loses the update again in its template and in new ones', { timeout: 120_000 }, () =>
   findAndReplay('plain-race', (o) => o.signal === 'SIGABRT', 2000));
 
+test('a bug behind a timeout (a timed condition wait that times out before the main thread publishes): found with virtual time, its seed crashes again in its template and in new ones', { timeout: 120_000 }, () =>
+  findAndReplay('timed-poll', (o) => o.signal === 'SIGSEGV', 2000));
+
+test('each clone reads a file the template had open from the template\'s offset, whatever other clones read (private offsets, --at create)', { timeout: 90_000 }, async () => {
+  const report = await explore({ cmd: example('file-offset'), args: [], at: 'create', runs: 40, jobs: 4, timeoutMs: 5000, seed });
+  console.log('file-offset:', report.outcomes.map((o) => `${o.outcome} x${o.count}: ${o.sample}`).join('; '));
+  assert.equal(report.runs, 40);
+  assert.equal(report.outcomes.length, 1, JSON.stringify(report.outcomes));
+  assert.equal(report.outcomes[0]!.exitCode, 0);
+  assert.equal(report.outcomes[0]!.sample, 'read at offset 4');
+});
+
 test('a correct program yields one outcome under every schedule', { timeout: 90_000 }, async () => {
   const report = await explore({ cmd: example('correct'), args: [], runs: 150, jobs: 4, timeoutMs: 2000, seed });
   assert.equal(report.runs, 150);

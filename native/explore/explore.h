@@ -5,6 +5,8 @@
  *   sched.c      in a clone: one thread runs at a time; at each point the
  *                seed's schedule (PCT priorities and change points, or a
  *                random walk) picks who runs next and the token moves there
+ *   files.c      private file offsets: the template's regular files reopened
+ *                in each clone at the offsets they had at the snapshot
  *   interpose.c  the exported wrappers; in a clone, mutex/condition/rwlock/
  *                semaphore/spinlock/join are built on try-operations and the
  *                token, so no thread blocks in the kernel on a wrapped
@@ -73,7 +75,8 @@ struct fa_thread {
 	int block;		/* enum fa_block */
 	const void *on;		/* the object it is blocked on */
 	uint64_t wait_seq;	/* condition waiters are signalled in this order */
-	int timed_out;		/* a timed condition wait ended by the scheduler */
+	int timed;		/* blocked in a timed wait: may end in a timeout (virtual time, sched.c) */
+	int timed_out;		/* a timed wait ended by the scheduler */
 	uint64_t prio;		/* PCT priority */
 };
 
@@ -84,6 +87,12 @@ FA_HIDDEN extern __thread int fa_rank;	/* this thread's rank; -1: not ours (the 
 FA_HIDDEN extern volatile int fa_active;
 FA_HIDDEN int fa_rank_of(pthread_t t);
 
+/* ---- files.c */
+/* in the template, before the snapshot: every regular file open, with its offset */
+FA_HIDDEN void fa_files_record(void);
+/* in a clone's activation: each recorded file reopened at its recorded offset (a private offset) */
+FA_HIDDEN void fa_files_reopen(void);
+
 /* ---- sched.c */
 /* The calling thread's entry when the scheduler runs it (a clone, armed, a
  * thread of ours), after activating the clone or arriving in it; 0: pass through. */
@@ -92,10 +101,14 @@ FA_HIDDEN struct fa_thread *fa_enter(void);
 FA_HIDDEN int fa_in_clone(void);
 /* a scheduling point: the seed's choice runs next; returns when this thread has the token again */
 FA_HIDDEN void fa_point(struct fa_thread *me, int yielding);
+/* the token holder did something other than spin (tsan.c: a memory access to a new address) */
+FA_HIDDEN void fa_sched_progress(struct fa_thread *me);
 /* marks every thread blocked on obj runnable (all: 1; else only the first waiter) */
 FA_HIDDEN void fa_wake(const void *obj, int kind, int all);
 /* a new thread created by the token holder: it waits for the token before it runs */
 FA_HIDDEN void fa_sched_new_thread(struct fa_thread *t);
+/* this seed lets a creating thread keep the token at pthread_create */
+FA_HIDDEN int fa_sched_holds_creator(void);
 FA_HIDDEN void fa_sched_wait_first_turn(struct fa_thread *me);
 /* the token holder is finishing: hand the token on without waiting for it */
 FA_HIDDEN void fa_sched_exit(struct fa_thread *me);

@@ -13,11 +13,13 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "explore.h"
+#include "forkall.h" /* FORKALL_DEFAULT_SIGNAL_OFFSET: the agent's parking signal */
 
 #define FA_EXPORT __attribute__((visibility("default")))
 #define REAL(ret, name, ...) static ret (*real_##name)(__VA_ARGS__)
@@ -45,6 +47,7 @@ REAL(int, pthread_barrier_init, pthread_barrier_t *, const pthread_barrierattr_t
 REAL(int, pthread_barrier_wait, pthread_barrier_t *);
 REAL(int, sem_wait, sem_t *);
 REAL(int, sem_trywait, sem_t *);
+REAL(int, sem_timedwait, sem_t *, const struct timespec *);
 REAL(int, sem_post, sem_t *);
 REAL(int, sched_yield, void);
 REAL(int, usleep, useconds_t);
@@ -101,11 +104,37 @@ FA_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	return r;
 }
 
+/* A timed wait in a clone: blocked on obj like the untimed one, but the
+ * scheduler may end it (virtual time, sched.c): then ETIMEDOUT. try() is the
+ * try-operation (0, EBUSY or an error). No real time passes. */
+static int sched_timed(struct fa_thread *me, int kind, const void *obj, int (*try)(void *), void *arg)
+{
+	me->timed_out = 0;
+	for (;;) {
+		fa_point(me, 0);
+		me->timed = 0;
+		int r = try(arg);
+		if (r != EBUSY)
+			return r;
+		if (me->timed_out)
+			return ETIMEDOUT;
+		me->block = kind;
+		me->on = obj;
+		me->wait_seq = ++fa_wait_seq;
+		me->timed = 1;
+	}
+}
+
+static int mutex_try(void *m)
+{
+	return CALL(pthread_mutex_trylock, (pthread_mutex_t *)m);
+}
+
 FA_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *t)
 {
 	struct fa_thread *me = fa_enter();
 	if (me)
-		return sched_lock(me, m);
+		return sched_timed(me, FA_ON_MUTEX, m, mutex_try, m);
 	return CALL(pthread_mutex_timedlock, m, t);
 }
 
@@ -136,8 +165,10 @@ static int sched_cond_wait(struct fa_thread *me, pthread_cond_t *c, pthread_mute
 	me->block = timed ? FA_ON_TIMED_COND : FA_ON_COND;
 	me->on = c;
 	me->wait_seq = ++fa_wait_seq;
+	me->timed = timed;
 	me->timed_out = 0;
 	fa_point(me, 0); /* back when signalled (or timed out) and chosen */
+	me->timed = 0;
 	int timed_out = me->timed_out;
 	int r = sched_lock(me, m);
 	return r ? r : timed_out ? ETIMEDOUT : 0;
@@ -358,6 +389,23 @@ FA_EXPORT int sem_wait(sem_t *s)
 	TRY_LOOP(FA_ON_SEM, s, sem_try(s))
 }
 
+static int sem_try_arg(void *s)
+{
+	return sem_try(s) == 0 ? 0 : errno == EAGAIN ? EBUSY : errno;
+}
+
+FA_EXPORT int sem_timedwait(sem_t *s, const struct timespec *t)
+{
+	struct fa_thread *me = fa_enter();
+	if (!me)
+		return CALL(sem_timedwait, s, t);
+	int r = sched_timed(me, FA_ON_SEM, s, sem_try_arg, s);
+	if (r == 0)
+		return 0;
+	errno = r;
+	return -1;
+}
+
 FA_EXPORT int sem_trywait(sem_t *s)
 {
 	struct fa_thread *me = fa_enter();
@@ -471,8 +519,19 @@ static void snapshot_at_first_create(void)
 		return;
 	done = 1;
 	int (*snap)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "forkall_snapshot");
-	if (snap)
-		snap();
+	if (!snap)
+		return;
+	/* A program may block every signal before its first create (aget does, to
+	 * leave them to a signal thread): the agent parks this thread with its
+	 * signal, so it is let through for the snapshot only; the clone resumes
+	 * here and gets the program's own mask back. */
+	sigset_t park, old;
+	sigemptyset(&park);
+	sigaddset(&park, SIGRTMAX - FORKALL_DEFAULT_SIGNAL_OFFSET);
+	pthread_sigmask(SIG_UNBLOCK, &park, &old);
+	fa_files_record();
+	snap();
+	pthread_sigmask(SIG_SETMASK, &old, 0);
 }
 
 FA_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
@@ -504,7 +563,7 @@ FA_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(
 		free(s);
 	} else
 		child->self = *t;
-	if (me)
+	if (me && !fa_sched_holds_creator())
 		fa_point(me, 0);
 	return r;
 }

@@ -3,12 +3,16 @@
  * point (a wrapped pthread/semaphore/sleep call) the seed's schedule picks the
  * thread that runs next among the runnable ones and the token moves there:
  * which thread runs is decided by the seed, never by the kernel's wake-up
- * order. A seed selects one of two schedules:
+ * order. A seed selects one of three schedules (choose_schedule):
  *   - PCT (probabilistic concurrency testing): every thread gets a random
  *     priority, the highest runnable one runs; at d-1 random steps (within the
  *     horizon: the most steps an earlier clone took) the running thread drops
  *     below all others. d is 1, 2 or 3.
  *   - a random walk: at each point any runnable thread, uniformly.
+ *   - a sticky walk: the running thread goes on with probability 1 - 1/k, else
+ *     a uniform draw; in half the walks of either kind creators keep the token
+ *     at pthread_create.
+ * Timed waits take no time (virtual time, see runnable()).
  * Threads the snapshot left inside a wrapped call come into the schedule on
  * their way out ("arrival"): the thread that activates the clone wakes the
  * real condition waiters, waits (up to ARRIVAL_MS) until every thread it
@@ -39,6 +43,11 @@ uint64_t fa_wait_seq;
 static int activating;
 static uint64_t seed, horizon, step, change_at[MAX_DEPTH];
 static int mode, depth;
+/* 1: a thread that creates another keeps the token (see fa_sched_holds_creator) */
+static int hold_creators;
+/* 1: a thread in a timed wait is a candidate at every point, and picked it times out (see runnable) */
+static int early_timeouts;
+static uint64_t stick;
 static uint32_t arrived_count, expected_count, token_free;
 static __thread int t_clone;
 
@@ -135,7 +144,7 @@ static void exit_point(void)
 		fa_point(me, 1);
 }
 
-/* FORKALL_EXPLORE_SCHEDULE=pct|walk keeps one of the two (to compare them); read in the template */
+/* FORKALL_EXPLORE_SCHEDULE=pct|walk keeps PCT, or the walks (plain and sticky, half each), to compare them; read in the template */
 static int only_mode = -1;
 
 __attribute__((constructor)) static void read_schedule_choice(void)
@@ -151,10 +160,16 @@ static void choose_schedule(uint64_t s, uint64_t steps)
 {
 	uint64_t h = mix(s & FA_SEED_MASK);
 	seed = h;
-	mode = h % 4 == 0 ? MODE_WALK : MODE_PCT;
+	/* h % 4: 0 a random walk, 1 a sticky walk, 2 and 3 PCT */
+	mode = h % 4 < 2 ? MODE_WALK : MODE_PCT;
 	if (only_mode >= 0)
 		mode = only_mode;
 	depth = 1 + (int)((h >> 8) % MAX_DEPTH);
+	/* a sticky walk keeps the running thread with probability 1 - 1/stick, stick 4..256 */
+	stick = mode == MODE_WALK && (only_mode >= 0 ? (h >> 28) % 2 : h % 4 == 1) ? 1u << (2 + (h >> 32) % 7) : 0;
+	/* held creators only in walks: PCT found reorder_3..5 at creation points, sticky walks reorder_10/20 with them held */
+	hold_creators = mode == MODE_WALK && (h >> 20) % 2;
+	early_timeouts = (h >> 24) % 2;
 	horizon = steps ? steps : 64;
 	for (int i = 0; i < MAX_DEPTH - 1; i++)
 		change_at[i] = 1 + mix(h + 1 + (uint64_t)i) % horizon;
@@ -166,6 +181,7 @@ static void activate(int pid, int my_rank)
 {
 	uint64_t steps = 0, s = fa_shared_claim_seed(pid, &steps);
 	choose_schedule(s, steps);
+	fa_files_reopen();
 	step = 0;
 	pin_all_threads();
 	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS, expected = 0;
@@ -175,6 +191,7 @@ static void activate(int pid, int my_rank)
 		t->arrived = 0;
 		t->block = FA_RUNNABLE;
 		t->on = 0;
+		t->timed = 0;
 		t->timed_out = 0;
 		t->go = 0;
 		t->prio = initial_prio(i);
@@ -230,6 +247,9 @@ struct fa_thread *fa_enter(void)
 	if (r < 0 || r >= FA_MAX_THREADS)
 		return 0;
 	struct fa_thread *me = &fa_threads[r];
+	/* a thread that finished (its TSD destructors, e.g. NSPR's, still lock) has left the schedule: nobody would pick it */
+	if (me->finished)
+		return 0;
 	int pid = __atomic_load_n(&fa_active, __ATOMIC_ACQUIRE);
 	if (pid && t_clone == pid)
 		return me;
@@ -251,9 +271,25 @@ struct fa_thread *fa_enter(void)
 	return me;
 }
 
+/* Virtual time: no timed wait sleeps. Under half the seeds a thread in a
+ * timed wait (condition, semaphore, mutex) is a candidate like a runnable one
+ * and, chosen, returns ETIMEDOUT: a timeout can happen at any point, as if
+ * its deadline had just passed, without any time passing. Under the others a
+ * timed wait times out only when no thread can run (before a deadlock). */
 static int runnable(const struct fa_thread *t, int pid)
 {
-	return t->clone == pid && t->live && __atomic_load_n(&t->arrived, __ATOMIC_SEQ_CST) && t->block == FA_RUNNABLE;
+	return t->clone == pid && t->live && __atomic_load_n(&t->arrived, __ATOMIC_SEQ_CST) &&
+	       (t->block == FA_RUNNABLE || (early_timeouts && t->timed));
+}
+
+/* a timed waiter chosen to run: its wait ends in a timeout */
+static void time_out_if_waiting(struct fa_thread *t)
+{
+	if (t->block != FA_RUNNABLE) {
+		t->block = FA_RUNNABLE;
+		t->on = 0;
+		t->timed_out = 1;
+	}
 }
 
 /* the seed's choice among the runnable threads; a yielding thread is chosen only when it is the only one */
@@ -261,6 +297,8 @@ static struct fa_thread *pick(struct fa_thread *me, int yielding)
 {
 	int pid = fa_active;
 	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
+	if (stick && !yielding && me->live && me->block == FA_RUNNABLE && mix(seed ^ (step * 0x9e3779b97f4a7c15ull)) % stick)
+		return me;
 	for (int pass = yielding ? 0 : 1; pass < 2; pass++) {
 		struct fa_thread *best = 0;
 		uint64_t count = 0;
@@ -298,7 +336,7 @@ static struct fa_thread *earliest_timed_waiter(int pid)
 	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
 	for (uint32_t i = 0; i < n; i++) {
 		struct fa_thread *t = &fa_threads[i];
-		if (t->clone == pid && t->live && t->block == FA_ON_TIMED_COND && (!best || t->wait_seq < best->wait_seq))
+		if (t->clone == pid && t->live && t->timed && t->block != FA_RUNNABLE && (!best || t->wait_seq < best->wait_seq))
 			best = t;
 	}
 	return best;
@@ -359,8 +397,7 @@ static struct fa_thread *nobody_runnable(struct fa_thread *me, int pid)
 	for (;;) {
 		struct fa_thread *t = earliest_timed_waiter(pid);
 		if (t) {
-			t->block = FA_RUNNABLE;
-			t->timed_out = 1;
+			time_out_if_waiting(t);
 			return t;
 		}
 		if (!late_threads(pid))
@@ -376,7 +413,8 @@ static struct fa_thread *nobody_runnable(struct fa_thread *me, int pid)
 }
 
 /* PCT never preempts a spinning thread of the highest priority: after this many
- * points in a row it drops to the lowest priority, as at a change point */
+ * points in a row with no progress between them (fa_sched_progress: an access
+ * to a new address) it drops to the lowest priority, as at a change point */
 #define SPIN_STEPS 1000
 static struct fa_thread *last_runner;
 static uint64_t run_length;
@@ -399,6 +437,12 @@ static void count_step(struct fa_thread *me)
 				me->prio = (uint64_t)(depth - 1 - i); /* below every initial priority, later ones lower */
 }
 
+void fa_sched_progress(struct fa_thread *me)
+{
+	if (me == last_runner)
+		run_length = 0;
+}
+
 void fa_point(struct fa_thread *me, int yielding)
 {
 	int pid = fa_active;
@@ -406,6 +450,7 @@ void fa_point(struct fa_thread *me, int yielding)
 	struct fa_thread *next = pick(me, yielding);
 	if (!next)
 		next = nobody_runnable(me, pid);
+	time_out_if_waiting(next);
 	if (next != me)
 		switch_to(me, next);
 }
@@ -433,12 +478,22 @@ void fa_wake(const void *obj, int kind, int all)
 	}
 }
 
+/* In half the seeds pthread_create is not a point: the creator goes on and
+ * makes its next threads before any of them runs, so a thread created last
+ * (reorder's checker, made after every setter) can meet the first ones in the
+ * middle of their work instead of after they finished. */
+int fa_sched_holds_creator(void)
+{
+	return hold_creators;
+}
+
 void fa_sched_new_thread(struct fa_thread *t)
 {
 	t->clone = fa_active;
 	t->go = 0;
 	t->block = FA_RUNNABLE;
 	t->on = 0;
+	t->timed = 0;
 	t->timed_out = 0;
 	t->prio = initial_prio((uint32_t)(t - fa_threads));
 	__atomic_store_n(&t->arrived, 1, __ATOMIC_SEQ_CST);
@@ -458,11 +513,10 @@ void fa_sched_exit(struct fa_thread *me)
 	me->live = 0;
 	fa_wake(me, FA_ON_JOIN, 1);
 	struct fa_thread *next = pick(me, 0);
-	if (!next && (next = earliest_timed_waiter(pid))) {
-		next->block = FA_RUNNABLE;
-		next->timed_out = 1;
-	}
+	if (!next)
+		next = earliest_timed_waiter(pid);
 	if (next) {
+		time_out_if_waiting(next);
 		give_token(next);
 		return;
 	}
@@ -477,7 +531,9 @@ void fa_sched_exit(struct fa_thread *me)
 	__atomic_store_n(&token_free, 1, __ATOMIC_SEQ_CST);
 	if ((next = pick(me, 0))) {
 		uint32_t one = 1;
-		if (__atomic_compare_exchange_n(&token_free, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		if (__atomic_compare_exchange_n(&token_free, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+			time_out_if_waiting(next);
 			give_token(next);
+		}
 	}
 }

@@ -20,6 +20,25 @@
  * another thread through a pointer, is seen only at that other thread's accesses. */
 #define OWN_STACK (1ul << 20)
 
+/* The last few addresses this thread accessed. PCT's spin rule (sched.c,
+ * count_step) drops a thread that runs many points in a row; an access to an
+ * address not among these is progress, not spinning (a loop polling a flag
+ * reads the same few addresses; ferret's similarity search reads thousands of
+ * distinct ones and must not lose its priority for it). */
+#define RECENT 4
+static __thread uintptr_t recent[RECENT];
+static __thread unsigned recent_next;
+
+static inline int recently_seen(const void *a)
+{
+	uintptr_t x = (uintptr_t)a;
+	for (int i = 0; i < RECENT; i++)
+		if (recent[i] == x)
+			return 1;
+	recent[recent_next++ % RECENT] = x;
+	return 0;
+}
+
 static inline void access_point_at(const void *a)
 {
 	if (__builtin_expect(fa_shared == 0, 1))
@@ -28,8 +47,11 @@ static inline void access_point_at(const void *a)
 	if ((uintptr_t)a >= sp && (uintptr_t)a - sp < OWN_STACK)
 		return;
 	struct fa_thread *me = fa_enter();
-	if (me)
-		fa_point(me, 0);
+	if (!me)
+		return;
+	if (!recently_seen(a))
+		fa_sched_progress(me);
+	fa_point(me, 0);
 }
 
 static inline void access_point(void)

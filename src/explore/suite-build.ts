@@ -18,7 +18,8 @@ export interface SuiteProgram {
   name: string;
 }
 
-export type Built = { cmd: string; args: string[]; cwd: string } | { error: string };
+/** timeoutScale: the program's runs are slow (a long computation under memory-access points): --timeout-ms times this */
+export type Built = { cmd: string; args: string[]; cwd: string; timeoutScale?: number } | { error: string };
 
 /** The programs listed in benchmarks/buggy.txt (lines starting with # are left out, as SCTBench does). */
 export function readBuggyList(suiteDir: string): SuiteProgram[] {
@@ -98,6 +99,17 @@ function fresh(out: string, sources: string[]): boolean {
   return sources.every((s) => statSync(s).mtimeMs <= t) && statSync(join(buildDir('glibc'), 'libforkall-sched.so')).mtimeMs <= t;
 }
 
+/** compile and link flags of a pkg-config package (-fopenmp left out: the scheduler does not know OpenMP's threads) */
+function pkgConfig(name: string): { cflags: string; libs: string } | { error: string } {
+  const q = (what: string) => spawnSync('pkg-config', [what, name], { encoding: 'utf8' });
+  const c = q('--cflags');
+  const l = q('--libs');
+  if (c.status !== 0 || l.status !== 0)
+    return { error: `pkg-config ${name} failed (${(c.stderr || c.error?.message || '').trim()}): install its -dev package (Debian: libmagickcore-6.q16-dev, libgsl-dev)` };
+  const clean = (s: string) => s.trim().split(/\s+/).filter((f) => f !== '-fopenmp').join(' ');
+  return { cflags: clean(c.stdout), libs: clean(l.stdout) };
+}
+
 /** One source file (C or C++), the way SCTBench's own build.py compiles it (-O0 -g). */
 function single(bench: string, source: string, out: string, bin: string, cxx: boolean): Built {
   const src = join(bench, source);
@@ -110,9 +122,13 @@ function single(bench: string, source: string, out: string, bin: string, cxx: bo
   return { cmd: out, args: firstLineArgs(src), cwd };
 }
 
-/** One make in a directory of the copy: instrumented (the wrappers first in PATH) or not (a library the bug is not in). */
+/**
+ * One step in a directory of the copy: make (or cmd) with args, instrumented
+ * (the wrappers first in PATH) or not (a library the bug is not in).
+ */
 interface MakeStep {
   dir?: string;
+  cmd?: string;
   args: string[];
   plain?: boolean;
 }
@@ -125,7 +141,7 @@ function withMake(bench: string, rel: string, into: string, bin: string, binary:
     mkdirSync(into, { recursive: true });
     cpSync(join(bench, rel), copy, { recursive: true });
     for (const step of steps) {
-      const err = run('make', step.args, join(copy, step.dir ?? '.'), step.plain ? '/nonexistent' : bin);
+      const err = run(step.cmd ?? 'make', step.args, join(copy, step.dir ?? '.'), step.plain ? '/nonexistent' : bin);
       if (err) return { error: err };
     }
   }
@@ -155,6 +171,32 @@ export function buildProgram(suiteDir: string, p: SuiteProgram, outDir: string):
           { dir: 'bzip2-1.0.6', args: ['CC=/usr/bin/gcc', 'libbz2.a'], plain: true },
           { dir: 'pbzip2-0.9.4', args: ['CC=g++', 'pbzip2'] },
         ]);
+      if (p.name === 'aget-bug2')
+        // SCTBench's copy of aget reads its two "downloaded" blocks from the files 0 and 17573 (no network); the
+        // bug is in save_log, which the signal thread calls at once
+        return withMake(bench, join(p.group, p.name, 'aget-devel'), into, bin, 'aget', ['-l', 'dl.txt', 'http://www.gnu.org/licenses/gpl.txt'], [
+          { args: ['CC=gcc', 'CFLAGS=-O0 -g -w', 'aget'] },
+        ]);
+      break;
+    case 'radbench':
+      if (p.name === 'bug2')
+        // SpiderMonkey 1.7 on NSPR 4.6.7, 64-bit, all instrumented: the bug (an atomicity violation in the garbage
+        // collector) is between plain accesses inside the engine; the test gets the engine's directory as its rpath
+        // (SCTBench sets LD_LIBRARY_PATH instead)
+        return withMake(join(bench, 'radbench', 'Benchmarks'), p.name, into, bin, 'bin/test-ctxt', [], [
+          { cmd: 'sed', args: ['-i', 's#^\\.\\./mozilla/nsprpub/configure$#../mozilla/nsprpub/configure --enable-64bit#', 'scripts/build-js.sh'], plain: true },
+          { cmd: 'sed', args: ['-i', 's#-lpthread -ljs$#-lpthread -ljs -Wl,-rpath,$OBJ_OUTPUT#', 'scripts/build-testharness.sh'], plain: true },
+          { cmd: 'bash', args: ['scripts/build-js.sh'] },
+          { cmd: 'bash', args: ['scripts/build-testharness.sh'] },
+        ]);
+      if (p.name === 'bug1') return { error: 'not offered: radbench/bug1 needs a Firefox source tarball that SCTBench does not ship' };
+      if (p.name === 'bug6')
+        // NSPR 4.8 (its reader-writer lock is the bug) built plain and 64-bit (its configure defaults to -m32), the test instrumented
+        return withMake(join(bench, 'radbench', 'Benchmarks'), p.name, into, bin, 'bin/test-rw', [], [
+          { cmd: 'sed', args: ['-i', 's#^\\.\\./mozilla/nsprpub/configure$#../mozilla/nsprpub/configure --enable-64bit#', 'scripts/build-nspr.sh'], plain: true },
+          { cmd: 'bash', args: ['scripts/build-nspr.sh'], plain: true },
+          { cmd: 'bash', args: ['scripts/build-testharness.sh', 'default'] },
+        ]);
       break;
     case 'splash2': {
       const where: Record<string, [string, string, string[]]> = {
@@ -178,6 +220,20 @@ export function buildProgram(suiteDir: string, p: SuiteProgram, outDir: string):
         return withMake(bench, join(p.group, 'pkgs', 'kernels', p.name, 'src'), into, bin, 'streamcluster', ['2', '5', '1', '10', '10', '5', 'none', 'output.txt', '2'], [
           { args: ['CXX=g++', 'version=pthreads', 'CXXFLAGS=-O0 -g -w -DENABLE_THREADS -pthread', 'all'] },
         ]);
+      if (p.name === 'ferret') {
+        // PARSEC's test input (one query), two threads per stage; needs libgsl-dev and libmagickcore-6.q16-dev;
+        // HUGE (gone from glibc's math.h) was FLT_MAX
+        const magick = pkgConfig('MagickCore');
+        if ('error' in magick) return magick;
+        const include = join(into, 'src', 'src', 'include');
+        // one run is its whole similarity search under memory-access points: 0.3-1 s on an idle machine, several
+        // seconds at a load average of 20-40, so its runs get 5 times --timeout-ms before they count as timeouts
+        const built = withMake(bench, join(p.group, 'pkgs', 'apps', 'ferret'), into, bin, 'src/parsec/bin/ferret-parallel', ['corel', 'lsh', 'queries', '1', '1', '2', 'output.txt'], [
+          { cmd: 'tar', args: ['xf', 'inputs/input_test.tar'], plain: true },
+          { dir: 'src', args: ['CC=gcc', 'CXX=g++', 'version=pthreads', `CFLAGS=-O0 -g -w -DHUGE=3.40282347e+38F -I${include} ${magick.cflags}`, `IMAGE_LDLIBS=${magick.libs}`, 'all'] },
+        ]);
+        return 'error' in built ? built : { ...built, timeoutScale: 5 };
+      }
       break;
   }
   return { error: `not offered: ${p.group}/${p.name} needs a build forkall does not do (a large external code base or input set)` };

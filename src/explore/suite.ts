@@ -63,7 +63,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult[]> {
           runs: Number.MAX_SAFE_INTEGER,
           seconds: o.seconds,
           jobs: o.jobs,
-          timeoutMs: o.timeoutMs,
+          timeoutMs: o.timeoutMs * (built.timeoutScale ?? 1),
           seed: o.seed,
           snapshotTimeoutMs: 60_000,
           onRun: (_t, run, ms) => {
