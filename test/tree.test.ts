@@ -349,6 +349,9 @@ test('refusals: a stopped member, a member traced by someone else; the original 
     const tr = cloneTree(root);
     assert.equal(tr.status, 6, tr.stderr);
     assert.match(tr.stderr, new RegExp(`PID ${member} is already traced`));
+    // strace's own syscall stops put the member in 't' now and then: look once it has let go
+    gdb.kill('SIGKILL');
+    await t.until('strace to let go', () => (Number(/TracerPid:\s*(\d+)/.exec(readFileSync(`/proc/${member}/status`, 'utf8'))![1]) === 0 ? true : undefined));
 
     for (const [p, was] of before) {
       const now = proc(p);
