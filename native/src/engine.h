@@ -146,6 +146,7 @@ FA_HIDDEN void fa_note_frame(struct fa_slot *s, void *uc, unsigned long handler_
 FA_HIDDEN void fa_pages_keep(const struct fa_op *op);
 FA_HIDDEN void fa_pages_prepare(const struct fa_op *op);
 FA_HIDDEN void fa_pages_own_rseq(const struct fa_op *op);
+FA_HIDDEN void fa_pages_child_descriptors(const struct fa_op *op); /* in the child */
 
 /* snapshot.c */
 struct forkall_options;

@@ -24,6 +24,9 @@
  *  - after the fork, before the release, the forking thread populates each
  *    parked thread's struct rseq (fa_pages_own_rseq): the copy is made while
  *    nothing else runs, and the child's own write to its copy needs none.
+ *  - in the child, before it re-creates the threads, the forking thread
+ *    populates each one's descriptor page (fa_pages_child_descriptors), which
+ *    clone() (the new TID) and the rseq registration write.
  * MADV_POPULATE_WRITE breaks copy-on-write as a write would, without writing:
  * no byte changes (threads that are not parked may be writing there), and
  * memory that is not writable makes the call fail instead of faulting. A
@@ -112,3 +115,26 @@ void fa_pages_own_rseq(const struct fa_op *op)
 	}
 }
 
+
+/* In the child, before its threads are re-created: each one's libc descriptor
+ * page, shared with the parent, is written at once (CLONE_PARENT_SETTID writes
+ * the new TID there, rseq registration the struct rseq): one call per thread
+ * instead of a fault inside clone() for each. */
+void fa_pages_child_descriptors(const struct fa_op *op)
+{
+	for (unsigned i = 0; i < op->nslots; i++) {
+		const struct fa_slot *s = &fa_area.slots[i];
+		if (s->state != FA_PARKED || !s->desc_tid)
+			continue;
+		unsigned long lo = (unsigned long)s->desc_tid, hi = lo + sizeof(int) - 1;
+		if (s->rseq_registered) {
+			unsigned long r = s->fs_base + (unsigned long)fa_layout.rseq_offset;
+			if (page_down(r) + PAGE >= page_down(lo) && page_down(r) <= page_down(hi) + PAGE) {
+				lo = r < lo ? r : lo; /* same or next page: one call */
+				hi = r + 31 > hi ? r + 31 : hi;
+			}
+		}
+		if (populate(lo, hi) == -22)
+			return; /* EINVAL: the kernel lacks the advice */
+	}
+}
