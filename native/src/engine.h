@@ -141,11 +141,12 @@ FA_HIDDEN int fa_drain_handlers(int timeout_ms);
 
 /* own_pages.c: the handler notes its frame; the parent of a forkall keeps the
  * ranges and the next forkall makes them writable before it signals anyone;
- * after the fork, before the release, the parent takes the rseq areas */
+ * the child makes each thread's descriptor page writable before clone() */
 FA_HIDDEN void fa_note_frame(struct fa_slot *s, void *uc, unsigned long handler_sp);
 FA_HIDDEN void fa_pages_keep(const struct fa_op *op);
 FA_HIDDEN void fa_pages_prepare(const struct fa_op *op);
-FA_HIDDEN void fa_pages_own_rseq(const struct fa_op *op);
+FA_HIDDEN int fa_pages_kept(const struct fa_slot *s, int tid, unsigned idx); /* before the slot is reused */
+FA_HIDDEN void fa_pages_prepare_thread(const struct fa_slot *s);
 FA_HIDDEN void fa_pages_child_descriptors(const struct fa_op *op); /* in the child */
 
 /* snapshot.c */

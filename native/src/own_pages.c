@@ -9,29 +9,30 @@
  * stack, about three pages below the thread's stack pointer, and the thread's
  * slot; the forking thread writes the engine's scan buffers and globals. So
  * every forkall after the first (or after any fork) took three or more faults
- * per thread while parking, one thread after another. And after the release,
- * each thread's first return to user space makes the kernel write its struct
- * rseq (rseq_cs and the CPU numbers, in the libc descriptor): one more fault
- * per thread, in a page the child still shares.
+ * per thread while parking, one thread after another.
  * So:
  *  - the handler notes the range its frame and its calls wrote (fa_note_frame);
- *    the parent of a forkall keeps them (fa_pages_keep), and the next forkall,
- *    before it signals anyone, populates them and the engine's memory, one call
- *    each (fa_pages_prepare). Not right after the fork: the child still shares
+ *    the parent of a forkall keeps them (fa_pages_keep); the next forkall
+ *    populates the engine's memory before it signals anyone (fa_pages_prepare)
+ *    and each thread's kept range just before it signals that thread
+ *    (fa_pages_prepare_thread), one call each. Not right after the fork: the child still shares
  *    the pages then, and each would be copied for nothing if the thread parks
  *    elsewhere next time. A thread that blocks in the same place again (the
  *    usual case: a thread waiting for work) then parks without a fault.
- *  - after the fork, before the release, the forking thread populates each
- *    parked thread's struct rseq (fa_pages_own_rseq): the copy is made while
- *    nothing else runs, and the child's own write to its copy needs none.
+ *    Not done for the struct rseq the kernel writes when each thread returns
+ *    to user space after the release (one fault per thread, in a page the
+ *    child still shares): populating those right after the fork copies each
+ *    page while every thread is held, and lengthened the hold (512 threads:
+ *    release 31 -> 71-95 ms) more than it saved.
  *  - in the child, before it re-creates the threads, the forking thread
  *    populates each one's descriptor page (fa_pages_child_descriptors), which
  *    clone() (the new TID) and the rseq registration write.
  * MADV_POPULATE_WRITE breaks copy-on-write as a write would, without writing:
  * no byte changes (threads that are not parked may be writing there), and
  * memory that is not writable makes the call fail instead of faulting. A
- * thread's kept range is used only while that thread still exists (tgkill 0):
- * its stack is then still its stack, where the next frame lands; an exited
+ * thread's kept range is used only for a thread the new scan of
+ * /proc/self/task lists, in the slot it had (fa_pages_kept): its stack is then
+ * still its stack, where the next frame lands; an exited
  * thread's stack may have been unmapped and the address reused by another
  * mapping, which must not be touched (a shared file mapping would be dirtied).
  * Kernels before 5.14 refuse the advice (EINVAL): nothing is done, as before. */
@@ -46,8 +47,9 @@
 #define HANDLER_DEPTH 640
 #define FA_XSTATE_MAGIC1 0x46505853u
 
-/* slots of the last forkall whose ranges are kept (0: none) */
-static unsigned kept_slots;
+/* slots of the last forkall whose ranges are kept (0: none), and of them
+ * those this parking may use (the engine's memory is writable again) */
+static unsigned kept_slots, prepared_slots;
 static int kept_pid;
 
 static unsigned long page_down(unsigned long a) { return a & ~(PAGE - 1); }
@@ -87,6 +89,7 @@ void fa_pages_prepare(const struct fa_op *op)
 {
 	unsigned n = kept_slots;
 	kept_slots = 0;
+	prepared_slots = 0;
 	if (!n || kept_pid != op->pid || n > fa_area.cap)
 		return; /* nothing kept, or kept by the process we were forked from */
 	if (populate((unsigned long)fa_area.slots, (unsigned long)(fa_area.slots + n) - 1) == -22)
@@ -95,26 +98,19 @@ void fa_pages_prepare(const struct fa_op *op)
 	populate((unsigned long)fa_area.table, (unsigned long)fa_area.stacks - 1);
 	populate((unsigned long)&fa_sync, (unsigned long)(&fa_sync + 1) - 1);
 	populate((unsigned long)&fa_timing, (unsigned long)(&fa_timing + 1) - 1);
-	for (unsigned i = 0; i < n; i++) {
-		const struct fa_slot *s = &fa_area.slots[i];
-		if (s->state == FA_PARKED && s->frame_lo && s->frame_hi > s->frame_lo && s->frame_hi - s->frame_lo < 65536 &&
-		    fa_sys3(SYS_tgkill, op->pid, s->tid, 0) == 0)
-			populate(s->frame_lo, s->frame_hi);
-	}
+	prepared_slots = n;
 }
 
-void fa_pages_own_rseq(const struct fa_op *op)
+int fa_pages_kept(const struct fa_slot *s, int tid, unsigned idx)
 {
-	for (unsigned i = 0; i < op->nslots; i++) {
-		const struct fa_slot *s = &fa_area.slots[i];
-		if (s->state == FA_PARKED && s->rseq_registered) {
-			unsigned long r = s->fs_base + (unsigned long)fa_layout.rseq_offset;
-			if (populate(r, r + 31) == -22)
-				return; /* EINVAL: the kernel lacks the advice */
-		}
-	}
+	return idx < prepared_slots && s->tid == tid && s->state == FA_PARKED;
 }
 
+void fa_pages_prepare_thread(const struct fa_slot *s)
+{
+	if (s->frame_lo && s->frame_hi > s->frame_lo && s->frame_hi - s->frame_lo < 65536)
+		populate(s->frame_lo, s->frame_hi);
+}
 
 /* In the child, before its threads are re-created: each one's libc descriptor
  * page, shared with the parent, is written at once (CLONE_PARENT_SETTID writes

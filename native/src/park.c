@@ -245,6 +245,7 @@ static int signal_new_threads(struct fa_op *op, int dirfd)
 			return FA_E_GROW;
 		unsigned idx = op->nslots++;
 		struct fa_slot *s = &fa_area.slots[idx];
+		int kept = fa_pages_kept(s, tid, idx); /* the slot still holds its last frame */
 		s->tid = tid;
 		s->new_tid = 0;
 		s->state = FA_SIGNALLED;
@@ -256,6 +257,8 @@ static int signal_new_threads(struct fa_op *op, int dirfd)
 			op->ndead++;
 			continue;
 		}
+		if (kept)
+			fa_pages_prepare_thread(s); /* listed just now: its stack is still its own */
 		int err = signal_slot(op, s, idx);
 		if (err < 0)
 			return err;
