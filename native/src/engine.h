@@ -11,6 +11,7 @@
  *   exact.c      exact-TID mode: namespace init and set_tid
  *   snapshot.c   begin / fork / end of a snapshot (what forkall and the agent use)
  *   timing.c     per-phase time stamps of the last forkall (forkall_last_timing)
+ *   own_pages.c  the pages parked threads write, made writable without faults
  *   forkall.c    the public entry points */
 #ifndef FA_ENGINE_H
 #define FA_ENGINE_H
@@ -38,6 +39,7 @@ struct fa_slot {
 	int name_inherited;	/* same name as the forking thread: a new thread has it already */
 	int seccomp_mode;	/* prctl(PR_GET_SECCOMP) */
 	void *uc;		/* ucontext_t of the parked signal frame */
+	unsigned long frame_lo, frame_hi; /* what the handler and its signal frame wrote (own_pages.c) */
 	unsigned long fs_base;
 	unsigned long gs_base;
 	int *clear_child_tid;	/* prctl(PR_GET_TID_ADDRESS) */
@@ -136,6 +138,16 @@ FA_HIDDEN void fa_release(struct fa_op *op);
 FA_HIDDEN void fa_record_self(struct fa_op *op);
 FA_HIDDEN void fa_restore_handler(struct fa_op *op);
 FA_HIDDEN int fa_drain_handlers(int timeout_ms);
+
+/* own_pages.c: the handler notes its frame; the parent of a forkall keeps the
+ * ranges and the next forkall makes them writable before it signals anyone;
+ * the child makes each thread's descriptor page writable before clone() */
+FA_HIDDEN void fa_note_frame(struct fa_slot *s, void *uc, unsigned long handler_sp);
+FA_HIDDEN void fa_pages_keep(const struct fa_op *op);
+FA_HIDDEN void fa_pages_prepare(const struct fa_op *op);
+FA_HIDDEN int fa_pages_kept(const struct fa_slot *s, int tid, unsigned idx); /* before the slot is reused */
+FA_HIDDEN void fa_pages_prepare_thread(const struct fa_slot *s);
+FA_HIDDEN void fa_pages_child_descriptors(const struct fa_op *op); /* in the child */
 
 /* snapshot.c */
 struct forkall_options;

@@ -101,7 +101,10 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	struct fa_slot *s = &fa_area.slots[idx];
+	unsigned long sp;
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
 	record_thread(s, uc);
+	fa_note_frame(s, uc, sp);
 	__atomic_store_n(&s->state, FA_PARKED, __ATOMIC_RELEASE);
 	int c = __atomic_add_fetch(&fa_sync.parked, 1, __ATOMIC_SEQ_CST);
 	if (c == __atomic_load_n(&fa_sync.target, __ATOMIC_SEQ_CST))
@@ -242,6 +245,7 @@ static int signal_new_threads(struct fa_op *op, int dirfd)
 			return FA_E_GROW;
 		unsigned idx = op->nslots++;
 		struct fa_slot *s = &fa_area.slots[idx];
+		int kept = fa_pages_kept(s, tid, idx); /* the slot still holds its last frame */
 		s->tid = tid;
 		s->new_tid = 0;
 		s->state = FA_SIGNALLED;
@@ -253,6 +257,8 @@ static int signal_new_threads(struct fa_op *op, int dirfd)
 			op->ndead++;
 			continue;
 		}
+		if (kept)
+			fa_pages_prepare_thread(s); /* listed just now: its stack is still its own */
 		int err = signal_slot(op, s, idx);
 		if (err < 0)
 			return err;
@@ -469,12 +475,16 @@ static void sleep_ms(long ms)
  * failure every parked thread has been released and the handler restored. */
 int fa_park_all(struct fa_op *op)
 {
-	int dirfd = -1, err = 0;
+	int dirfd = -1, err = 0, first = 1;
 	long deadline = fa_now_ms() + op->timeout_ms, backoff_ms = 1;
 	for (;;) {
 		/* no handler of an earlier generation may touch the slots now */
 		if ((err = fa_drain_handlers(op->timeout_ms)) < 0)
 			break;
+		if (first) {
+			fa_pages_prepare(op); /* the last forkall's slots are still intact */
+			first = 0;
+		}
 		if ((err = fa_area_reserve(1)) < 0)
 			return fa_fail(-err, "cannot map the engine's memory");
 		if (dirfd < 0 && (dirfd = (int)fa_task_dir_open()) < 0)

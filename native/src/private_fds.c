@@ -366,6 +366,8 @@ static long run(struct work *w, const int *keep, unsigned nkeep)
 int fa_private_fds(const int *keep, unsigned nkeep, struct fa_pfd_report *r)
 {
 	r->copied = r->not_copied = r->len = 0;
+	if (!fa_pfd_needed(keep, nkeep))
+		return 0; /* nothing held that a clone must own: skip the scan and its memory */
 	const size_t size = 4ul << 20;
 	char *m = (char *)fa_sys6(SYS_mmap, 0, (long)size, 3 /* PROT_READ|WRITE */, 0x22 /* MAP_PRIVATE|ANONYMOUS */, -1, 0);
 	if ((unsigned long)m > -4096ul)

@@ -86,6 +86,9 @@ struct fa_pfd_report {
 FA_HIDDEN int fa_private_fds(const int *keep, unsigned nkeep, struct fa_pfd_report *r);
 
 /* private_fds_scan.c */
+/* 1 if some fd (not in keep[]) may need a private copy; 0: fa_private_fds
+ * would leave everything shared */
+FA_HIDDEN int fa_pfd_needed(const int *keep, unsigned nkeep);
 FA_HIDDEN int fa_pfd_scan(struct fa_pfd_table *t, const int *keep, unsigned nkeep, struct fa_pfd_report *r);
 FA_HIDDEN void fa_pfd_note(struct fa_pfd_report *r, int fd, const char *kind, const char *why);
 FA_HIDDEN const char *fa_pfd_kind_name(int kind);

@@ -191,6 +191,52 @@ static void parse(struct fa_pfd_table *t, struct fa_pfd *e, struct fa_pfd_report
 	}
 }
 
+/* Is there anything for fa_private_fds to do? One pass of /proc/self/fd with
+ * the same classify() as the scan, so every kind it handles counts, except the
+ * two that are private only in pairs: a pipe whose other end is not held here
+ * and a lone unix socket stay shared, as after fork. Conservative: 1 when
+ * unsure. It spares a clone the fdinfo reads, kcmp and sock_diag queries of
+ * the full scan (most processes hold nothing of the kind). */
+int fa_pfd_needed(const int *keep, unsigned nkeep)
+{
+	long dir = fa_sys3(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (dir < 0)
+		return 1; /* the scan will say why */
+	unsigned long pipes[64];
+	unsigned npipes = 0, nunix = 0;
+	int needed = 0;
+	char dents[4096];
+	long got = 0;
+	while (!needed && (got = fa_sys3(SYS_getdents64, dir, dents, sizeof dents)) > 0) {
+		for (long off = 0; off < got && !needed;) {
+			struct fa_dirent64 *d = (struct fa_dirent64 *)(dents + off);
+			off += d->reclen;
+			const char *p = d->name;
+			if (*p < '0' || *p > '9')
+				continue;
+			int fd = (int)fa_parse_num(&p, 10), skip = fd == dir;
+			for (unsigned i = 0; i < nkeep; i++)
+				skip |= keep[i] == fd;
+			unsigned long ino = 0;
+			int kind = skip ? 0 : classify(fd, &ino);
+			if (kind == FA_PFD_UNIX) {
+				needed = ++nunix > 1; /* two may be the ends of one socketpair */
+			} else if (kind == FA_PFD_PIPE) {
+				for (unsigned i = 0; i < npipes; i++)
+					needed |= pipes[i] == ino; /* both ends held */
+				if (npipes == sizeof pipes / sizeof pipes[0])
+					needed = 1;
+				else
+					pipes[npipes++] = ino;
+			} else if (kind) {
+				needed = 1;
+			}
+		}
+	}
+	fa_sys1(SYS_close, dir);
+	return needed || got < 0;
+}
+
 /* Fills t with the fds that may need a private copy. */
 int fa_pfd_scan(struct fa_pfd_table *t, const int *keep, unsigned nkeep, struct fa_pfd_report *r)
 {
