@@ -142,15 +142,16 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
         adoptMm(c, cpid, src, srcCalls);
         stats.signalsSet = adoptSignals(c, cpid, src, srcCalls);
         mark('mm+signals');
-        const fds = adoptFds(c, cpid, src);
+        const relay = opts.exact && { pid: cpid, call: (what: string, nr: number, args: (bigint | number)[]) => c.call(what, nr, args), scratch: c.arg(Buffer.alloc(104), 8192) };
+        const fds = adoptFds(c, cpid, src, relay || undefined);
         stats.fdsKept = fds.kept;
         stats.fdsInstalled = fds.installed;
         mark('fds');
-        stats.namespacesJoined = adoptNamespaces(c, cpid, src);
+        stats.namespacesJoined = adoptNamespaces(c, cpid, src, opts.exact);
         adoptProcess(c, cpid, src);
         const userStep = adoptGroups(c, cpid, src, srcCalls); // the uids follow in build, once descriptors are planted
         const idSensitive = adoptPrctl(c, src, srcCalls); // after the gid change: it clears pdeathsig and resets dumpable
-        adoptLeaderThread(c, cpid, source); // after the pages, which hold C's TID field
+        adoptLeaderThread(c, opts.exact ? src : cpid, source); // after the pages, which hold C's TID field; the TID libc caches is the copy's own, as its threads see it
         c.finish(base, source.insn);
         mark('process');
         stats.credsChanged = userStep !== undefined;
