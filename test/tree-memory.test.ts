@@ -125,9 +125,10 @@ async function cloneAndCompare(opts: { children: number; pages: number; prefix?:
   }
 }
 
-test(`a tree clone's memory equals the originals' byte for byte (seed ${seed})`, { skip: !have('gcc') && 'gcc missing', timeout: 300_000 }, async () => {
+for (const exact of [false, true])
+test(`a tree clone's memory equals the originals' byte for byte${exact ? ' with --exact-tids (the engine writes every page: in the namespace C\'s PID is the copy\'s own number)' : ''} (seed ${seed})`, { skip: !have('gcc') && 'gcc missing', timeout: 300_000 }, async () => {
   await cloneAndCompare({ children: 3, pages: 4096 /* 16 MB per process */ }, (root) => {
-    const r = spawnSync(process.execPath, [cli, 'clone', '-p', String(root), '--tree', '--json'], { encoding: 'utf8', timeout: 240_000 });
+    const r = spawnSync(process.execPath, [cli, 'clone', '-p', String(root), '--tree', ...(exact ? ['--exact-tids'] : []), '--json'], { encoding: 'utf8', timeout: 240_000 });
     assert.equal(r.status, 0, `clone --tree failed: ${r.stderr}`);
     const report = JSON.parse(r.stdout) as TreeCloneResult;
     const cloneOf = new Map(report.members.map((m) => [m.pid, m.clonePid]));
