@@ -136,18 +136,7 @@ function ask(port: number): Promise<Answer> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The template itself answers (it is up and warm): then it can be frozen. */
-async function untilServing(port: number, t: Template): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (t.process.exitCode !== null) throw new Error(`the server exited (${t.process.exitCode}) before serving`);
-    try {
-      await ask(port);
-      return;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error(`nothing answered on port ${port} within 30 s`);
-}
+const untilServing = (port: number, t: Template): Promise<void> => untilAnswers(port, () => t.process.exitCode);
 
 async function twoClonesServe(cmd: string, args: string[], port: number, exactTids = false): Promise<void> {
   const t = await spawnTemplate(cmd, args, { at: 'request', stdio: ['ignore', 'ignore', 'inherit'], timeoutMs: 60_000, exactTids });
@@ -282,9 +271,10 @@ function serve(args: string[], readyPort?: number): Promise<Served> {
   });
 }
 
-/** Resolves once something answers a request on `port` (within 60 s). */
-async function untilAnswers(port: number): Promise<void> {
+/** Resolves once something answers a request on `port` (within 60 s); fails early once `exited` says the server ended. */
+async function untilAnswers(port: number, exited: () => number | null = () => null): Promise<void> {
   for (let i = 0; i < 1200; i++) {
+    if (exited() !== null) throw new Error(`the server exited (${exited()}) before serving`);
     try {
       await ask(port);
       return;

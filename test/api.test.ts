@@ -3,7 +3,7 @@
 // for every API that reports how a process ended, and no test helpers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as api from '../src/index.js';
 import { AgentError, cloneProcess, ForkallError, RemoteError, spawnTemplate, unfork, UnforkError, waitForExit, type Template } from '../src/index.js';
@@ -65,7 +65,10 @@ test("a Template clone's exited is a ProcessExit (with the raw status)", { timeo
   if (!have('python3')) return ctx.skip('python3 is not installed');
   let t: Template | undefined;
   try {
-    t = await spawnTemplate('python3', ['-c', 'import time; time.sleep(60)'], { stdio: 'ignore', timeoutMs: 60_000 });
+    // the interpreter itself, not a wrapper script (a pyenv shim): a snapshot asked for at once
+    // would otherwise freeze the shell script on its way to exec python
+    const python = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim() || 'python3';
+    t = await spawnTemplate(python, ['-c', 'import time; time.sleep(60)'], { stdio: 'ignore', timeoutMs: 60_000 });
     await t.snapshot();
     const c = await t.clone();
     c.kill('SIGTERM');

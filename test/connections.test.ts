@@ -62,17 +62,23 @@ function linesOf(stream: Readable): string[] {
 
 const skip = have('python3') ? false : 'python3 is not installed';
 
+/** The server's port, and a connection whose first line the process `pidOf()` has read (its request is in progress). */
+async function requestInProgress(lines: string[], pidOf: () => number, socks: Socket[]): Promise<{ port: number; c: Awaited<ReturnType<typeof connect>> }> {
+  const port = Number(await waitFor('the server\'s port', () => lines.map((l) => /^port (\d+)/.exec(l)?.[1]).find(Boolean), 30_000));
+  const c = await connect(port);
+  socks.push(c.sock);
+  c.sock.write('first\n');
+  await waitFor(`PID ${pidOf()} to read the first line`, () => lines.includes(`got first ${pidOf()}`) || undefined, 30_000);
+  return { port, c };
+}
+
 test('a connection in progress at the clone: its client gets one answer, from the original; the clone sees that client gone and serves new ones', { skip, timeout: 120_000 }, async () => {
   const p = spawn('python3', ['-c', server], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = linesOf(p.stdout!);
   const pids = [p.pid!];
   const socks: Socket[] = [];
   try {
-    const port = Number(await waitFor('the server\'s port', () => lines.map((l) => /^port (\d+)/.exec(l)?.[1]).find(Boolean), 30_000));
-    const c = await connect(port);
-    socks.push(c.sock);
-    c.sock.write('first\n');
-    await waitFor('the original to read the first line', () => lines.includes(`got first ${p.pid}`) || undefined, 30_000);
+    const { port, c } = await requestInProgress(lines, () => p.pid!, socks);
     const r = await runForkall(['clone', '-p', String(p.pid!), '--json']);
     assert.equal(r.code, 0, r.stderr);
     const clone = (JSON.parse(r.stdout) as { clones: { pid: number }[] }).clones[0]!.pid;
@@ -101,11 +107,7 @@ test('agent: a connection in progress when the template froze stays the template
   const lines = linesOf(t.process.stdout!);
   const socks: Socket[] = [];
   try {
-    const port = Number(await waitFor('the server\'s port', () => lines.map((l) => /^port (\d+)/.exec(l)?.[1]).find(Boolean), 30_000));
-    const c = await connect(port);
-    socks.push(c.sock);
-    c.sock.write('first\n');
-    await waitFor('the template to read the first line', () => lines.includes(`got first ${t.pid}`) || undefined, 30_000);
+    const { port, c } = await requestInProgress(lines, () => t.pid, socks);
     await t.requestSnapshot();
     const clone = await t.clone();
     // shared as after fork, the clone's handler would wait on the client's stream and answer its "go"

@@ -191,6 +191,61 @@ static void parse(struct fa_pfd_table *t, struct fa_pfd *e, struct fa_pfd_report
 	}
 }
 
+/* Calls visit(ctx, fd, kind, ino) for each fd of /proc/self/fd that
+ * classify() names, but the directory's own and those in keep[]; stops when
+ * visit returns non-zero. 0, or -errno when the directory could not be read. */
+static long each_fd(const int *keep, unsigned nkeep, int (*visit)(void *ctx, int fd, int kind, unsigned long ino), void *ctx)
+{
+	long dir = fa_sys3(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (dir < 0)
+		return dir;
+	char dents[4096];
+	long got;
+	int stop = 0;
+	while (!stop && (got = fa_sys3(SYS_getdents64, dir, dents, sizeof dents)) > 0) {
+		for (long off = 0; off < got && !stop;) {
+			struct fa_dirent64 *d = (struct fa_dirent64 *)(dents + off);
+			off += d->reclen;
+			const char *p = d->name;
+			if (*p < '0' || *p > '9')
+				continue;
+			int fd = (int)fa_parse_num(&p, 10), skip = fd == dir;
+			for (unsigned i = 0; i < nkeep; i++)
+				skip |= keep[i] == fd;
+			unsigned long ino = 0;
+			int kind = skip ? 0 : classify(fd, &ino);
+			if (kind)
+				stop = visit(ctx, fd, kind, ino);
+		}
+	}
+	fa_sys1(SYS_close, dir);
+	return stop || got >= 0 ? 0 : got;
+}
+
+struct needed {
+	unsigned long pipes[64];
+	unsigned npipes, nunix;
+	int yes;
+};
+
+static int note_needed(void *ctx, int fd, int kind, unsigned long ino)
+{
+	struct needed *n = ctx;
+	if (kind == FA_PFD_UNIX) {
+		n->yes = ++n->nunix > 1; /* two may be the ends of one socketpair */
+	} else if (kind == FA_PFD_PIPE) {
+		for (unsigned i = 0; i < n->npipes; i++)
+			n->yes |= n->pipes[i] == ino; /* both ends held */
+		if (n->npipes == sizeof n->pipes / sizeof n->pipes[0])
+			n->yes = 1;
+		else
+			n->pipes[n->npipes++] = ino;
+	} else {
+		n->yes = 1;
+	}
+	return n->yes;
+}
+
 /* Is there anything for fa_private_fds to do? One pass of /proc/self/fd with
  * the same classify() as the scan, so every kind it handles counts, except the
  * two that are private only in pairs: a pipe whose other end is not held here
@@ -199,94 +254,51 @@ static void parse(struct fa_pfd_table *t, struct fa_pfd *e, struct fa_pfd_report
  * the full scan (most processes hold nothing of the kind). */
 int fa_pfd_needed(const int *keep, unsigned nkeep)
 {
-	long dir = fa_sys3(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (dir < 0)
-		return 1; /* the scan will say why */
-	unsigned long pipes[64];
-	unsigned npipes = 0, nunix = 0;
-	int needed = 0;
-	char dents[4096];
-	long got = 0;
-	while (!needed && (got = fa_sys3(SYS_getdents64, dir, dents, sizeof dents)) > 0) {
-		for (long off = 0; off < got && !needed;) {
-			struct fa_dirent64 *d = (struct fa_dirent64 *)(dents + off);
-			off += d->reclen;
-			const char *p = d->name;
-			if (*p < '0' || *p > '9')
-				continue;
-			int fd = (int)fa_parse_num(&p, 10), skip = fd == dir;
-			for (unsigned i = 0; i < nkeep; i++)
-				skip |= keep[i] == fd;
-			unsigned long ino = 0;
-			int kind = skip ? 0 : classify(fd, &ino);
-			if (kind == FA_PFD_UNIX) {
-				needed = ++nunix > 1; /* two may be the ends of one socketpair */
-			} else if (kind == FA_PFD_PIPE) {
-				for (unsigned i = 0; i < npipes; i++)
-					needed |= pipes[i] == ino; /* both ends held */
-				if (npipes == sizeof pipes / sizeof pipes[0])
-					needed = 1;
-				else
-					pipes[npipes++] = ino;
-			} else if (kind) {
-				needed = 1;
-			}
-		}
+	struct needed n = { .npipes = 0 };
+	return each_fd(keep, nkeep, note_needed, &n) < 0 || n.yes;
+}
+
+struct scan {
+	struct fa_pfd_table *t;
+	struct fa_pfd_report *r;
+};
+
+static int add_entry(void *ctx, int fd, int kind, unsigned long ino)
+{
+	struct fa_pfd_table *t = ((struct scan *)ctx)->t;
+	struct fa_pfd_report *r = ((struct scan *)ctx)->r;
+	if (t->n == t->cap) {
+		fa_pfd_note(r, fd, fa_pfd_kind_name(kind), "shared (too many descriptors to copy)");
+		return 0;
 	}
-	fa_sys1(SYS_close, dir);
-	return needed || got < 0;
+	struct fa_pfd *e = &t->e[t->n];
+	__builtin_memset(e, 0, sizeof *e);
+	e->fd = fd;
+	e->kind = kind;
+	e->ino = ino;
+	e->newfd = -1;
+	e->group = (int)t->n;
+	char path[40];
+	path_of(path, "/proc/self/fdinfo/", fd);
+	if (fa_read_file(path, t->buf, t->buf_len) < 0) {
+		fa_pfd_note(r, fd, fa_pfd_kind_name(kind), "shared (its fdinfo could not be read)");
+		return 0;
+	}
+	parse(t, e, r);
+	/* dups of one open file description become dups of one copy */
+	for (unsigned j = 0; j < t->n; j++)
+		if (t->e[j].kind == kind && t->e[j].group == (int)j &&
+		    fa_sys5(FA_SYS_kcmp, fa_getpid(), fa_getpid(), FA_KCMP_FILE, t->e[j].fd, fd) == 0) {
+			e->group = (int)j;
+			break;
+		}
+	t->n++;
+	return 0;
 }
 
 /* Fills t with the fds that may need a private copy. */
 int fa_pfd_scan(struct fa_pfd_table *t, const int *keep, unsigned nkeep, struct fa_pfd_report *r)
 {
-	long dir = fa_sys3(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	if (dir < 0)
-		return (int)dir;
-	char dents[4096];
-	long got;
-	while ((got = fa_sys3(SYS_getdents64, dir, dents, sizeof dents)) > 0) {
-		for (long off = 0; off < got;) {
-			struct fa_dirent64 *d = (struct fa_dirent64 *)(dents + off);
-			off += d->reclen;
-			const char *p = d->name;
-			if (*p < '0' || *p > '9')
-				continue;
-			int fd = (int)fa_parse_num(&p, 10), skip = fd == dir;
-			for (unsigned i = 0; i < nkeep; i++)
-				skip |= keep[i] == fd;
-			unsigned long ino = 0;
-			int kind = skip ? 0 : classify(fd, &ino);
-			if (!kind)
-				continue;
-			if (t->n == t->cap) {
-				fa_pfd_note(r, fd, fa_pfd_kind_name(kind), "shared (too many descriptors to copy)");
-				continue;
-			}
-			struct fa_pfd *e = &t->e[t->n];
-			__builtin_memset(e, 0, sizeof *e);
-			e->fd = fd;
-			e->kind = kind;
-			e->ino = ino;
-			e->newfd = -1;
-			e->group = (int)t->n;
-			char path[40];
-			path_of(path, "/proc/self/fdinfo/", fd);
-			if (fa_read_file(path, t->buf, t->buf_len) < 0) {
-				fa_pfd_note(r, fd, fa_pfd_kind_name(kind), "shared (its fdinfo could not be read)");
-				continue;
-			}
-			parse(t, e, r);
-			/* dups of one open file description become dups of one copy */
-			for (unsigned j = 0; j < t->n; j++)
-				if (t->e[j].kind == kind && t->e[j].group == (int)j &&
-				    fa_sys5(FA_SYS_kcmp, fa_getpid(), fa_getpid(), FA_KCMP_FILE, t->e[j].fd, fd) == 0) {
-					e->group = (int)j;
-					break;
-				}
-			t->n++;
-		}
-	}
-	fa_sys1(SYS_close, dir);
-	return got < 0 ? (int)got : 0;
+	struct scan sc = { t, r };
+	return (int)each_fd(keep, nkeep, add_entry, &sc);
 }

@@ -4,6 +4,7 @@
 import { constants } from 'node:os';
 import type { ExploreReport } from '../../explore/explore.js';
 import { failing, type Outcome, type OutcomeTable, type RunResult } from '../../explore/outcome.js';
+import type { ExploreProgress } from '../../server/serve-explore.js';
 import { EXIT } from '../exit-codes.js';
 import { makeTable } from '../table.js';
 
@@ -12,12 +13,8 @@ export const EXPLORE_FOUND = 1;
 /** exit status of `explore --replay` when the run was killed after --timeout-ms (as timeout(1)) */
 export const REPLAY_TIMEOUT = 124;
 
-export interface Progress {
-  runs: number;
-  outcomes: number;
-  failing: number;
-  elapsedMs: number;
-}
+/** Runs so far, distinct outcomes, failing runs, ms since the first run started. */
+export type Progress = ExploreProgress['progress'];
 
 export function progressOf(table: OutcomeTable, elapsedMs: number): Progress {
   const outcomes = table.list();

@@ -10,7 +10,8 @@ import { parsePositiveInt, parseSeed } from '../options.js';
 import { UsageError } from '../usage-error.js';
 import { progressLine, reportExploration, reportReplay } from './explore-report.js';
 
-export interface ServedFlags {
+/** The flags of `forkall explore` (commander's names). */
+export interface ExploreFlags {
   pid?: string;
   at?: string;
   runs: string;
@@ -23,7 +24,7 @@ export interface ServedFlags {
   json?: boolean;
 }
 
-export async function exploreServedCommand(command: string[], o: ServedFlags): Promise<void> {
+export async function exploreServedCommand(command: string[], o: ExploreFlags): Promise<void> {
   const pid = parsePositiveInt('-p', o.pid!);
   if (command.length) throw new UsageError(`-p ${pid} explores a served template: give no program (${command[0]}) as well`);
   if (o.at !== undefined) throw new UsageError(`--at does not go with -p: template ${pid} is already frozen`);

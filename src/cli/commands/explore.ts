@@ -9,22 +9,10 @@ import { parsePositiveInt, parseSeed } from '../options.js';
 import { UsageError } from '../usage-error.js';
 import { parseTrigger } from './run.js';
 import { EXPLORE_FOUND, progressLine, progressOf, REPLAY_TIMEOUT, reportExploration, reportReplay } from './explore-report.js';
-import { exploreServedCommand } from './explore-served.js';
+import { exploreServedCommand, type ExploreFlags } from './explore-served.js';
 
 export { EXPLORE_FOUND, REPLAY_TIMEOUT };
 
-interface Flags {
-  at?: string;
-  runs: string;
-  seconds?: string;
-  jobs: string;
-  timeoutMs: string;
-  seed?: string;
-  confirm: string;
-  replay?: string;
-  json?: boolean;
-  pid?: string;
-}
 
 export function register(program: Command): void {
   program
@@ -77,7 +65,7 @@ deadlock or timeout), 2 bad flags, 3 native artifact missing, 8 the program coul
 frozen or cloned. With --replay: the run's exit status, 128+N when killed by
 signal N, 124 when it timed out or deadlocked.`,
     )
-    .action(async (command: string[], o: Flags) => {
+    .action(async (command: string[], o: ExploreFlags) => {
       if (o.pid !== undefined) return exploreServedCommand(command, o);
       if (!command.length) throw new UsageError('name the program to explore after --, or a served template with -p PID');
       const at: Trigger | 'create' | undefined = o.at === undefined ? undefined : o.at === 'create' ? 'create' : parseTrigger(o.at);

@@ -5,7 +5,8 @@
 // plain clone requests are refused until it ends (then it is disarmed).
 import { exploreSession, replaySession } from '../../explore/explore.js';
 import type { Mailbox } from '../../explore/mailbox.js';
-import { failing, type OutcomeTable } from '../../explore/outcome.js';
+import type { OutcomeTable } from '../../explore/outcome.js';
+import { progressOf } from './explore-report.js';
 import { Session } from '../../explore/session.js';
 import type { ExploreProgress, ExploreReply, ExploreRequest } from '../../server/serve-explore.js';
 import type { Template } from '../../server/template.js';
@@ -47,8 +48,7 @@ export function explorable(t: Template, mailbox: Mailbox, heldByPtrace: () => bo
           onRun: (table: OutcomeTable, _r, elapsedMs) => {
             if (elapsedMs - last < PROGRESS_EVERY_MS) return;
             last = elapsedMs;
-            const outcomes = table.list();
-            progress({ progress: { runs: table.runs, outcomes: outcomes.length, failing: outcomes.filter(failing).reduce((n, o) => n + o.count, 0), elapsedMs: Math.round(elapsedMs) } });
+            progress({ progress: progressOf(table, Math.round(elapsedMs)) });
           },
         });
         return { ok: true, report };
