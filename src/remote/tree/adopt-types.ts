@@ -109,6 +109,13 @@ export interface AdoptedCopy<S extends AdoptSource = AdoptSource> {
 export interface AdoptOptions {
   /** called between steps; true abandons (the copy is killed by the caller) */
   shouldAbort?: () => boolean;
+  /**
+   * the copy reads its original's differing read-write pages itself (one
+   * process_vm_readv injected into it, overlapped with the next member)
+   * instead of the engine writing them through /proc/PID/mem; measured twice
+   * as slow on a quiet 2-core machine (docs/tree.md, Cost), so off by default
+   */
+  selfCopy?: boolean;
   /** exact TIDs (--tree --exact-tids): the parent's copy is in the clone tree's PID namespace, where C's copy gets C's PID */
   exact?: ExactTreeNamespaces;
 }

@@ -117,8 +117,8 @@ export function cloneAsChildOf<S extends AdoptSource>(parent: AdoptParent, sourc
     if (inherited.area) calls.call("rseq unregistration (X's area)", NR_ADOPT.rseq, [inherited.area, inherited.size, RSEQ_FLAG_UNREGISTER, inherited.signature]);
     const srcCalls = new SourceCalls(source);
     abort();
-    // in an exact-TID namespace C's PID names C' itself: the engine writes every page
-    const { stats: mem, pages } = adoptMemory(calls, cpid, src, source.mem, !opts.exact);
+    // in an exact-TID namespace C's PID names C' itself: there the engine writes every page
+    const { stats: mem, pages } = adoptMemory(calls, cpid, src, source.mem, !!opts.selfCopy && !opts.exact);
     mark('memory');
     abort();
     // the copy copies C's pages itself while the caller makes other members' copies; every
