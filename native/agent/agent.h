@@ -2,6 +2,7 @@
  *   config.c    FORKALL_* environment
  *   control.c   reading and writing protocol messages (raw syscalls)
  *   triggers.c  when to freeze: a request, threads=N settled, delay
+ *   launcher.c  images that exec the program (shims): their trigger waits
  *   server.c    the agent thread: freeze once, then serve clones
  *   compact.c   FORKALL_COMPACT=1: the frozen template in huge pages
  *   fork_all.c  FORKALL_FORK=all: fork() becomes forkall() */
@@ -28,6 +29,7 @@ struct fa_agent_config {
 	int compact;		/* FORKALL_COMPACT=1 */
 	int prefault;		/* FORKALL_PREFAULT=1 */
 	int shared_fds;		/* FORKALL_SHARED_FDS=1: clones share event objects, as after fork */
+	long launcher_wait_ms;	/* FORKALL_LAUNCHER_WAIT_MS in a launcher image (launcher.c), else 0 */
 };
 
 /* 0: the agent is on; -1: off (no controller, or its descriptor is not open
@@ -46,6 +48,9 @@ FA_HIDDEN void fa_close_fds(int *fds, int nfds);
 /* triggers.c */
 FA_HIDDEN int fa_program_threads(int agent_tid, int *running);
 FA_HIDDEN int fa_trigger_due(const struct fa_agent_config *c, long started_ms, int agent_tid);
+
+/* launcher.c: 1 when this image is a shell or env that will exec the program */
+FA_HIDDEN int fa_image_is_launcher(void);
 
 /* compact.c */
 FA_HIDDEN long fa_compact_anonymous(void);

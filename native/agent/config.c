@@ -84,6 +84,12 @@ int fa_agent_read_config(struct fa_agent_config *c)
 	c->compact = parse_flag("FORKALL_COMPACT");
 	c->prefault = parse_flag("FORKALL_PREFAULT");
 	c->shared_fds = parse_flag("FORKALL_SHARED_FDS");
+	const char *wait = getenv("FORKALL_LAUNCHER_WAIT_MS");
+	c->launcher_wait_ms = 3000;
+	if (wait && *wait && (c->launcher_wait_ms = parse_number(wait, 0, 1l << 31)) < 0)
+		config_error("FORKALL_LAUNCHER_WAIT_MS", wait, "expected a whole number of milliseconds (0: freeze launchers at once)");
+	if (!fa_image_is_launcher())
+		c->launcher_wait_ms = 0;
 	if (check_control_fd(fd, (int)v) < 0)
 		return -1;
 	c->control_fd = (int)v;

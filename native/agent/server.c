@@ -115,9 +115,17 @@ static uint32_t get_u32(const unsigned char *p)
 	return v;
 }
 
+/* In a launcher image (launcher.c) no trigger fires for the first
+ * FORKALL_LAUNCHER_WAIT_MS: the image is expected to exec the program. */
+static int launcher_holds_back(long started)
+{
+	return cfg.launcher_wait_ms > 0 && fa_now_ms() - started < cfg.launcher_wait_ms;
+}
+
 /* Phase 1: until the trigger. Returns when it is time to freeze. */
 static void wait_for_trigger(long started)
 {
+	int deferred = 0;
 	struct fa_msg_header h;
 	unsigned char p[FA_MAX_PAYLOAD];
 	int tid = fa_gettid(), fds[FA_MAX_FDS], nfds;
@@ -130,14 +138,22 @@ static void wait_for_trigger(long started)
 			fa_close_fds(fds, nfds);
 			if (bad)
 				control_lost_before_snapshot();
-			if (h.type == FA_MSG_SNAPSHOT_NOW)
-				return;
+			if (h.type == FA_MSG_SNAPSHOT_NOW) {
+				if (!launcher_holds_back(started))
+					return;
+				deferred = 1; /* answered once the wait is over, unless this image execs first */
+				continue;
+			}
 			int is_clone = h.type == FA_MSG_CLONE || h.type == FA_MSG_CLONE_STDIO;
 			fa_send_error(cfg.control_fd, h.length >= 4 ? get_u32(p) : 0, EAGAIN,
 				      is_clone ? "no snapshot yet: the program is not frozen"
 					       : "unexpected message before the snapshot");
 		}
 		if (fa_snapshot_wanted)
+			return;
+		if (launcher_holds_back(started))
+			continue;
+		if (deferred)
 			return;
 		fa_lock(); /* the engine's scan buffers: not while a forkall() runs */
 		int due = fa_trigger_due(&cfg, started, tid);

@@ -40,9 +40,10 @@ The program runs unmodified with libforkall-agent.so preloaded. Once frozen it n
 runs its own code again; each clone is a fresh copy of the frozen state, with every
 thread, and a child of the template. The clones share the template's
 stdin/stdout/stderr (the Node API gives each clone its own: t.clone({ stdio })).
-"request" freezes as soon as the program starts - too early for programs started
-through a launcher script that execs them (pyenv shims, wrappers): prefer
-threads=N or delay there. With --serve, "request" waits for forkall snapshot -p.
+"request" freezes as soon as the program starts. A launcher on its way to the
+program (a shell or env: pyenv shims, wrapper scripts) is not frozen: its
+trigger waits FORKALL_LAUNCHER_WAIT_MS (default 3000) for it to exec the program.
+With --serve, "request" waits for forkall snapshot -p.
 
 --serve: no clones are made by forkall run itself. It prints the template's PID
 and serves it on a unix socket only you can use; 'forkall clone -p PID [-n N]'
