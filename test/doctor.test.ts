@@ -107,7 +107,10 @@ for (const flavour of ['glibc', 'musl'] as const) {
         assert.equal(p.ownerListOffset, probe.ownerListOffset);
         // owner_locks holds an errorcheck mutex in a worker: the lock word is found from it, not assumed
         assert.equal(p.ownerLockOffset, probe.ownerLockOffset);
-      } else assert.ok(p.ldsoLockRegions.length > 0);
+      } else {
+        assert.ok(p.ldsoLockRegions.length > 0);
+        assert.ok(p.libcRwlockRegions.some((r: string) => r.endsWith('libc.so.6')), JSON.stringify(p.libcRwlockRegions));
+      }
       assert.deepEqual(p.warnings, []);
       assert.deepEqual(heldThreads(child.pid!), [], 'threads left stopped or traced');
       child.stdin!.write('g'); // carry on as the original

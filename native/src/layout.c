@@ -76,6 +76,25 @@ static void find_ldso_locks(void)
 	fa_layout.ldso_base = g;
 	fa_layout.ldso_size = sym->st_size;
 }
+
+/* libc.so.6's writable PT_LOAD segment (its rwlocks live there: owners.c). */
+static int find_libc_rw(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size, (void)arg;
+	const char *slash = info->dlpi_name ? strrchr(info->dlpi_name, '/') : 0;
+	const char *base = slash ? slash + 1 : info->dlpi_name;
+	if (!base || strcmp(base, FA_RULE_GLIBC_SONAME) != 0)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+			fa_layout.libc_rw_base = (char *)(info->dlpi_addr + ph->p_vaddr);
+			fa_layout.libc_rw_size = ph->p_memsz;
+			return 1;
+		}
+	}
+	return 1;
+}
 #endif
 
 #ifndef __GLIBC__
@@ -170,6 +189,7 @@ __attribute__((constructor)) static void fa_layout_init(void)
 	find_ldso_locks();
 	if (!fa_layout.ldso_base)
 		fa_layout.problems |= FA_LAYOUT_NO_LDSO_LOCKS;
+	dl_iterate_phdr(find_libc_rw, 0); /* not found (static glibc): nothing to scan */
 #else
 	find_owner_list();
 	if (fa_layout.owner_list_offset < 0)

@@ -59,6 +59,22 @@
 #define FA_RULE_LDSO_LOCK_KIND_MASK 0x7f
 #define FA_RULE_LDSO_LOCK_KIND_RECURSIVE 1
 
+/* glibc's pthread_rwlock_t records its writer's TID (__cur_writer, at
+ * CUR_WRITER) and pthread_rwlock_unlock compares it with the caller's TID to
+ * choose a writer's or a reader's unlock: a thread that held a write lock at
+ * the snapshot would, with a new TID, unlock it as a reader and leave it held
+ * for ever (the next setlocale or first mbstowcs then waits). libc's own
+ * rwlocks (the locale lock) are in libc.so.6's writable data: every STEP
+ * bytes, a candidate of BYTES bytes whose __readers (at READERS) has the
+ * WRLOCKED bit, whose __writers_futex (at WRITERS_FUTEX) has bit 0 set, and
+ * whose __cur_writer is one of the process's TIDs. */
+#define FA_RULE_RWLOCK_STEP 8
+#define FA_RULE_RWLOCK_BYTES 32
+#define FA_RULE_RWLOCK_READERS 0
+#define FA_RULE_RWLOCK_WRLOCKED 2
+#define FA_RULE_RWLOCK_WRITERS_FUTEX 12
+#define FA_RULE_RWLOCK_CUR_WRITER 24
+
 /* Telling the C libraries apart, from outside (the in-process engine knows
  * at compile time). A dynamic glibc program maps a file named GLIBC_SONAME
  * and ld.so named GLIBC_LDSO*; a dynamic musl one names MUSL_LDSO* as its

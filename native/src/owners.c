@@ -5,9 +5,12 @@
  *    covers robust and robust-PI mutexes; with musl, the descriptor's owner
  *    list, which also holds its recursive, errorcheck and PI mutexes;
  *  - ld.so's recursive locks in glibc's _rtld_global (dlopen, dl_iterate_phdr,
- *    TLS setup take them).
- * Other TID-owned locks (plain recursive/errorcheck/PI mutexes, rwlock writer)
- * are not on any list; docs/semantics.md documents what happens to them. */
+ *    TLS setup take them);
+ *  - glibc's own rwlocks in libc.so.6's data (the locale lock: setlocale and a
+ *    locale's first mbstowcs hold it for writing), whose writer TID decides
+ *    whether an unlock is a writer's.
+ * Other TID-owned locks (plain recursive/errorcheck/PI mutexes, the program's
+ * rwlocks) are not on any list; docs/semantics.md documents what happens to them. */
 #include <sys/uio.h>
 #include "engine.h"
 #include "layout_rules.h"
@@ -25,6 +28,14 @@ static int ldso_lock_held(const int *m)
 	       (m[FA_RULE_LDSO_LOCK_KIND / 4] & FA_RULE_LDSO_LOCK_KIND_MASK) == FA_RULE_LDSO_LOCK_KIND_RECURSIVE;
 }
 #define LDSO_OWNER_WORD (FA_RULE_LDSO_LOCK_OWNER / 4)
+
+/* m points at a candidate rwlock in libc's data: is it write-locked? */
+static int rwlock_write_held(const int *m)
+{
+	return (m[FA_RULE_RWLOCK_READERS / 4] & FA_RULE_RWLOCK_WRLOCKED) && (m[FA_RULE_RWLOCK_WRITERS_FUTEX / 4] & 1) &&
+	       m[FA_RULE_RWLOCK_CUR_WRITER / 4] > 0;
+}
+#define RWLOCK_WRITER_WORD (FA_RULE_RWLOCK_CUR_WRITER / 4)
 #endif
 
 struct robust_head {
@@ -101,6 +112,20 @@ static void fix_ldso_locks(int self_old, int self_new)
 			m[LDSO_OWNER_WORD] = n;
 	}
 }
+
+/* libc's own rwlocks (the locale lock) held for writing by one of ours. */
+static void fix_libc_rwlocks(int self_old, int self_new)
+{
+	char *p = fa_layout.libc_rw_base;
+	for (size_t off = 0; p && off + FA_RULE_RWLOCK_BYTES <= fa_layout.libc_rw_size; off += FA_RULE_RWLOCK_STEP) {
+		int *m = (int *)(p + off);
+		if (!rwlock_write_held(m))
+			continue;
+		int n = new_tid_for(m[RWLOCK_WRITER_WORD], self_old, self_new);
+		if (n)
+			m[RWLOCK_WRITER_WORD] = n;
+	}
+}
 #endif
 
 /* In the parent, threads parked: does any thread other than the caller own a
@@ -125,6 +150,12 @@ int fa_owners_need_gate(struct fa_op *op)
 		if (ldso_lock_held(m) && m[LDSO_OWNER_WORD] != op->self_tid && fa_slot_of(m[LDSO_OWNER_WORD]))
 			return 1;
 	}
+	p = fa_layout.libc_rw_base;
+	for (size_t off = 0; p && off + FA_RULE_RWLOCK_BYTES <= fa_layout.libc_rw_size; off += FA_RULE_RWLOCK_STEP) {
+		int *m = (int *)(p + off);
+		if (rwlock_write_held(m) && m[RWLOCK_WRITER_WORD] != op->self_tid && fa_slot_of(m[RWLOCK_WRITER_WORD]))
+			return 1;
+	}
 #endif
 	return 0;
 }
@@ -139,5 +170,6 @@ void fa_fix_owners(struct fa_op *op, int self_new)
 	}
 #ifdef __GLIBC__
 	fix_ldso_locks(op->self_tid, self_new);
+	fix_libc_rwlocks(op->self_tid, self_new);
 #endif
 }

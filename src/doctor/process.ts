@@ -35,6 +35,8 @@ export interface ProcessReport {
   ownerLockOffset: number | null;
   /** glibc: ld.so's writable data scanned for its locks ("start-end path") */
   ldsoLockRegions: string[];
+  /** glibc: libc.so.6's writable data and .bss, where its own rwlocks (the locale lock) are looked for */
+  libcRwlockRegions: string[];
   warnings: string[];
 }
 
@@ -87,6 +89,7 @@ export function inspectProcess(pid: number): ProcessReport {
       ownerListOffset: layout.ownerListOffset >= 0 ? layout.ownerListOffset : null,
       ownerLockOffset: layout.ownerLockOffset ?? null,
       ldsoLockRegions: layout.ldsoRegions.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)} ${m.path}`),
+      libcRwlockRegions: layout.libcRwRegions.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)} ${m.path || '(.bss)'}`),
       warnings: layout.warnings,
     };
   } finally {

@@ -117,5 +117,6 @@ export function pidText(r: PidReport): string {
     );
   if (p.libc.kind === 'musl') lines.push(`  owner list offset ${show(p.ownerListOffset)}, lock word at entry ${p.ownerLockOffset ?? 'not needed now (no listed lock held) or not found'}`);
   if (p.libc.kind === 'glibc') lines.push(`  ld.so lock regions ${p.ldsoLockRegions.length ? p.ldsoLockRegions.join('; ') : 'none found'}`);
+  if (p.libc.kind === 'glibc') lines.push(`  libc rwlock regions ${p.libcRwlockRegions.length ? p.libcRwlockRegions.join('; ') : 'none found'}`);
   return [...lines, ...kernelText(r.kernel), '', ...degradeText(r.degrades)].join('\n') + '\n';
 }

@@ -43,6 +43,8 @@ export interface LibcLayout {
   ownerLockOffset?: number;
   /** glibc: ld.so's writable data, scanned for its recursive locks */
   ldsoRegions: Mapping[];
+  /** glibc: libc.so.6's writable data and the .bss right after it (its own rwlocks: the locale lock) */
+  libcRwRegions: Mapping[];
   /** what could not be found and what that costs a clone with new TIDs */
   warnings: string[];
 }
@@ -210,6 +212,14 @@ function findOwnerLockOffset(mem: ProcessMemory, lists: { tid: number; entries: 
 }
 
 /** Everything the owner rewrite and the descriptors' TIDs need, with a warning for each thing not found. */
+/** libc.so.6's writable mapping and, right after it, its .bss (an anonymous mapping that begins where the file's ends). */
+function libcWritableData(maps: Mapping[], soname: string): Mapping[] {
+  const i = maps.findIndex((m) => basename(m.path) === soname && m.perms.startsWith('rw'));
+  if (i < 0) return [];
+  const next = maps[i + 1];
+  return next && next.start === maps[i]!.end && !next.path && next.perms.startsWith('rw') ? [maps[i]!, next] : [maps[i]!];
+}
+
 export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[], threads: ThreadFacts[], withVersion = false, known?: LibcIdentity): LibcLayout {
   const r = layoutRules();
   const libc = known ?? identifyLibc(pid, maps, withVersion); // `known`: identified by the caller already
@@ -222,6 +232,7 @@ export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[],
   let ownerListOffset = -1;
   let ownerLockOffset: number | undefined;
   let ldsoRegions: Mapping[] = [];
+  let libcRwRegions: Mapping[] = [];
   if (libc.kind === 'unknown') {
     warnings.push(`PID ${pid}: its C library was not recognised (${libc.evidence}): with new TIDs, only lock owners on kernel-registered robust lists are rewritten`);
   } else if (libc.kind === 'musl') {
@@ -243,8 +254,9 @@ export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[],
   } else if (libc.linkage === 'dynamic') {
     ldsoRegions = maps.filter((m) => basename(m.path).startsWith(r.glibcLdso) && m.perms.startsWith('rw'));
     if (!ldsoRegions.length) warnings.push(`PID ${pid}: ld.so's writable data was not found: with new TIDs, its recursive locks keep their old owners`);
+    libcRwRegions = libcWritableData(maps, r.glibcSoname);
   } else {
     warnings.push(`PID ${pid}: a static glibc program: ld.so's recursive locks live in its own data and are not looked for; with new TIDs, a dlopen/TLS lock held by a non-forking thread keeps its old owner`);
   }
-  return { libc, descTidOffset, tidField, ownerListOffset, ownerLockOffset, ldsoRegions, warnings };
+  return { libc, descTidOffset, tidField, ownerListOffset, ownerLockOffset, ldsoRegions, libcRwRegions, warnings };
 }

@@ -5,7 +5,8 @@
 // native/src/layout_rules.h; what to look at comes from libc-layout.ts):
 //  - each thread's robust-futex list, or musl's unregistered owner list (lock
 //    word, and glibc's __owner beside it);
-//  - glibc: ld.so's recursive locks (in its writable data), owned by one of ours.
+//  - glibc: ld.so's recursive locks (in its writable data), owned by one of ours;
+//  - glibc: libc's own rwlocks (in its writable data and .bss) write-held by one of ours.
 import { layoutRules } from './layout-rules.js';
 import type { LibcLayout } from './libc-layout.js';
 import type { ProcessMemory } from './memory.js';
@@ -77,10 +78,35 @@ function fixLdsoLocks(mem: ProcessMemory, regions: Mapping[], newOf: Map<number,
   return fixed;
 }
 
+/**
+ * glibc's own rwlocks in libc's data (the locale lock) held for writing by one of ours: their
+ * writer TID decides whether pthread_rwlock_unlock is a writer's (layout_rules.h, FA_RULE_RWLOCK_*).
+ */
+function fixLibcRwlocks(mem: ProcessMemory, regions: Mapping[], newOf: Map<number, number>): number {
+  const l = layoutRules().rwlock;
+  let fixed = 0;
+  for (const m of regions) {
+    const data = mem.tryRead(m.start, Number(m.end - m.start));
+    if (!data) continue;
+    for (let off = 0; off + l.bytes <= data.length; off += l.step) {
+      if (!(data.readInt32LE(off + l.readers) & l.wrlocked) || !(data.readInt32LE(off + l.writersFutex) & 1)) continue;
+      const n = newOf.get(data.readInt32LE(off + l.curWriter));
+      if (n === undefined) continue;
+      const b = Buffer.alloc(4);
+      b.writeInt32LE(n, 0);
+      mem.write(m.start + BigInt(off + l.curWriter), b);
+      fixed++;
+    }
+  }
+  return fixed;
+}
+
 /** Rewrites every owner it can find; returns how many lock words changed. */
 export function fixOwners(mem: ProcessMemory, layout: LibcLayout, moves: OwnerMove[]): number {
   let fixed = 0;
   for (const m of moves) fixed += fixRobustList(mem, m, layout);
-  if (layout.ldsoRegions.length) fixed += fixLdsoLocks(mem, layout.ldsoRegions, new Map(moves.map((m) => [m.oldTid, m.newTid])));
+  const newOf = new Map(moves.map((m) => [m.oldTid, m.newTid]));
+  if (layout.ldsoRegions.length) fixed += fixLdsoLocks(mem, layout.ldsoRegions, newOf);
+  if (layout.libcRwRegions.length) fixed += fixLibcRwlocks(mem, layout.libcRwRegions, newOf);
   return fixed;
 }

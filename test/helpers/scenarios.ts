@@ -33,6 +33,7 @@ export const scenarios: ScenarioSpec[] = [
   { name: 'recursive_mutex_held', flavours: both, exactFocus: true },
   { name: 'robust_mutex_held', flavours: both, exactFocus: true },
   { name: 'owner_locks', flavours: both, exactFocus: true },
+  { name: 'locale_lock', flavours: both, exactFocus: true },
   { name: 'file_lock_owner', flavours: both, exactFocus: true },
   { name: 'exact_tids', flavours: both, exactFocus: true },
   { name: 'clone_signals', flavours: both, exactFocus: true, inProcessOnly: 'checks what a caller can do with the PID forkall() returned (signals, exit status, reaping); the program makes that clone with forkall() itself' },
