@@ -24,7 +24,8 @@ import { readSecurity, refusal } from './refusals.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, holdsStackPointer, readMaps, type Mapping } from './syscall-insn.js';
 import { findReturnPath, ReturnFrames } from './return-frame.js';
-import { abortRseqSection } from './rseq-cs.js';
+import { abortRseqSection, rseqCsField } from './rseq-cs.js';
+import { StatusFiles } from './status-files.js';
 import { waitLeader, waitTask } from './wait.js';
 import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
@@ -37,7 +38,7 @@ import { installPrivateFds } from './private/install-fds.js';
 import type { NotCopied } from './private/plan.js';
 import { refuseTidCachingRuntime } from './tid-caching.js';
 import { blamePid } from '../errors.js';
-import { readThreadStatus } from '../proc/tasks.js';
+import { statusValue } from '../proc/tasks.js';
 
 export interface RemoteCloneOptions {
   /** how many clones (default 1) */
@@ -117,6 +118,21 @@ function clearDontFork(forker: TracedTask, insn: bigint, base: Buffer, ranges: R
 function lacksMappings(original: Mapping[], copyPid: number): boolean {
   const copy = new Set(readMaps(copyPid).map((m) => `${m.start}-${m.end}`));
   return original.some((m) => !copy.has(`${m.start}-${m.end}`));
+}
+
+/**
+ * Whether the copy lacks a mapping of the held original. A fork copies every
+ * mapping but those marked not to be copied and takes their pages off the
+ * copy's total size, so the sizes are equal exactly when nothing was left
+ * out: the copy's /proc statm (one short read) against the original's
+ * VmSize, read while held (`status`: a thread's status text). Without a
+ * VmSize, the two maps are compared.
+ */
+function copyLacksMappings(status: string | undefined, original: Mapping[], copyPid: number): boolean {
+  const kb = /^(\d+) kB$/.exec(status === undefined ? '' : statusValue(status, 'VmSize') ?? '')?.[1];
+  if (kb === undefined) return lacksMappings(original, copyPid);
+  const pages = Number(readFileSync(`/proc/${copyPid}/statm`, 'utf8').split(' ')[0]);
+  return pages * 4 !== Number(kb); // x86-64: 4 kB pages
 }
 
 class CloneDied extends Error {}
@@ -246,8 +262,6 @@ function cloneOnce(pid: number, opts: RemoteCloneOptions): RemoteCloneResult {
 }
 
 function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteCloneResult {
-  const count = opts.count ?? 1;
-  const abort = opts.shouldAbort ?? (() => false);
   const t0 = now();
   const phasesUs: Record<string, number> = {};
   let last = t0;
@@ -259,7 +273,27 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
   preflight(pid);
   if (!opts.exactTids) refuseTidCachingRuntime(pid);
   const fdEarly = opts.privateFds === false ? undefined : readEarlyFdState(pid);
+  const statusFiles = new StatusFiles(pid); // opened now, read while held
   mark('preflight');
+  try {
+    return heldClone(pid, opts, { statusFiles, fdEarly, t0, phasesUs, mark });
+  } finally {
+    statusFiles.close();
+  }
+}
+
+/** What the steps before the seize hand over to the rest. */
+interface Prepared {
+  statusFiles: StatusFiles;
+  fdEarly: ReturnType<typeof readEarlyFdState> | undefined;
+  t0: number;
+  phasesUs: Record<string, number>;
+  mark: (phase: string) => void;
+}
+
+function heldClone(pid: number, opts: RemoteCloneOptions, { statusFiles, fdEarly, t0, phasesUs, mark }: Prepared): RemoteCloneResult {
+  const count = opts.count ?? 1;
+  const abort = opts.shouldAbort ?? (() => false);
   const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
   const tHeld = now();
   mark('seize');
@@ -289,7 +323,7 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
   try {
     for (const t of originals) firstRegs.set(t.tid, pt.getRegs(t.tid));
     // each thread's /proc status is read once, while held: refusals, capabilities and name come from it
-    const status = new Map(originals.map((t) => [t.tid, readThreadStatus(pid, t.tid)]));
+    const status = new Map(originals.map((t) => [t.tid, statusFiles.read(t.tid)]));
     const refused = refusal(pid, originals.map((t) => readSecurity(pid, t.tid, status.get(t.tid))));
     if (refused) throw refused;
     const forker = originals[0]!;
@@ -303,16 +337,18 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
     // a thread stopped inside an rseq critical section takes its abort, as on any preemption
     const known = new Map<number, KnownState>();
     for (const t of originals) {
-      const rseq = pt.getRseq(t.tid);
       const sigmask = pt.getSigmask(t.tid);
-      known.set(t.tid, { rseq, sigmask, xstate: pt.getXstate(t.tid), status: status.get(t.tid) });
+      known.set(t.tid, { rseq: pt.getRseq(t.tid), sigmask, xstate: pt.getXstate(t.tid), status: status.get(t.tid) });
       t.knownMask = sigmask;
-      const moved = abortRseqSection(mem, firstRegs.get(t.tid)!, rseq);
-      if (moved) firstRegs.set(t.tid, moved);
     }
+    const csFields = mem.tryReadMany(originals.map((t) => rseqCsField(known.get(t.tid)!.rseq!))); // every thread's at once
+    originals.forEach((t, i) => {
+      const moved = abortRseqSection(mem!, firstRegs.get(t.tid)!, known.get(t.tid)!.rseq!, csFields[i]);
+      if (moved) firstRegs.set(t.tid, moved);
+    });
     const path = findReturnPath(maps, mem);
     insn = path?.gadget ?? findSyscallInsn(maps, mem);
-    if (path) frames = new ReturnFrames(mem, path);
+    if (path) frames = new ReturnFrames(mem, path, true);
     for (const t of originals) {
       const regs = firstRegs.get(t.tid)!;
       const k = known.get(t.tid)!;
@@ -320,11 +356,13 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
     }
     const forkerBase = callBase.get(forker.tid)!;
     const childStack = frames?.childStack(forkerBase) ?? 0n;
+    frames?.flush(); // every frame in one write
     mark('maps');
     // the stack pointer the clone's new threads make their injected calls with (no memory is used there)
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
     const libc = identifyLibc(pid, maps);
-    states = captureThreads(originals, firstRegs, mem, insn, callBase, known, libc.kind === 'glibc');
+    // the forker's signal stack is not asked: every copy is forked from it, and a fork keeps it
+    states = captureThreads(originals, firstRegs, mem, insn, callBase, known, libc.kind === 'glibc', true);
     for (const s of states) s.caps = readCapState(pid, s.tid, status.get(s.tid));
     // exact TIDs: the namespaces are made by the forker, inside the target; without
     // CAP_SYS_ADMIN there (whoever we are) it needs a user namespace of its own
@@ -352,7 +390,7 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
       // A fork leaves out MADV_DONTFORK ranges (V8 marks its whole heap so).
       // smaps, which lists the marks, is slow to read, so look only when the
       // copy lacks a mapping the original has; then fork again, marks cleared.
-      if (lacksMappings(maps, forked[0]!)) {
+      if (copyLacksMappings(status.get(forker.tid), maps, forked[0]!)) {
         for (const c of forked.splice(0)) reapKilled(c);
         dontFork = dontForkRanges(pid);
         forkMarksCleared = dontFork.length > 0;
