@@ -72,6 +72,20 @@ function nameOf(pid: number, tid: number, status?: string): string {
   return name !== undefined && !name.includes('\\') ? name : readName(pid, tid);
 }
 
+/** What captureThreads may do besides reading. */
+export interface CaptureOptions {
+  /** the first thread's signal stack is not asked (its `altstack` is left undefined): the caller forks from it, and a fork keeps it */
+  forkKeepsAltstack?: boolean;
+  /**
+   * More calls for the first thread once its own are answered (given its
+   * clear-child-TID address), run while the other threads' calls are in
+   * flight: the caller's fork. Called until it returns undefined.
+   */
+  forkerThen?: (clearChildTid: bigint) => Step | undefined;
+  /** told the slots' original bytes (put back in the original here): a copy forked meanwhile needs them too */
+  slotBytes?: (saved: { addr: bigint; data: Buffer }[]) => void;
+}
+
 /** ss_flags no kernel ever writes: a signal-stack slot still holding it got no answer. */
 const NO_ANSWER = 0x7eadbeef;
 
@@ -83,9 +97,8 @@ const NO_ANSWER = 0x7eadbeef;
  * both register &pd->tid): with `glibc` set, only the first thread is asked,
  * and every other thread whose descriptor holds its TID at the same offset
  * from its thread pointer is taken to have it there; a thread where that
- * does not hold (no glibc descriptor) is asked too. With `forkKeepsAltstack`
- * the first thread's signal stack is not asked (its `altstack` is left
- * undefined): the caller forks from it, and a fork keeps the signal stack.
+ * does not hold (no glibc descriptor) is asked too. See CaptureOptions for
+ * the first thread's signal stack and the calls a caller may add to its chain.
  *
  * The target is held meanwhile, so the memory traffic is batched: the slots
  * are saved, marked and put back with one call each, and the signal stacks
@@ -93,11 +106,12 @@ const NO_ANSWER = 0x7eadbeef;
  * answered (a thread's last call runs on into the signal-path stop, where its
  * registers are not read: its slot says whether the call answered).
  */
-export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint, callBaseOf: Map<number, Buffer> = regsOf, known?: Map<number, KnownState>, glibc = false, forkKeepsAltstack = false): ThreadState[] {
+export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>, mem: ProcessMemory, insn: bigint, callBaseOf: Map<number, Buffer> = regsOf, known?: Map<number, KnownState>, glibc = false, opts: CaptureOptions = {}): ThreadState[] {
   const regs = tasks.map((t) => regsOf.get(t.tid)!);
   const bases = tasks.map((t) => callBaseOf.get(t.tid)!); // rsp at the thread's return frame (return-frame.ts)
   const slots = regs.map(stackSlot);
   const saved = mem.readMany(slots.map((addr) => ({ addr, len: SLOT_BYTES })));
+  opts.slotBytes?.(slots.map((addr, i) => ({ addr, data: saved[i]! })));
   const clearTids: (bigint | undefined)[] = tasks.map(() => undefined);
   const stacks: (Buffer | undefined)[] = [];
   const inSlot: number[] = []; // threads whose signal stack waits in their slot
@@ -124,7 +138,7 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
       stacks[i] = mem.read(slots[i]!, 24);
     },
   });
-  const stackAsked = (i: number) => i > 0 || !forkKeepsAltstack;
+  const stackAsked = (i: number) => i > 0 || !opts.forkKeepsAltstack;
   try {
     const marked = tasks.map((_, i) => i).filter((i) => i > 0);
     const mark = Buffer.alloc(24);
@@ -141,7 +155,7 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
             const what = order.shift();
             if (what === 'stack') return askStack(i);
             if (what === 'tid') return askTid(i, false);
-            return undefined;
+            return i === 0 ? opts.forkerThen?.(clearTids[0] ?? 0n) : undefined;
           },
         };
       }),

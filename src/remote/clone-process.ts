@@ -10,14 +10,14 @@
 import * as pt from './ptrace.js';
 import { captureThreads, type KnownState, type ThreadState } from './capture.js';
 import { CAP_SYS_ADMIN, has, readCapState } from './caps.js';
-import { injectAll, NR } from './inject.js';
+import { injectAll, InjectedCallFailed, NR, type Step } from './inject.js';
 import { RemoteError } from './errors.js';
 import { SyscallError } from './libc.js';
 import { ProcessMemory } from './memory.js';
 import { diagnoseDenied, preflight } from './preflight.js';
-import { buildClone, injectFork } from './recreate.js';
+import { buildClone, forkArgs, injectFork } from './recreate.js';
 import { reg } from './regs.js';
-import { discoverLayout, identifyLibc, type LibcLayout } from './libc-layout.js';
+import { discoverLayout, findDescTidOffset, identifyLibc, tidFieldsAt, type LibcLayout } from './libc-layout.js';
 import { restoreThreads } from './restore.js';
 import { seizeAll } from './seize.js';
 import { readSecurity, refusal } from './refusals.js';
@@ -361,8 +361,41 @@ function heldClone(pid: number, opts: RemoteCloneOptions, { statusFiles, fdEarly
     // the stack pointer the clone's new threads make their injected calls with (no memory is used there)
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
     const libc = identifyLibc(pid, maps);
+    if (abort()) throw new Abandoned();
+    // Without exact TIDs the forker forks as soon as its own answer is in,
+    // while the other threads' calls are still in flight: the copy needs
+    // only the forker's clear-child-TID address and TID field, and every
+    // thread stays held until the release. The slots those calls write are
+    // put back in each copy as in the original.
+    const overlap = !opts.exactTids;
+    let forkError: unknown;
+    let forkerTidField: bigint | undefined;
+    const forkerThen = (clearChildTid: bigint): Step | undefined => {
+      if (forkError !== undefined || forked.length >= count) return undefined;
+      if (forkerTidField === undefined) {
+        // what discoverLayout finds for the forker below (it looks at the forker first)
+        const facts = { tid: forker.tid, fsBase: reg(firstRegs.get(forker.tid)!, 'fs_base'), clearChildTid, robustHead: 0n };
+        forkerTidField = tidFieldsAt(mem!, [facts], findDescTidOffset(mem!, libc.kind, [facts]))[0]!;
+      }
+      return {
+        nr: NR.clone,
+        args: forkArgs({ clearChildTid, tidField: forkerTidField }, childStack),
+        done: (ret) => {
+          // kept until every thread's call is in: a throw here would leave them mid-call
+          if (ret < 0n && ret > -4096n) forkError = new InjectedCallFailed('clone', forker.tid, Number(-ret));
+          else forked.push(Number(ret));
+        },
+      };
+    };
+    const slotBytes: { addr: bigint; data: Buffer }[] = [];
     // the forker's signal stack is not asked: every copy is forked from it, and a fork keeps it
-    states = captureThreads(originals, firstRegs, mem, insn, callBase, known, libc.kind === 'glibc', true);
+    states = captureThreads(originals, firstRegs, mem, insn, callBase, known, libc.kind === 'glibc', {
+      forkKeepsAltstack: true,
+      ...(overlap ? { forkerThen } : {}),
+      slotBytes: (saved) => slotBytes.push(...saved),
+    });
+    if (forkError !== undefined) throw forkError;
+    const forkedEarly = forked.length;
     for (const s of states) s.caps = readCapState(pid, s.tid, status.get(s.tid));
     // exact TIDs: the namespaces are made by the forker, inside the target; without
     // CAP_SYS_ADMIN there (whoever we are) it needs a user namespace of its own
@@ -378,6 +411,8 @@ function heldClone(pid: number, opts: RemoteCloneOptions, { statusFiles, fdEarly
     mark('fds');
     if (abort()) throw new Abandoned();
     const f = states[0]!;
+    if (forkedEarly && forkArgs({ clearChildTid: f.clearChildTid, tidField: forkerTidField ?? 0n }, childStack)[0] !== forkArgs(f, childStack)[0])
+      throw new Error(`thread ${forker.tid} forked with clone flags that its libc layout, found after, does not give (TID field 0x${(forkerTidField ?? 0n).toString(16)} against 0x${f.tidField.toString(16)})`);
     if (opts.exactTids) {
       // each copy is the init of a namespace of its own; smaps is read up front
       dontFork = dontForkRanges(pid);
@@ -386,7 +421,7 @@ function heldClone(pid: number, opts: RemoteCloneOptions, { statusFiles, fdEarly
       for (let i = 0; i < count; i++) inits.push(injectNamespaceCopy(forker, f, insn, mem, userns, forkerBase, childStack));
       forked.push(...inits.map((t) => t.tid));
     } else {
-      for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn, forkerBase, childStack));
+      while (forked.length < count) forked.push(injectFork(forker, f, insn, forkerBase, childStack)); // made during the capture, normally
       // A fork leaves out MADV_DONTFORK ranges (V8 marks its whole heap so).
       // smaps, which lists the marks, is slow to read, so look only when the
       // copy lacks a mapping the original has; then fork again, marks cleared.
@@ -413,7 +448,10 @@ function heldClone(pid: number, opts: RemoteCloneOptions, { statusFiles, fdEarly
         const beforeThreads = fdPlan && ((task: TracedTask, base: Buffer, cmem: ProcessMemory) => {
           notCopied = installPrivateFds({ main: task, base, insn, mem: cmem, scratch: stackSlot(f.regs) }, fdPlan);
         });
-        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns, parasite: opts.parasite, layout: layout!, beforeThreads, restoreStacks: frames && ((m) => frames!.restoreInto(m)) }, built);
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns, parasite: opts.parasite, layout: layout!, beforeThreads, restoreStacks: (m) => {
+          frames?.restoreInto(m);
+          m.writeMany(slotBytes); // a copy forked during the capture has the slots as the calls left them
+        } }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
         releaseWhole(c.tasks, main);
         clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}), ...(fdPlan ? { privateFds: fdPlan.objects.length, notCopied: notCopied ?? [] } : {}) });
