@@ -2,9 +2,11 @@
 // `count` times, from outside. Synchronous, on the thread that attaches.
 //
 // Order, chosen so the original is held as briefly as possible and always
-// given back whole: seize every thread → read every thread's state → fork
-// the copies → give every original thread its exact registers back and
-// detach → only then build each copy's threads. Any failure before the
+// given back whole: seize every thread → read every thread's state (the
+// copies are forked meanwhile, as soon as the forker's own state is read) →
+// give every original thread its exact registers back and detach → only
+// then build each copy's threads. Everything while held is counted in system
+// calls: each one lengthens the hold. Any failure before the
 // originals are released restores and releases them; a copy that cannot be
 // finished is killed.
 import * as pt from './ptrace.js';
