@@ -2,29 +2,32 @@
 // `count` times, from outside. Synchronous, on the thread that attaches.
 //
 // Order, chosen so the original is held as briefly as possible and always
-// given back whole: seize every thread → read every thread's state → fork
-// the copies → give every original thread its exact registers back and
-// detach → only then build each copy's threads. Any failure before the
+// given back whole: seize every thread → read every thread's state (the
+// copies are forked meanwhile, as soon as the forker's own state is read) →
+// give every original thread its exact registers back and detach → only
+// then build each copy's threads. Everything while held is counted in system
+// calls: each one lengthens the hold. Any failure before the
 // originals are released restores and releases them; a copy that cannot be
 // finished is killed.
 import * as pt from './ptrace.js';
 import { captureThreads, type KnownState, type ThreadState } from './capture.js';
 import { CAP_SYS_ADMIN, has, readCapState } from './caps.js';
-import { injectAll, NR } from './inject.js';
+import { injectAll, InjectedCallFailed, NR, type Step } from './inject.js';
 import { RemoteError } from './errors.js';
 import { SyscallError } from './libc.js';
 import { ProcessMemory } from './memory.js';
 import { diagnoseDenied, preflight } from './preflight.js';
-import { buildClone, injectFork } from './recreate.js';
+import { buildClone, forkArgs, injectFork } from './recreate.js';
 import { reg } from './regs.js';
-import { discoverLayout, identifyLibc, type LibcLayout } from './libc-layout.js';
+import { discoverLayout, findDescTidOffset, identifyLibc, tidFieldsAt, type LibcLayout } from './libc-layout.js';
 import { restoreThreads } from './restore.js';
 import { seizeAll } from './seize.js';
 import { readSecurity, refusal } from './refusals.js';
 import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, holdsStackPointer, readMaps, type Mapping } from './syscall-insn.js';
 import { findReturnPath, ReturnFrames } from './return-frame.js';
-import { abortRseqSection } from './rseq-cs.js';
+import { abortRseqSection, rseqCsField } from './rseq-cs.js';
+import { StatusFiles } from './status-files.js';
 import { waitLeader, waitTask } from './wait.js';
 import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
@@ -37,7 +40,7 @@ import { installPrivateFds } from './private/install-fds.js';
 import type { NotCopied } from './private/plan.js';
 import { refuseTidCachingRuntime } from './tid-caching.js';
 import { blamePid } from '../errors.js';
-import { readThreadStatus } from '../proc/tasks.js';
+import { statusValue } from '../proc/tasks.js';
 
 export interface RemoteCloneOptions {
   /** how many clones (default 1) */
@@ -117,6 +120,21 @@ function clearDontFork(forker: TracedTask, insn: bigint, base: Buffer, ranges: R
 function lacksMappings(original: Mapping[], copyPid: number): boolean {
   const copy = new Set(readMaps(copyPid).map((m) => `${m.start}-${m.end}`));
   return original.some((m) => !copy.has(`${m.start}-${m.end}`));
+}
+
+/**
+ * Whether the copy lacks a mapping of the held original. A fork copies every
+ * mapping but those marked not to be copied and takes their pages off the
+ * copy's total size, so the sizes are equal exactly when nothing was left
+ * out: the copy's /proc statm (one short read) against the original's
+ * VmSize, read while held (`status`: a thread's status text). Without a
+ * VmSize, the two maps are compared.
+ */
+function copyLacksMappings(status: string | undefined, original: Mapping[], copyPid: number): boolean {
+  const kb = /^(\d+) kB$/.exec(status === undefined ? '' : statusValue(status, 'VmSize') ?? '')?.[1];
+  if (kb === undefined) return lacksMappings(original, copyPid);
+  const pages = Number(readFileSync(`/proc/${copyPid}/statm`, 'utf8').split(' ')[0]);
+  return pages * 4 !== Number(kb); // x86-64: 4 kB pages
 }
 
 class CloneDied extends Error {}
@@ -246,8 +264,6 @@ function cloneOnce(pid: number, opts: RemoteCloneOptions): RemoteCloneResult {
 }
 
 function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteCloneResult {
-  const count = opts.count ?? 1;
-  const abort = opts.shouldAbort ?? (() => false);
   const t0 = now();
   const phasesUs: Record<string, number> = {};
   let last = t0;
@@ -259,7 +275,27 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
   preflight(pid);
   if (!opts.exactTids) refuseTidCachingRuntime(pid);
   const fdEarly = opts.privateFds === false ? undefined : readEarlyFdState(pid);
+  const statusFiles = new StatusFiles(pid); // opened now, read while held
   mark('preflight');
+  try {
+    return heldClone(pid, opts, { statusFiles, fdEarly, t0, phasesUs, mark });
+  } finally {
+    statusFiles.close();
+  }
+}
+
+/** What the steps before the seize hand over to the rest. */
+interface Prepared {
+  statusFiles: StatusFiles;
+  fdEarly: ReturnType<typeof readEarlyFdState> | undefined;
+  t0: number;
+  phasesUs: Record<string, number>;
+  mark: (phase: string) => void;
+}
+
+function heldClone(pid: number, opts: RemoteCloneOptions, { statusFiles, fdEarly, t0, phasesUs, mark }: Prepared): RemoteCloneResult {
+  const count = opts.count ?? 1;
+  const abort = opts.shouldAbort ?? (() => false);
   const originals = seizeAll(pid, (e) => diagnoseDenied(pid, e));
   const tHeld = now();
   mark('seize');
@@ -289,7 +325,7 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
   try {
     for (const t of originals) firstRegs.set(t.tid, pt.getRegs(t.tid));
     // each thread's /proc status is read once, while held: refusals, capabilities and name come from it
-    const status = new Map(originals.map((t) => [t.tid, readThreadStatus(pid, t.tid)]));
+    const status = new Map(originals.map((t) => [t.tid, statusFiles.read(t.tid)]));
     const refused = refusal(pid, originals.map((t) => readSecurity(pid, t.tid, status.get(t.tid))));
     if (refused) throw refused;
     const forker = originals[0]!;
@@ -303,16 +339,18 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
     // a thread stopped inside an rseq critical section takes its abort, as on any preemption
     const known = new Map<number, KnownState>();
     for (const t of originals) {
-      const rseq = pt.getRseq(t.tid);
       const sigmask = pt.getSigmask(t.tid);
-      known.set(t.tid, { rseq, sigmask, xstate: pt.getXstate(t.tid), status: status.get(t.tid) });
+      known.set(t.tid, { rseq: pt.getRseq(t.tid), sigmask, xstate: pt.getXstate(t.tid), status: status.get(t.tid) });
       t.knownMask = sigmask;
-      const moved = abortRseqSection(mem, firstRegs.get(t.tid)!, rseq);
-      if (moved) firstRegs.set(t.tid, moved);
     }
+    const csFields = mem.tryReadMany(originals.map((t) => rseqCsField(known.get(t.tid)!.rseq!))); // every thread's at once
+    originals.forEach((t, i) => {
+      const moved = abortRseqSection(mem!, firstRegs.get(t.tid)!, known.get(t.tid)!.rseq!, csFields[i]);
+      if (moved) firstRegs.set(t.tid, moved);
+    });
     const path = findReturnPath(maps, mem);
     insn = path?.gadget ?? findSyscallInsn(maps, mem);
-    if (path) frames = new ReturnFrames(mem, path);
+    if (path) frames = new ReturnFrames(mem, path, true);
     for (const t of originals) {
       const regs = firstRegs.get(t.tid)!;
       const k = known.get(t.tid)!;
@@ -320,11 +358,46 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
     }
     const forkerBase = callBase.get(forker.tid)!;
     const childStack = frames?.childStack(forkerBase) ?? 0n;
+    frames?.flush(); // every frame in one write
     mark('maps');
     // the stack pointer the clone's new threads make their injected calls with (no memory is used there)
     const callStack = (reg(firstRegs.get(forker.tid)!, 'rsp') - 4096n) & ~63n;
     const libc = identifyLibc(pid, maps);
-    states = captureThreads(originals, firstRegs, mem, insn, callBase, known, libc.kind === 'glibc');
+    if (abort()) throw new Abandoned();
+    // Without exact TIDs the forker forks as soon as its own answer is in,
+    // while the other threads' calls are still in flight: the copy needs
+    // only the forker's clear-child-TID address and TID field, and every
+    // thread stays held until the release. The slots those calls write are
+    // put back in each copy as in the original.
+    const overlap = !opts.exactTids;
+    let forkError: unknown;
+    let forkerTidField: bigint | undefined;
+    const forkerThen = (clearChildTid: bigint): Step | undefined => {
+      if (forkError !== undefined || forked.length >= count) return undefined;
+      if (forkerTidField === undefined) {
+        // what discoverLayout finds for the forker below (it looks at the forker first)
+        const facts = { tid: forker.tid, fsBase: reg(firstRegs.get(forker.tid)!, 'fs_base'), clearChildTid, robustHead: 0n };
+        forkerTidField = tidFieldsAt(mem!, [facts], findDescTidOffset(mem!, libc.kind, [facts]))[0]!;
+      }
+      return {
+        nr: NR.clone,
+        args: forkArgs({ clearChildTid, tidField: forkerTidField }, childStack),
+        done: (ret) => {
+          // kept until every thread's call is in: a throw here would leave them mid-call
+          if (ret < 0n && ret > -4096n) forkError = new InjectedCallFailed('clone', forker.tid, Number(-ret));
+          else forked.push(Number(ret));
+        },
+      };
+    };
+    const slotBytes: { addr: bigint; data: Buffer }[] = [];
+    // the forker's signal stack is not asked: every copy is forked from it, and a fork keeps it
+    states = captureThreads(originals, firstRegs, mem, insn, callBase, known, libc.kind === 'glibc', {
+      forkKeepsAltstack: true,
+      ...(overlap ? { forkerThen } : {}),
+      slotBytes: (saved) => slotBytes.push(...saved),
+    });
+    if (forkError !== undefined) throw forkError;
+    const forkedEarly = forked.length;
     for (const s of states) s.caps = readCapState(pid, s.tid, status.get(s.tid));
     // exact TIDs: the namespaces are made by the forker, inside the target; without
     // CAP_SYS_ADMIN there (whoever we are) it needs a user namespace of its own
@@ -340,6 +413,8 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
     mark('fds');
     if (abort()) throw new Abandoned();
     const f = states[0]!;
+    if (forkedEarly && forkArgs({ clearChildTid: f.clearChildTid, tidField: forkerTidField ?? 0n }, childStack)[0] !== forkArgs(f, childStack)[0])
+      throw new Error(`thread ${forker.tid} forked with clone flags that its libc layout, found after, does not give (TID field 0x${(forkerTidField ?? 0n).toString(16)} against 0x${f.tidField.toString(16)})`);
     if (opts.exactTids) {
       // each copy is the init of a namespace of its own; smaps is read up front
       dontFork = dontForkRanges(pid);
@@ -348,11 +423,11 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
       for (let i = 0; i < count; i++) inits.push(injectNamespaceCopy(forker, f, insn, mem, userns, forkerBase, childStack));
       forked.push(...inits.map((t) => t.tid));
     } else {
-      for (let i = 0; i < count; i++) forked.push(injectFork(forker, f, insn, forkerBase, childStack));
+      while (forked.length < count) forked.push(injectFork(forker, f, insn, forkerBase, childStack)); // made during the capture, normally
       // A fork leaves out MADV_DONTFORK ranges (V8 marks its whole heap so).
       // smaps, which lists the marks, is slow to read, so look only when the
       // copy lacks a mapping the original has; then fork again, marks cleared.
-      if (lacksMappings(maps, forked[0]!)) {
+      if (copyLacksMappings(status.get(forker.tid), maps, forked[0]!)) {
         for (const c of forked.splice(0)) reapKilled(c);
         dontFork = dontForkRanges(pid);
         forkMarksCleared = dontFork.length > 0;
@@ -375,7 +450,10 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
         const beforeThreads = fdPlan && ((task: TracedTask, base: Buffer, cmem: ProcessMemory) => {
           notCopied = installPrivateFds({ main: task, base, insn, mem: cmem, scratch: stackSlot(f.regs) }, fdPlan);
         });
-        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns, parasite: opts.parasite, layout: layout!, beforeThreads, restoreStacks: frames && ((m) => frames!.restoreInto(m)) }, built);
+        const c = buildClone(main, f, states.slice(1), { insn, maps, callStack, dontFork, exact: opts.exactTids, userns, parasite: opts.parasite, layout: layout!, beforeThreads, restoreStacks: (m) => {
+          frames?.restoreInto(m);
+          m.writeMany(slotBytes); // a copy forked during the capture has the slots as the calls left them
+        } }, built);
         if (opts.stopped) process.kill(main, 'SIGSTOP');
         releaseWhole(c.tasks, main);
         clones.push({ pid: cpid, threads: c.tasks.length, ownersFixed: c.ownersFixed, tids: Object.fromEntries(c.tids), ...(inits[i] ? { childPid: main } : {}), ...(fdPlan ? { privateFds: fdPlan.objects.length, notCopied: notCopied ?? [] } : {}) });

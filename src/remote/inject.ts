@@ -86,10 +86,10 @@ export function passEntryToSignalStop(c: Call): void {
   pt.cont(c.task.tid);
 }
 
-/** After passEntryToSignalStop: waits for the interrupt stop; the call's raw result. */
-export function collectAtSignalStop(c: Call): bigint {
+/** After passEntryToSignalStop: waits for the interrupt stop; the call's raw result (0 without `readResult`: the caller learns it from memory). */
+export function collectAtSignalStop(c: Call, readResult = true): bigint {
   c.task.waitEventStop();
-  return sreg(pt.getRegs(c.task.tid), 'rax');
+  return readResult ? sreg(pt.getRegs(c.task.tid), 'rax') : 0n;
 }
 
 /** After passEntry: waits for the call's exit stop; its raw result. */
@@ -137,6 +137,8 @@ export interface Step {
   done: (ret: bigint) => void;
   /** the thread's last call for now: run it on into a signal-path stop (passEntryToSignalStop) */
   toSignalStop?: boolean;
+  /** with toSignalStop: the call's answer is in memory, so its registers are not read (`done` gets 0) */
+  resultInMemory?: boolean;
 }
 
 /** A thread's calls one after another: `next` gives the next (chosen once the last one's result is in), undefined when done. */
@@ -164,7 +166,7 @@ export function runChains(chains: Chain[], insn: bigint): void {
   while (live.length) {
     for (const l of live) (l.step.toSignalStop ? passEntryToSignalStop : passEntry)(l.call);
     live = live.flatMap((l) => {
-      l.step.done((l.step.toSignalStop ? collectAtSignalStop : collectExit)(l.call));
+      l.step.done(l.step.toSignalStop ? collectAtSignalStop(l.call, !l.step.resultInMemory) : collectExit(l.call));
       return start(l.chain) ?? [];
     });
   }

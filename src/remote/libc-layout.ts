@@ -166,6 +166,13 @@ export function tidFieldAt(mem: ProcessMemory, t: ThreadFacts, offset: number): 
   return mem.tryRead(addr, 4)?.readInt32LE(0) === t.tid ? addr : 0n;
 }
 
+/** tidFieldAt of every thread, their ints read at once (the target is held: every call counts). */
+export function tidFieldsAt(mem: ProcessMemory, threads: ThreadFacts[], offset: number): bigint[] {
+  const addrs = threads.map((t) => (offset < 0 || !t.fsBase ? 0n : t.fsBase + BigInt(offset)));
+  const ints = mem.tryReadMany(addrs.map((addr) => ({ addr, len: addr ? 4 : 0 })));
+  return threads.map((t, i) => (addrs[i] && ints[i]?.length === 4 && ints[i]!.readInt32LE(0) === t.tid ? addrs[i]! : 0n));
+}
+
 /** Entries of the list at `head` (at most the rules' limit), following next pointers. */
 export function listEntries(mem: ProcessMemory, head: bigint): bigint[] {
   const r = layoutRules();
@@ -225,7 +232,8 @@ export function discoverLayout(pid: number, mem: ProcessMemory, maps: Mapping[],
   const libc = known ?? identifyLibc(pid, maps, withVersion); // `known`: identified by the caller already
   const warnings: string[] = [];
   const descTidOffset = findDescTidOffset(mem, libc.kind, threads);
-  const tidField = new Map(threads.map((t) => [t.tid, tidFieldAt(mem, t, descTidOffset)]));
+  const fields = tidFieldsAt(mem, threads, descTidOffset);
+  const tidField = new Map(threads.map((t, i) => [t.tid, fields[i]!]));
   const lost = threads.filter((t) => !tidField.get(t.tid)).map((t) => t.tid);
   if (lost.length)
     warnings.push(`PID ${pid}: the TID field of the libc thread descriptor was not found for thread(s) ${lost.join(', ')}: with new TIDs their descriptors keep the old TIDs`);

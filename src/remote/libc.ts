@@ -56,6 +56,16 @@ const sched_setaffinity = libc.func('int sched_setaffinity(int pid, size_t size,
   size: number,
   mask: Buffer,
 ) => number;
+/** process_vm_readv(2) / process_vm_writev(2): arrays of 16-byte struct iovec (base, length). */
+export const processVmReadv = libc.func('long process_vm_readv(int pid, void *local, unsigned long nlocal, void *remote, unsigned long nremote, unsigned long flags)') as (
+  pid: number,
+  local: Buffer,
+  nlocal: number,
+  remote: Buffer,
+  nremote: number,
+  flags: number,
+) => number;
+export const processVmWritev = libc.func('long process_vm_writev(int pid, void *local, unsigned long nlocal, void *remote, unsigned long nremote, unsigned long flags)') as typeof processVmReadv;
 export const getppid = libc.func('int getppid(void)') as () => number;
 export const schedYield = libc.func('int sched_yield(void)') as () => number;
 const nanosleepFn = libc.func('int nanosleep(void *req, void *rem)') as (req: Buffer, rem: null) => number;

@@ -47,11 +47,16 @@ const PR_SET_NAME = 15;
  * (return-frame.ts).
  */
 export function injectFork(forker: TracedTask, f: ThreadState, insn: bigint, base: Buffer, childStack: bigint): number {
+  return Number(injectChecked(forker, insn, base, 'clone', forkArgs(f, childStack)));
+}
+
+/** The injected fork's clone arguments (injectFork): only the forker's clear-TID address and TID field matter. */
+export function forkArgs(f: Pick<ThreadState, 'clearChildTid' | 'tidField'>, childStack: bigint): (bigint | number)[] {
   let flags = CLONE.PARENT | CLONE.PTRACE | SIGCHLD;
   if (f.clearChildTid) flags |= CLONE.CHILD_CLEARTID;
   if (f.tidField && f.tidField === f.clearChildTid) flags |= CLONE.CHILD_SETTID;
   // childStack: where an orphaned child returns to (return-frame.ts); 0 keeps the forker's
-  return Number(injectChecked(forker, insn, base, 'clone', [flags, childStack, 0, f.clearChildTid, 0]));
+  return [flags, childStack, 0, f.clearChildTid, 0];
 }
 
 export interface BuildContext {

@@ -149,20 +149,37 @@ const frameTop = (rsp: bigint) => rsp - 2048n;
  */
 export class ReturnFrames {
   private readonly saved: { at: bigint; bytes: Buffer }[] = [];
+  /** frames planned by protect and childStack, written by flush */
+  private pending: { at: bigint; data: Buffer }[] = [];
   private given = false;
+  /** `batched`: frames are written by flush, all at once; otherwise each as it is planned. */
   constructor(
     private readonly mem: ProcessMemory,
     readonly path: ReturnPath,
+    private readonly batched = false,
   ) {}
 
   private put(at: bigint, data: Buffer): void {
-    this.saved.push({ at, bytes: this.mem.read(at, data.length) });
-    this.mem.write(at, data);
+    this.pending.push({ at, data });
+    if (!this.batched) this.flush();
   }
 
   /**
-   * Writes the thread's frame; returns the registers to base its injected
-   * calls on (rsp at the frame). `regs`, `mask`, `xstate`: as seized.
+   * Writes every frame planned since the last flush, the bytes under them
+   * saved first: one read and one write for all of them (the target is held
+   * meanwhile). Call before the first injected call that relies on them.
+   */
+  flush(): void {
+    if (!this.pending.length) return;
+    const old = this.mem.readMany(this.pending.map((p) => ({ addr: p.at, len: p.data.length })));
+    this.pending.forEach((p, i) => this.saved.push({ at: p.at, bytes: old[i]! }));
+    this.mem.writeMany(this.pending.map((p) => ({ addr: p.at, data: p.data })));
+    this.pending = [];
+  }
+
+  /**
+   * Writes the thread's frame (batched: plans it for flush); returns the registers to
+   * base its injected calls on (rsp at the frame). `regs`, `mask`, `xstate`: as seized.
    */
   protect(regs: Buffer, mask: Buffer, xstate: Buffer): Buffer {
     const fp = fpstate(xstate);
@@ -196,7 +213,7 @@ export class ReturnFrames {
 
   /** Writes the bytes the frames covered into another copy of the memory (a clone's), newest first. */
   restoreInto(other: ProcessMemory): void {
-    for (const s of [...this.saved].reverse()) other.write(s.at, s.bytes);
+    other.writeMany([...this.saved].reverse().map((s) => ({ addr: s.at, data: s.bytes })));
   }
 
   /** Puts back every byte the frames covered (newest first), once: the original runs again after it. */

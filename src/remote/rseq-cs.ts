@@ -14,15 +14,19 @@ import { reg, setReg } from './regs.js';
 /** struct rseq: rseq_cs (u64) at +8. struct rseq_cs: version, flags (u32), start_ip, post_commit_offset, abort_ip (u64). */
 const RSEQ_CS_FIELD = 8n;
 
+/** Where each registration keeps its rseq_cs pointer, to read them all at once (ProcessMemory.tryReadMany); length 0 when none is registered. */
+export const rseqCsField = (rseq: RseqConfig) => ({ addr: rseq.area + RSEQ_CS_FIELD, len: rseq.area ? 8 : 0 });
+
 /**
  * When `regs` (a stopped thread's) are inside the active critical section of
  * its rseq registration: clears rseq_cs in the thread's memory and returns the
  * registers moved to abort_ip. Otherwise undefined. As the kernel, it only
- * aborts to an abort_ip preceded by the registered signature.
+ * aborts to an abort_ip preceded by the registered signature. `field`: the
+ * bytes at rseqCsField, when already read (almost always zero: no section).
  */
-export function abortRseqSection(mem: ProcessMemory, regs: Buffer, rseq: RseqConfig): Buffer | undefined {
+export function abortRseqSection(mem: ProcessMemory, regs: Buffer, rseq: RseqConfig, field?: Buffer): Buffer | undefined {
   if (!rseq.area) return undefined;
-  const ptr = mem.tryRead(rseq.area + RSEQ_CS_FIELD, 8)?.readBigUInt64LE(0);
+  const ptr = (field?.length === 8 ? field : mem.tryRead(rseq.area + RSEQ_CS_FIELD, 8))?.readBigUInt64LE(0);
   if (!ptr) return undefined;
   const cs = mem.tryRead(ptr, 32);
   if (!cs) return undefined;
