@@ -78,6 +78,7 @@ struct fa_thread {
 	int timed;		/* blocked in a timed wait: may end in a timeout (virtual time, sched.c) */
 	int timed_out;		/* a timed wait ended by the scheduler */
 	uint64_t prio;		/* PCT priority */
+	int wrote;		/* its last access before its next point was a write (tsan.c; the after-write walk) */
 };
 
 FA_HIDDEN extern struct fa_thread fa_threads[FA_MAX_THREADS];
