@@ -11,10 +11,14 @@
  *   - a random walk: at each point any runnable thread, uniformly.
  *   - a sticky walk: the running thread goes on with probability 1 - 1/k, else
  *     a uniform draw;
- *   - an after-write walk: a sticky walk that, at a point right after the
- *     running thread wrote shared memory, draws anew with probability 1 or
- *     1/2: another thread then sees a state in the middle of the writer's work
- *     (reorder_N: the checker between a setter's two writes);
+ *   - an after-write walk: a sticky walk (k 16..1024) that draws anew with
+ *     probability 1 or 1/2 at the running thread's first point that is not an
+ *     access (an unlock, a lock, a signal) after it wrote shared memory, and in
+ *     half of them also at an access right after a write: another thread then
+ *     sees a state in the middle of the writer's work (reorder_N: the checker
+ *     between a setter's two writes; twostage_100: the reader between a
+ *     writer's two critical sections; qsort_mt: a worker between the
+ *     allocator's write of its state and the lock that should have covered it);
  *     in half the walks of every kind creators keep the token at pthread_create.
  * Timed waits take no time (virtual time, see runnable()).
  * Threads the snapshot left inside a wrapped call come into the schedule on
@@ -49,6 +53,8 @@ static uint64_t seed, horizon, step, change_at[MAX_DEPTH];
 static int mode, depth;
 /* after-write walk: at a point after a write, a new draw with probability 1/after_write (0: not this walk) */
 static uint64_t after_write;
+/* 1: in the after-write walk, an access right after a write counts too (not only a later non-access point) */
+static int after_write_access;
 /* 1: a thread that creates another keeps the token (see fa_sched_holds_creator) */
 static int hold_creators;
 /* 1: a thread in a timed wait is a candidate at every point, and picked it times out (see runnable) */
@@ -150,8 +156,9 @@ static void exit_point(void)
 		fa_point(me, 1);
 }
 
-/* FORKALL_EXPLORE_SCHEDULE=pct|walk|write keeps PCT, the plain and sticky
- * walks (half each), or the after-write walks, to compare them; read in the template */
+/* FORKALL_EXPLORE_SCHEDULE=pct|walk|sticky|write keeps PCT, the plain and
+ * sticky walks (half each), the sticky walks, or the after-write walks, to
+ * compare them; read in the template */
 #define KIND_PCT 0
 #define KIND_WALK 1
 #define KIND_STICKY 2
@@ -167,15 +174,22 @@ __attribute__((constructor)) static void read_schedule_choice(void)
 		only_kind = KIND_WALK;
 	else if (e && !strcmp(e, "write"))
 		only_kind = KIND_AFTER_WRITE;
+	else if (e && !strcmp(e, "sticky"))
+		only_kind = KIND_STICKY;
 }
 
-/* h % 8: 0..2 PCT, 3 a plain walk, 4..5 a sticky walk, 6..7 an after-write walk */
+/* h % 16: 6 in 16 PCT, 1 a plain walk, 5 a sticky walk, 4 an after-write walk.
+ * Each kind finds bugs the others miss (docs/explore.md, SCTBench): PCT
+ * ferret's, sticky walks radbench.bug2's, after-write walks reorder_10/20's and
+ * twostage_100's; the plain walk finds little that the sticky one does not. */
 static int schedule_kind(uint64_t h)
 {
-	static const int kinds[8] = { KIND_PCT, KIND_PCT, KIND_PCT, KIND_WALK, KIND_STICKY, KIND_STICKY, KIND_AFTER_WRITE, KIND_AFTER_WRITE };
+	static const int kinds[16] = { KIND_PCT, KIND_PCT, KIND_PCT, KIND_PCT, KIND_PCT, KIND_PCT, KIND_WALK,
+				       KIND_STICKY, KIND_STICKY, KIND_STICKY, KIND_STICKY, KIND_STICKY,
+				       KIND_AFTER_WRITE, KIND_AFTER_WRITE, KIND_AFTER_WRITE, KIND_AFTER_WRITE };
 	if (only_kind == KIND_WALK)
 		return (h >> 28) % 2 ? KIND_STICKY : KIND_WALK;
-	return only_kind >= 0 ? only_kind : kinds[h % 8];
+	return only_kind >= 0 ? only_kind : kinds[h % 16];
 }
 
 static void choose_schedule(uint64_t s, uint64_t steps)
@@ -186,9 +200,10 @@ static void choose_schedule(uint64_t s, uint64_t steps)
 	mode = kind == KIND_PCT ? MODE_PCT : MODE_WALK;
 	depth = 1 + (int)((h >> 8) % MAX_DEPTH);
 	/* a sticky walk keeps the running thread with probability 1 - 1/stick, stick 4..256; an
-	 * after-write walk 16..128 except after a write (reorder_10 measured in docs/explore.md) */
-	stick = kind == KIND_STICKY ? 1u << (2 + (h >> 32) % 7) : kind == KIND_AFTER_WRITE ? 1u << (4 + (h >> 32) % 4) : 0;
+	 * after-write walk 16..1024 except after a write (reorder_10 measured in docs/explore.md) */
+	stick = kind == KIND_STICKY ? 1u << (2 + (h >> 32) % 7) : kind == KIND_AFTER_WRITE ? 1u << (4 + (h >> 32) % 7) : 0;
 	after_write = kind == KIND_AFTER_WRITE ? 1 + (h >> 36) % 2 : 0;
+	after_write_access = (h >> 40) % 2;
 	/* held creators only in walks: PCT found reorder_3..5 at creation points, sticky walks reorder_10/20 with them held */
 	hold_creators = mode == MODE_WALK && (h >> 20) % 2;
 	early_timeouts = (h >> 24) % 2;
@@ -217,7 +232,7 @@ static void activate(int pid, int my_rank)
 		t->timed_out = 0;
 		t->go = 0;
 		t->prio = initial_prio(i);
-		t->wrote = 0;
+		t->wrote = t->dirty = t->at_access = 0;
 		if (t->live && (int)i != my_rank)
 			expected++;
 	}
@@ -478,8 +493,12 @@ void fa_sched_progress(struct fa_thread *me)
 void fa_point(struct fa_thread *me, int yielding)
 {
 	int pid = fa_active;
-	int after_wrote = me->wrote;
-	me->wrote = 0; /* a write counts at the next point only; tsan.c sets it again after a write */
+	/* an access point right after a write, or another point (an unlock, a
+	 * signal, a create) after writes since the last one (tsan.c sets both) */
+	int after_wrote = me->at_access ? after_write_access && me->wrote : me->dirty;
+	me->wrote = 0;
+	if (!me->at_access)
+		me->dirty = 0;
 	count_step(me);
 	struct fa_thread *next = pick(me, yielding, after_wrote);
 	if (!next)
@@ -530,7 +549,7 @@ void fa_sched_new_thread(struct fa_thread *t)
 	t->timed = 0;
 	t->timed_out = 0;
 	t->prio = initial_prio((uint32_t)(t - fa_threads));
-	t->wrote = 0;
+	t->wrote = t->dirty = t->at_access = 0;
 	__atomic_store_n(&t->arrived, 1, __ATOMIC_SEQ_CST);
 }
 

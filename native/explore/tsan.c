@@ -39,9 +39,20 @@ static inline int recently_seen(const void *a)
 	return 0;
 }
 
-/* write: the access after the point stores; the thread's next point then
- * follows a write (fa_thread.wrote), where the after-write walk (sched.c)
- * switches more often: another thread may see what was just written. */
+/* The point before an access; write: the access stores. The thread's next
+ * point then follows a write (fa_thread.wrote), and its next point that is
+ * not an access (an unlock ending the critical section that wrote) follows
+ * writes (fa_thread.dirty): there the after-write walk (sched.c) switches
+ * more often, as another thread may see what was just written. */
+static inline void accessed(struct fa_thread *me, int write)
+{
+	me->at_access = 1;
+	fa_point(me, 0);
+	me->at_access = 0;
+	me->wrote = write;
+	me->dirty |= write;
+}
+
 static inline void access_point_at(const void *a, int write)
 {
 	if (__builtin_expect(fa_shared == 0, 1))
@@ -54,8 +65,7 @@ static inline void access_point_at(const void *a, int write)
 		return;
 	if (!recently_seen(a))
 		fa_sched_progress(me);
-	fa_point(me, 0);
-	me->wrote = write;
+	accessed(me, write);
 }
 
 static inline void access_point(int write)
@@ -63,10 +73,8 @@ static inline void access_point(int write)
 	if (__builtin_expect(fa_shared == 0, 1))
 		return;
 	struct fa_thread *me = fa_enter();
-	if (me) {
-		fa_point(me, 0);
-		me->wrote = write;
-	}
+	if (me)
+		accessed(me, write);
 }
 
 FA_EXPORT void __tsan_init(void) {}
