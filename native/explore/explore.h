@@ -78,6 +78,10 @@ struct fa_thread {
 	int timed;		/* blocked in a timed wait: may end in a timeout (virtual time, sched.c) */
 	int timed_out;		/* a timed wait ended by the scheduler */
 	uint64_t prio;		/* PCT priority */
+	/* for the after-write walk (sched.c), set by tsan.c: */
+	int wrote;		/* its last access before its next point was a write */
+	int dirty;		/* it wrote since its last point that was not an access (a lock, an unlock, ...) */
+	int at_access;		/* the point it is at is a memory access's */
 };
 
 FA_HIDDEN extern struct fa_thread fa_threads[FA_MAX_THREADS];

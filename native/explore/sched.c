@@ -10,8 +10,16 @@
  *     below all others. d is 1, 2 or 3.
  *   - a random walk: at each point any runnable thread, uniformly.
  *   - a sticky walk: the running thread goes on with probability 1 - 1/k, else
- *     a uniform draw; in half the walks of either kind creators keep the token
- *     at pthread_create.
+ *     a uniform draw;
+ *   - an after-write walk: a sticky walk (k 16..1024) that draws anew with
+ *     probability 1 or 1/2 at the running thread's first point that is not an
+ *     access (an unlock, a lock, a signal) after it wrote shared memory, and in
+ *     half of them also at an access right after a write: another thread then
+ *     sees a state in the middle of the writer's work (reorder_N: the checker
+ *     between a setter's two writes; twostage_100: the reader between a
+ *     writer's two critical sections; qsort_mt: a worker between the
+ *     allocator's write of its state and the lock that should have covered it);
+ *     in half the walks of every kind creators keep the token at pthread_create.
  * Timed waits take no time (virtual time, see runnable()).
  * Threads the snapshot left inside a wrapped call come into the schedule on
  * their way out ("arrival"): the thread that activates the clone wakes the
@@ -43,6 +51,10 @@ uint64_t fa_wait_seq;
 static int activating;
 static uint64_t seed, horizon, step, change_at[MAX_DEPTH];
 static int mode, depth;
+/* after-write walk: at a point after a write, a new draw with probability 1/after_write (0: not this walk) */
+static uint64_t after_write;
+/* 1: in the after-write walk, an access right after a write counts too (not only a later non-access point) */
+static int after_write_access;
 /* 1: a thread that creates another keeps the token (see fa_sched_holds_creator) */
 static int hold_creators;
 /* 1: a thread in a timed wait is a candidate at every point, and picked it times out (see runnable) */
@@ -144,29 +156,54 @@ static void exit_point(void)
 		fa_point(me, 1);
 }
 
-/* FORKALL_EXPLORE_SCHEDULE=pct|walk keeps PCT, or the walks (plain and sticky, half each), to compare them; read in the template */
-static int only_mode = -1;
+/* FORKALL_EXPLORE_SCHEDULE=pct|walk|sticky|write keeps PCT, the plain and
+ * sticky walks (half each), the sticky walks, or the after-write walks, to
+ * compare them; read in the template */
+#define KIND_PCT 0
+#define KIND_WALK 1
+#define KIND_STICKY 2
+#define KIND_AFTER_WRITE 3
+static int only_kind = -1;
 
 __attribute__((constructor)) static void read_schedule_choice(void)
 {
 	const char *e = getenv("FORKALL_EXPLORE_SCHEDULE");
 	if (e && !strcmp(e, "pct"))
-		only_mode = MODE_PCT;
+		only_kind = KIND_PCT;
 	else if (e && !strcmp(e, "walk"))
-		only_mode = MODE_WALK;
+		only_kind = KIND_WALK;
+	else if (e && !strcmp(e, "write"))
+		only_kind = KIND_AFTER_WRITE;
+	else if (e && !strcmp(e, "sticky"))
+		only_kind = KIND_STICKY;
+}
+
+/* h % 16: 6 in 16 PCT, 1 a plain walk, 5 a sticky walk, 4 an after-write walk.
+ * Each kind finds bugs the others miss (docs/explore.md, SCTBench): PCT
+ * ferret's, sticky walks radbench.bug2's, after-write walks reorder_10/20's and
+ * twostage_100's; the plain walk finds little that the sticky one does not. */
+static int schedule_kind(uint64_t h)
+{
+	static const int kinds[16] = { KIND_PCT, KIND_PCT, KIND_PCT, KIND_PCT, KIND_PCT, KIND_PCT, KIND_WALK,
+				       KIND_STICKY, KIND_STICKY, KIND_STICKY, KIND_STICKY, KIND_STICKY,
+				       KIND_AFTER_WRITE, KIND_AFTER_WRITE, KIND_AFTER_WRITE, KIND_AFTER_WRITE };
+	if (only_kind == KIND_WALK)
+		return (h >> 28) % 2 ? KIND_STICKY : KIND_WALK;
+	return only_kind >= 0 ? only_kind : kinds[h % 16];
 }
 
 static void choose_schedule(uint64_t s, uint64_t steps)
 {
 	uint64_t h = mix(s & FA_SEED_MASK);
 	seed = h;
-	/* h % 4: 0 a random walk, 1 a sticky walk, 2 and 3 PCT */
-	mode = h % 4 < 2 ? MODE_WALK : MODE_PCT;
-	if (only_mode >= 0)
-		mode = only_mode;
+	int kind = schedule_kind(h);
+	mode = kind == KIND_PCT ? MODE_PCT : MODE_WALK;
 	depth = 1 + (int)((h >> 8) % MAX_DEPTH);
-	/* a sticky walk keeps the running thread with probability 1 - 1/stick, stick 4..256 */
-	stick = mode == MODE_WALK && (only_mode >= 0 ? (h >> 28) % 2 : h % 4 == 1) ? 1u << (2 + (h >> 32) % 7) : 0;
+	/* a sticky walk keeps the running thread with probability 1 - 1/stick, stick 4..256; an
+	 * after-write walk 16..1024 except after a write (reorder_10 measured in docs/explore.md) */
+	stick = kind == KIND_STICKY ? 1u << (2 + (h >> 32) % 7) : kind == KIND_AFTER_WRITE ? 1u << (4 + (h >> 32) % 7) : 0;
+	after_write = kind == KIND_AFTER_WRITE ? 1 + (h >> 36) % 2 : 0;
+	after_write_access = (h >> 40) % 2;
 	/* held creators only in walks: PCT found reorder_3..5 at creation points, sticky walks reorder_10/20 with them held */
 	hold_creators = mode == MODE_WALK && (h >> 20) % 2;
 	early_timeouts = (h >> 24) % 2;
@@ -195,6 +232,7 @@ static void activate(int pid, int my_rank)
 		t->timed_out = 0;
 		t->go = 0;
 		t->prio = initial_prio(i);
+		t->wrote = t->dirty = t->at_access = 0;
 		if (t->live && (int)i != my_rank)
 			expected++;
 	}
@@ -292,12 +330,21 @@ static void time_out_if_waiting(struct fa_thread *t)
 	}
 }
 
+/* does a sticky walk keep the running thread at this point? (after_write: the point follows its write) */
+static int sticks(struct fa_thread *me, int yielding, int after_wrote)
+{
+	if (!stick || yielding || !me->live || me->block != FA_RUNNABLE)
+		return 0;
+	uint64_t r = mix(seed ^ (step * 0x9e3779b97f4a7c15ull));
+	return after_wrote && after_write ? r % after_write != 0 : r % stick != 0;
+}
+
 /* the seed's choice among the runnable threads; a yielding thread is chosen only when it is the only one */
-static struct fa_thread *pick(struct fa_thread *me, int yielding)
+static struct fa_thread *pick(struct fa_thread *me, int yielding, int after_wrote)
 {
 	int pid = fa_active;
 	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
-	if (stick && !yielding && me->live && me->block == FA_RUNNABLE && mix(seed ^ (step * 0x9e3779b97f4a7c15ull)) % stick)
+	if (sticks(me, yielding, after_wrote))
 		return me;
 	for (int pass = yielding ? 0 : 1; pass < 2; pass++) {
 		struct fa_thread *best = 0;
@@ -404,10 +451,10 @@ static struct fa_thread *nobody_runnable(struct fa_thread *me, int pid)
 			deadlock(pid);
 		uint32_t a = __atomic_load_n(&arrived_count, __ATOMIC_ACQUIRE);
 		struct timespec ts = { 0, 100000000 };
-		if ((t = pick(me, 0)))
+		if ((t = pick(me, 0, 0)))
 			return t;
 		futex(&arrived_count, FUTEX_WAIT, a, &ts);
-		if ((t = pick(me, 0)))
+		if ((t = pick(me, 0, 0)))
 			return t;
 	}
 }
@@ -446,8 +493,14 @@ void fa_sched_progress(struct fa_thread *me)
 void fa_point(struct fa_thread *me, int yielding)
 {
 	int pid = fa_active;
+	/* an access point right after a write, or another point (an unlock, a
+	 * signal, a create) after writes since the last one (tsan.c sets both) */
+	int after_wrote = me->at_access ? after_write_access && me->wrote : me->dirty;
+	me->wrote = 0;
+	if (!me->at_access)
+		me->dirty = 0;
 	count_step(me);
-	struct fa_thread *next = pick(me, yielding);
+	struct fa_thread *next = pick(me, yielding, after_wrote);
 	if (!next)
 		next = nobody_runnable(me, pid);
 	time_out_if_waiting(next);
@@ -496,6 +549,7 @@ void fa_sched_new_thread(struct fa_thread *t)
 	t->timed = 0;
 	t->timed_out = 0;
 	t->prio = initial_prio((uint32_t)(t - fa_threads));
+	t->wrote = t->dirty = t->at_access = 0;
 	__atomic_store_n(&t->arrived, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -512,7 +566,7 @@ void fa_sched_exit(struct fa_thread *me)
 	me->finished = 1;
 	me->live = 0;
 	fa_wake(me, FA_ON_JOIN, 1);
-	struct fa_thread *next = pick(me, 0);
+	struct fa_thread *next = pick(me, 0, 0);
 	if (!next)
 		next = earliest_timed_waiter(pid);
 	if (next) {
@@ -529,7 +583,7 @@ void fa_sched_exit(struct fa_thread *me)
 	}
 	/* only late threads remain: the first to arrive takes the token */
 	__atomic_store_n(&token_free, 1, __ATOMIC_SEQ_CST);
-	if ((next = pick(me, 0))) {
+	if ((next = pick(me, 0, 0))) {
 		uint32_t one = 1;
 		if (__atomic_compare_exchange_n(&token_free, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 			time_out_if_waiting(next);

@@ -39,7 +39,21 @@ static inline int recently_seen(const void *a)
 	return 0;
 }
 
-static inline void access_point_at(const void *a)
+/* The point before an access; write: the access stores. The thread's next
+ * point then follows a write (fa_thread.wrote), and its next point that is
+ * not an access (an unlock ending the critical section that wrote) follows
+ * writes (fa_thread.dirty): there the after-write walk (sched.c) switches
+ * more often, as another thread may see what was just written. */
+static inline void accessed(struct fa_thread *me, int write)
+{
+	me->at_access = 1;
+	fa_point(me, 0);
+	me->at_access = 0;
+	me->wrote = write;
+	me->dirty |= write;
+}
+
+static inline void access_point_at(const void *a, int write)
 {
 	if (__builtin_expect(fa_shared == 0, 1))
 		return;
@@ -51,33 +65,33 @@ static inline void access_point_at(const void *a)
 		return;
 	if (!recently_seen(a))
 		fa_sched_progress(me);
-	fa_point(me, 0);
+	accessed(me, write);
 }
 
-static inline void access_point(void)
+static inline void access_point(int write)
 {
 	if (__builtin_expect(fa_shared == 0, 1))
 		return;
 	struct fa_thread *me = fa_enter();
 	if (me)
-		fa_point(me, 0);
+		accessed(me, write);
 }
 
 FA_EXPORT void __tsan_init(void) {}
 FA_EXPORT void __tsan_func_entry(void *pc) { (void)pc; }
 FA_EXPORT void __tsan_func_exit(void) {}
-FA_EXPORT void __tsan_vptr_update(void **p, void *v) { (void)p; (void)v; access_point(); }
-FA_EXPORT void __tsan_vptr_read(void **p) { (void)p; access_point(); }
-FA_EXPORT void __tsan_read_range(void *a, size_t n) { (void)a; (void)n; access_point(); }
-FA_EXPORT void __tsan_write_range(void *a, size_t n) { (void)a; (void)n; access_point(); }
+FA_EXPORT void __tsan_vptr_update(void **p, void *v) { (void)p; (void)v; access_point(1); }
+FA_EXPORT void __tsan_vptr_read(void **p) { (void)p; access_point(0); }
+FA_EXPORT void __tsan_read_range(void *a, size_t n) { (void)a; (void)n; access_point(0); }
+FA_EXPORT void __tsan_write_range(void *a, size_t n) { (void)a; (void)n; access_point(1); }
 
 #define ACCESS(n)                                                                   \
-	FA_EXPORT void __tsan_read##n(void *a) { access_point_at(a); }               \
-	FA_EXPORT void __tsan_write##n(void *a) { access_point_at(a); }              \
-	FA_EXPORT void __tsan_unaligned_read##n(void *a) { access_point_at(a); }     \
-	FA_EXPORT void __tsan_unaligned_write##n(void *a) { access_point_at(a); }    \
-	FA_EXPORT void __tsan_read##n##_pc(void *a, void *pc) { (void)pc; access_point_at(a); } \
-	FA_EXPORT void __tsan_write##n##_pc(void *a, void *pc) { (void)pc; access_point_at(a); }
+	FA_EXPORT void __tsan_read##n(void *a) { access_point_at(a, 0); }               \
+	FA_EXPORT void __tsan_write##n(void *a) { access_point_at(a, 1); }              \
+	FA_EXPORT void __tsan_unaligned_read##n(void *a) { access_point_at(a, 0); }     \
+	FA_EXPORT void __tsan_unaligned_write##n(void *a) { access_point_at(a, 1); }    \
+	FA_EXPORT void __tsan_read##n##_pc(void *a, void *pc) { (void)pc; access_point_at(a, 0); } \
+	FA_EXPORT void __tsan_write##n##_pc(void *a, void *pc) { (void)pc; access_point_at(a, 1); }
 ACCESS(1)
 ACCESS(2)
 ACCESS(4)
@@ -87,29 +101,29 @@ ACCESS(16)
 #define SC __ATOMIC_SEQ_CST
 #define ATOMICS(n, T)                                                                                        \
 	FA_EXPORT T __tsan_atomic##n##_load(const volatile T *a, int mo)                                     \
-	{ (void)mo; access_point(); return __atomic_load_n(a, SC); }                                         \
+	{ (void)mo; access_point(0); return __atomic_load_n(a, SC); }                                         \
 	FA_EXPORT void __tsan_atomic##n##_store(volatile T *a, T v, int mo)                                  \
-	{ (void)mo; access_point(); __atomic_store_n(a, v, SC); }                                            \
+	{ (void)mo; access_point(1); __atomic_store_n(a, v, SC); }                                            \
 	FA_EXPORT T __tsan_atomic##n##_exchange(volatile T *a, T v, int mo)                                  \
-	{ (void)mo; access_point(); return __atomic_exchange_n(a, v, SC); }                                  \
+	{ (void)mo; access_point(1); return __atomic_exchange_n(a, v, SC); }                                  \
 	FA_EXPORT T __tsan_atomic##n##_fetch_add(volatile T *a, T v, int mo)                                 \
-	{ (void)mo; access_point(); return __atomic_fetch_add(a, v, SC); }                                   \
+	{ (void)mo; access_point(1); return __atomic_fetch_add(a, v, SC); }                                   \
 	FA_EXPORT T __tsan_atomic##n##_fetch_sub(volatile T *a, T v, int mo)                                 \
-	{ (void)mo; access_point(); return __atomic_fetch_sub(a, v, SC); }                                   \
+	{ (void)mo; access_point(1); return __atomic_fetch_sub(a, v, SC); }                                   \
 	FA_EXPORT T __tsan_atomic##n##_fetch_and(volatile T *a, T v, int mo)                                 \
-	{ (void)mo; access_point(); return __atomic_fetch_and(a, v, SC); }                                   \
+	{ (void)mo; access_point(1); return __atomic_fetch_and(a, v, SC); }                                   \
 	FA_EXPORT T __tsan_atomic##n##_fetch_or(volatile T *a, T v, int mo)                                  \
-	{ (void)mo; access_point(); return __atomic_fetch_or(a, v, SC); }                                    \
+	{ (void)mo; access_point(1); return __atomic_fetch_or(a, v, SC); }                                    \
 	FA_EXPORT T __tsan_atomic##n##_fetch_xor(volatile T *a, T v, int mo)                                 \
-	{ (void)mo; access_point(); return __atomic_fetch_xor(a, v, SC); }                                   \
+	{ (void)mo; access_point(1); return __atomic_fetch_xor(a, v, SC); }                                   \
 	FA_EXPORT T __tsan_atomic##n##_fetch_nand(volatile T *a, T v, int mo)                                \
-	{ (void)mo; access_point(); return __atomic_fetch_nand(a, v, SC); }                                  \
+	{ (void)mo; access_point(1); return __atomic_fetch_nand(a, v, SC); }                                  \
 	FA_EXPORT int __tsan_atomic##n##_compare_exchange_strong(volatile T *a, T *c, T v, int mo, int fmo)  \
-	{ (void)mo; (void)fmo; access_point(); return __atomic_compare_exchange_n(a, c, v, 0, SC, SC); }     \
+	{ (void)mo; (void)fmo; access_point(1); return __atomic_compare_exchange_n(a, c, v, 0, SC, SC); }     \
 	FA_EXPORT int __tsan_atomic##n##_compare_exchange_weak(volatile T *a, T *c, T v, int mo, int fmo)    \
-	{ (void)mo; (void)fmo; access_point(); return __atomic_compare_exchange_n(a, c, v, 0, SC, SC); }     \
+	{ (void)mo; (void)fmo; access_point(1); return __atomic_compare_exchange_n(a, c, v, 0, SC, SC); }     \
 	FA_EXPORT T __tsan_atomic##n##_compare_exchange_val(volatile T *a, T c, T v, int mo, int fmo)        \
-	{ (void)mo; (void)fmo; access_point(); __atomic_compare_exchange_n(a, &c, v, 0, SC, SC); return c; }
+	{ (void)mo; (void)fmo; access_point(1); __atomic_compare_exchange_n(a, &c, v, 0, SC, SC); return c; }
 ATOMICS(8, uint8_t)
 ATOMICS(16, uint16_t)
 ATOMICS(32, uint32_t)

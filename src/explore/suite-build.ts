@@ -35,9 +35,13 @@ export function readBuggyList(suiteDir: string): SuiteProgram[] {
     });
 }
 
-/** SCTBench's "args:" first-line convention, with its two threads. */
-function firstLineArgs(source: string): string[] {
-  const first = readFileSync(source, 'utf8').split('\n', 1)[0] ?? '';
+/**
+ * SCTBench's "args:" first-line convention, with its two threads. The CHESS
+ * sources have CRLF line ends: without the \r taken off, the pattern missed
+ * and the work-stealing queues ran with one stealer instead of SCTBench's two.
+ */
+export function firstLineArgs(source: string): string[] {
+  const first = (readFileSync(source, 'utf8').split('\n', 1)[0] ?? '').replace(/\r$/, '');
   const m = /args:(.*)$/.exec(first);
   if (!m) return [];
   return m[1]!.replaceAll('{NUMTHREADS}', '2').replaceAll('{OUTFILE}', 'output.txt').trim().split(/\s+/).filter(Boolean);
