@@ -5,6 +5,7 @@
  *   area.c       the memory the engine uses (slots, TID table, stacks)
  *   tasks.c      /proc/self/task reading without libc
  *   thread_tls.c whether a thread's FS base is its own libc descriptor
+ *   readable.c   whether memory can be read, without a fault
  *   child_report.c the child telling the caller it is whole (or what failed)
  *   layout.c     what we learn about the libc at load time
  *   error.c      forkall_strerror()
@@ -182,6 +183,10 @@ FA_HIDDEN void fa_report_stamp(struct fa_op *op, int phase); /* child: a phase e
 /* owners.c */
 FA_HIDDEN void fa_fix_owners(struct fa_op *op, int self_new_tid);
 FA_HIDDEN int fa_owners_need_gate(struct fa_op *op);
+
+/* readable.c: 1 when [addr, addr+len) (at most two pages) can be read, 0 when
+ * it cannot, -1 when the kernel does not say (the caller then decides) */
+FA_HIDDEN int fa_readable(const void *addr, size_t len);
 
 /* read_file.c */
 FA_HIDDEN long fa_read_file(const char *path, char *buf, size_t cap);

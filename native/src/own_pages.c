@@ -43,7 +43,7 @@
 #define FA_MADV_POPULATE_WRITE 23
 #define PAGE 4096ul
 /* How far below the handler's stack pointer at entry its calls reach
- * (record_thread and fa_thread_tls, with the iovecs of process_vm_readv). */
+ * (record_thread and fa_thread_tls). */
 #define HANDLER_DEPTH 640
 #define FA_XSTATE_MAGIC1 0x46505853u
 

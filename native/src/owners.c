@@ -45,9 +45,18 @@ struct robust_head {
 };
 
 /* Copies len bytes from possibly bad memory without faulting (a corrupt
- * robust list must not crash the child). */
+ * robust list must not crash the child): asked first (readable.c), then read;
+ * process_vm_readv only when the kernel would not say. */
 static int safe_read(const void *addr, void *out, size_t len)
 {
+	int ok = fa_readable(addr, len);
+	if (ok > 0) {
+		for (size_t i = 0; i < len; i++)
+			((char *)out)[i] = ((const volatile char *)addr)[i];
+		return 1;
+	}
+	if (ok == 0)
+		return 0;
 	struct iovec local = { out, len }, remote = { (void *)addr, len };
 	return fa_sys6(SYS_process_vm_readv, fa_getpid(), (long)&local, 1, (long)&remote, 1, 0) == (long)len;
 }
