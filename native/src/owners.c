@@ -21,21 +21,43 @@
 #define GLIBC_OWNER_WORD (FA_RULE_GLIBC_MUTEX_OWNER / (int)sizeof(int))
 
 #ifdef __GLIBC__
-/* m points at a candidate ld.so lock: is it a held recursive mutex? */
+/* A lock found by shape in a region of libc's or ld.so's data. */
+struct lock_shape {
+	size_t step, bytes;
+	int (*held)(const int *m);
+	int owner_word;		/* index of the owner TID in the candidate */
+};
+
+/* ld.so's locks: held recursive mutexes. */
 static int ldso_lock_held(const int *m)
 {
 	return m[0] != 0 && m[FA_RULE_LDSO_LOCK_COUNT / 4] >= 1 && m[FA_RULE_LDSO_LOCK_OWNER / 4] > 0 &&
 	       (m[FA_RULE_LDSO_LOCK_KIND / 4] & FA_RULE_LDSO_LOCK_KIND_MASK) == FA_RULE_LDSO_LOCK_KIND_RECURSIVE;
 }
-#define LDSO_OWNER_WORD (FA_RULE_LDSO_LOCK_OWNER / 4)
+static const struct lock_shape ldso_locks = { FA_RULE_LDSO_LOCK_STEP, FA_RULE_LDSO_LOCK_BYTES, ldso_lock_held,
+					      FA_RULE_LDSO_LOCK_OWNER / 4 };
 
-/* m points at a candidate rwlock in libc's data: is it write-locked? */
+/* libc's own rwlocks: write-locked, with a writer TID. */
 static int rwlock_write_held(const int *m)
 {
 	return (m[FA_RULE_RWLOCK_READERS / 4] & FA_RULE_RWLOCK_WRLOCKED) && (m[FA_RULE_RWLOCK_WRITERS_FUTEX / 4] & 1) &&
 	       m[FA_RULE_RWLOCK_CUR_WRITER / 4] > 0;
 }
-#define RWLOCK_WRITER_WORD (FA_RULE_RWLOCK_CUR_WRITER / 4)
+static const struct lock_shape libc_rwlocks = { FA_RULE_RWLOCK_STEP, FA_RULE_RWLOCK_BYTES, rwlock_write_held,
+						FA_RULE_RWLOCK_CUR_WRITER / 4 };
+
+/* The next held lock of that shape at or after *off in [p, p + size), or NULL. */
+static int *next_held(char *p, size_t size, const struct lock_shape *sh, size_t *off)
+{
+	for (; p && *off + sh->bytes <= size; *off += sh->step) {
+		int *m = (int *)(p + *off);
+		if (sh->held(m)) {
+			*off += sh->step;
+			return m;
+		}
+	}
+	return 0;
+}
 #endif
 
 struct robust_head {
@@ -105,35 +127,25 @@ static int new_tid_for(int old, int self_old, int self_new)
 	return s && s->state == FA_PARKED ? s->new_tid : 0;
 }
 
-/* ld.so's locks are recursive pthread mutexes inside _rtld_global: __lock != 0,
- * __count >= 1, __owner = a TID of ours, __kind = PTHREAD_MUTEX_RECURSIVE_NP. */
-static void fix_ldso_locks(int self_old, int self_new)
+/* Held locks of that shape owned by one of ours get the owner's new TID. */
+static void fix_by_shape(char *p, size_t size, const struct lock_shape *sh, int self_old, int self_new)
 {
-	char *p = fa_layout.ldso_base;
-	if (!p)
-		return;
-	for (size_t off = 0; off + FA_RULE_LDSO_LOCK_BYTES <= fa_layout.ldso_size; off += FA_RULE_LDSO_LOCK_STEP) {
-		int *m = (int *)(p + off);
-		if (!ldso_lock_held(m))
-			continue;
-		int n = new_tid_for(m[LDSO_OWNER_WORD], self_old, self_new);
+	size_t off = 0;
+	for (int *m; (m = next_held(p, size, sh, &off));) {
+		int n = new_tid_for(m[sh->owner_word], self_old, self_new);
 		if (n)
-			m[LDSO_OWNER_WORD] = n;
+			m[sh->owner_word] = n;
 	}
 }
 
-/* libc's own rwlocks (the locale lock) held for writing by one of ours. */
-static void fix_libc_rwlocks(int self_old, int self_new)
+/* In the parent: is a lock of that shape held by a parked thread (not the caller)? */
+static int owned_by_parked(char *p, size_t size, const struct lock_shape *sh, int self_tid)
 {
-	char *p = fa_layout.libc_rw_base;
-	for (size_t off = 0; p && off + FA_RULE_RWLOCK_BYTES <= fa_layout.libc_rw_size; off += FA_RULE_RWLOCK_STEP) {
-		int *m = (int *)(p + off);
-		if (!rwlock_write_held(m))
-			continue;
-		int n = new_tid_for(m[RWLOCK_WRITER_WORD], self_old, self_new);
-		if (n)
-			m[RWLOCK_WRITER_WORD] = n;
-	}
+	size_t off = 0;
+	for (int *m; (m = next_held(p, size, sh, &off));)
+		if (m[sh->owner_word] != self_tid && fa_slot_of(m[sh->owner_word]))
+			return 1;
+	return 0;
 }
 #endif
 
@@ -153,18 +165,9 @@ int fa_owners_need_gate(struct fa_op *op)
 			return 1;
 	}
 #ifdef __GLIBC__
-	char *p = fa_layout.ldso_base;
-	for (size_t off = 0; p && off + FA_RULE_LDSO_LOCK_BYTES <= fa_layout.ldso_size; off += FA_RULE_LDSO_LOCK_STEP) {
-		int *m = (int *)(p + off);
-		if (ldso_lock_held(m) && m[LDSO_OWNER_WORD] != op->self_tid && fa_slot_of(m[LDSO_OWNER_WORD]))
-			return 1;
-	}
-	p = fa_layout.libc_rw_base;
-	for (size_t off = 0; p && off + FA_RULE_RWLOCK_BYTES <= fa_layout.libc_rw_size; off += FA_RULE_RWLOCK_STEP) {
-		int *m = (int *)(p + off);
-		if (rwlock_write_held(m) && m[RWLOCK_WRITER_WORD] != op->self_tid && fa_slot_of(m[RWLOCK_WRITER_WORD]))
-			return 1;
-	}
+	if (owned_by_parked(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid) ||
+	    owned_by_parked(fa_layout.libc_rw_base, fa_layout.libc_rw_size, &libc_rwlocks, op->self_tid))
+		return 1;
 #endif
 	return 0;
 }
@@ -178,7 +181,7 @@ void fa_fix_owners(struct fa_op *op, int self_new)
 			fix_robust_list(s->owner_list, s->tid, s->new_tid);
 	}
 #ifdef __GLIBC__
-	fix_ldso_locks(op->self_tid, self_new);
-	fix_libc_rwlocks(op->self_tid, self_new);
+	fix_by_shape(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid, self_new);
+	fix_by_shape(fa_layout.libc_rw_base, fa_layout.libc_rw_size, &libc_rwlocks, op->self_tid, self_new);
 #endif
 }

@@ -58,47 +58,48 @@ function fixRobustList(mem: ProcessMemory, m: OwnerMove, layout: LibcLayout): nu
   return fixed;
 }
 
-/** ld.so's recursive pthread mutexes: __lock != 0, __count >= 1, __owner one of ours, kind recursive. */
-function fixLdsoLocks(mem: ProcessMemory, regions: Mapping[], newOf: Map<number, number>): number {
-  const l = layoutRules().ldsoLock;
+/** A lock found by shape in a region: is the candidate at `off` held, and where is its owner TID. */
+interface LockShape {
+  step: number;
+  bytes: number;
+  held: (data: Buffer, off: number) => boolean;
+  owner: number;
+}
+
+/** Rewrites the owner TID of every held lock of that shape whose owner is one of ours. */
+function fixLocksByShape(mem: ProcessMemory, regions: Mapping[], shape: LockShape, newOf: Map<number, number>): number {
   let fixed = 0;
   for (const m of regions) {
     const data = mem.tryRead(m.start, Number(m.end - m.start));
     if (!data) continue;
-    for (let off = 0; off + l.bytes <= data.length; off += l.step) {
-      if (data.readInt32LE(off) === 0 || data.readInt32LE(off + l.count) < 1 || (data.readInt32LE(off + l.kind) & l.kindMask) !== l.kindRecursive) continue;
-      const n = newOf.get(data.readInt32LE(off + l.owner));
+    for (let off = 0; off + shape.bytes <= data.length; off += shape.step) {
+      if (!shape.held(data, off)) continue;
+      const n = newOf.get(data.readInt32LE(off + shape.owner));
       if (n === undefined) continue;
       const b = Buffer.alloc(4);
       b.writeInt32LE(n, 0);
-      mem.write(m.start + BigInt(off + l.owner), b);
+      mem.write(m.start + BigInt(off + shape.owner), b);
       fixed++;
     }
   }
   return fixed;
 }
 
+/** ld.so's recursive pthread mutexes: __lock != 0, __count >= 1, __owner one of ours, kind recursive. */
+function ldsoLockShape(): LockShape {
+  const l = layoutRules().ldsoLock;
+  const held = (d: Buffer, off: number) => d.readInt32LE(off) !== 0 && d.readInt32LE(off + l.count) >= 1 && (d.readInt32LE(off + l.kind) & l.kindMask) === l.kindRecursive;
+  return { step: l.step, bytes: l.bytes, held, owner: l.owner };
+}
+
 /**
  * glibc's own rwlocks in libc's data (the locale lock) held for writing by one of ours: their
  * writer TID decides whether pthread_rwlock_unlock is a writer's (layout_rules.h, FA_RULE_RWLOCK_*).
  */
-function fixLibcRwlocks(mem: ProcessMemory, regions: Mapping[], newOf: Map<number, number>): number {
+function libcRwlockShape(): LockShape {
   const l = layoutRules().rwlock;
-  let fixed = 0;
-  for (const m of regions) {
-    const data = mem.tryRead(m.start, Number(m.end - m.start));
-    if (!data) continue;
-    for (let off = 0; off + l.bytes <= data.length; off += l.step) {
-      if (!(data.readInt32LE(off + l.readers) & l.wrlocked) || !(data.readInt32LE(off + l.writersFutex) & 1)) continue;
-      const n = newOf.get(data.readInt32LE(off + l.curWriter));
-      if (n === undefined) continue;
-      const b = Buffer.alloc(4);
-      b.writeInt32LE(n, 0);
-      mem.write(m.start + BigInt(off + l.curWriter), b);
-      fixed++;
-    }
-  }
-  return fixed;
+  const held = (d: Buffer, off: number) => (d.readInt32LE(off + l.readers) & l.wrlocked) !== 0 && (d.readInt32LE(off + l.writersFutex) & 1) !== 0;
+  return { step: l.step, bytes: l.bytes, held, owner: l.curWriter };
 }
 
 /** Rewrites every owner it can find; returns how many lock words changed. */
@@ -106,7 +107,7 @@ export function fixOwners(mem: ProcessMemory, layout: LibcLayout, moves: OwnerMo
   let fixed = 0;
   for (const m of moves) fixed += fixRobustList(mem, m, layout);
   const newOf = new Map(moves.map((m) => [m.oldTid, m.newTid]));
-  if (layout.ldsoRegions.length) fixed += fixLdsoLocks(mem, layout.ldsoRegions, newOf);
-  if (layout.libcRwRegions.length) fixed += fixLibcRwlocks(mem, layout.libcRwRegions, newOf);
+  if (layout.ldsoRegions.length) fixed += fixLocksByShape(mem, layout.ldsoRegions, ldsoLockShape(), newOf);
+  if (layout.libcRwRegions.length) fixed += fixLocksByShape(mem, layout.libcRwRegions, libcRwlockShape(), newOf);
   return fixed;
 }
