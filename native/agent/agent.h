@@ -58,8 +58,9 @@ FA_HIDDEN long fa_compact_anonymous(void);
 /* prefault.c: clones inherit the page-table entries of read-only file mappings */
 FA_HIDDEN long fa_prefault_readonly_files(void);
 
-/* private_fds_report.c: in a clone, before the control fd is closed */
-FA_HIDDEN void fa_agent_private_fds(int control_fd);
+/* private_fds_report.c: in a clone, before the control fd is closed; wake_fd
+ * (server.c's eventfd, or -1) is kept shared too */
+FA_HIDDEN void fa_agent_private_fds(int control_fd, int wake_fd);
 
 /* server.c */
 FA_HIDDEN extern volatile int fa_agent_active;

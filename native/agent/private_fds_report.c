@@ -6,11 +6,11 @@
 #include "agent.h"
 #include "private_fds.h"
 
-void fa_agent_private_fds(int control_fd)
+void fa_agent_private_fds(int control_fd, int wake_fd)
 {
 	static struct fa_pfd_report r; /* the clone's own copy of the memory */
-	int keep[1] = { control_fd };
-	int err = fa_private_fds(keep, 1, &r);
+	int keep[2] = { control_fd, wake_fd }; /* the template's own: closed before the program runs */
+	int err = fa_private_fds(keep, wake_fd >= 0 ? 2 : 1, &r);
 	if (err < 0) {
 		static const char msg[] = "forkall: clone could not make its event objects (epoll, eventfd, pipes) private; exiting with 127\n";
 		fa_sys3(SYS_write, 2, msg, sizeof msg - 1);

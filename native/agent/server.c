@@ -28,9 +28,12 @@
 #include "private_fds.h"
 
 #define MAX_LIVE 64 /* live and pending clones together */
-#define PENDING_POLL_NS 500000 /* how often pending clones are looked at */
+#define PENDING_POLL_NS 500000 /* how often pending clones are looked at without a wake fd */
+#define PENDING_CHECK_S 1 /* with one: how often they are checked for being overdue */
 #define PENDING_LIMIT_MS 60000 /* a clone neither whole nor dead by then is killed */
 #define FA_SYS_pidfd_open 434
+#define FA_EFD_NONBLOCK 04000
+#define FA_EFD_CLOEXEC 02000000
 
 FA_HIDDEN volatile int fa_agent_active;
 FA_HIDDEN volatile int fa_snapshot_wanted;
@@ -44,8 +47,11 @@ static int live_pid[MAX_LIVE], live_fd[MAX_LIVE], nlive;
  * template the bottleneck of `forkall explore`: on a busy machine most of a
  * clone's making is its wait to be scheduled, which clones forked together
  * spend in parallel. The report page is a futex, not a descriptor: pending
- * clones are looked at every PENDING_POLL_NS; a pidfd that turns readable
- * says one died before it was whole. */
+ * clones are looked at when wake_fd (an eventfd made at freeze time, which
+ * each clone signals as it reports: op.report_wake_fd) turns readable - or,
+ * when it could not be made, every PENDING_POLL_NS, a tick that added up to
+ * half a millisecond to each clone; a pidfd that turns readable says one died
+ * before it was whole. */
 static struct pending_clone {
 	uint32_t request;
 	int pid, fd;
@@ -53,6 +59,7 @@ static struct pending_clone {
 	struct fa_report *report;
 } pending[MAX_LIVE];
 static int npending;
+static int wake_fd = -1;
 
 /* Whether the frozen template holds a descriptor that a clone must make
  * private (fa_pfd_needed, asked once after the snapshot: the program's fds do
@@ -90,7 +97,7 @@ static void child_setup(void *arg)
 		if (io->fd[i] >= 0)
 			fa_sys1(SYS_close, io->fd[i]);
 	if (!cfg.shared_fds && (template_fds_need_copies || !stdio_plain(io)))
-		fa_agent_private_fds(cfg.control_fd);
+		fa_agent_private_fds(cfg.control_fd, wake_fd);
 	fa_sys1(SYS_close, cfg.control_fd);
 	for (int i = 0; i < nlive; i++)
 		fa_sys1(SYS_close, live_fd[i]);
@@ -324,6 +331,19 @@ static void handle_request(struct fa_op *op, uint32_t threads)
 	}
 }
 
+/* The eventfd clones signal as they report, at 3 or above (child_setup
+ * dup3s a clone's own stdio onto 0-2); -1 if it cannot be made. */
+static int open_wake_fd(void)
+{
+	long fd = fa_sys2(SYS_eventfd2, 0, FA_EFD_NONBLOCK | FA_EFD_CLOEXEC);
+	if (fd >= 0 && fd < 3) {
+		long moved = fa_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
+		fa_sys1(SYS_close, fd);
+		fd = moved;
+	}
+	return fd < 0 ? -1 : (int)fd;
+}
+
 static void *agent_main(void *arg)
 {
 	unsigned char p[12];
@@ -344,12 +364,14 @@ static void *agent_main(void *arg)
 		cfg.at = FA_AT_REQUEST;
 	}
 	uint32_t threads = op.nslots - op.ndead;
+	wake_fd = open_wake_fd();
+	op.report_wake_fd = wake_fd;
 	long compacted = cfg.compact ? fa_compact_anonymous() : 0;
 	if (cfg.prefault)
 		fa_prefault_readonly_files();
 	if (!cfg.shared_fds) {
-		int keep[1] = { cfg.control_fd };
-		template_fds_need_copies = fa_pfd_needed(keep, 1);
+		int keep[2] = { cfg.control_fd, wake_fd };
+		template_fds_need_copies = fa_pfd_needed(keep, wake_fd >= 0 ? 2 : 1);
 	}
 	put_u32(p, threads);
 	/* MB moved into huge pages, or 0xffffffff when compaction was refused */
@@ -357,18 +379,27 @@ static void *agent_main(void *arg)
 	if (fa_send(cfg.control_fd, FA_MSG_SNAPSHOT, p, 8) < 0)
 		template_exit(0);
 	for (;;) {
-		/* the control channel, the live clones' pidfds, then the pending ones' */
-		struct pollfd pfd[1 + MAX_LIVE];
+		/* the control channel, the live clones' pidfds, the pending ones', the wake fd */
+		struct pollfd pfd[2 + MAX_LIVE];
 		pfd[0] = (struct pollfd){ cfg.control_fd, POLLIN, 0 };
 		for (int i = 0; i < nlive; i++)
 			pfd[1 + i] = (struct pollfd){ live_fd[i], POLLIN, 0 };
 		int np = npending;
 		for (int k = 0; k < np; k++)
 			pfd[1 + nlive + k] = (struct pollfd){ pending[k].fd, POLLIN, 0 };
+		int nfd = 1 + nlive + np;
+		if (wake_fd >= 0)
+			pfd[nfd++] = (struct pollfd){ wake_fd, POLLIN, 0 };
 		struct { long s, ns; } tick = { 0, PENDING_POLL_NS };
-		long r = fa_sys5(SYS_ppoll, pfd, 1 + nlive + np, np ? &tick : 0, 0, 8);
+		if (wake_fd >= 0)
+			tick = (typeof(tick)){ PENDING_CHECK_S, 0 };
+		long r = fa_sys5(SYS_ppoll, pfd, nfd, np ? &tick : 0, 0, 8);
 		if (r < 0)
 			continue;
+		if (wake_fd >= 0 && pfd[nfd - 1].revents) {
+			uint64_t n;
+			fa_sys3(SYS_read, wake_fd, &n, 8); /* non-blocking: resets the count */
+		}
 		int nl = nlive;
 		for (int i = nl - 1; i >= 0; i--)
 			if (pfd[1 + i].revents)

@@ -6,7 +6,10 @@
  * and reaps it and fails with that message.
  * The report travels through one shared anonymous page made for each fork (no
  * descriptor: a process at its file limit can still forkall); the caller sleeps
- * on it as a shared futex and looks whether the child died meanwhile. */
+ * on it as a shared futex and looks whether the child died meanwhile. A caller
+ * that must also watch descriptors (the agent) names an eventfd in
+ * op->report_wake_fd: the child signals it too, so the caller's poll wakes on
+ * the report instead of looking at the page on a timer. */
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -60,6 +63,12 @@ void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
 	r->stamps[FA_TC_REPORTED] = fa_tsc();
 	__atomic_store_n(&r->state, err ? REPORT_FAILED : REPORT_WHOLE, __ATOMIC_SEQ_CST);
 	fa_sys3(SYS_futex, &r->state, FA_FUTEX_WAKE_SHARED, 1);
+	if (op->report_wake_fd >= 0) {
+		static const uint64_t one = 1;
+		fa_sys3(SYS_write, op->report_wake_fd, &one, 8);
+		fa_sys1(SYS_close, op->report_wake_fd); /* the template's: not for the clone's program */
+		op->report_wake_fd = -1;
+	}
 	if (err)
 		fa_sys1(SYS_exit_group, 127); /* the caller kills and reaps us anyway */
 	fa_report_drop(op); /* the page must not be shared with this clone's own children */

@@ -95,6 +95,8 @@ struct fa_op {
 	struct fa_sched_attr self_sched;
 	char self_name[16];
 	struct fa_report *report; /* child_report.c: how the child says it is whole */
+	int report_wake_fd;	/* child: an eventfd also signalled when it reports, then closed
+				 * (the agent polls it with its channel); -1: none */
 };
 
 /* Words the threads synchronise on. Kept together, written with atomics. */
