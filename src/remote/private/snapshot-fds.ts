@@ -22,6 +22,7 @@ import {
 } from '../../proc/fdinfo.js';
 import { planSocketpairs, type EarlyFdState } from './snapshot-socketpairs.js';
 import { planConnections } from './snapshot-connections.js';
+import { unixSockets } from '../../proc/unix-sockets.js';
 import { FdInfoCache, STATUS_MASK } from './fd-info-cache.js';
 import { clockNs, closeQuietly, F_GETPIPE_SZ, F_SETPIPE_SZ, fcntl, FIONREAD, ioctlPtr, kcmpEpollTarget, kcmpFile, pidfdGetfd, pidfdOpen, pipe2, teeNonblock } from './fd-syscalls.js';
 import type { NotCopied, PlannedItem, PrivateObject, PrivatePlan } from './plan.js';
@@ -172,8 +173,11 @@ export function planPrivateFds(pid: number, early?: EarlyFdState): PrivatePlan {
         bytes,
       });
     }
-    objects.push(...planSocketpairs(pid, all, infos, getPidfd, notCopied, early?.unixSockets));
-    objects.push(...planConnections(pid, all, infos));
+    // one map of unix sockets for both: the socketpair step adds the sockets made
+    // since the early dump, and the connection step then skips every socket in it
+    const unix = all.some((e) => e.kind === 'socket') ? (early?.unixSockets ?? unixSockets()) : undefined;
+    objects.push(...planSocketpairs(pid, all, infos, getPidfd, notCopied, unix));
+    objects.push(...planConnections(pid, all, infos, unix));
     for (const e of all.filter((x) => x.kind === 'io_uring'))
       notCopied.push({ fd: e.fd, kind: 'io_uring', reason: 'an io_uring instance and its rings (shared memory) cannot be copied: the clone shares it with the original', effect: 'shared' });
     return { objects, notCopied };
