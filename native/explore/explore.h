@@ -113,6 +113,8 @@ FA_HIDDEN void fa_wake(const void *obj, int kind, int all);
 FA_HIDDEN void fa_sched_new_thread(struct fa_thread *t);
 /* this seed lets a creating thread keep the token at pthread_create */
 FA_HIDDEN int fa_sched_holds_creator(void);
+/* a new thread's start: it waits for its first turn (joining the schedule first when it
+ * starts in a clone, created but not yet started by the frozen template) */
 FA_HIDDEN void fa_sched_wait_first_turn(struct fa_thread *me);
 /* the token holder is finishing: hand the token on without waiting for it */
 FA_HIDDEN void fa_sched_exit(struct fa_thread *me);

@@ -555,6 +555,12 @@ void fa_sched_new_thread(struct fa_thread *t)
 
 void fa_sched_wait_first_turn(struct fa_thread *me)
 {
+	/* created by the template but not started when it was frozen: in this
+	 * clone it has not arrived, so pick() would never choose it */
+	if (!__atomic_load_n(&me->arrived, __ATOMIC_SEQ_CST)) {
+		arrive(me, me->clone);
+		return;
+	}
 	t_clone = me->clone;
 	wait_token(me);
 }
