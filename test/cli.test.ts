@@ -92,6 +92,7 @@ test('forkall bench remote --json reports remote, held and in-process medians pe
     for (const k of ['remoteUs', 'heldUs', 'inProcessUs']) assert.ok(x[k] > 0, `${k} of ${x.threads} threads`);
     assert.equal(x.totalUs, x.remoteUs);
     assert.ok(x.heldUs <= x.remoteUs, 'the original is held for part of the clone, not longer');
+    assert.ok(x.heldUs <= x.heldP99Us && x.heldP99Us <= x.heldMaxUs, `held median ${x.heldUs} <= p99 ${x.heldP99Us} <= max ${x.heldMaxUs}`);
     assert.deepEqual(Object.keys(x.phasesUs), ['preflight', 'seize', 'maps', 'capture', 'fds', 'fork', 'release', 'build']);
   }
   const bad = forkall(['bench', 'remote', '--runs', '0']);

@@ -8,7 +8,7 @@ import { waitpid } from '../remote/libc.js';
 import { benchLatency } from './latency.js';
 import { Progress } from './progress.js';
 import { RuntimeMissing, startRuntime, type RunningTarget, type Runtime } from './runtimes.js';
-import { median } from './stats.js';
+import { median, quantile } from './stats.js';
 
 export interface RemoteBenchResult {
   /** the program cloned: c (native/bench/forkall-target, 4 MB) or a runtime */
@@ -23,6 +23,9 @@ export interface RemoteBenchResult {
   totalUs: number;
   /** median µs the original was held stopped */
   heldUs: number;
+  /** 99th percentile and longest of those holds (the tail a live service feels) */
+  heldP99Us: number;
+  heldMaxUs: number;
   /** the in-process engine's median forkall() for the same thread count (incl. the child's exit) */
   inProcessUs: number;
   /** median µs of each step of the remote clone (preflight, seize, maps, capture, fds, fork, release, build) */
@@ -73,6 +76,8 @@ async function measure(target: RunningTarget, runs: number, tick: () => void): P
     remoteUs: median(total),
     totalUs: median(total),
     heldUs: median(held),
+    heldP99Us: quantile(held, 0.99),
+    heldMaxUs: Math.max(...held),
     inProcessUs: inproc!.forkallUs,
     phasesUs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(median(v))])),
   };
