@@ -37,10 +37,10 @@ function fixLockWord(mem: ProcessMemory, addr: bigint, oldTid: number, newTid: n
   return n;
 }
 
-function fixRobustList(mem: ProcessMemory, m: OwnerMove, layout: LibcLayout): number {
+/** `h`: the list head's 24 bytes (next, offset, pending), read with every other head at once. */
+function fixRobustList(mem: ProcessMemory, m: OwnerMove, h: Buffer | undefined, layout: LibcLayout): number {
   const r = layoutRules();
-  const h = m.head ? mem.tryRead(m.head, 24) : undefined;
-  if (!h) return 0;
+  if (!h || h.length < 24) return 0;
   const glibc = layout.libc.kind === 'glibc';
   // musl fills in the offset only when it registers the list with the kernel
   const off = h.readBigInt64LE(8) || BigInt(layout.ownerLockOffset ?? 0);
@@ -58,27 +58,48 @@ function fixRobustList(mem: ProcessMemory, m: OwnerMove, layout: LibcLayout): nu
   return fixed;
 }
 
-/** A lock found by shape in a region: is the candidate at `off` held, and where is its owner TID. */
+/**
+ * A lock found by shape in a region, in 32-bit words (every field of these locks is an int):
+ * is the candidate starting at word `w` held, and which of its words holds the owner TID.
+ */
 interface LockShape {
   step: number;
-  bytes: number;
-  held: (data: Buffer, off: number) => boolean;
+  words: number;
+  held: (d: Int32Array, w: number) => boolean;
   owner: number;
 }
 
-/** Rewrites the owner TID of every held lock of that shape whose owner is one of ours. */
-function fixLocksByShape(mem: ProcessMemory, regions: Mapping[], shape: LockShape, newOf: Map<number, number>): number {
+/** The region's bytes as 32-bit words (a copy when the buffer is not 4-aligned). */
+function wordsOf(data: Buffer): Int32Array {
+  const b = data.byteOffset % 4 ? new Uint8Array(data) : data;
+  return new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
+}
+
+/**
+ * Rewrites the owner TID of every held lock of that shape whose owner is one of ours. The
+ * owner word is tested first, against the range of our TIDs: almost every candidate fails
+ * there, so the scan of a libc's data costs a compare per step.
+ */
+function fixLocksByShape(mem: ProcessMemory, regions: Mapping[], contents: (Buffer | undefined)[], shape: LockShape, newOf: Map<number, number>): number {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const t of newOf.keys()) {
+    lo = Math.min(lo, t);
+    hi = Math.max(hi, t);
+  }
   let fixed = 0;
-  for (const m of regions) {
-    const data = mem.tryRead(m.start, Number(m.end - m.start));
-    if (!data) continue;
-    for (let off = 0; off + shape.bytes <= data.length; off += shape.step) {
-      if (!shape.held(data, off)) continue;
-      const n = newOf.get(data.readInt32LE(off + shape.owner));
+  for (const [i, m] of regions.entries()) {
+    const data = contents[i];
+    if (!data?.length) continue;
+    const d = wordsOf(data);
+    for (let w = 0; w + shape.words <= d.length; w += shape.step) {
+      const owner = d[w + shape.owner]!;
+      if (owner < lo || owner > hi || !shape.held(d, w)) continue;
+      const n = newOf.get(owner);
       if (n === undefined) continue;
       const b = Buffer.alloc(4);
       b.writeInt32LE(n, 0);
-      mem.write(m.start + BigInt(off + shape.owner), b);
+      mem.write(m.start + BigInt(4 * (w + shape.owner)), b);
       fixed++;
     }
   }
@@ -88,8 +109,9 @@ function fixLocksByShape(mem: ProcessMemory, regions: Mapping[], shape: LockShap
 /** ld.so's recursive pthread mutexes: __lock != 0, __count >= 1, __owner one of ours, kind recursive. */
 function ldsoLockShape(): LockShape {
   const l = layoutRules().ldsoLock;
-  const held = (d: Buffer, off: number) => d.readInt32LE(off) !== 0 && d.readInt32LE(off + l.count) >= 1 && (d.readInt32LE(off + l.kind) & l.kindMask) === l.kindRecursive;
-  return { step: l.step, bytes: l.bytes, held, owner: l.owner };
+  const [count, kind] = [l.count >> 2, l.kind >> 2];
+  const held = (d: Int32Array, w: number) => d[w] !== 0 && d[w + count]! >= 1 && (d[w + kind]! & l.kindMask) === l.kindRecursive;
+  return { step: l.step >> 2, words: Math.ceil(l.bytes / 4), held, owner: l.owner >> 2 };
 }
 
 /**
@@ -98,16 +120,27 @@ function ldsoLockShape(): LockShape {
  */
 function libcRwlockShape(): LockShape {
   const l = layoutRules().rwlock;
-  const held = (d: Buffer, off: number) => (d.readInt32LE(off + l.readers) & l.wrlocked) !== 0 && (d.readInt32LE(off + l.writersFutex) & 1) !== 0;
-  return { step: l.step, bytes: l.bytes, held, owner: l.curWriter };
+  const [readers, writers] = [l.readers >> 2, l.writersFutex >> 2];
+  const held = (d: Int32Array, w: number) => (d[w + readers]! & l.wrlocked) !== 0 && (d[w + writers]! & 1) !== 0;
+  return { step: l.step >> 2, words: Math.ceil(l.bytes / 4), held, owner: l.curWriter >> 2 };
 }
 
-/** Rewrites every owner it can find; returns how many lock words changed. */
+/**
+ * Rewrites every owner it can find; returns how many lock words changed. Every list head and
+ * every region to scan is read in one process_vm_readv: the clone waits for this.
+ */
 export function fixOwners(mem: ProcessMemory, layout: LibcLayout, moves: OwnerMove[]): number {
+  const regions = [...layout.ldsoRegions, ...layout.libcRwRegions];
+  const got = mem.tryReadMany([
+    ...moves.map((m) => ({ addr: m.head, len: m.head ? 24 : 0 })),
+    ...regions.map((m) => ({ addr: m.start, len: Number(m.end - m.start) })),
+  ]);
   let fixed = 0;
-  for (const m of moves) fixed += fixRobustList(mem, m, layout);
+  moves.forEach((m, i) => (fixed += fixRobustList(mem, m, got[i], layout)));
   const newOf = new Map(moves.map((m) => [m.oldTid, m.newTid]));
-  if (layout.ldsoRegions.length) fixed += fixLocksByShape(mem, layout.ldsoRegions, ldsoLockShape(), newOf);
-  if (layout.libcRwRegions.length) fixed += fixLocksByShape(mem, layout.libcRwRegions, libcRwlockShape(), newOf);
+  const contents = got.slice(moves.length);
+  const nLdso = layout.ldsoRegions.length;
+  if (nLdso) fixed += fixLocksByShape(mem, layout.ldsoRegions, contents.slice(0, nLdso), ldsoLockShape(), newOf);
+  if (layout.libcRwRegions.length) fixed += fixLocksByShape(mem, layout.libcRwRegions, contents.slice(nLdso), libcRwlockShape(), newOf);
   return fixed;
 }
