@@ -38,7 +38,7 @@ import { planPrivateFds } from './private/snapshot-fds.js';
 import { readEarlyFdState } from './private/snapshot-socketpairs.js';
 import { installPrivateFds } from './private/install-fds.js';
 import type { NotCopied } from './private/plan.js';
-import { refuseTidCachingRuntime } from './tid-caching.js';
+import { refuseAsyncio, refuseGoProgram } from './tid-caching.js';
 import { blamePid } from '../errors.js';
 import { statusValue } from '../proc/tasks.js';
 
@@ -273,7 +273,7 @@ function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteClon
     last = t;
   };
   preflight(pid);
-  if (!opts.exactTids) refuseTidCachingRuntime(pid);
+  if (!opts.exactTids) refuseGoProgram(pid); // asyncio: on the maps read while held
   const fdEarly = opts.privateFds === false ? undefined : readEarlyFdState(pid);
   const statusFiles = new StatusFiles(pid); // opened now, read while held
   mark('preflight');
@@ -331,6 +331,7 @@ function heldClone(pid: number, opts: RemoteCloneOptions, { statusFiles, fdEarly
     const forker = originals[0]!;
     mem = new ProcessMemory(pid);
     const maps = readMaps(pid);
+    if (!opts.exactTids) refuseAsyncio(pid, maps);
     for (const t of originals) {
       const sp = reg(firstRegs.get(t.tid)!, 'rsp');
       if (!holdsStackPointer(maps, sp)) throw new ThreadExiting(t.tid);

@@ -9,8 +9,9 @@
 // new PID every coroutine that asks for the running loop fails.
 // Such a program is refused unless the clone keeps the PID and TIDs
 // (--exact-tids).
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { RemoteError } from './errors.js';
+import type { Mapping } from './syscall-insn.js';
 
 function readAt(fd: number, pos: number, len: number): Buffer {
   const b = Buffer.alloc(len);
@@ -50,10 +51,35 @@ export function elfSectionNames(path: string): string[] {
   }
 }
 
+/** Go or not, by executable (device, inode, size, mtime): cloning one program again reads no ELF. */
+const goByExe = new Map<string, boolean>();
+
+/** Whether `pid` runs a Go executable (its ELF has Go's sections). */
+function isGoProgram(pid: number): boolean {
+  let key: string;
+  try {
+    const st = statSync(`/proc/${pid}/exe`);
+    key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return false; // gone or not ours to read: preflight or seize reports it
+  }
+  let go = goByExe.get(key);
+  if (go === undefined) {
+    const sections = elfSectionNames(`/proc/${pid}/exe`);
+    go = sections.includes('.go.buildinfo') || sections.includes('.note.go.buildid') || sections.includes('.gopclntab');
+    goByExe.set(key, go);
+  }
+  return go;
+}
+
+/** Whether a process with these mappings has loaded Python's asyncio (its C accelerator). */
+export function asyncioLoaded(maps: Mapping[]): boolean {
+  return maps.some((m) => /\/_asyncio\.cpython-[^/]*\.so$/.test(m.path));
+}
+
 /** The runtime that process `pid` runs and that breaks on a new PID or TIDs, if one is recognised. */
 export function tidCachingRuntime(pid: number): 'Go' | 'Python asyncio' | undefined {
-  const sections = elfSectionNames(`/proc/${pid}/exe`);
-  if (sections.includes('.go.buildinfo') || sections.includes('.note.go.buildid') || sections.includes('.gopclntab')) return 'Go';
+  if (isGoProgram(pid)) return 'Go';
   let maps = '';
   try {
     maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
@@ -64,17 +90,33 @@ export function tidCachingRuntime(pid: number): 'Go' | 'Python asyncio' | undefi
   return undefined;
 }
 
+function goRefusal(pid: number): RemoteError {
+  return new RemoteError(
+    `PID ${pid} is a Go program: the Go runtime keeps each thread's TID and signals threads by it (goroutine preemption), so a clone with new TIDs would hang or signal the original; clone it with --exact-tids (cloneProcess(pid, { exactTids: true })), which keeps every TID`,
+    'needs-exact-tids',
+  );
+}
+
+function asyncioRefusal(pid: number): RemoteError {
+  return new RemoteError(
+    `PID ${pid} is a Python program that loaded asyncio: asyncio finds its running event loop only in the process whose PID it recorded, so in a clone with a new PID every coroutine that asks for the loop fails; clone it with --exact-tids (cloneProcess(pid, { exactTids: true })), which keeps the PID`,
+    'needs-exact-tids',
+  );
+}
+
 /** Refuses (before anything is stopped) a clone with new TIDs of a runtime that would break on them. */
 export function refuseTidCachingRuntime(pid: number): void {
   const rt = tidCachingRuntime(pid);
-  if (rt === 'Go')
-    throw new RemoteError(
-      `PID ${pid} is a Go program: the Go runtime keeps each thread's TID and signals threads by it (goroutine preemption), so a clone with new TIDs would hang or signal the original; clone it with --exact-tids (cloneProcess(pid, { exactTids: true })), which keeps every TID`,
-      'needs-exact-tids',
-    );
-  if (rt === 'Python asyncio')
-    throw new RemoteError(
-      `PID ${pid} is a Python program that loaded asyncio: asyncio finds its running event loop only in the process whose PID it recorded, so in a clone with a new PID every coroutine that asks for the loop fails; clone it with --exact-tids (cloneProcess(pid, { exactTids: true })), which keeps the PID`,
-      'needs-exact-tids',
-    );
+  if (rt === 'Go') throw goRefusal(pid);
+  if (rt === 'Python asyncio') throw asyncioRefusal(pid);
+}
+
+/** The Go half of refuseTidCachingRuntime, before anything is stopped (the asyncio half needs the maps). */
+export function refuseGoProgram(pid: number): void {
+  if (isGoProgram(pid)) throw goRefusal(pid);
+}
+
+/** The asyncio half, on the maps read while the process is held (it is then given back untouched). */
+export function refuseAsyncio(pid: number, maps: Mapping[]): void {
+  if (asyncioLoaded(maps)) throw asyncioRefusal(pid);
 }
