@@ -7,7 +7,6 @@ import { cloneProcessSync } from '../../remote/clone-process.js';
 import { askServed, isServed, ServeError } from '../../server/serve-client.js';
 import { templateServedBy } from '../../server/served-controller.js';
 import { waitAndReport } from './clone-wait.js';
-import { cloneTreeCommand } from './clone-tree.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { parsePositiveInt } from '../options.js';
 import { counted } from '../counted.js';
@@ -153,6 +152,7 @@ traced, 7 ptrace denied, 8 the clone failed (the target was restored),
             'self',
           );
         if (o.tree) {
+          const { cloneTreeCommand } = await import('./clone-tree.js'); // the tree engine and tables: only for --tree
           await cloneTreeCommand(pid, { ...o, count });
           process.exitCode = (await interrupted()) ? EXIT.INTERRUPTED : EXIT.OK;
           return;
