@@ -78,6 +78,7 @@ struct fa_thread {
 	int timed;		/* blocked in a timed wait: may end in a timeout (virtual time, sched.c) */
 	int timed_out;		/* a timed wait ended by the scheduler */
 	uint64_t prio;		/* PCT priority */
+	uint32_t cls;		/* its start routine's class (fa_thread_class); 0: the main thread */
 	/* for the after-write walk (sched.c), set by tsan.c: */
 	int wrote;		/* its last access before its next point was a write */
 	int dirty;		/* it wrote since its last point that was not an access (a lock, an unlock, ...) */
@@ -90,6 +91,12 @@ FA_HIDDEN extern __thread int fa_rank;	/* this thread's rank; -1: not ours (the 
 /* the clone's PID once its scheduler is active; 0 in the template */
 FA_HIDDEN extern volatile int fa_active;
 FA_HIDDEN int fa_rank_of(pthread_t t);
+/* Threads that run the same start routine form a class (reorder_N's setters,
+ * twostage_100's 99 writers); a class-weighted walk (sched.c) draws a class
+ * first and a thread of it second. 1.. for start routines in order of first
+ * creation, FA_MAX_CLASSES - 1 shared by any further ones. */
+#define FA_MAX_CLASSES 32
+FA_HIDDEN uint32_t fa_thread_class(const void *start_routine);
 
 /* ---- files.c */
 /* in the template, before the snapshot: every regular file open, with its offset */

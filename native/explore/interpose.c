@@ -592,6 +592,7 @@ FA_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(
 	struct fa_thread *child = &fa_threads[rank];
 	child->finished = 0;
 	child->live = 1;
+	child->cls = fa_thread_class((const void *)fn);
 	child->clone = 0;
 	if (me)
 		fa_sched_new_thread(child);

@@ -19,7 +19,11 @@
  *     between a setter's two writes; twostage_100: the reader between a
  *     writer's two critical sections; qsort_mt: a worker between the
  *     allocator's write of its state and the lock that should have covered it);
- *     in half the walks of every kind creators keep the token at pthread_create.
+ *     in half the walks of every kind creators keep the token at pthread_create,
+ *     and (independently) in half the plain and after-write walks a draw is
+ *     class-weighted: a class of threads (one start routine) first, uniformly,
+ *     then one of its threads (walk_class: twostage_100's one reader among 99
+ *     writers); not in sticky walks (radbench.bug2).
  * Timed waits take no time (virtual time, see runnable()).
  * Threads the snapshot left inside a wrapped call come into the schedule on
  * their way out ("arrival"): the thread that activates the clone wakes the
@@ -57,6 +61,8 @@ static uint64_t after_write;
 static int after_write_access;
 /* 1: a thread that creates another keeps the token (see fa_sched_holds_creator) */
 static int hold_creators;
+/* 1: a walk draws a class of threads (same start routine) uniformly, then a thread of it (see walk_class) */
+static int class_walk;
 /* 1: a thread in a timed wait is a candidate at every point, and picked it times out (see runnable) */
 static int early_timeouts;
 static uint64_t stick;
@@ -164,6 +170,8 @@ static void exit_point(void)
 #define KIND_STICKY 2
 #define KIND_AFTER_WRITE 3
 static int only_kind = -1;
+/* FORKALL_EXPLORE_CLASSES=on|off: every plain and after-write walk, or none, class-weighted (for comparisons) */
+static int only_classes = -1;
 
 __attribute__((constructor)) static void read_schedule_choice(void)
 {
@@ -176,6 +184,9 @@ __attribute__((constructor)) static void read_schedule_choice(void)
 		only_kind = KIND_AFTER_WRITE;
 	else if (e && !strcmp(e, "sticky"))
 		only_kind = KIND_STICKY;
+	const char *c = getenv("FORKALL_EXPLORE_CLASSES");
+	if (c)
+		only_classes = !strcmp(c, "on");
 }
 
 /* h % 16: 6 in 16 PCT, 1 a plain walk, 5 a sticky walk, 4 an after-write walk.
@@ -207,6 +218,11 @@ static void choose_schedule(uint64_t s, uint64_t steps)
 	/* held creators only in walks: PCT found reorder_3..5 at creation points, sticky walks reorder_10/20 with them held */
 	hold_creators = mode == MODE_WALK && (h >> 20) % 2;
 	early_timeouts = (h >> 24) % 2;
+	/* not in sticky walks: radbench.bug2, found only by them, needs its main thread
+	 * drawn as one of four threads, not as one of two classes (6 of 600 sticky walks
+	 * without, 0 of 600 with) */
+	class_walk = (kind == KIND_WALK || kind == KIND_AFTER_WRITE) &&
+		     (only_classes >= 0 ? only_classes : (int)((h >> 44) % 2));
 	horizon = steps ? steps : 64;
 	for (int i = 0; i < MAX_DEPTH - 1; i++)
 		change_at[i] = 1 + mix(h + 1 + (uint64_t)i) % horizon;
@@ -339,6 +355,32 @@ static int sticks(struct fa_thread *me, int yielding, int after_wrote)
 	return after_wrote && after_write ? r % after_write != 0 : r % stick != 0;
 }
 
+/* A class-weighted walk's first draw: a class uniformly among the classes
+ * with a runnable thread (not counting me when excluded), whatever their
+ * sizes. The thread a bug needs is often the only one of its kind among many
+ * alike: twostage_100's reader among 99 writers, reorder_N's checker among
+ * N-1 setters; a uniform draw over threads reaches it once in a hundred
+ * draws, over classes once in two. -1: no candidate. */
+static int walk_class(struct fa_thread *me, int exclude_me, uint32_t n, int pid)
+{
+	uint8_t has[FA_MAX_CLASSES] = { 0 };
+	uint32_t classes = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct fa_thread *t = &fa_threads[i];
+		if (!runnable(t, pid) || (exclude_me && t == me) || has[t->cls % FA_MAX_CLASSES])
+			continue;
+		has[t->cls % FA_MAX_CLASSES] = 1;
+		classes++;
+	}
+	if (!classes)
+		return -1;
+	uint64_t k = mix(seed ^ (step * 0xc2b2ae3d27d4eb4full)) % classes;
+	for (int c = 0; c < FA_MAX_CLASSES; c++)
+		if (has[c] && k-- == 0)
+			return c;
+	return -1;
+}
+
 /* the seed's choice among the runnable threads; a yielding thread is chosen only when it is the only one */
 static struct fa_thread *pick(struct fa_thread *me, int yielding, int after_wrote)
 {
@@ -349,9 +391,10 @@ static struct fa_thread *pick(struct fa_thread *me, int yielding, int after_wrot
 	for (int pass = yielding ? 0 : 1; pass < 2; pass++) {
 		struct fa_thread *best = 0;
 		uint64_t count = 0;
+		int cls = class_walk ? walk_class(me, pass == 0, n, pid) : -1;
 		for (uint32_t i = 0; i < n; i++) {
 			struct fa_thread *t = &fa_threads[i];
-			if (!runnable(t, pid) || (pass == 0 && t == me))
+			if (!runnable(t, pid) || (pass == 0 && t == me) || (cls >= 0 && t->cls != (uint32_t)cls))
 				continue;
 			if (mode == MODE_WALK) {
 				count++; /* reservoir sampling: each candidate with probability 1/count */

@@ -19,3 +19,19 @@ int fa_rank_of(pthread_t t)
 			return (int)i;
 	return -1;
 }
+
+/* Start routines in order of their first pthread_create; a slot is claimed
+ * with a compare-and-swap, since template threads may create at once. */
+static const void *classes[FA_MAX_CLASSES];
+
+uint32_t fa_thread_class(const void *fn)
+{
+	for (uint32_t i = 1; i < FA_MAX_CLASSES - 1; i++) {
+		const void *seen = __atomic_load_n(&classes[i], __ATOMIC_ACQUIRE);
+		if (!seen && __atomic_compare_exchange_n(&classes[i], &seen, fn, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return i;
+		if (seen == fn)
+			return i;
+	}
+	return FA_MAX_CLASSES - 1;
+}

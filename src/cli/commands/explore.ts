@@ -39,9 +39,11 @@ a time: at each pthread mutex/condition/rwlock/spinlock/create/join, semaphore,
 sched_yield or sleep call (and each memory access, when the program was compiled
 with -fsanitize=thread and linked against libforkall-sched.so instead of
 libtsan) the clone's seed picks the thread that runs next (PCT priorities with
-change points, or a random walk: plain, sticky, or switching after a write). A clone whose threads are all blocked is ended
-at once as "deadlock". Each run's outcome is its exit status or killing signal
-plus a digest of its stdout and stderr, "deadlock", or "timeout". The table lists
+change points, or a random walk: plain, sticky, or switching after a write; in
+half the plain and after-write walks a draw takes a kind of thread, one start
+routine, first). A clone whose threads are all blocked is ended at once as
+"deadlock". Each run's outcome is its exit status or killing signal plus a
+digest of its stdout and stderr, "deadlock", or "timeout". The table lists
 each distinct outcome, how many runs ended that way and a seed that did. Each
 failing outcome's seed is then replayed --confirm times in the same template
 ("replayed" k/n); replay it in a new template with --replay SEED (same program,
