@@ -125,7 +125,14 @@ struct fa_area {
 	int *tids;		/* one scan of /proc/self/task, cap entries */
 	char *stacks;		/* cap stacks of FA_STACK bytes for resurrection */
 };
-#define FA_STACK 16384
+/* A resurrected thread runs on its engine stack only from clone() to
+ * fa_resume: resurrect_entry -> restore_thread -> raw system calls, all signals
+ * blocked (no signal frame lands there), under 128 bytes at -O2. 1 KB keeps a
+ * wide margin and packs four stacks in a page: the child populates them in one
+ * call (fa_pages_child_stacks) instead of a zero-fill fault per thread inside
+ * the creating thread's loop (16 KB stacks: one fault each, 511 per forkall of
+ * 512 threads, all on the child's critical path). */
+#define FA_STACK 1024
 FA_HIDDEN extern struct fa_area fa_area;
 FA_HIDDEN int fa_area_reserve(unsigned nthreads);
 FA_HIDDEN struct fa_slot *fa_slot_of(int tid);
@@ -151,6 +158,7 @@ FA_HIDDEN void fa_pages_prepare(const struct fa_op *op);
 FA_HIDDEN int fa_pages_kept(const struct fa_slot *s, int tid, unsigned idx); /* before the slot is reused */
 FA_HIDDEN void fa_pages_prepare_thread(const struct fa_slot *s);
 FA_HIDDEN void fa_pages_child_descriptors(const struct fa_op *op); /* in the child */
+FA_HIDDEN void fa_pages_child_stacks(const struct fa_op *op); /* in the child: the engine stacks it will use */
 
 /* snapshot.c */
 struct forkall_options;

@@ -246,6 +246,7 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	fa_sync.restore_target = (int)alive - (heir ? 1 : 0);
 	child_pinned = pin_while_creating(op);
 	fa_pages_child_descriptors(op); /* one system call each, not a fault inside each clone */
+	fa_pages_child_stacks(op);
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		if (s->state != FA_PARKED || s == heir)

@@ -26,7 +26,8 @@
  *    release 31 -> 71-95 ms) more than it saved.
  *  - in the child, before it re-creates the threads, the forking thread
  *    populates each one's descriptor page (fa_pages_child_descriptors), which
- *    clone() (the new TID) and the rseq registration write.
+ *    clone() (the new TID) and the rseq registration write, and the engine
+ *    stacks the new threads start on, all in one call (fa_pages_child_stacks).
  * MADV_POPULATE_WRITE breaks copy-on-write as a write would, without writing:
  * no byte changes (threads that are not parked may be writing there), and
  * memory that is not writable makes the call fail instead of faulting. A
@@ -133,4 +134,14 @@ void fa_pages_child_descriptors(const struct fa_op *op)
 		if (populate(lo, hi) == -22)
 			return; /* EINVAL: the kernel lacks the advice */
 	}
+}
+
+/* In the child, before its threads are re-created: the engine stacks they start
+ * on (fresh zero pages: the parent never writes them), one call for all. The
+ * creating thread writes each stack's top (fn and arg) before clone(); without
+ * this, each of those writes was a zero-fill fault in the creating loop. */
+void fa_pages_child_stacks(const struct fa_op *op)
+{
+	if (op->nslots)
+		populate((unsigned long)fa_area.stacks, (unsigned long)fa_area.stacks + (unsigned long)op->nslots * FA_STACK - 1);
 }
