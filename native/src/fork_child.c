@@ -40,6 +40,9 @@ static int child_pinned;
 static int pin_while_creating(struct fa_op *op)
 {
 	unsigned cpu = 0;
+#ifdef FA_EXP_NOPIN
+	return 0;
+#endif
 	if (op->self_affinity_len <= 0 || fa_sys3(SYS_getcpu, &cpu, 0, 0) < 0 || cpu >= FA_CPUSET_BYTES * 8)
 		return 0;
 	for (unsigned i = 0; i < op->nslots; i++)
@@ -215,6 +218,9 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 			fa_sys1(SYS_exit_group, 127);
 	}
 	restore_self(op, &self_new);
+	/* first: the parent waits for these copies before releasing its threads */
+	fa_pages_child_descriptors(op); /* one system call each, not a fault inside each clone */
+	fa_report_copied(op);
 	if (child_setup)
 		child_setup(arg);
 	fa_report_stamp(op, FA_TC_SETUP);
@@ -245,7 +251,6 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	fa_sync.restored = 0;
 	fa_sync.restore_target = (int)alive - (heir ? 1 : 0);
 	child_pinned = pin_while_creating(op);
-	fa_pages_child_descriptors(op); /* one system call each, not a fault inside each clone */
 	fa_pages_child_stacks(op);
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
