@@ -191,10 +191,7 @@ FA_HIDDEN int fa_report_pending(const struct fa_report *r);
 FA_HIDDEN void fa_report_stamp(struct fa_op *op, int phase); /* child: a phase ended (FA_TC_*) */
 /* child: it has its own copy of every thread's descriptor page; caller: waits
  * (bounded) for that before releasing its threads, so their first write there
- * reuses the page instead of copying it with a TLB shootdown (child_report.c).
- * Below FA_AWAIT_COPIED_MIN threads the wait for the child to run costs more
- * than the few copies. */
-#define FA_AWAIT_COPIED_MIN 16
+ * reuses the page instead of copying it with a TLB shootdown (child_report.c). */
 FA_HIDDEN void fa_report_copied(struct fa_op *op);
 FA_HIDDEN void fa_report_await_copied(struct fa_op *op, long pid, unsigned threads);
 
