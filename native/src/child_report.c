@@ -20,6 +20,7 @@ enum { REPORT_PENDING = 0, REPORT_WHOLE = 1, REPORT_FAILED = 2 };
 struct fa_report {
 	volatile int state;
 	volatile int copied;	/* the child has its own copy of every descriptor page */
+	int owner;		/* PID of the process that made the page (it alone reuses it) */
 	int err;		/* errno of the failed call */
 	int tid;		/* the thread at fault (its TID in the caller's process) */
 	char call[48];		/* what failed */
@@ -30,22 +31,52 @@ struct fa_report {
 #define FA_FUTEX_WAKE_SHARED 1
 #define AWAIT_LIMIT_MS 60000 /* a child that is neither whole nor dead by then is killed */
 
+/* One page kept from the last fork for the next: an mmap and a munmap less per
+ * forkall (the munmap flushed the TLB of every CPU the caller's threads run on).
+ * Only its maker reuses it: a process forked from it (plain fork, or a clone
+ * that inherited a page still being awaited) shares the page and must not
+ * write it, so it only unmaps its own mapping. The child of the fork a page
+ * serves has written its last byte there once the caller saw its state (or
+ * is dead), so a page back from fa_report_await is free. Exchanged
+ * atomically: two threads may be in fa_report_await and fa_report_create at
+ * once (forkall callers are serialised only up to their release). */
+static struct fa_report *spare;
+
+static void unmap(struct fa_report *r) { fa_sys2(SYS_munmap, r, 4096); }
+
 int fa_report_create(struct fa_op *op)
 {
-	long p = fa_sys6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p < 0 && p > -4096) {
-		op->report = 0;
-		return fa_fail((int)-p, "cannot map the page through which the clone reports (errno %ld)", -p);
+	struct fa_report *r = __atomic_exchange_n(&spare, (struct fa_report *)0, __ATOMIC_SEQ_CST);
+	if (r && r->owner != op->pid) {
+		unmap(r);
+		r = 0;
 	}
-	op->report = (struct fa_report *)p;
+	if (r) {
+		for (size_t i = 0; i < sizeof *r; i++)
+			((volatile char *)r)[i] = 0;
+	} else {
+		long p = fa_sys6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (p < 0 && p > -4096) {
+			op->report = 0;
+			return fa_fail((int)-p, "cannot map the page through which the clone reports (errno %ld)", -p);
+		}
+		r = (struct fa_report *)p;
+	}
+	r->owner = op->pid;
+	op->report = r;
 	return 0;
 }
 
+/* The caller is done with the page: kept for the next fork if it made it. */
 void fa_report_drop(struct fa_op *op)
 {
-	if (op->report)
-		fa_sys2(SYS_munmap, op->report, 4096);
+	struct fa_report *r = op->report, *none = 0;
 	op->report = 0;
+	if (!r)
+		return;
+	if (r->owner != fa_getpid() ||
+	    !__atomic_compare_exchange_n(&spare, &none, r, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		unmap(r);
 }
 
 void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
@@ -72,7 +103,9 @@ void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
 	}
 	if (err)
 		fa_sys1(SYS_exit_group, 127); /* the caller kills and reaps us anyway */
-	fa_report_drop(op); /* the page must not be shared with this clone's own children */
+	/* the page must not be shared with this clone's own children */
+	unmap(r);
+	op->report = 0;
 }
 
 void fa_report_stamp(struct fa_op *op, int phase)
