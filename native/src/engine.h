@@ -129,7 +129,7 @@ struct fa_area {
  * fa_resume: resurrect_entry -> restore_thread -> raw system calls, all signals
  * blocked (no signal frame lands there), under 128 bytes at -O2. 1 KB keeps a
  * wide margin and packs four stacks in a page: the child populates them in one
- * call (fa_pages_child_stacks) instead of a zero-fill fault per thread inside
+ * call (fa_pages_child_engine) instead of a zero-fill fault per thread inside
  * the creating thread's loop (16 KB stacks: one fault each, 511 per forkall of
  * 512 threads, all on the child's critical path). */
 #define FA_STACK 1024
@@ -158,7 +158,7 @@ FA_HIDDEN void fa_pages_prepare(const struct fa_op *op);
 FA_HIDDEN int fa_pages_kept(const struct fa_slot *s, int tid, unsigned idx); /* before the slot is reused */
 FA_HIDDEN void fa_pages_prepare_thread(const struct fa_slot *s);
 FA_HIDDEN void fa_pages_child_descriptors(const struct fa_op *op); /* in the child */
-FA_HIDDEN void fa_pages_child_stacks(const struct fa_op *op); /* in the child: the engine stacks it will use */
+FA_HIDDEN void fa_pages_child_engine(const struct fa_op *op); /* in the child: the engine memory new threads write */
 
 /* snapshot.c */
 struct forkall_options;
