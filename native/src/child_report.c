@@ -143,7 +143,7 @@ static long now_us(void)
 void fa_report_await_copied(struct fa_op *op, long pid, unsigned threads)
 {
 	struct fa_report *r = op->report;
-	if (!r || pid <= 0 || !threads)
+	if (!r || pid <= 0 || threads < FA_AWAIT_COPIED_MIN)
 		return;
 	long limit = now_us() + 200 + 25L * threads; /* about what the faults would cost here */
 	for (;;) {
