@@ -19,6 +19,8 @@ enum { REPORT_PENDING = 0, REPORT_WHOLE = 1, REPORT_FAILED = 2 };
 
 struct fa_report {
 	volatile int state;
+	volatile int copied;	/* the child has its own copy of every descriptor page */
+	int owner;		/* PID of the process that made the page (it alone reuses it) */
 	int err;		/* errno of the failed call */
 	int tid;		/* the thread at fault (its TID in the caller's process) */
 	char call[48];		/* what failed */
@@ -29,22 +31,52 @@ struct fa_report {
 #define FA_FUTEX_WAKE_SHARED 1
 #define AWAIT_LIMIT_MS 60000 /* a child that is neither whole nor dead by then is killed */
 
+/* One page kept from the last fork for the next: an mmap and a munmap less per
+ * forkall (the munmap flushed the TLB of every CPU the caller's threads run on).
+ * Only its maker reuses it: a process forked from it (plain fork, or a clone
+ * that inherited a page still being awaited) shares the page and must not
+ * write it, so it only unmaps its own mapping. The child of the fork a page
+ * serves has written its last byte there once the caller saw its state (or
+ * is dead), so a page back from fa_report_await is free. Exchanged
+ * atomically: two threads may be in fa_report_await and fa_report_create at
+ * once (forkall callers are serialised only up to their release). */
+static struct fa_report *spare;
+
+static void unmap(struct fa_report *r) { fa_sys2(SYS_munmap, r, 4096); }
+
 int fa_report_create(struct fa_op *op)
 {
-	long p = fa_sys6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p < 0 && p > -4096) {
-		op->report = 0;
-		return fa_fail((int)-p, "cannot map the page through which the clone reports (errno %ld)", -p);
+	struct fa_report *r = __atomic_exchange_n(&spare, (struct fa_report *)0, __ATOMIC_SEQ_CST);
+	if (r && r->owner != op->pid) {
+		unmap(r);
+		r = 0;
 	}
-	op->report = (struct fa_report *)p;
+	if (r) {
+		for (size_t i = 0; i < sizeof *r; i++)
+			((volatile char *)r)[i] = 0;
+	} else {
+		long p = fa_sys6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (p < 0 && p > -4096) {
+			op->report = 0;
+			return fa_fail((int)-p, "cannot map the page through which the clone reports (errno %ld)", -p);
+		}
+		r = (struct fa_report *)p;
+	}
+	r->owner = op->pid;
+	op->report = r;
 	return 0;
 }
 
+/* The caller is done with the page: kept for the next fork if it made it. */
 void fa_report_drop(struct fa_op *op)
 {
-	if (op->report)
-		fa_sys2(SYS_munmap, op->report, 4096);
+	struct fa_report *r = op->report, *none = 0;
 	op->report = 0;
+	if (!r)
+		return;
+	if (r->owner != fa_getpid() ||
+	    !__atomic_compare_exchange_n(&spare, &none, r, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		unmap(r);
 }
 
 void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
@@ -71,13 +103,63 @@ void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
 	}
 	if (err)
 		fa_sys1(SYS_exit_group, 127); /* the caller kills and reaps us anyway */
-	fa_report_drop(op); /* the page must not be shared with this clone's own children */
+	/* the page must not be shared with this clone's own children */
+	unmap(r);
+	op->report = 0;
 }
 
 void fa_report_stamp(struct fa_op *op, int phase)
 {
 	if (op->report)
 		op->report->stamps[phase] = fa_tsc();
+}
+
+/* The parent's threads, once released, each write their rseq area (the kernel
+ * does, returning to user space after a sleep): a page the fork made
+ * copy-on-write. While the child still shares the page, that write copies it
+ * and flushes the TLB of every CPU running the parent (an IPI, dear in a
+ * virtual machine): 27% of the parent's CPU time at 512 threads. The child
+ * copies those pages anyway, first thing (fa_pages_child_descriptors, local
+ * flushes only: it has one thread then); after that the parent's write merely
+ * reuses its now unshared page. So the caller waits for this word before it
+ * releases its threads, but never longer than the faults would cost (the wait
+ * only saves time; it is not needed for correctness). */
+void fa_report_copied(struct fa_op *op)
+{
+	struct fa_report *r = op->report;
+	if (!r)
+		return;
+	__atomic_store_n(&r->copied, 1, __ATOMIC_SEQ_CST);
+	fa_sys3(SYS_futex, &r->copied, FA_FUTEX_WAKE_SHARED, 1);
+}
+
+static long now_us(void)
+{
+	struct { long s, ns; } ts;
+	fa_sys2(SYS_clock_gettime, 1 /* CLOCK_MONOTONIC */, &ts);
+	return ts.s * 1000000L + ts.ns / 1000;
+}
+
+void fa_report_await_copied(struct fa_op *op, long pid, unsigned threads)
+{
+	struct fa_report *r = op->report;
+	if (!r || pid <= 0 || threads < FA_AWAIT_COPIED_MIN)
+		return;
+	long limit = now_us() + 200 + 25L * threads; /* about what the faults would cost here */
+	for (;;) {
+		if (__atomic_load_n(&r->copied, __ATOMIC_SEQ_CST) || __atomic_load_n(&r->state, __ATOMIC_SEQ_CST) != REPORT_PENDING)
+			return;
+		long left = limit - now_us();
+		if (left <= 0)
+			return;
+		struct { long s, ns; } ts = { 0, (left < 1000 ? left : 1000) * 1000 };
+		fa_sys4(SYS_futex, &r->copied, FA_FUTEX_WAIT_SHARED, 0, &ts);
+		/* a child that died (or failed) early never copies: look, without reaping */
+		siginfo_t si;
+		si.si_pid = 0;
+		if (fa_sys5(SYS_waitid, P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL, 0) < 0 || si.si_pid)
+			return;
+	}
 }
 
 int fa_report_pending(const struct fa_report *r)

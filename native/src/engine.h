@@ -125,7 +125,14 @@ struct fa_area {
 	int *tids;		/* one scan of /proc/self/task, cap entries */
 	char *stacks;		/* cap stacks of FA_STACK bytes for resurrection */
 };
-#define FA_STACK 16384
+/* A resurrected thread runs on its engine stack only from clone() to
+ * fa_resume: resurrect_entry -> restore_thread -> raw system calls, all signals
+ * blocked (no signal frame lands there), under 128 bytes at -O2. 1 KB keeps a
+ * wide margin and packs four stacks in a page: the child populates them in one
+ * call (fa_pages_child_engine) instead of a zero-fill fault per thread inside
+ * the creating thread's loop (16 KB stacks: one fault each, 511 per forkall of
+ * 512 threads, all on the child's critical path). */
+#define FA_STACK 1024
 FA_HIDDEN extern struct fa_area fa_area;
 FA_HIDDEN int fa_area_reserve(unsigned nthreads);
 FA_HIDDEN struct fa_slot *fa_slot_of(int tid);
@@ -151,6 +158,7 @@ FA_HIDDEN void fa_pages_prepare(const struct fa_op *op);
 FA_HIDDEN int fa_pages_kept(const struct fa_slot *s, int tid, unsigned idx); /* before the slot is reused */
 FA_HIDDEN void fa_pages_prepare_thread(const struct fa_slot *s);
 FA_HIDDEN void fa_pages_child_descriptors(const struct fa_op *op); /* in the child */
+FA_HIDDEN void fa_pages_child_engine(const struct fa_op *op); /* in the child: the engine memory new threads write */
 
 /* snapshot.c */
 struct forkall_options;
@@ -181,6 +189,16 @@ FA_HIDDEN long fa_report_await(struct fa_op *op, long pid);
  * with several children forked keeps their pages and awaits each once it said) */
 FA_HIDDEN int fa_report_pending(const struct fa_report *r);
 FA_HIDDEN void fa_report_stamp(struct fa_op *op, int phase); /* child: a phase ended (FA_TC_*) */
+/* child: it has its own copy of every thread's descriptor page; caller: waits
+ * (bounded) for that before releasing its threads, so their first write there
+ * reuses the page instead of copying it with a TLB shootdown (child_report.c).
+ * Not below FA_AWAIT_COPIED_MIN parked threads: at 8 the wait for the child to
+ * run lengthened the hold (release phase 180-450 -> 590-670 us, quiet, 3
+ * rounds alternated) for no gain in total time; at 64 it shortens even the
+ * hold (3.4-3.6 -> 1.1-1.6 ms: the copies no longer stall the release). */
+#define FA_AWAIT_COPIED_MIN 16
+FA_HIDDEN void fa_report_copied(struct fa_op *op);
+FA_HIDDEN void fa_report_await_copied(struct fa_op *op, long pid, unsigned threads);
 
 /* owners.c */
 FA_HIDDEN void fa_fix_owners(struct fa_op *op, int self_new_tid);

@@ -26,32 +26,6 @@ static long set_caps(const uint32_t *caps)
 	return fa_sys2(SYS_capset, &hdr, caps);
 }
 
-/* 1 while the child runs on one CPU only (pin_while_creating): every thread
- * then puts its own affinity back, inherited or not. */
-static int child_pinned;
-
-/* Re-creating threads writes to pages the child shares with its parent (each
- * descriptor's TID, rseq area, the slots): copy-on-write faults. While the
- * child's threads run on one CPU, such a fault flushes that CPU's TLB only;
- * spread over several, each sends the others an IPI (costly in a VM). So the
- * forking thread pins itself to the CPU it runs on before creating threads,
- * which inherit that, and each thread restores its recorded affinity. Only
- * when every thread's affinity is known. Returns 1 if pinned. */
-static int pin_while_creating(struct fa_op *op)
-{
-	unsigned cpu = 0;
-	if (op->self_affinity_len <= 0 || fa_sys3(SYS_getcpu, &cpu, 0, 0) < 0 || cpu >= FA_CPUSET_BYTES * 8)
-		return 0;
-	for (unsigned i = 0; i < op->nslots; i++)
-		if (fa_area.slots[i].state == FA_PARKED && fa_area.slots[i].affinity_len <= 0)
-			return 0;
-	unsigned char mask[FA_CPUSET_BYTES];
-	for (unsigned i = 0; i < sizeof mask; i++)
-		mask[i] = 0;
-	mask[cpu / 8] = (unsigned char)(1u << (cpu % 8));
-	return fa_sys3(SYS_sched_setaffinity, 0, sizeof mask, mask) == 0;
-}
-
 /* Remembers the first call that failed for this thread (its errno, positive). */
 static int failed(struct fa_slot *s, long r, const char *call)
 {
@@ -77,7 +51,7 @@ static void restore_thread(struct fa_slot *s)
 	}
 	if (s->name[0] && !s->name_inherited && failed(s, fa_sys2(SYS_prctl, FA_PR_SET_NAME, s->name), "prctl(PR_SET_NAME)"))
 		return;
-	if (s->affinity_len && (!s->affinity_inherited || child_pinned) &&
+	if (s->affinity_len && !s->affinity_inherited &&
 	    failed(s, fa_sys3(SYS_sched_setaffinity, 0, s->affinity_len, s->affinity), "sched_setaffinity"))
 		return;
 	if (s->sched_ok && !s->sched_inherited) {
@@ -215,6 +189,16 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 			fa_sys1(SYS_exit_group, 127);
 	}
 	restore_self(op, &self_new);
+	/* first: the parent waits for these copies before releasing its threads */
+	fa_pages_child_descriptors(op); /* one system call each, not a fault inside each clone */
+	fa_report_copied(op);
+	/* The engine's memory the new threads write (their stacks, their slots,
+	 * the sync words), made the child's own while it has one thread: no
+	 * copy-on-write fault (nor its TLB shootdown) once threads run on every
+	 * CPU. So the new threads restore their state on the other CPUs while
+	 * this one creates the next (they used to be pinned to this CPU for the
+	 * sake of those faults, and each then set its affinity back). */
+	fa_pages_child_engine(op);
 	if (child_setup)
 		child_setup(arg);
 	fa_report_stamp(op, FA_TC_SETUP);
@@ -244,8 +228,6 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 		heir->new_tid = self_new;
 	fa_sync.restored = 0;
 	fa_sync.restore_target = (int)alive - (heir ? 1 : 0);
-	child_pinned = pin_while_creating(op);
-	fa_pages_child_descriptors(op); /* one system call each, not a fault inside each clone */
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		if (s->state != FA_PARKED || s == heir)
@@ -261,12 +243,6 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 		s->new_tid = (int)r;
 	}
 	fa_report_stamp(op, FA_TC_CREATED);
-	if (child_pinned && !heir) {
-		/* the heir restores its own (restore_thread); else ours comes back here */
-		long r = fa_sys3(SYS_sched_setaffinity, 0, op->self_affinity_len, op->self_affinity);
-		if (r < 0)
-			fa_report_child(op, (int)-r, op->self_tid, "sched_setaffinity");
-	}
 	if (op->need_gate)
 		fa_fix_owners(op, self_new);
 	if (heir) {

@@ -83,8 +83,11 @@ EXPORT pid_t forkall_ex(const struct forkall_options *opts)
 	long pid = fa_snapshot_fork(&op, private_fds ? private_fds_in_child : 0, done);
 	if (pid == 0)
 		return 0;
-	if (pid > 0)
+	if (pid > 0) {
 		fa_pages_keep(&op); /* the next forkall makes their frames writable before parking */
+		if (!op.exact) /* (the namespace init shares the pages too: no gain) */
+			fa_report_await_copied(&op, pid, op.nslots - op.ndead);
+	}
 	if (private_fds) {
 		/* the child reads the objects the parent's threads would change: they
 		 * stay parked until it is done (one byte, or end of file if it died) */

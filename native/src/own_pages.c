@@ -26,7 +26,9 @@
  *    release 31 -> 71-95 ms) more than it saved.
  *  - in the child, before it re-creates the threads, the forking thread
  *    populates each one's descriptor page (fa_pages_child_descriptors), which
- *    clone() (the new TID) and the rseq registration write.
+ *    clone() (the new TID) and the rseq registration write; then the engine
+ *    memory the new threads write: the stacks they start on, their slots,
+ *    the sync words (fa_pages_child_engine).
  * MADV_POPULATE_WRITE breaks copy-on-write as a write would, without writing:
  * no byte changes (threads that are not parked may be writing there), and
  * memory that is not writable makes the call fail instead of faulting. A
@@ -133,4 +135,19 @@ void fa_pages_child_descriptors(const struct fa_op *op)
 		if (populate(lo, hi) == -22)
 			return; /* EINVAL: the kernel lacks the advice */
 	}
+}
+
+/* In the child, before its threads are re-created: the engine stacks they start
+ * on (fresh zero pages: the parent never writes them), one call for all; the
+ * slots (each thread writes its restore result there, the creator its new
+ * TID) and the sync words, shared with the parent until written. Without this
+ * each stack top was a zero-fill fault in the creating loop, and each slot
+ * page a copy-on-write fault while threads run on several CPUs. */
+void fa_pages_child_engine(const struct fa_op *op)
+{
+	if (!op->nslots)
+		return;
+	populate((unsigned long)fa_area.stacks, (unsigned long)fa_area.stacks + (unsigned long)op->nslots * FA_STACK - 1);
+	populate((unsigned long)fa_area.slots, (unsigned long)(fa_area.slots + op->nslots) - 1);
+	populate((unsigned long)&fa_sync, (unsigned long)(&fa_sync + 1) - 1);
 }

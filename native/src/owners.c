@@ -46,8 +46,12 @@ static int rwlock_write_held(const int *m)
 static const struct lock_shape libc_rwlocks = { FA_RULE_RWLOCK_STEP, FA_RULE_RWLOCK_BYTES, rwlock_write_held,
 						FA_RULE_RWLOCK_CUR_WRITER / 4 };
 
-/* The next held lock of that shape at or after *off in [p, p + size), or NULL. */
-static int *next_held(char *p, size_t size, const struct lock_shape *sh, size_t *off)
+/* The next held lock of that shape at or after *off in [p, p + size), or NULL.
+ * Always inlined, as are its two callers, with a constant shape: the test is
+ * then inlined too instead of an indirect call every 8 bytes (libc's writable
+ * segment is 75 KB: 9,400 calls in the parent and as many in the child, 4% of
+ * all the CPU time of an 8-thread forkall). */
+static inline __attribute__((always_inline)) int *next_held(char *p, size_t size, const struct lock_shape *sh, size_t *off)
 {
 	for (; p && *off + sh->bytes <= size; *off += sh->step) {
 		int *m = (int *)(p + *off);
@@ -128,7 +132,7 @@ static int new_tid_for(int old, int self_old, int self_new)
 }
 
 /* Held locks of that shape owned by one of ours get the owner's new TID. */
-static void fix_by_shape(char *p, size_t size, const struct lock_shape *sh, int self_old, int self_new)
+static inline __attribute__((always_inline)) void fix_by_shape(char *p, size_t size, const struct lock_shape *sh, int self_old, int self_new)
 {
 	size_t off = 0;
 	for (int *m; (m = next_held(p, size, sh, &off));) {
@@ -139,7 +143,7 @@ static void fix_by_shape(char *p, size_t size, const struct lock_shape *sh, int 
 }
 
 /* In the parent: is a lock of that shape held by a parked thread (not the caller)? */
-static int owned_by_parked(char *p, size_t size, const struct lock_shape *sh, int self_tid)
+static inline __attribute__((always_inline)) int owned_by_parked(char *p, size_t size, const struct lock_shape *sh, int self_tid)
 {
 	size_t off = 0;
 	for (int *m; (m = next_held(p, size, sh, &off));)
