@@ -14,7 +14,7 @@ import { captureThreads, type KnownState, type ThreadState } from './capture.js'
 import { CAP_SYS_ADMIN, has, readCapState } from './caps.js';
 import { injectAll, InjectedCallFailed, NR, type Step } from './inject.js';
 import { RemoteError } from './errors.js';
-import { blockSigchld, restoreThreadMask, SyscallError } from './libc.js';
+import { SyscallError } from './libc.js';
 import { ProcessMemory } from './memory.js';
 import { diagnoseDenied, preflight } from './preflight.js';
 import { buildClone, forkArgs, injectFork } from './recreate.js';
@@ -264,15 +264,6 @@ function cloneOnce(pid: number, opts: RemoteCloneOptions): RemoteCloneResult {
 }
 
 function cloneOnCallingThread(pid: number, opts: RemoteCloneOptions): RemoteCloneResult {
-  const mask = blockSigchld(); // one per ptrace stop otherwise, each run by a handler on this thread if the process has one
-  try {
-    return cloneBlocked(pid, opts);
-  } finally {
-    restoreThreadMask(mask);
-  }
-}
-
-function cloneBlocked(pid: number, opts: RemoteCloneOptions): RemoteCloneResult {
   const t0 = now();
   const phasesUs: Record<string, number> = {};
   let last = t0;

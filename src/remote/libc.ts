@@ -152,32 +152,3 @@ export function tgkill(tgid: number, tid: number, sig: number): number {
 export function pidfdOpen(pid: number): number {
   return check(syscallN(SYS.pidfd_open, pid, 0, 0), () => `pidfd_open(${pid})`);
 }
-
-const pthreadSigmask = libc.func('int pthread_sigmask(int how, void *set, void *old)') as (how: number, set: Buffer | null, old: Buffer | null) => number;
-const SIG_BLOCK = 0;
-const SIG_SETMASK = 2;
-const SIGCHLD = 17;
-
-/**
- * Blocks SIGCHLD for the calling thread; returns the mask to give back with
- * restoreThreadMask. The tracer gets a SIGCHLD for every ptrace stop of a
- * thread it traces; in a process that has a handler for it (Node's libuv,
- * once the process has spawned a child) each one ran the handler on the
- * tracing thread, four system calls on the hold's critical path. Blocked
- * here, another thread of the process takes it (the kernel picks one that
- * does not block it), and libuv's child bookkeeping sees every signal as
- * before. Waiting for a traced task (waitpid) does not need the signal.
- */
-export function blockSigchld(): Buffer {
-  const set = Buffer.alloc(128); // glibc's sigset_t
-  set.writeUInt32LE(1 << (SIGCHLD - 1), 0);
-  const old = Buffer.alloc(128);
-  const r = pthreadSigmask(SIG_BLOCK, set, old); // the error number itself, not -1 and errno
-  if (r !== 0) throw new SyscallError('pthread_sigmask(SIG_BLOCK, SIGCHLD)', r);
-  return old;
-}
-
-/** Gives the calling thread back a mask blockSigchld returned. */
-export function restoreThreadMask(old: Buffer): void {
-  pthreadSigmask(SIG_SETMASK, old, null);
-}
