@@ -5,7 +5,8 @@
  * which call, exits before any thread runs program code, and the caller kills
  * and reaps it and fails with that message.
  * The report travels through one shared anonymous page made for each fork (no
- * descriptor: a process at its file limit can still forkall); the caller sleeps
+ * descriptor: a process at its file limit can still forkall), or lent by a
+ * caller that forks often (op->report_pool: the agent); the caller sleeps
  * on it as a shared futex and looks whether the child died meanwhile. A caller
  * that must also watch descriptors (the agent) names an eventfd in
  * op->report_wake_fd: the child signals it too, so the caller's poll wakes on
@@ -31,6 +32,17 @@ struct fa_report {
 
 int fa_report_create(struct fa_op *op)
 {
+	if (op->report_pool && op->report) {
+		/* the caller's page, used before: only what a report reads is reset */
+		struct fa_report *r = op->report;
+		r->err = 0;
+		r->tid = 0;
+		r->call[0] = 0;
+		for (int i = 0; i < FA_TC_N; i++)
+			r->stamps[i] = 0;
+		__atomic_store_n(&r->state, REPORT_PENDING, __ATOMIC_SEQ_CST);
+		return 0;
+	}
 	long p = fa_sys6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p < 0 && p > -4096) {
 		op->report = 0;
@@ -42,9 +54,21 @@ int fa_report_create(struct fa_op *op)
 
 void fa_report_drop(struct fa_op *op)
 {
-	if (op->report)
+	if (op->report && !op->report_pool)
 		fa_sys2(SYS_munmap, op->report, 4096);
 	op->report = 0;
+}
+
+/* In the child, once reported: the page (or the caller's whole pool) must not
+ * be shared with this clone's own children, nor be seen by its program. */
+static void child_drop(struct fa_op *op)
+{
+	if (op->report_pool)
+		fa_sys2(SYS_munmap, op->report_pool, op->report_pool_len);
+	else if (op->report)
+		fa_sys2(SYS_munmap, op->report, 4096);
+	op->report = 0;
+	op->report_pool = 0;
 }
 
 void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
@@ -71,7 +95,7 @@ void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
 	}
 	if (err)
 		fa_sys1(SYS_exit_group, 127); /* the caller kills and reaps us anyway */
-	fa_report_drop(op); /* the page must not be shared with this clone's own children */
+	child_drop(op);
 }
 
 void fa_report_stamp(struct fa_op *op, int phase)
