@@ -87,12 +87,13 @@ test('the agent thread takes the main thread\'s name; a clone\'s threads have th
   let clone = 0;
   try {
     await untilReady(t);
-    const before = comms(t.pid);
+    const pid = t.process.pid!; // the program itself (t.pid may not have its HELLO yet)
+    const before = comms(pid);
     assert.equal(await t.requestSnapshot(), 7);
-    const main = readFileSync(`/proc/${t.pid}/comm`, 'utf8').trim();
+    const main = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
     // the template: the program's 7 threads and the agent's, now under the main thread's name
-    assert.deepEqual(comms(t.pid), [...before.filter((n) => n !== 'forkall-agent'), main].sort());
-    assert.equal(sharedAnon(t.pid).length, 1, 'the template maps one pool of report pages');
+    assert.deepEqual(comms(pid), [...before.filter((n) => n !== 'forkall-agent'), main].sort());
+    assert.equal(sharedAnon(pid).length, 1, 'the template maps one pool of report pages');
     for (let i = 0; i < 3; i++) {
       // several clones: the pages lent to the earlier ones are reused
       const c = await t.clone();
