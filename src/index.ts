@@ -8,7 +8,7 @@ export { ForkallError } from './errors.js';
 export type { AgentErrorCode, ForkallErrorCode, ForkallErrorDetails } from './errors.js';
 export type { ProcessExit } from './process-exit.js';
 export { spawnTemplate, Template, AgentError } from './server/template.js';
-export type { Clone, CloneNotCopied, CloneOptions, CloneResult, TemplateOptions, Trigger } from './server/template.js';
+export type { Clone, CloneNotCopied, CloneOptions, CloneResult, CloneRun, TemplateOptions, Trigger } from './server/template.js';
 export type { CloneStdio, CloneStdioOption } from './server/clone-stdio.js';
 export { cloneProcess, cloneProcessDetailed, cloneTree } from './remote/api.js';
 export type { TreeCloneResult, TreeMemberClone } from './remote/tree/clone-tree.js';

@@ -5,7 +5,8 @@
  *   launcher.c  images that exec the program (shims): their trigger waits
  *   server.c    the agent thread: freeze once, then serve clones
  *   compact.c   FORKALL_COMPACT=1: the frozen template in huge pages
- *   fork_all.c  FORKALL_FORK=all: fork() becomes forkall() */
+ *   fork_all.c  FORKALL_FORK=all: fork() becomes forkall()
+ *   thread_name.c  the agent thread takes the main thread's name once frozen */
 #ifndef FA_AGENT_H
 #define FA_AGENT_H
 
@@ -61,6 +62,9 @@ FA_HIDDEN long fa_prefault_readonly_files(void);
 /* private_fds_report.c: in a clone, before the control fd is closed; wake_fd
  * (server.c's eventfd, or -1) is kept shared too */
 FA_HIDDEN void fa_agent_private_fds(int control_fd, int wake_fd);
+
+/* thread_name.c: after fa_snapshot_begin, before the first clone */
+FA_HIDDEN void fa_agent_take_main_name(struct fa_op *op);
 
 /* server.c */
 FA_HIDDEN extern volatile int fa_agent_active;

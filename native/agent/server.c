@@ -6,7 +6,8 @@
  *      template never runs its own code again;
  *   3. serves CLONE requests: each clone is a fresh fork of the frozen state,
  *      a child of the template; the agent reports its PID and, through a
- *      pidfd, its real wait status. A clone is reported once it is whole;
+ *      pidfd, its real wait status (or, for a one-reply request, both in one
+ *      message once it ended: FA_CLONE_ONE_REPLY). A clone is reported once it is whole;
  *      meanwhile the agent goes on serving requests and reaping, so clones
  *      asked for together re-create their threads at the same time. In each clone the agent thread takes over
  *      the program's main thread (same registers, TLS, stack: it becomes it), so
@@ -20,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "agent.h"
@@ -39,7 +41,15 @@ FA_HIDDEN volatile int fa_agent_active;
 FA_HIDDEN volatile int fa_snapshot_wanted;
 static volatile int in_clone; /* 1 in a clone: written by child_setup */
 static struct fa_agent_config cfg;
-static int live_pid[MAX_LIVE], live_fd[MAX_LIVE], nlive;
+
+/* Clones known whole and not reaped yet: a pidfd each. A one-reply clone
+ * (FA_CLONE_ONE_REPLY) is reported only when reaped, with its request. */
+static struct live_clone {
+	int pid, fd;
+	uint32_t request;
+	int one_reply;
+} live[MAX_LIVE];
+static int nlive;
 
 /* Clones forked and not yet known whole: their report pages (taken from the
  * op after each fork, put back to await one that said) and pidfds. Waiting
@@ -57,9 +67,23 @@ static struct pending_clone {
 	int pid, fd;
 	long forked_ms;
 	struct fa_report *report;
+	int one_reply;
 } pending[MAX_LIVE];
 static int npending;
 static int wake_fd = -1;
+
+/* The report pages, one per clone that may be pending: mapped once at freeze
+ * time and lent page by page (op->report_pool), instead of an mmap before and
+ * a munmap after each clone in the template; a clone unmaps the whole pool
+ * once it has reported. 0 (mapping refused): the engine maps a page per fork. */
+#define POOL_LEN ((size_t)MAX_LIVE * 4096)
+static char *report_pool;
+static uint64_t pool_lent; /* bit i: page i is a pending clone's */
+
+/* One-reply clones are not asked to signal wake_fd (nobody waits for their
+ * report: they are looked at when their pidfd says they ended, or on the
+ * PENDING_CHECK_S tick); the clone closes its copy in child_setup instead. */
+static int forking_one_reply;
 
 /* Whether the frozen template holds a descriptor that a clone must make
  * private (fa_pfd_needed, asked once after the snapshot: the program's fds do
@@ -99,12 +123,16 @@ static void child_setup(void *arg)
 	if (!cfg.shared_fds && (template_fds_need_copies || !stdio_plain(io)))
 		fa_agent_private_fds(cfg.control_fd, wake_fd);
 	fa_sys1(SYS_close, cfg.control_fd);
+	if (forking_one_reply && wake_fd >= 0)
+		fa_sys1(SYS_close, wake_fd);
 	for (int i = 0; i < nlive; i++)
-		fa_sys1(SYS_close, live_fd[i]);
+		fa_sys1(SYS_close, live[i].fd);
 	nlive = 0;
-	/* the clones forked before this one and not whole yet: their pages and pidfds are the template's */
+	/* the clones forked before this one and not whole yet: their pidfds are the
+	 * template's, and so are their pages (a pool is unmapped whole when we report) */
 	for (int i = 0; i < npending; i++) {
-		fa_sys2(SYS_munmap, pending[i].report, 4096);
+		if (!report_pool)
+			fa_sys2(SYS_munmap, pending[i].report, 4096);
 		fa_sys1(SYS_close, pending[i].fd);
 	}
 	npending = 0;
@@ -114,11 +142,11 @@ static void child_setup(void *arg)
 static __attribute__((noreturn)) void template_exit(int code)
 {
 	for (int i = 0; i < nlive; i++)
-		fa_sys2(SYS_kill, live_pid[i], SIGKILL);
+		fa_sys2(SYS_kill, live[i].pid, SIGKILL);
 	for (int i = 0; i < npending; i++)
 		fa_sys2(SYS_kill, pending[i].pid, SIGKILL);
 	for (int i = 0; i < nlive; i++)
-		fa_sys4(SYS_wait4, live_pid[i], 0, __WALL, 0);
+		fa_sys4(SYS_wait4, live[i].pid, 0, __WALL, 0);
 	for (int i = 0; i < npending; i++)
 		fa_sys4(SYS_wait4, pending[i].pid, 0, __WALL, 0);
 	fa_sys1(SYS_exit_group, code);
@@ -191,30 +219,49 @@ static void wait_for_trigger(long started)
 	}
 }
 
-static void reap(int i)
+/* Live clone i ended: EXITED, or RAN for a one-reply clone. */
+static void reap(int i, uint32_t threads)
 {
 	int status = 0;
-	fa_sys4(SYS_wait4, live_pid[i], &status, __WALL, 0);
-	unsigned char p[8];
-	put_u32(p, (uint32_t)live_pid[i]);
-	put_u32(p + 4, (uint32_t)status);
-	fa_sys1(SYS_close, live_fd[i]);
-	live_pid[i] = live_pid[nlive - 1];
-	live_fd[i] = live_fd[nlive - 1];
-	nlive--;
-	if (fa_send(cfg.control_fd, FA_MSG_EXITED, p, 8) < 0)
+	struct live_clone c = live[i];
+	fa_sys4(SYS_wait4, c.pid, &status, __WALL, 0);
+	fa_sys1(SYS_close, c.fd);
+	live[i] = live[--nlive];
+	unsigned char p[16];
+	int r;
+	if (c.one_reply) {
+		put_u32(p, c.request);
+		put_u32(p + 4, (uint32_t)c.pid);
+		put_u32(p + 8, threads);
+		put_u32(p + 12, (uint32_t)status);
+		r = fa_send(cfg.control_fd, FA_MSG_RAN, p, 16);
+	} else {
+		put_u32(p, (uint32_t)c.pid);
+		put_u32(p + 4, (uint32_t)status);
+		r = fa_send(cfg.control_fd, FA_MSG_EXITED, p, 8);
+	}
+	if (r < 0)
 		template_exit(0);
 }
 
-static void report_or_fail(struct fa_op *op, uint32_t threads, int k);
+static void report_or_fail(struct fa_op *op, uint32_t threads, int k, int dead);
 
 /* Forks one clone; it is reported once it is whole (finish_pending). */
-static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, struct clone_stdio *io)
+static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, struct clone_stdio *io, uint32_t flags)
 {
+	if (flags & ~FA_CLONE_FLAGS) {
+		fa_send_error(cfg.control_fd, request, EINVAL, "unknown clone flags");
+		return;
+	}
 	if (nlive + npending >= MAX_LIVE) {
 		fa_send_error(cfg.control_fd, request, EAGAIN, "too many live clones (64)");
 		return;
 	}
+	/* a free page of the pool: at most MAX_LIVE - 1 are lent (the check above) */
+	int page = report_pool ? __builtin_ctzll(~pool_lent) : -1;
+	op->report = page >= 0 ? (struct fa_report *)(report_pool + (size_t)page * 4096) : 0;
+	forking_one_reply = (flags & FA_CLONE_ONE_REPLY) != 0;
+	op->report_wake_fd = forking_one_reply ? -1 : wake_fd;
 	/* In the clone this thread becomes the program's main thread (the template's
 	 * PID is the main thread's TID): the clone then has exactly the program's
 	 * threads, and in exact-TID mode the template's PID. */
@@ -227,28 +274,38 @@ static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, st
 		fa_send_error(cfg.control_fd, request, (int)-pid, forkall_strerror());
 		return;
 	}
+	if (page >= 0)
+		pool_lent |= 1ull << page;
 	int k = npending++;
-	pending[k] = (struct pending_clone){ request, (int)pid, (int)fa_sys2(FA_SYS_pidfd_open, pid, 0), fa_now_ms(), op->report };
+	pending[k] = (struct pending_clone){ request, (int)pid, (int)fa_sys2(FA_SYS_pidfd_open, pid, 0), fa_now_ms(),
+					     op->report, forking_one_reply };
 	op->report = 0;
 	if (cfg.exact_tids)
-		report_or_fail(op, threads, k); /* one at a time, as before: an exact-TID fork has more steps */
+		report_or_fail(op, threads, k, 0); /* one at a time, as before: an exact-TID fork has more steps */
 }
 
-/* Pending clone k said (or died, or is overdue): await it (at once, but for a
- * dead one) and report it, CLONED or an error; it leaves the pending list. */
-static void report_or_fail(struct fa_op *op, uint32_t threads, int k)
+/* Pending clone k said (or died: dead, or is overdue): await it (at once, but
+ * for a dead one) and report it, CLONED or an error; it leaves the pending
+ * list. A one-reply clone is only reported when reaped (at once if dead). */
+static void report_or_fail(struct fa_op *op, uint32_t threads, int k, int dead)
 {
 	struct pending_clone c = pending[k];
 	pending[k] = pending[--npending];
 	op->report = c.report;
 	long pid = fa_snapshot_await(op, c.pid); /* kills and reaps a clone that is not whole */
+	if (report_pool)
+		pool_lent &= ~(1ull << (((char *)c.report - report_pool) / 4096)); /* read: free for the next clone */
 	if (pid < 0) {
 		fa_sys1(SYS_close, c.fd);
 		fa_send_error(cfg.control_fd, c.request, (int)-pid, forkall_strerror());
 		return;
 	}
-	live_pid[nlive] = c.pid;
-	live_fd[nlive++] = c.fd;
+	live[nlive++] = (struct live_clone){ c.pid, c.fd, c.request, c.one_reply };
+	if (c.one_reply) {
+		if (dead)
+			reap(nlive - 1, threads);
+		return;
+	}
 	unsigned char p[12];
 	put_u32(p, c.request);
 	put_u32(p + 4, (uint32_t)c.pid);
@@ -267,13 +324,13 @@ static void finish_pending(struct fa_op *op, uint32_t threads, const struct poll
 			fa_sys2(SYS_kill, pending[k].pid, SIGKILL);
 		else if (fa_report_pending(pending[k].report) && !(pfd && pfd[k].revents))
 			continue;
-		report_or_fail(op, threads, k);
+		report_or_fail(op, threads, k, pfd && pfd[k].revents);
 	}
 }
 
 /* CLONE_STDIO: a clone whose fds 0-2 named in the mask are the ones sent, in
  * that order. */
-static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t threads, int *fds, int nfds)
+static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t threads, int *fds, int nfds, uint32_t flags)
 {
 	uint32_t request = get_u32(p), mask = get_u32(p + 4);
 	struct clone_stdio io = { { -1, -1, -1 } };
@@ -297,7 +354,7 @@ static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t
 	for (int i = 0, used = 0; i < 3; i++)
 		if (mask & (1u << i))
 			io.fd[i] = fds[used++];
-	serve_clone(op, request, threads, &io);
+	serve_clone(op, request, threads, &io, flags);
 }
 
 static void handle_request(struct fa_op *op, uint32_t threads)
@@ -306,19 +363,21 @@ static void handle_request(struct fa_op *op, uint32_t threads)
 	unsigned char p[FA_MAX_PAYLOAD];
 	int fds[FA_MAX_FDS], nfds;
 	int bad = fa_recv(cfg.control_fd, &h, p, fds, &nfds) < 0;
-	if (!bad && h.type == FA_MSG_CLONE_STDIO && h.length == 8)
-		serve_clone_stdio(op, p, threads, fds, nfds); /* the clone has its own copies now */
+	/* CLONE and CLONE_STDIO may end with a u32 of flags (FA_CLONE_*) */
+	int stdio = !bad && h.type == FA_MSG_CLONE_STDIO && (h.length == 8 || h.length == 12);
+	if (stdio)
+		serve_clone_stdio(op, p, threads, fds, nfds, h.length == 12 ? get_u32(p + 8) : 0); /* the clone has its own copies now */
 	fa_close_fds(fds, nfds);
 	if (bad)
 		template_exit(0);
-	if (h.type == FA_MSG_CLONE_STDIO && h.length == 8)
+	if (stdio)
 		return;
-	if (h.type == FA_MSG_CLONE && h.length == 4)
-		serve_clone(op, get_u32(p), threads, 0);
+	if (h.type == FA_MSG_CLONE && (h.length == 4 || h.length == 8))
+		serve_clone(op, get_u32(p), threads, 0, h.length == 8 ? get_u32(p + 4) : 0);
 	else if (h.type == FA_MSG_KILL && h.length == 8) {
 		int pid = (int)get_u32(p), sig = (int)get_u32(p + 4), known = 0;
 		for (int i = 0; i < nlive; i++)
-			known |= live_pid[i] == pid;
+			known |= live[i].pid == pid;
 		if (!known)
 			fa_send_error(cfg.control_fd, 0, ESRCH, "no live clone with that PID");
 		else
@@ -364,8 +423,15 @@ static void *agent_main(void *arg)
 		cfg.at = FA_AT_REQUEST;
 	}
 	uint32_t threads = op.nslots - op.ndead;
+	fa_agent_take_main_name(&op);
 	wake_fd = open_wake_fd();
 	op.report_wake_fd = wake_fd;
+	long pool = fa_sys6(SYS_mmap, 0, POOL_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (pool < 0 && pool > -4096)
+		pool = 0;
+	report_pool = (char *)pool;
+	op.report_pool = report_pool;
+	op.report_pool_len = report_pool ? POOL_LEN : 0;
 	long compacted = cfg.compact ? fa_compact_anonymous() : 0;
 	if (cfg.prefault)
 		fa_prefault_readonly_files();
@@ -383,7 +449,7 @@ static void *agent_main(void *arg)
 		struct pollfd pfd[2 + MAX_LIVE];
 		pfd[0] = (struct pollfd){ cfg.control_fd, POLLIN, 0 };
 		for (int i = 0; i < nlive; i++)
-			pfd[1 + i] = (struct pollfd){ live_fd[i], POLLIN, 0 };
+			pfd[1 + i] = (struct pollfd){ live[i].fd, POLLIN, 0 };
 		int np = npending;
 		for (int k = 0; k < np; k++)
 			pfd[1 + nlive + k] = (struct pollfd){ pending[k].fd, POLLIN, 0 };
@@ -403,7 +469,7 @@ static void *agent_main(void *arg)
 		int nl = nlive;
 		for (int i = nl - 1; i >= 0; i--)
 			if (pfd[1 + i].revents)
-				reap(i);
+				reap(i, threads);
 		/* a clone that became whole is live from here: its end is seen at the next poll, after its CLONED */
 		finish_pending(&op, threads, pfd + 1 + nl);
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))

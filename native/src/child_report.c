@@ -5,7 +5,8 @@
  * which call, exits before any thread runs program code, and the caller kills
  * and reaps it and fails with that message.
  * The report travels through one shared anonymous page made for each fork (no
- * descriptor: a process at its file limit can still forkall); the caller sleeps
+ * descriptor: a process at its file limit can still forkall), or lent by a
+ * caller that forks often (op->report_pool: the agent); the caller sleeps
  * on it as a shared futex and looks whether the child died meanwhile. A caller
  * that must also watch descriptors (the agent) names an eventfd in
  * op->report_wake_fd: the child signals it too, so the caller's poll wakes on
@@ -46,6 +47,18 @@ static void unmap(struct fa_report *r) { fa_sys2(SYS_munmap, r, 4096); }
 
 int fa_report_create(struct fa_op *op)
 {
+	if (op->report_pool && op->report) {
+		/* a page lent from the agent's pool, used before: only what a report reads is reset */
+		struct fa_report *r = op->report;
+		r->err = 0;
+		r->tid = 0;
+		r->copied = 0;
+		r->call[0] = 0;
+		for (int i = 0; i < FA_TC_N; i++)
+			r->stamps[i] = 0;
+		__atomic_store_n(&r->state, REPORT_PENDING, __ATOMIC_SEQ_CST);
+		return 0;
+	}
 	struct fa_report *r = __atomic_exchange_n(&spare, (struct fa_report *)0, __ATOMIC_SEQ_CST);
 	if (r && r->owner != op->pid) {
 		unmap(r);
@@ -71,12 +84,28 @@ int fa_report_create(struct fa_op *op)
 void fa_report_drop(struct fa_op *op)
 {
 	struct fa_report *r = op->report, *none = 0;
+	if (op->report_pool) { /* lent from the agent's pool: never unmapped here */
+		op->report = 0;
+		return;
+	}
 	op->report = 0;
 	if (!r)
 		return;
 	if (r->owner != fa_getpid() ||
 	    !__atomic_compare_exchange_n(&spare, &none, r, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		unmap(r);
+}
+
+/* In the child, once reported: the page (or the caller's whole pool) must not
+ * be shared with this clone's own children, nor be seen by its program. */
+static void child_drop(struct fa_op *op)
+{
+	if (op->report_pool)
+		fa_sys2(SYS_munmap, op->report_pool, op->report_pool_len);
+	else if (op->report)
+		unmap(op->report);
+	op->report = 0;
+	op->report_pool = 0;
 }
 
 void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
@@ -103,9 +132,7 @@ void fa_report_child(struct fa_op *op, int err, int tid, const char *call)
 	}
 	if (err)
 		fa_sys1(SYS_exit_group, 127); /* the caller kills and reaps us anyway */
-	/* the page must not be shared with this clone's own children */
-	unmap(r);
-	op->report = 0;
+	child_drop(op);
 }
 
 void fa_report_stamp(struct fa_op *op, int phase)

@@ -97,6 +97,12 @@ struct fa_op {
 	struct fa_report *report; /* child_report.c: how the child says it is whole */
 	int report_wake_fd;	/* child: an eventfd also signalled when it reports, then closed
 				 * (the agent polls it with its channel); -1: none */
+	/* Non-null: op->report is a page of this caller-owned shared region (the
+	 * agent's pool, reused fork after fork instead of one mmap/munmap each):
+	 * the caller side never unmaps it; the child unmaps the whole region
+	 * once it has reported (none of it is the program's). */
+	void *report_pool;
+	size_t report_pool_len;
 };
 
 /* Words the threads synchronise on. Kept together, written with atomics. */

@@ -21,6 +21,8 @@ static int validate(const struct forkall_options *o, struct fa_op *op)
 	op->become_tid = 0;
 	op->parent_death_signal = 0;
 	op->report_wake_fd = -1;
+	op->report_pool = 0;
+	op->report_pool_len = 0;
 	if (!o)
 		return 0;
 	if (o->size != 0 && o->size < sizeof(struct forkall_options))

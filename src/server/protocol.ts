@@ -15,6 +15,7 @@ export const MsgType = {
   EXITED: 4,
   ERROR: 5,
   NOT_COPIED: 6,
+  RAN: 7,
   SNAPSHOT_NOW: 16,
   CLONE: 17,
   KILL: 18,
@@ -27,6 +28,8 @@ export type AgentMessage =
   | { type: 'cloned'; request: number; pid: number; threads: number }
   | { type: 'exited'; pid: number; status: number }
   | { type: 'error'; request: number; errno: number; message: string }
+  /** a one-reply clone (CLONE_ONE_REPLY) ended: its PID and wait status together */
+  | { type: 'ran'; request: number; pid: number; threads: number; status: number }
   /** sent by a clone: event objects it left shared or copied approximately, one per line */
   | { type: 'notCopied'; pid: number; copied: number; objects: NotCopied[] };
 
@@ -39,17 +42,22 @@ export function encode(type: number, payload: Buffer = Buffer.alloc(0)): Buffer 
   return Buffer.concat([h, payload]);
 }
 
-export const cloneRequest = (request: number): Buffer => {
-  const p = Buffer.alloc(4);
+/** CLONE / CLONE_STDIO flags (an optional trailing u32) */
+export const CLONE_ONE_REPLY = 1; // no CLONED and EXITED: one RAN once the clone ended
+
+export const cloneRequest = (request: number, flags = 0): Buffer => {
+  const p = Buffer.alloc(flags ? 8 : 4);
   p.writeUInt32LE(request, 0);
+  if (flags) p.writeUInt32LE(flags, 4);
   return encode(MsgType.CLONE, p);
 };
 
 /** A clone whose fds 0-2 named in `mask` (bit i: fd i) are the descriptors sent with this message, in order. */
-export const cloneStdioRequest = (request: number, mask: number): Buffer => {
-  const p = Buffer.alloc(8);
+export const cloneStdioRequest = (request: number, mask: number, flags = 0): Buffer => {
+  const p = Buffer.alloc(flags ? 12 : 8);
   p.writeUInt32LE(request, 0);
   p.writeUInt32LE(mask, 4);
+  if (flags) p.writeUInt32LE(flags, 8);
   return encode(MsgType.CLONE_STDIO, p);
 };
 
@@ -68,6 +76,8 @@ function decodeOne(type: number, p: Buffer): AgentMessage {
       return { type: 'snapshot', threads: p.readUInt32LE(0), compactedMb: p.readUInt32LE(4) === 0xffffffff ? null : p.readUInt32LE(4) };
     case MsgType.CLONED:
       return { type: 'cloned', request: p.readUInt32LE(0), pid: p.readInt32LE(4), threads: p.readUInt32LE(8) };
+    case MsgType.RAN:
+      return { type: 'ran', request: p.readUInt32LE(0), pid: p.readInt32LE(4), threads: p.readUInt32LE(8), status: p.readInt32LE(12) };
     case MsgType.EXITED:
       return { type: 'exited', pid: p.readInt32LE(0), status: p.readInt32LE(4) };
     case MsgType.ERROR:

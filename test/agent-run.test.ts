@@ -1,0 +1,119 @@
+// One-reply clones (Template.run, FA_CLONE_ONE_REPLY), the report pages the
+// agent lends clone after clone, and the agent thread's name: what makes a
+// template's clone cheap must change nothing a clone or its program sees.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot, toolBinary } from '../src/native/paths.js';
+import { spawnTemplate, type Template } from '../src/server/template.js';
+import { waitFor } from './helpers/wait.js';
+
+let dir = '';
+let mixed = '';
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'forkall-agent-run-'));
+  mixed = join(dir, 'mixed_threads');
+  const cc = spawnSync('gcc', ['-O2', '-pthread', '-o', mixed, join(packageRoot, 'test', 'fixtures', 'mixed_threads.c')], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Resolves once the program printed READY; keeps draining its stdout. */
+function untilReady(t: Template): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    t.process.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('READY')) resolve();
+    });
+    t.process.on('exit', (c) => reject(new Error(`template exited (${c}) before READY`)));
+  });
+}
+
+const comms = (pid: number): string[] =>
+  readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim()).sort();
+
+/** The shared anonymous mappings of a process (MAP_SHARED|MAP_ANONYMOUS shows as /dev/zero). */
+const sharedAnon = (pid: number): string[] =>
+  readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter((l) => / rw-s .*\/dev\/zero/.test(l));
+
+test('run(): 100 clones one after another and 20 at once (more than the 64 report pages), each one reply with its PID, threads and exit 0', { timeout: 300_000 }, async () => {
+  const t = await spawnTemplate(toolBinary('forkall-target'), ['8', '4', 'agent'], { at: { delayMs: 600_000 }, stdio: 'ignore', timeoutMs: 120_000 });
+  try {
+    assert.equal(await t.frozenState(), 8);
+    const pids = new Set<number>();
+    for (let i = 0; i < 100; i++) {
+      const r = await t.run();
+      assert.deepEqual({ exitCode: r.exitCode, signal: r.signal, status: r.status, threads: r.threads, notCopied: r.notCopied }, { exitCode: 0, signal: null, status: 0, threads: 8, notCopied: [] });
+      assert.ok(r.pid > 0 && r.pid !== t.pid);
+      pids.add(r.pid);
+    }
+    const together = await Promise.all(Array.from({ length: 20 }, () => t.run()));
+    for (const r of together) assert.equal(r.exitCode, 0);
+    assert.equal(new Set(together.map((r) => r.pid)).size, 20, 'twenty distinct clones');
+    assert.deepEqual(t.liveClones, [], 'a run clone is never left among the live ones');
+    // clone() and run() mixed on one template: each gets its own kind of reply
+    const [c, r] = await Promise.all([t.clone(), t.run()]);
+    assert.equal(r.exitCode, 0);
+    assert.deepEqual(await c.exited, { exitCode: 0, signal: null, status: 0 });
+  } finally {
+    await t.close();
+  }
+});
+
+test('run() with the clone\'s stdout on a file (CLONE_STDIO with flags); stdio \'pipe\' is refused', { timeout: 300_000 }, async () => {
+  const t = await spawnTemplate(mixed, ['4', '1'], { stdio: ['ignore', 'pipe', 'inherit'], timeoutMs: 60_000 });
+  const file = join(dir, 'out.txt');
+  const fd = openSync(file, 'w');
+  try {
+    await untilReady(t);
+    assert.equal(await t.requestSnapshot(), 5);
+    const r = await t.run({ stdio: ['ignore', fd, 'inherit'] });
+    assert.equal(r.exitCode, 0, 'the clone counted its 5 threads');
+    assert.match(readFileSync(file, 'utf8'), new RegExp(`^clone ${r.pid} threads=5$`, 'm'));
+    await assert.rejects(t.run({ stdio: 'pipe' }), TypeError);
+  } finally {
+    closeSync(fd);
+    await t.close();
+  }
+});
+
+test('the agent thread takes the main thread\'s name; a clone\'s threads have the program\'s names and none of the agent\'s report pages', { timeout: 300_000 }, async () => {
+  const t = await spawnTemplate(mixed, ['6', '1', 'stay'], { stdio: ['ignore', 'pipe', 'inherit'], timeoutMs: 60_000 });
+  let clone = 0;
+  try {
+    await untilReady(t);
+    const pid = t.process.pid!; // the program itself (t.pid may not have its HELLO yet)
+    const before = comms(pid);
+    assert.equal(await t.requestSnapshot(), 7);
+    const main = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    // the template: the program's 7 threads and the agent's, now under the main thread's name
+    assert.deepEqual(comms(pid), [...before.filter((n) => n !== 'forkall-agent'), main].sort());
+    assert.equal(sharedAnon(pid).length, 1, 'the template maps one pool of report pages');
+    for (let i = 0; i < 3; i++) {
+      // several clones: the pages lent to the earlier ones are reused
+      const c = await t.clone();
+      clone = c.pid;
+      assert.equal(c.threads, 7);
+      await waitFor('the clone\'s 7 threads', () => comms(c.pid).length === 7); // whole when reported: at once
+      assert.deepEqual(comms(c.pid), before.filter((n) => n !== 'forkall-agent'), 'the clone\'s threads carry the program\'s names');
+      assert.deepEqual(sharedAnon(c.pid), [], 'no report page is left in the clone');
+      c.kill('SIGKILL');
+      assert.equal((await c.exited).signal, 'SIGKILL');
+      clone = 0;
+    }
+  } finally {
+    if (clone) {
+      try {
+        process.kill(clone, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await t.close();
+  }
+});
