@@ -24,16 +24,6 @@
 #define FA_RULE_DESC_TID_SCAN_END 512
 #define FA_RULE_DESC_TID_SCAN_STEP 4
 
-/* glibc, remote engine only: the descriptor TID offset found without asking
- * any thread. An aligned int in [tp + DESC_TID_SCAN_START, tp +
- * GLIBC_TID_SCAN_END) that holds, in every thread of the process (at least
- * two), that thread's own TID: when exactly one offset does, it is taken for
- * pd->tid, and so for each thread's clear_child_tid address, as glibc
- * registers &pd->tid for every thread it starts, the main thread included.
- * The window stays inside struct pthread (over 2 kB in every glibc since
- * 2.17, pd->tid at 0x2d0), which a pthread_create stack ends with. */
-#define FA_RULE_GLIBC_TID_SCAN_END 1024
-
 /* musl's owner list: a head in the descriptor that points at itself when the
  * thread owns no lock. Candidates are the self-pointing words in
  * [tp + SCAN_START, tp + SCAN_END) (offset 0 is the descriptor's own self

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as pt from './ptrace.js';
 import { getAffinity, getRobustList, schedGetattr } from './libc.js';
 import { checkResult, NR, runChains, type Step } from './inject.js';
-import { findDescTidOffset, scanGlibcTidOffset, tidFieldsAt } from './libc-layout.js';
+import { findDescTidOffset, tidFieldsAt } from './libc-layout.js';
 import { statusValue } from '../proc/tasks.js';
 import { reg } from './regs.js';
 import type { CapState } from './caps.js';
@@ -97,9 +97,7 @@ const NO_ANSWER = 0x7eadbeef;
  * both register &pd->tid): with `glibc` set, only the first thread is asked,
  * and every other thread whose descriptor holds its TID at the same offset
  * from its thread pointer is taken to have it there; a thread where that
- * does not hold (no glibc descriptor) is asked too. When the descriptors
- * alone say where that field is (scanGlibcTidOffset: one offset holds every
- * thread's own TID), no thread is asked, the first included. See CaptureOptions for
+ * does not hold (no glibc descriptor) is asked too. See CaptureOptions for
  * the first thread's signal stack and the calls a caller may add to its chain.
  *
  * The target is held meanwhile, so the memory traffic is batched: the slots
@@ -141,16 +139,6 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
     },
   });
   const stackAsked = (i: number) => i > 0 || !opts.forkKeepsAltstack;
-  // glibc: when the descriptors themselves say where pd->tid is (every thread's
-  // own TID at one offset), nobody is asked, the forker included: its fork is
-  // then its first call, not one after an injected prctl (two stops fewer on
-  // the hold's longest chain)
-  if (glibc) {
-    tidOffset = scanGlibcTidOffset(mem, tasks.map((_, i) => facts(i)));
-    if (tidOffset >= 0) tasks.forEach((_, i) => (clearTids[i] = reg(regs[i]!, 'fs_base') + BigInt(tidOffset)));
-  }
-  const scanned = tidOffset >= 0;
-  const tidAsked = (i: number) => clearTids[i] === undefined && (!glibc || i === 0);
   try {
     const marked = tasks.map((_, i) => i).filter((i) => i > 0);
     const mark = Buffer.alloc(24);
@@ -158,8 +146,8 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
     mem.writeMany(marked.map((i) => ({ addr: slots[i]!, data: mark })));
     runChains(
       tasks.map((task, i) => {
-        // glibc: only the first thread asks its TID address (the others' follows from its answer, below), and none when the scan found it
-        const order = [...(tidAsked(i) ? ['tid'] : []), ...(stackAsked(i) ? ['stack'] : [])];
+        // glibc: only the first thread asks its TID address (the others' follows from its answer, below)
+        const order = [...(glibc && i > 0 ? [] : ['tid']), ...(stackAsked(i) ? ['stack'] : [])];
         return {
           task,
           base: bases[i]!,
@@ -178,7 +166,7 @@ export function captureThreads(tasks: TracedTask[], regsOf: Map<number, Buffer>,
       if (ss.readInt32LE(8) === NO_ANSWER) throw new Error(`sigaltstack in thread ${tasks[i]!.tid} wrote no answer (EFAULT)`);
       stacks[i] = ss;
     });
-    if (glibc && !scanned) {
+    if (glibc) {
       // every other thread's TID field at the first one's offset, read at once; a thread where it does not hold is asked
       const others = tasks.map((_, i) => i).filter((i) => i > 0);
       tidFieldsAt(mem, others.map(facts), tidOffset).forEach((d, k) => {

@@ -27,7 +27,7 @@ import { dontForkRanges, markDontFork, type Range } from './dontfork.js';
 import { findSyscallInsn, holdsStackPointer, readMaps, type Mapping } from './syscall-insn.js';
 import { findReturnPath, ReturnFrames } from './return-frame.js';
 import { abortRseqSection, rseqCsField } from './rseq-cs.js';
-import { blockedMask, StatusFiles } from './status-files.js';
+import { StatusFiles } from './status-files.js';
 import { waitLeader, waitTask } from './wait.js';
 import { injectNamespaceCopy, makeExactChild } from './exact.js';
 import { toolBinary } from '../native/paths.js';
@@ -340,7 +340,7 @@ function heldClone(pid: number, opts: RemoteCloneOptions, { statusFiles, fdEarly
     // a thread stopped inside an rseq critical section takes its abort, as on any preemption
     const known = new Map<number, KnownState>();
     for (const t of originals) {
-      const sigmask = blockedMask(status.get(t.tid)) ?? pt.getSigmask(t.tid);
+      const sigmask = pt.getSigmask(t.tid);
       known.set(t.tid, { rseq: pt.getRseq(t.tid), sigmask, xstate: pt.getXstate(t.tid), status: status.get(t.tid) });
       t.knownMask = sigmask;
     }

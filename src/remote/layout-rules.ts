@@ -34,7 +34,6 @@ export function rulesFrom(text: string, source = rulesFile) {
   return {
     tidAddrMax: num('TID_ADDR_MAX'),
     descTidScan: { start: num('DESC_TID_SCAN_START'), end: num('DESC_TID_SCAN_END'), step: num('DESC_TID_SCAN_STEP') },
-    glibcTidScanEnd: num('GLIBC_TID_SCAN_END'),
     ownerListScan: { start: num('OWNER_LIST_SCAN_START'), end: num('OWNER_LIST_SCAN_END'), step: num('OWNER_LIST_SCAN_STEP'), maxCandidates: num('OWNER_LIST_MAX_CANDIDATES') },
     ownerLockWindow: num('OWNER_LOCK_WINDOW'),
     futexTidMask: num('FUTEX_TID_MASK'),

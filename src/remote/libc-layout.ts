@@ -159,28 +159,6 @@ export function findDescTidOffset(mem: ProcessMemory, kind: LibcKind, threads: T
   return -1;
 }
 
-/**
- * glibc: the descriptor TID offset read from memory alone, with no thread
- * asked (native/src/layout_rules.h, GLIBC_TID_SCAN_END): the one aligned
- * offset at which every thread's descriptor holds that thread's own TID.
- * -1 when fewer than two threads can tell, a descriptor cannot be read, or
- * not exactly one offset fits (the caller then asks a thread, as before).
- * One read for all descriptors: the target is held.
- */
-export function scanGlibcTidOffset(mem: ProcessMemory, threads: ThreadFacts[]): number {
-  const r = layoutRules();
-  if (threads.length < 2 || threads.some((t) => !t.fsBase)) return -1;
-  const descs = mem.tryReadMany(threads.map((t) => ({ addr: t.fsBase, len: r.glibcTidScanEnd })));
-  if (descs.some((d) => d?.length !== r.glibcTidScanEnd)) return -1;
-  let found = -1;
-  for (let off = r.descTidScan.start; off + 4 <= r.glibcTidScanEnd; off += r.descTidScan.step) {
-    if (!threads.every((t, i) => descs[i]!.readInt32LE(off) === t.tid)) continue;
-    if (found >= 0) return -1; // two offsets fit: neither is trusted
-    found = off;
-  }
-  return found;
-}
-
 /** Where thread `t`'s descriptor keeps its TID: fs_base + offset when that int holds the TID, else 0n. */
 export function tidFieldAt(mem: ProcessMemory, t: ThreadFacts, offset: number): bigint {
   if (offset < 0 || !t.fsBase) return 0n;

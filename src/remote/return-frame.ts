@@ -25,7 +25,7 @@
 // whose context makes it call exit_group at once, so a copy orphaned before
 // it is ours to build never runs the program (the target's parent reaps it).
 import { ProcessMemory } from './memory.js';
-import { R, reg, resumeRegs, setReg, type RegName } from './regs.js';
+import { reg, resumeRegs, setReg, type RegName } from './regs.js';
 import type { Mapping } from './syscall-insn.js';
 
 const FP_XSTATE_MAGIC1 = 0x46505853;
@@ -106,46 +106,37 @@ export function findReturnPath(maps: Mapping[], mem: ProcessMemory): ReturnPath 
   return undefined;
 }
 
-/** Bytes of the xstate a signal frame's fpstate carries: up to the last component in use (and the XSAVE header). */
-function fpstateSize(xstate: Buffer): { size: number; inUse: bigint } {
+/** The xstate as a signal frame's fpstate: sw bytes (magic, sizes, features) set, MAGIC2 after it. */
+function fpstate(xstate: Buffer): Buffer {
   const inUse = xstate.length >= 520 ? xstate.readBigUInt64LE(512) | 3n : 3n;
   let size = 576; // legacy area + XSAVE header
-  for (let bit = 2, left = inUse >> 2n; left; bit++, left >>= 1n) if (left & 1n) size = Math.max(size, COMPONENT_END[bit] ?? xstate.length);
-  return { size: Math.min(size, xstate.length), inUse };
+  for (let bit = 2; bit < 64; bit++) {
+    if (!(inUse & (1n << BigInt(bit)))) continue;
+    size = Math.max(size, COMPONENT_END[bit] ?? xstate.length);
+  }
+  size = Math.min(size, xstate.length);
+  const out = Buffer.alloc(size + 4);
+  xstate.copy(out, 0, 0, size);
+  out.fill(0, 464, 512);
+  out.writeUInt32LE(FP_XSTATE_MAGIC1, 464);
+  out.writeUInt32LE(size + 4, 468); // extended_size
+  out.writeBigUInt64LE(inUse, 472); // xfeatures to restore: those in use (the rest are unchanged by a syscall)
+  out.writeUInt32LE(size, 480); // xstate_size
+  out.writeUInt32LE(FP_XSTATE_MAGIC2, size);
+  return out;
 }
 
-/** The xstate as a signal frame's fpstate, written at `out[at]`: sw bytes (magic, sizes, features) set, MAGIC2 after it; its length. */
-function writeFpstate(xstate: Buffer, out: Buffer, at: number): number {
-  const { size, inUse } = fpstateSize(xstate);
-  xstate.copy(out, at, 0, size);
-  out.fill(0, at + 464, at + 512);
-  out.writeUInt32LE(FP_XSTATE_MAGIC1, at + 464);
-  out.writeUInt32LE(size + 4, at + 468); // extended_size
-  out.writeBigUInt64LE(inUse, at + 472); // xfeatures to restore: those in use (the rest are unchanged by a syscall)
-  out.writeUInt32LE(size, at + 480); // xstate_size
-  out.writeUInt32LE(FP_XSTATE_MAGIC2, at + size);
-  return size + 4;
-}
-
-/** Offset in struct user_regs_struct (regs.ts) of each sigcontext register, in sigcontext order. */
-const SC_FROM = SC_ORDER.map((r) => R[r] * 8);
-
-/** An rt_sigframe written at `f[at]` (FRAME_BYTES, zeroed by the caller) whose context is `regs` (with `mask` and the fpstate at `fp`, 0: none). */
-function writeSigframe(f: Buffer, at: number, restorer: bigint, regs: Buffer, mask: Buffer, fp: bigint): void {
-  f.writeBigUInt64LE(restorer, at);
-  f.writeBigUInt64LE(BigInt(UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS), at + UC);
-  f.writeInt32LE(3, at + UC + 16 + 8); // uc_stack.ss_flags: no valid mode, so the altstack is left alone
-  SC_FROM.forEach((from, i) => regs.copy(f, at + MCONTEXT + 8 * i, from, from + 8));
-  f.writeUInt16LE(regs.readUInt16LE(R.cs * 8), at + MCONTEXT + 144);
-  f.writeUInt16LE(regs.readUInt16LE(R.ss * 8), at + MCONTEXT + 150);
-  f.writeBigUInt64LE(fp, at + MCONTEXT + 184);
-  mask.copy(f, at + SIGMASK, 0, 8);
-}
-
-/** An rt_sigframe whose context is `regs` (with `mask` and the fpstate at `fp`, 0: none). */
+/** An rt_sigframe at `at` whose context is `regs` (with `mask` and the fpstate at `fp`, 0: none). */
 function sigframe(restorer: bigint, regs: Buffer, mask: Buffer, fp: bigint): Buffer {
   const f = Buffer.alloc(FRAME_BYTES);
-  writeSigframe(f, 0, restorer, regs, mask, fp);
+  f.writeBigUInt64LE(restorer, 0);
+  f.writeBigUInt64LE(BigInt(UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS), UC);
+  f.writeInt32LE(3, UC + 16 + 8); // uc_stack.ss_flags: no valid mode, so the altstack is left alone
+  SC_ORDER.forEach((r, i) => f.writeBigUInt64LE(reg(regs, r), MCONTEXT + 8 * i));
+  f.writeUInt16LE(Number(reg(regs, 'cs')), MCONTEXT + 144);
+  f.writeUInt16LE(Number(reg(regs, 'ss')), MCONTEXT + 150);
+  f.writeBigUInt64LE(fp, MCONTEXT + 184);
+  mask.copy(f, SIGMASK, 0, 8);
   return f;
 }
 
@@ -191,14 +182,13 @@ export class ReturnFrames {
    * base its injected calls on (rsp at the frame). `regs`, `mask`, `xstate`: as seized.
    */
   protect(regs: Buffer, mask: Buffer, xstate: Buffer): Buffer {
-    // one allocation and one write per thread: the frame, then (64-byte aligned) the fpstate (the target is held)
-    const fpBytes = fpstateSize(xstate).size + 4;
-    const fpAt = (frameTop(reg(regs, 'rsp')) - BigInt(fpBytes)) & ~63n;
+    const fp = fpstate(xstate);
+    const fpAt = (frameTop(reg(regs, 'rsp')) - BigInt(fp.length)) & ~63n;
     const frameAt = (fpAt - BigInt(FRAME_BYTES)) & ~63n;
-    const gap = Number(fpAt - frameAt);
-    const region = Buffer.alloc(gap + fpBytes);
-    writeSigframe(region, 0, this.path.restorer, resumeRegs(regs), mask, fpAt);
-    writeFpstate(xstate, region, gap);
+    // one write: the frame, then (64-byte aligned) the fpstate
+    const region = Buffer.alloc(Number(fpAt - frameAt) + fp.length);
+    sigframe(this.path.restorer, resumeRegs(regs), mask, fpAt).copy(region, 0);
+    fp.copy(region, Number(fpAt - frameAt));
     this.put(frameAt, region);
     const base = Buffer.from(regs);
     setReg(base, 'rsp', frameAt);

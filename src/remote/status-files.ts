@@ -5,7 +5,7 @@
 // (made after they were opened) or whose file cannot be read that way (it
 // exited, and the TID now names another thread) is read by its path.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { listTids, readThreadStatus, statusValue } from '../proc/tasks.js';
+import { listTids, readThreadStatus } from '../proc/tasks.js';
 
 /** Bigger than any status text; a read that fills it is not trusted to be whole. */
 const TEXT_MAX = 32768;
@@ -47,19 +47,4 @@ export class StatusFiles {
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
   }
-}
-
-/**
- * The thread's blocked-signal mask from its status text (SigBlk: the same
- * `blocked` set PTRACE_GETSIGMASK returns, as 16 hex digits), as the 8-byte
- * sigset ptrace uses; undefined when the text does not say (the caller then
- * asks ptrace). Read while the thread is held, it saves a ptrace request
- * per thread.
- */
-export function blockedMask(status: string | undefined): Buffer | undefined {
-  const hex = status === undefined ? undefined : statusValue(status, 'SigBlk');
-  if (hex === undefined || !/^[0-9a-f]{16}$/.test(hex)) return undefined;
-  const mask = Buffer.alloc(8);
-  mask.writeBigUInt64LE(BigInt(`0x${hex}`));
-  return mask;
 }
