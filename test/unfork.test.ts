@@ -206,7 +206,7 @@ test('Node API: pages stay as imported until refresh(); then they are read again
     assert.equal(noisy.stderr.toString(), 'fds:to stderr\n');
     const abs = await u.call('labs@libc', -5);
     assert.equal(abs.returned, 5n);
-    assert.match(abs.address.toString(16), /^7f/);
+    assert.match(abs.address.toString(16), /^7[0-9a-f]{11}$/, 'an address in a shared library, high in user space');
   } finally {
     await u.close();
     stop(t);
