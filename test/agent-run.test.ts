@@ -3,36 +3,22 @@
 // template's clone cheap must change nothing a clone or its program sees.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot, toolBinary } from '../src/native/paths.js';
-import { spawnTemplate, type Template } from '../src/server/template.js';
+import { toolBinary } from '../src/native/paths.js';
+import { spawnTemplate } from '../src/server/template.js';
 import { waitFor } from './helpers/wait.js';
+import { buildMixedThreads, untilReady } from './helpers/mixed-threads.js';
 
 let dir = '';
 let mixed = '';
+let removeFixture = (): void => {};
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'forkall-agent-run-'));
-  mixed = join(dir, 'mixed_threads');
-  const cc = spawnSync('gcc', ['-O2', '-pthread', '-o', mixed, join(packageRoot, 'test', 'fixtures', 'mixed_threads.c')], { encoding: 'utf8' });
-  assert.equal(cc.status, 0, cc.stderr);
+  ({ dir, binary: mixed, remove: removeFixture } = buildMixedThreads('forkall-agent-run-'));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => removeFixture());
 
-/** Resolves once the program printed READY; keeps draining its stdout. */
-function untilReady(t: Template): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    t.process.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('READY')) resolve();
-    });
-    t.process.on('exit', (c) => reject(new Error(`template exited (${c}) before READY`)));
-  });
-}
 
 const comms = (pid: number): string[] =>
   readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim()).sort();

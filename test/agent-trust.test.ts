@@ -3,25 +3,23 @@
 // checked and the program's own descriptors are never written to.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeArtifact, packageRoot } from '../src/native/paths.js';
 import { spawnTemplate, type Template } from '../src/server/template.js';
 import { statFields } from '../src/proc/tasks.js';
+import { buildMixedThreads, untilReady } from './helpers/mixed-threads.js';
 
 const agent = nativeArtifact('libforkall-agent.so');
 let dir = '';
 let mixed = '';
+let removeFixture = (): void => {};
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'forkall-agent-trust-'));
-  mixed = join(dir, 'mixed_threads');
-  const cc = spawnSync('gcc', ['-O2', '-pthread', '-o', mixed, join(packageRoot, 'test', 'fixtures', 'mixed_threads.c')], { encoding: 'utf8' });
-  assert.equal(cc.status, 0, cc.stderr);
+  ({ dir, binary: mixed, remove: removeFixture } = buildMixedThreads('forkall-agent-trust-'));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => removeFixture());
 
 const alive = (pid: number): boolean => {
   try {
@@ -60,17 +58,6 @@ async function frozenMixed(): Promise<Template> {
   return t;
 }
 
-/** Resolves once the program printed READY (all its threads run); keeps draining its stdout. */
-function untilReady(t: Template): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    t.process.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('READY')) resolve();
-    });
-    t.process.on('exit', (c) => reject(new Error(`template exited (${c}) before READY`)));
-  });
-}
 
 test('a clone is reported only once it is whole: right after each reply the clone has all 17 threads (60 clones)', { timeout: 300_000 }, async () => {
   const t = await frozenMixed();
