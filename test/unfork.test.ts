@@ -355,6 +355,7 @@ test('errors: symbol not found, no such process, a kernel thread, crash in the c
     const crash = await forkall(['unfork', '-p', String(t.pid), '--call', 'crash_null', '--arg', 'x', '--json']);
     assert.equal(crash.code, 8);
     assert.match(crash.stderr, /crashed in the copy: signal 11 at address 0x0 .*the target was not affected/);
+    assert.match(crash.stderr, /read from the running target page by page: .*--consistent reads one instant/, 'a live crash points to --consistent');
     assert.equal(JSON.parse(crash.stdout).error.code, 'crash');
     const rep = await report(t);
     assert.equal(rep.signals, 0);
