@@ -41,7 +41,10 @@ test('explore -p: a served template is explored and its failing seed replayed 5 
   const mailboxes = () => readdirSync('/dev/shm').filter((n) => n.startsWith(`forkall-explore-${server.pid}-`));
   try {
     assert.deepEqual(mailboxes(), [], 'the mailbox file is unlinked once the template is frozen');
-    const r = await runForkall(['explore', '-p', String(pid), '--runs', '150', '--seed', String(seed), '--json']);
+    // Runs and replays get --timeout-ms 60000 (not the 2 s default): under load (30-40) a replay of
+    // the abort seed was killed after 2 s (exit 124, not 134), and timed-out runs are outcomes of
+    // their own whose confirmation replays time out too.
+    const r = await runForkall(['explore', '-p', String(pid), '--runs', '150', '--seed', String(seed), '--timeout-ms', '60000', '--json']);
     assert.equal(r.code, 1, `exit 1 when a schedule failed: ${r.stderr}`);
     const report = JSON.parse(r.stdout) as { runs: number; outcomes: { signal: string | null; exitCode: number | null; seed: string | null; replayed?: { same: number; of: number } }[] };
     console.log('explore -p:', report.outcomes.map((o) => `${o.signal ?? `exit ${o.exitCode}`} (seed ${o.seed}, replayed ${JSON.stringify(o.replayed)})`).join('; '));
@@ -51,13 +54,13 @@ test('explore -p: a served template is explored and its failing seed replayed 5 
     assert.ok(report.outcomes.some((o) => o.exitCode === 0), 'no schedule passed');
     assert.deepEqual(bug.replayed, { same: 5, of: 5 });
     for (let i = 0; i < 5; i++) {
-      const again = await runForkall(['explore', '-p', String(pid), '--replay', bug.seed]);
+      const again = await runForkall(['explore', '-p', String(pid), '--replay', bug.seed, '--timeout-ms', '60000']);
       assert.equal(again.code, 128 + 6, `replay ${i + 1} of seed ${bug.seed}: ${again.stderr}`);
       assert.match(again.stdout, /^balance [0-3]$/m);
     }
     // during an exploration a plain clone would run under the scheduler, and a second exploration
     // would share its seeds: both refused, naming why
-    const long = runForkall(['explore', '-p', String(pid), '--runs', '1000000', '--seconds', '15', '--seed', String(seed)]);
+    const long = runForkall(['explore', '-p', String(pid), '--runs', '1000000', '--seconds', '15', '--seed', String(seed), '--timeout-ms', '60000']);
     let ended = false;
     void long.then(() => (ended = true));
     const refusedWhileRunning = (args: string[], why: RegExp) =>

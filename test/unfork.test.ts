@@ -276,27 +276,50 @@ for (const flavour of ['glibc', 'musl'] as const) {
 
 test('python3: Python code runs in a copy of a live interpreter (PyGILState_Ensure, PyRun_SimpleString) and sees its runtime state, live and --consistent', { timeout: 120_000 }, async (ctx) => {
   if (spawnSync('sh', ['-c', 'command -v python3']).status !== 0) return ctx.skip('python3 not installed');
-  const code = "import threading, time\nsecret = 'py-%d-%d' % (time.time_ns(), id(object()))\nticks = [0]\ndef tick():\n    while True:\n        time.sleep(0.001); ticks[0] += 1\nthreading.Thread(target=tick, daemon=True).start()\nprint('READY', secret, flush=True)\ntime.sleep(1000)\n";
-  const py = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The live step runs while the interpreter is idle (its main thread blocked in a read,
+  // no other thread): the lazy view is a mix of moments, so a call that allocates is only
+  // safe while no thread of the target allocates. With the ticker running it was not:
+  // pymalloc's pool header (freeblock) and the free block it points to were read a few ms
+  // apart, the block had been handed out meanwhile (its first word a refcount of 1), and
+  // the copy crashed in pymalloc_alloc at address 0x1 (2 runs in 20 on an idle machine).
+  // The ticker is started for the --consistent step, which reads one instant.
+  const code =
+    "import sys, threading, time\nsecret = 'py-%d-%d' % (time.time_ns(), id(object()))\nticks = [0]\ndef tick():\n    while True:\n        time.sleep(0.001); ticks[0] += 1\n" +
+    "print('READY', secret, flush=True)\nsys.stdin.readline()\nthreading.Thread(target=tick, daemon=True).start()\nwhile ticks[0] < 300: time.sleep(0.01)\nprint('TICKING', flush=True)\ntime.sleep(1000)\n";
+  const py = spawn('python3', ['-c', code], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
-    const secret = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      py.stdout.on('data', (d) => {
-        out += d;
-        const m = /READY (\S+)\n/.exec(out);
-        if (m) resolve(m[1]!);
+    let out = '';
+    const line = (re: RegExp) =>
+      new Promise<RegExpExecArray>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`python3 did not print ${re} within 60 s: ${out}`)), 60_000);
+        const look = () => {
+          const m = re.exec(out);
+          if (m) {
+            clearTimeout(t);
+            py.stdout.off('data', onData);
+            py.off('exit', onExit);
+            resolve(m);
+          }
+        };
+        const onData = (d: Buffer) => ((out += d), look());
+        const onExit = () => (clearTimeout(t), reject(new Error('python3 exited')));
+        py.stdout.on('data', onData);
+        py.on('exit', onExit);
+        look();
       });
-      py.on('exit', () => reject(new Error('python3 exited')));
-    });
-    // live: only what does not change while pages are read (see the next call)
+    const secret = (await line(/READY (\S+)\n/))[1]!;
+    // live: the target runs (blocked in its read), nothing in it changes while pages are read
     const r = await forkall(['unfork', '-p', String(py.pid), '--call', 'PyGILState_Ensure', '--call', 'PyRun_SimpleString', '--arg', "import sys; print('copy sees', secret); sys.stdout.flush()", '--json']);
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
     assert.equal(j.steps[1].output, `copy sees ${secret}\n`, JSON.stringify(j.steps));
     assert.equal(j.steps[1].returned, '0');
+    py.stdin.write('go\n');
+    await line(/TICKING\n/);
     // ticks[0] is replaced by a new int object every millisecond: read lazily, the list
     // and the int it points to may come from different moments (seen: a TypeError on a
-    // freed object). --consistent reads one instant.
+    // freed object), and so may pymalloc's free lists (the crash above). --consistent
+    // reads one instant.
     const c = await forkall(['unfork', '-p', String(py.pid), '--consistent', '--call', 'PyGILState_Ensure', '--call', 'PyRun_SimpleString', '--arg', "import sys; print('copy sees', secret, ticks[0] > 0); sys.stdout.flush()", '--json']);
     assert.equal(c.code, 0, c.stderr);
     assert.equal(JSON.parse(c.stdout).steps[1].output, `copy sees ${secret} True\n`);
@@ -332,6 +355,7 @@ test('errors: symbol not found, no such process, a kernel thread, crash in the c
     const crash = await forkall(['unfork', '-p', String(t.pid), '--call', 'crash_null', '--arg', 'x', '--json']);
     assert.equal(crash.code, 8);
     assert.match(crash.stderr, /crashed in the copy: signal 11 at address 0x0 .*the target was not affected/);
+    assert.match(crash.stderr, /read from the running target page by page: .*--consistent reads one instant/, 'a live crash points to --consistent');
     assert.equal(JSON.parse(crash.stdout).error.code, 'crash');
     const rep = await report(t);
     assert.equal(rep.signals, 0);

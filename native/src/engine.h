@@ -237,7 +237,7 @@ struct fa_layout {
 	unsigned rseq_size;	/* glibc __rseq_size, 0 if rseq not used */
 	char *ldso_base;	/* glibc: _rtld_global, scanned for recursive locks */
 	size_t ldso_size;
-	char *libc_rw_base;	/* glibc: libc.so.6's writable segment, scanned for its rwlocks */
+	char *libc_rw_base;	/* glibc: libc.so.6's writable segment past RELRO, scanned for its rwlocks */
 	size_t libc_rw_size;
 	long owner_list_offset;	/* musl: the descriptor's owner-list head, -1 unknown */
 	long owner_list_futex_offset; /* list entry -> lock word, when the head does not say */

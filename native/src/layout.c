@@ -77,7 +77,14 @@ static void find_ldso_locks(void)
 	fa_layout.ldso_size = sym->st_size;
 }
 
-/* libc.so.6's writable PT_LOAD segment (its rwlocks live there: owners.c). */
+/* libc.so.6's writable PT_LOAD segment past its RELRO part (its rwlocks live
+ * there: owners.c). The segment begins with data that ld.so makes read-only
+ * once relocated (PT_GNU_RELRO: .data.rel.ro, .dynamic, .got): no lock lives
+ * there, and the child's rewrite of a look-alike faulted. Seen: libc's .dynamic
+ * holds DT_RELA (an address, its high half odd in half of the layouts), then
+ * DT_RELASZ = 2112 where a writer TID would be; a clone of any process with a
+ * thread whose TID was 2112 died with SIGSEGV in fa_fix_owners before it was
+ * whole (pid_max is 32768 here: every TID comes round). */
 static int find_libc_rw(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size, (void)arg;
@@ -85,13 +92,22 @@ static int find_libc_rw(struct dl_phdr_info *info, size_t size, void *arg)
 	const char *base = slash ? slash + 1 : info->dlpi_name;
 	if (!base || strcmp(base, FA_RULE_GLIBC_SONAME) != 0)
 		return 0;
+	uintptr_t start = 0, end = 0, relro_start = 0, relro_end = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
-			fa_layout.libc_rw_base = (char *)(info->dlpi_addr + ph->p_vaddr);
-			fa_layout.libc_rw_size = ph->p_memsz;
-			return 1;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W) && !end) {
+			start = info->dlpi_addr + ph->p_vaddr;
+			end = start + ph->p_memsz;
+		} else if (ph->p_type == PT_GNU_RELRO) {
+			relro_start = info->dlpi_addr + ph->p_vaddr;
+			relro_end = relro_start + ph->p_memsz;
 		}
+	}
+	if (relro_end > start && relro_start < end) /* rwlocks are 8-aligned: so is the scan */
+		start = (relro_end + FA_RULE_RWLOCK_STEP - 1) & ~(uintptr_t)(FA_RULE_RWLOCK_STEP - 1);
+	if (start < end) {
+		fa_layout.libc_rw_base = (char *)start;
+		fa_layout.libc_rw_size = end - start;
 	}
 	return 1;
 }

@@ -17,12 +17,16 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-/** What the helper's asynchronous reports mean. */
-function fatalReport(line: string): UnforkError | undefined {
+/**
+ * What the helper's asynchronous reports mean. `live`: pages come from the running target, each
+ * read when first touched, so a crash may come of data caught half-changed (docs/unfork.md).
+ */
+function fatalReport(line: string, live: boolean): UnforkError | undefined {
   const w = line.split(' ');
   if (w[0] === 'CRASH')
     return new UnforkError(
-      `the called code crashed in the copy: signal ${w[1]} at address ${w[2]} (instruction ${w[3]}); the target was not affected`,
+      `the called code crashed in the copy: signal ${w[1]} at address ${w[2]} (instruction ${w[3]}); the target was not affected` +
+        (live ? '. The copy was read from the running target page by page: if its threads were changing what the call used (its allocator, say), --consistent reads one instant' : ''),
       'crash',
     );
   if (w[0] === 'FAULT' && w[2] === '3')
@@ -43,7 +47,8 @@ export class Helper {
   private stderr = '';
   readonly exited: Promise<number | null>;
 
-  constructor(path: string) {
+  /** `live`: the pages come from the running target, not from a held copy (--consistent) */
+  constructor(path: string, private readonly live = false) {
     this.child = spawn(path, [], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d: Buffer) => this.onData(d));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
@@ -71,7 +76,7 @@ export class Helper {
       const nl = this.buf.indexOf(10);
       if (nl < 0) return;
       const line = this.buf.toString('latin1', 0, nl);
-      const fatal = fatalReport(line);
+      const fatal = fatalReport(line, this.live);
       if (fatal) {
         this.buf = this.buf.subarray(nl + 1);
         this.fail(fatal);

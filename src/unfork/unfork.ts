@@ -100,7 +100,7 @@ export class Unfork {
       mem = new TargetMemory(source);
       if (maps.length === 0) throw new UnforkError(`PID ${source} has no memory to import (a zombie or a kernel thread)`, 'bad-target');
       const syms = new SymbolResolver(source, maps, mem);
-      helper = new Helper(toolBinary('forkall-unfork'));
+      helper = new Helper(toolBinary('forkall-unfork'), !opts.consistent);
       const lines = [`pid ${source.toString(16)}`, `uffd ${opts.userModeOnly ? 1 : 0}`];
       // The target's code must not run with more privilege than the target has.
       const creds = targetCreds(source);

@@ -45,7 +45,8 @@ export async function exploreServedCommand(command: string[], o: ExploreFlags): 
       confirm: o.confirm === '0' ? 0 : parsePositiveInt('--confirm', o.confirm, 100),
     };
   }
-  const live = Boolean(process.stderr.isTTY) && !o.json;
+  // the live progress line is an exploration's (a replay's heartbeat says nothing worth showing)
+  const live = Boolean(process.stderr.isTTY) && !o.json && o.replay === undefined;
   try {
     const r = await exploreServed(pid, req, live ? progressLine : () => {});
     if (live) process.stderr.write('\n');

@@ -18,6 +18,15 @@ export interface Explorable {
 }
 
 const PROGRESS_EVERY_MS = 200;
+/**
+ * A progress line at least this often, whatever the runs do: the client gives up after 120 s
+ * without a line (serve-client.ts exploreServed), and no run ends for a long time while the
+ * failing seeds are replayed to confirm them (up to 3 seeds x 5 replays per failing outcome, each
+ * up to --timeout-ms), nor during one long replay. Seen under load (30-75): a replay killed after
+ * its 2 s timeout, the confirmation of a timeout outcome then ran 15 of those in a row, and a CI
+ * run's `explore -p` ended with neither 0 nor 1.
+ */
+const HEARTBEAT_MS = 5000;
 
 export function explorable(t: Template, mailbox: Mailbox, heldByPtrace: () => boolean): Explorable {
   let busy = false;
@@ -30,6 +39,9 @@ export function explorable(t: Template, mailbox: Mailbox, heldByPtrace: () => bo
       if (busy) return { ok: false, error: `template ${t.pid} is already being explored; wait until that forkall explore ends` };
       busy = true;
       const s = Session.attach(t, mailbox);
+      const t0 = performance.now();
+      let latest: ExploreProgress['progress'] = { runs: 0, outcomes: 0, failing: 0, elapsedMs: 0 };
+      const beat = setInterval(() => progress({ progress: { ...latest, elapsedMs: Math.round(performance.now() - t0) } }), HEARTBEAT_MS);
       try {
         const timeoutMs = req.timeoutMs ?? 2000;
         if (req.replay) {
@@ -48,13 +60,15 @@ export function explorable(t: Template, mailbox: Mailbox, heldByPtrace: () => bo
           onRun: (table: OutcomeTable, _r, elapsedMs) => {
             if (elapsedMs - last < PROGRESS_EVERY_MS) return;
             last = elapsedMs;
-            progress({ progress: progressOf(table, Math.round(elapsedMs)) });
+            latest = progressOf(table, Math.round(elapsedMs));
+            progress({ progress: latest });
           },
         });
         return { ok: true, report };
       } catch (e) {
         return { ok: false, error: (e as Error).message };
       } finally {
+        clearInterval(beat);
         await s.close(); // disarms: later clones are plain clones again
         busy = false;
       }
