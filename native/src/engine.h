@@ -119,6 +119,7 @@ struct fa_sync {
 	volatile int drain_waiting; /* the forking thread waits for `inside` to reach 0 */
 	volatile int restored;	/* child: resurrected threads that restored their state */
 	volatile int restore_target; /* child: how many must (wake the forking thread then) */
+	volatile int table_stale; /* the TID table holds the last snapshot's entries (area.c) */
 };
 
 /* area.c */
@@ -143,7 +144,10 @@ FA_HIDDEN extern struct fa_area fa_area;
 FA_HIDDEN int fa_area_reserve(unsigned nthreads);
 FA_HIDDEN struct fa_slot *fa_slot_of(int tid);
 FA_HIDDEN int fa_table_add(int tid, unsigned idx);
-FA_HIDDEN void fa_table_clear(unsigned nslots);
+/* The TID table is wiped lazily: a snapshot that ends marks it stale
+ * (fa_table_done), the next parking wipes it first (fa_table_clear). */
+FA_HIDDEN void fa_table_done(void);
+FA_HIDDEN void fa_table_clear(void);
 
 /* park.c */
 FA_HIDDEN extern struct fa_sync fa_sync;
