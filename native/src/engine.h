@@ -73,6 +73,7 @@ struct fa_op {
 	unsigned nunsent;	/* slots in state FA_UNSENT */
 	unsigned seen;		/* threads listed by the last scan */
 	int need_gate;		/* child threads must wait until owners are rewritten */
+	int lists_held;		/* a parked thread's owner list holds a lock (or a pending op) */
 	int become_tid;		/* child: the forking thread takes over this parked thread (0: none) */
 	int parent_death_signal; /* child: PR_SET_PDEATHSIG (the agent's clones die with their template) */
 	unsigned long self_fs;
@@ -207,6 +208,12 @@ FA_HIDDEN void fa_report_stamp(struct fa_op *op, int phase); /* child: a phase e
  * rounds alternated) for no gain in total time; at 64 it shortens even the
  * hold (3.4-3.6 -> 1.1-1.6 ms: the copies no longer stall the release). */
 #define FA_AWAIT_COPIED_MIN 16
+/* Whether the caller waits for `copied` (both sides ask this: a child whose
+ * caller does not wait spares the futex wake, a system call on a shared page). */
+static inline int fa_copied_awaited(const struct fa_op *op)
+{
+	return !op->exact && !op->report_pool && op->nslots - op->ndead >= FA_AWAIT_COPIED_MIN;
+}
 FA_HIDDEN void fa_report_copied(struct fa_op *op);
 FA_HIDDEN void fa_report_await_copied(struct fa_op *op, long pid, unsigned threads);
 

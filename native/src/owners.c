@@ -198,6 +198,7 @@ int fa_owners_need_gate(struct fa_op *op)
 		if ((h.next && h.next != s->owner_list) || h.list_op_pending)
 			gate = 1;
 	}
+	op->lists_held = gate;
 #ifdef __GLIBC__
 	plan_len = 0; /* both regions are scanned whole: the plan is complete */
 	gate |= plan_shape(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid);
@@ -209,7 +210,10 @@ int fa_owners_need_gate(struct fa_op *op)
 void fa_fix_owners(struct fa_op *op, int self_new)
 {
 	fix_robust_list(op->self_owner_list, op->self_tid, self_new);
-	for (unsigned i = 0; i < op->nslots; i++) {
+	/* The parked threads' lists were all empty when the parent looked
+	 * (fa_owners_need_gate; parked, they cannot have changed): nothing to
+	 * walk, and each walk costs the child a readability probe per thread. */
+	for (unsigned i = 0; op->lists_held && i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		if (s->state == FA_PARKED)
 			fix_robust_list(s->owner_list, s->tid, s->new_tid);
