@@ -68,12 +68,20 @@ int fa_table_add(int tid, unsigned idx)
 	}
 }
 
-void fa_table_clear(unsigned nslots)
+/* Not wiped when a snapshot ends but before the next one parks: a child (a
+ * template's clone, a forkall child) then never writes the table page it
+ * shares with its parent, a copy-on-write fault in every child for a table
+ * that its program almost never uses again; the parent's wipe likewise left
+ * its release phase (the page was shared with the child just forked). */
+void fa_table_done(void) { fa_sync.table_stale = 1; }
+
+void fa_table_clear(void)
 {
 	/* Linear probing does not delete in place; the table only ever holds one
 	 * snapshot's entries, so wipe it whole. */
-	if (!nslots)
+	if (!fa_sync.table_stale)
 		return;
 	for (unsigned i = 0; i < 2 * fa_area.cap; i++)
 		fa_area.table[i] = 0;
+	fa_sync.table_stale = 0;
 }

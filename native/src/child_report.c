@@ -157,7 +157,8 @@ void fa_report_copied(struct fa_op *op)
 	if (!r)
 		return;
 	__atomic_store_n(&r->copied, 1, __ATOMIC_SEQ_CST);
-	fa_sys3(SYS_futex, &r->copied, FA_FUTEX_WAKE_SHARED, 1);
+	if (fa_copied_awaited(op))
+		fa_sys3(SYS_futex, &r->copied, FA_FUTEX_WAKE_SHARED, 1);
 }
 
 static long now_us(void)
@@ -170,7 +171,7 @@ static long now_us(void)
 void fa_report_await_copied(struct fa_op *op, long pid, unsigned threads)
 {
 	struct fa_report *r = op->report;
-	if (!r || pid <= 0 || threads < FA_AWAIT_COPIED_MIN)
+	if (!r || pid <= 0 || !fa_copied_awaited(op))
 		return;
 	long limit = now_us() + 200 + 25L * threads; /* about what the faults would cost here */
 	for (;;) {

@@ -73,6 +73,7 @@ struct fa_op {
 	unsigned nunsent;	/* slots in state FA_UNSENT */
 	unsigned seen;		/* threads listed by the last scan */
 	int need_gate;		/* child threads must wait until owners are rewritten */
+	int lists_held;		/* a parked thread's owner list holds a lock (or a pending op) */
 	int become_tid;		/* child: the forking thread takes over this parked thread (0: none) */
 	int parent_death_signal; /* child: PR_SET_PDEATHSIG (the agent's clones die with their template) */
 	unsigned long self_fs;
@@ -119,6 +120,7 @@ struct fa_sync {
 	volatile int drain_waiting; /* the forking thread waits for `inside` to reach 0 */
 	volatile int restored;	/* child: resurrected threads that restored their state */
 	volatile int restore_target; /* child: how many must (wake the forking thread then) */
+	volatile int table_stale; /* the TID table holds the last snapshot's entries (area.c) */
 };
 
 /* area.c */
@@ -143,7 +145,10 @@ FA_HIDDEN extern struct fa_area fa_area;
 FA_HIDDEN int fa_area_reserve(unsigned nthreads);
 FA_HIDDEN struct fa_slot *fa_slot_of(int tid);
 FA_HIDDEN int fa_table_add(int tid, unsigned idx);
-FA_HIDDEN void fa_table_clear(unsigned nslots);
+/* The TID table is wiped lazily: a snapshot that ends marks it stale
+ * (fa_table_done), the next parking wipes it first (fa_table_clear). */
+FA_HIDDEN void fa_table_done(void);
+FA_HIDDEN void fa_table_clear(void);
 
 /* park.c */
 FA_HIDDEN extern struct fa_sync fa_sync;
@@ -203,6 +208,12 @@ FA_HIDDEN void fa_report_stamp(struct fa_op *op, int phase); /* child: a phase e
  * rounds alternated) for no gain in total time; at 64 it shortens even the
  * hold (3.4-3.6 -> 1.1-1.6 ms: the copies no longer stall the release). */
 #define FA_AWAIT_COPIED_MIN 16
+/* Whether the caller waits for `copied` (both sides ask this: a child whose
+ * caller does not wait spares the futex wake, a system call on a shared page). */
+static inline int fa_copied_awaited(const struct fa_op *op)
+{
+	return !op->exact && !op->report_pool && op->nslots - op->ndead >= FA_AWAIT_COPIED_MIN;
+}
 FA_HIDDEN void fa_report_copied(struct fa_op *op);
 FA_HIDDEN void fa_report_await_copied(struct fa_op *op, long pid, unsigned threads);
 

@@ -248,7 +248,7 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	if (heir) {
 		/* what fa_snapshot_fork would do after we return, but the heir's own
 		 * signal mask comes back from its frame */
-		fa_table_clear(op->nslots);
+		fa_table_done();
 		fa_restore_handler(op);
 		fa_unlock();
 		become(op, heir); /* reports and opens the gate once it has its state */
@@ -263,5 +263,5 @@ void fa_child_resurrect(struct fa_op *op, void (*child_setup)(void *), void *arg
 	/* Resurrected threads may still be on engine stacks; the next snapshot in
 	 * this process waits for them (fa_wait_departed) before reusing them, so the
 	 * child's program need not wait here. */
-	fa_table_clear(op->nslots);
+	fa_table_done();
 }

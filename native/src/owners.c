@@ -142,14 +142,43 @@ static inline __attribute__((always_inline)) void fix_by_shape(char *p, size_t s
 	}
 }
 
-/* In the parent: is a lock of that shape held by a parked thread (not the caller)? */
-static inline __attribute__((always_inline)) int owned_by_parked(char *p, size_t size, const struct lock_shape *sh, int self_tid)
+/* The held locks of libc's and ld.so's data that the child must rewrite,
+ * found once by the parent while its threads are parked (fa_owners_need_gate)
+ * instead of by a scan in every child. The scan reads 75 KB of libc's
+ * writable segment: in a fresh child each of those ~20 pages is a first touch
+ * of the new address space, dear in a virtual machine (5% of a template
+ * clone's CPU time, all of it on the child's path before its threads exist).
+ * Exact: between the parent's scan and the fork only the forking thread runs,
+ * and it is inside the engine (or the agent's loop), where it takes and
+ * releases no libc or ld.so lock; what it held at the scan it still holds.
+ * The child checks each recorded lock's shape and owner again before it
+ * rewrites it. More held locks than PLAN_MAX (never seen: a few at most):
+ * the child scans as before. */
+#define PLAN_MAX 32
+static struct planned_lock {
+	int *lock;
+	const struct lock_shape *shape;
+} plan[PLAN_MAX];
+static int plan_len = -1; /* -1: no plan (overflow, or no scan yet): scan */
+
+/* Records the held locks of that shape owned by the caller or a parked thread;
+ * returns 1 if one of them is a parked thread's (the child's threads must then
+ * wait for the rewrite), 0 if not, and sets plan_len to -1 on overflow. */
+static inline __attribute__((always_inline)) int plan_shape(char *p, size_t size, const struct lock_shape *sh, int self_tid)
 {
 	size_t off = 0;
-	for (int *m; (m = next_held(p, size, sh, &off));)
-		if (m[sh->owner_word] != self_tid && fa_slot_of(m[sh->owner_word]))
-			return 1;
-	return 0;
+	int parked_owner = 0;
+	for (int *m; (m = next_held(p, size, sh, &off));) {
+		int owner = m[sh->owner_word];
+		if (owner != self_tid && !fa_slot_of(owner))
+			continue;
+		parked_owner |= owner != self_tid;
+		if (plan_len >= 0 && plan_len < PLAN_MAX)
+			plan[plan_len++] = (struct planned_lock){ m, sh };
+		else
+			plan_len = -1;
+	}
+	return parked_owner;
 }
 #endif
 
@@ -158,7 +187,8 @@ static inline __attribute__((always_inline)) int owned_by_parked(char *p, size_t
  * rewrite (no gate), which saves each of them a sleep and a wake-up. */
 int fa_owners_need_gate(struct fa_op *op)
 {
-	for (unsigned i = 0; i < op->nslots; i++) {
+	int gate = 0;
+	for (unsigned i = 0; i < op->nslots && !gate; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		struct robust_head h;
 		if (s->state != FA_PARKED || !s->owner_list)
@@ -166,26 +196,40 @@ int fa_owners_need_gate(struct fa_op *op)
 		if (!safe_read(s->owner_list, &h, sizeof h))
 			continue;
 		if ((h.next && h.next != s->owner_list) || h.list_op_pending)
-			return 1;
+			gate = 1;
 	}
+	op->lists_held = gate;
 #ifdef __GLIBC__
-	if (owned_by_parked(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid) ||
-	    owned_by_parked(fa_layout.libc_rw_base, fa_layout.libc_rw_size, &libc_rwlocks, op->self_tid))
-		return 1;
+	plan_len = 0; /* both regions are scanned whole: the plan is complete */
+	gate |= plan_shape(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid);
+	gate |= plan_shape(fa_layout.libc_rw_base, fa_layout.libc_rw_size, &libc_rwlocks, op->self_tid);
 #endif
-	return 0;
+	return gate;
 }
 
 void fa_fix_owners(struct fa_op *op, int self_new)
 {
 	fix_robust_list(op->self_owner_list, op->self_tid, self_new);
-	for (unsigned i = 0; i < op->nslots; i++) {
+	/* The parked threads' lists were all empty when the parent looked
+	 * (fa_owners_need_gate; parked, they cannot have changed): nothing to
+	 * walk, and each walk costs the child a readability probe per thread. */
+	for (unsigned i = 0; op->lists_held && i < op->nslots; i++) {
 		struct fa_slot *s = &fa_area.slots[i];
 		if (s->state == FA_PARKED)
 			fix_robust_list(s->owner_list, s->tid, s->new_tid);
 	}
 #ifdef __GLIBC__
-	fix_by_shape(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid, self_new);
-	fix_by_shape(fa_layout.libc_rw_base, fa_layout.libc_rw_size, &libc_rwlocks, op->self_tid, self_new);
+	if (plan_len < 0) {
+		fix_by_shape(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid, self_new);
+		fix_by_shape(fa_layout.libc_rw_base, fa_layout.libc_rw_size, &libc_rwlocks, op->self_tid, self_new);
+		return;
+	}
+	for (int i = 0; i < plan_len; i++) {
+		int *m = plan[i].lock;
+		const struct lock_shape *sh = plan[i].shape;
+		int n = sh->held(m) ? new_tid_for(m[sh->owner_word], op->self_tid, self_new) : 0;
+		if (n)
+			m[sh->owner_word] = n;
+	}
 #endif
 }

@@ -493,6 +493,7 @@ int fa_park_all(struct fa_op *op)
 			fa_sys1(SYS_close, dirfd);
 			return fa_fail(-err, "cannot install a handler for signal %d", op->sig);
 		}
+		fa_table_clear(); /* the last snapshot's entries, if it left any */
 		op->nslots = op->ndead = op->nunsent = 0;
 		park_pid = op->pid;
 		__atomic_store_n(&fa_sync.parked, 0, __ATOMIC_SEQ_CST);
@@ -546,7 +547,7 @@ void fa_release(struct fa_op *op)
 	__atomic_store_n(&fa_sync.parking, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&fa_sync.released, fa_sync.gen, __ATOMIC_SEQ_CST);
 	fa_futex_wake(&fa_sync.released, INT_MAX);
-	fa_table_clear(op->nslots);
+	fa_table_done();
 }
 
 FA_HIDDEN void fa_restore_handler(struct fa_op *op) { restore_handler(op, 0); }
