@@ -147,7 +147,8 @@ function restoreCaps(tasks: TracedTask[], states: ThreadState[], mainBase: Buffe
  * Its registers, xstate and mask. A thread in a syscall stop (our last call's)
  * gets registers that make its interrupted call again from user mode (and is
  * run to that call's entry, reenterCalls); one in a stop inside the kernel's
- * signal path (parked by the parasite) gets them as captured, and the kernel
+ * signal path (parked by the parasite, or main after the parasite's munmap)
+ * gets them as captured, and the kernel
  * restarts the call itself when it is let go.
  */
 function finishThread(task: TracedTask, t: ThreadState): void {
