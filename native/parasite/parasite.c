@@ -5,7 +5,8 @@
  * The engine maps one region (code, then the table of parasite.h, then a small
  * stack per thread), writes it through /proc/PID/mem, and runs the clone's
  * only thread at fa_parasite_main with rdi = the table and rsp at its own
- * stack, every signal blocked. Main creates one thread per slot; each
+ * stack, every signal blocked. Main registers its own robust list (from the
+ * header), then creates one thread per slot; each
  * registers what only a thread can register for itself (robust list, rseq,
  * signal stack, name), counts itself restored and parks on a futex word that
  * is never woken. Main waits for every count, sets `finished` and parks too.
@@ -102,6 +103,13 @@ __attribute__((section(".text.entry"), noreturn, used)) void fa_parasite_main(st
 {
 	struct fa_par_slot *slots = (struct fa_par_slot *)(h + 1);
 	uint32_t n = h->nthreads;
+	/* main's own robust list (a fork leaves the copy none): here rather than
+	 * by one more injected call, two ptrace stops */
+	if (h->main_robust_head) {
+		long r = sys6(NR_set_robust_list, (long)h->main_robust_head, (long)h->main_robust_len, 0, 0, 0, 0);
+		if (r < 0)
+			h->main_err = (int32_t)r;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		long tid = clone_thread(h, &slots[i]);
 		slots[i].tid = (int32_t)tid;

@@ -17,8 +17,10 @@ struct fa_par_header {
 	uint32_t park;      /* futex word every parked thread waits on; never woken */
 	int32_t clone_err;  /* -errno of the first clone that failed (0: none) */
 	uint32_t clone_failed_at; /* its slot index */
-	uint32_t pad;
-	uint64_t reserved[4];
+	int32_t main_err;   /* -errno of main's own set_robust_list (0: none failed) */
+	uint64_t main_robust_head; /* 32: main's robust list, registered by main itself first (0: none) */
+	uint64_t main_robust_len;  /* 40 */
+	uint64_t reserved[2];
 };
 
 /* One slot per thread to create (128 bytes). */

@@ -1,5 +1,5 @@
 // Checks on a target PID before anything looks at or touches it.
-import { readFileSync } from 'node:fs';
+import { readProcText } from './read-text.js';
 import { listTids, statFields } from './tasks.js';
 
 export class TargetError extends Error {
@@ -35,7 +35,7 @@ export function checkTarget(pid: number, opts: { exitedLeaderOk?: boolean } = {}
   if (pid === process.pid) throw new TargetError(`PID ${pid} is this forkall process itself`, 'self');
   let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    stat = readProcText(`/proc/${pid}/stat`);
   } catch {
     throw new TargetError(`no process with PID ${pid}`, 'no-such-process');
   }

@@ -1,6 +1,7 @@
 // Readers of /proc/<pid>/task/<tid>/*: what each thread of a process is doing.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { syscallName } from './syscalls.js';
+import { readProcText } from './read-text.js';
 
 export interface ThreadInfo {
   tid: number;
@@ -21,7 +22,7 @@ const POLICIES = ['SCHED_OTHER', 'SCHED_FIFO', 'SCHED_RR', 'SCHED_BATCH', 'SCHED
 
 function read(path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readProcText(path);
   } catch {
     return '';
   }

@@ -13,19 +13,20 @@
 import { eagainHint } from './thread-limits.js';
 import { existsSync, readFileSync } from 'node:fs';
 import * as pt from './ptrace.js';
-import { checkResult, injectSyscall } from './inject.js';
+import { checkResult, collectAtSignalStop, injectSyscall, passEntryToSignalStop, startCall } from './inject.js';
 import { napNs, schedYield, SyscallError } from './libc.js';
 import { reg, setReg } from './regs.js';
 import { TaskGone, TracedTask } from './task.js';
 import { nativeArtifact } from '../native/paths.js';
 import type { ProcessMemory } from './memory.js';
 import type { ThreadState } from './capture.js';
+import { readProcText } from '../proc/read-text.js';
 
 const HEADER_BYTES = 64;
 const EAGAIN = 11;
 const SLOT_BYTES = 128;
 const STACK_BYTES = 4096;
-const H = { nthreads: 0, made: 4, restored: 8, finished: 12, cloneErr: 20, cloneFailedAt: 24 } as const;
+const H = { nthreads: 0, made: 4, restored: 8, finished: 12, cloneErr: 20, cloneFailedAt: 24, mainErr: 28, mainRobustHead: 32, mainRobustLen: 40 } as const;
 const S = {
   flags: 0, stackTop: 8, ptid: 16, ctid: 24, tls: 32, robustHead: 40, robustLen: 48, rseqArea: 56, rseqSize: 64, rseqSig: 68,
   ss: 72, hasAltstack: 84, name: 96, tid: 112, err: 116, errCall: 120,
@@ -82,11 +83,13 @@ function writeSlot(b: Buffer, at: number, t: ThreadState, flags: bigint, stackTo
  * syscall or event stop), each with its clone arguments (`cloneFlags`) and
  * its robust list, rseq, signal stack and name registered; returns them
  * seized and stopped, in the order of `states`, each also pushed to `built`
- * as soon as it is ours. `base`: main's registers for injected calls. A
+ * as soon as it is ours. `mainRobust`: main's own robust list, registered by
+ * main first (a fork leaves the copy none; this saves an injected call).
+ * `base`: main's registers for injected calls. A
  * ParasiteFailed before anything ran in the clone (no memory for it) means
  * the caller may make the threads its own way; any later failure is final.
  */
-export function makeThreadsByParasite(main: TracedTask, base: Buffer, insn: bigint, mem: ProcessMemory, states: ThreadState[], cloneFlags: (t: ThreadState) => bigint, inheritedName: string, built: TracedTask[]): TracedTask[] {
+export function makeThreadsByParasite(main: TracedTask, base: Buffer, insn: bigint, mem: ProcessMemory, states: ThreadState[], cloneFlags: (t: ThreadState) => bigint, inheritedName: string, built: TracedTask[], mainRobust: ThreadState['robust']): TracedTask[] {
   const code = parasiteBlob();
   if (!code) throw new ParasiteFailed('the parasite is not built');
   const n = states.length;
@@ -100,6 +103,10 @@ export function makeThreadsByParasite(main: TracedTask, base: Buffer, insn: bigi
   const img = Buffer.alloc(stacksOff);
   code.copy(img, 0);
   img.writeUInt32LE(n, tableOff + H.nthreads);
+  if (mainRobust.head) {
+    img.writeBigUInt64LE(mainRobust.head, tableOff + H.mainRobustHead);
+    img.writeBigUInt64LE(mainRobust.len, tableOff + H.mainRobustLen);
+  }
   states.forEach((t, i) => writeSlot(img, tableOff + HEADER_BYTES + i * SLOT_BYTES, t, cloneFlags(t), stackTop(i + 1), inheritedName));
   mem.write(at, img);
   // run it: main on stack 0, every signal blocked (the threads it makes inherit that)
@@ -126,6 +133,7 @@ export function makeThreadsByParasite(main: TracedTask, base: Buffer, insn: bigi
   });
   pt.interrupt(main.tid);
   for (const t of [...tasks, main]) t.waitEventStop();
+  checkResult('set_robust_list (by the parasite, in the main thread)', main.tid, BigInt(head.readInt32LE(H.mainErr)));
   const cloneErr = head.readInt32LE(H.cloneErr);
   if (cloneErr) {
     const i = head.readUInt32LE(H.cloneFailedAt);
@@ -135,7 +143,14 @@ export function makeThreadsByParasite(main: TracedTask, base: Buffer, insn: bigi
     const err = slots.readInt32LE(i * SLOT_BYTES + S.err);
     if (err) checkResult(`${CALLS[slots.readUInt32LE(i * SLOT_BYTES + S.errCall)] ?? 'a call'} (by the parasite)`, tids[i]!, BigInt(err));
   });
-  checkResult('munmap (the parasite)', main.tid, injectSyscall(main, insn, base, NR_munmap, [at, size]));
+  // main's last call runs on into a stop inside the kernel's signal path, as
+  // the parked threads are: let go from there with its own registers, the
+  // kernel makes its interrupted call again itself (no run to that call's
+  // entry, recreate.ts reenterCalls, one stop fewer)
+  const unmap = { task: main, base, nr: NR_munmap, args: [at, size] };
+  startCall(unmap, insn);
+  passEntryToSignalStop(unmap);
+  checkResult('munmap (the parasite)', main.tid, collectAtSignalStop(unmap));
   return tasks;
 }
 
@@ -157,7 +172,7 @@ function waitFinished(main: TracedTask, mem: ProcessMemory, table: bigint): Buff
 /** Whether main is still running the parasite (not dead, not in a stop), from its /proc stat. */
 function isRunning(main: TracedTask): boolean {
   try {
-    const stat = readFileSync(`/proc/${main.tgid}/task/${main.tid}/stat`, 'utf8');
+    const stat = readProcText(`/proc/${main.tgid}/task/${main.tid}/stat`);
     return /\) [RSD] /.test(stat);
   } catch (e) {
     if (e instanceof SyscallError) throw e;

@@ -147,7 +147,8 @@ function restoreCaps(tasks: TracedTask[], states: ThreadState[], mainBase: Buffe
  * Its registers, xstate and mask. A thread in a syscall stop (our last call's)
  * gets registers that make its interrupted call again from user mode (and is
  * run to that call's entry, reenterCalls); one in a stop inside the kernel's
- * signal path (parked by the parasite) gets them as captured, and the kernel
+ * signal path (parked by the parasite, or main after the parasite's munmap)
+ * gets them as captured, and the kernel
  * restarts the call itself when it is let go.
  */
 function finishThread(task: TracedTask, t: ThreadState): void {
@@ -212,11 +213,13 @@ function makeThreads(main: TracedTask, base: Buffer, f: ThreadState, others: Thr
     try {
       // the parasite's threads are seized, not born traced: no CLONE_PTRACE
       const flags = (t: ThreadState) => BigInt(cloneArgs(t)[0]!) & ~BigInt(CLONE.PTRACE);
-      return makeThreadsByParasite(main, base, ctx.insn, mem, others, flags, f.name, built);
+      return makeThreadsByParasite(main, base, ctx.insn, mem, others, flags, f.name, built, f.robust);
     } catch (e) {
       if (!(e instanceof ParasiteFailed)) throw e;
     }
   }
+  // a fork leaves the copy no robust list (the parasite registers main's itself)
+  if (f.robust.head) injectChecked(main, ctx.insn, base, 'set_robust_list', [f.robust.head, f.robust.len]);
   const tasks = createThreads(main, base, others, ctx, scratchMem, built);
   registerInThreads(tasks, others, f, ctx, scratchMem);
   return tasks;
@@ -237,7 +240,6 @@ export function buildClone(pid: number, f: ThreadState, others: ThreadState[], c
     const moves: OwnerMove[] = [{ head: f.ownerList, oldTid: f.tid, newTid: pid }];
     const mainBase = Buffer.from(f.regs);
     setReg(mainBase, 'rsp', ctx.callStack);
-    if (f.robust.head) injectChecked(main, ctx.insn, mainBase, 'set_robust_list', [f.robust.head, f.robust.len]);
     markDontFork(main, ctx.insn, mainBase, ctx.dontFork, true);
     if (!ctx.exact && f.tidField && f.tidField !== f.clearChildTid) { // exact: it holds the right TID already
       const b = Buffer.alloc(4);

@@ -2,8 +2,8 @@
 // exit: seize and interrupt each TID listed in /proc/<pid>/task, wait for its
 // stop, and scan again until a scan finds nobody new. A stopped thread cannot
 // create threads, so the set converges.
-import { readFileSync } from 'node:fs';
 import { listTids, statFields } from '../proc/tasks.js';
+import { readProcText } from '../proc/read-text.js';
 import * as pt from './ptrace.js';
 import { SyscallError } from './libc.js';
 import { RemoteError } from './errors.js';
@@ -11,7 +11,7 @@ import { TaskGone, TracedTask } from './task.js';
 
 const state = (pid: number, tid: number): string => {
   try {
-    return statFields(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'))[0] ?? 'X';
+    return statFields(readProcText(`/proc/${pid}/task/${tid}/stat`))[0] ?? 'X';
   } catch {
     return 'X';
   }

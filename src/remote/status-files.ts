@@ -5,7 +5,7 @@
 // (made after they were opened) or whose file cannot be read that way (it
 // exited, and the TID now names another thread) is read by its path.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { listTids, readThreadStatus } from '../proc/tasks.js';
+import { listTids, readThreadStatus, statusValue } from '../proc/tasks.js';
 
 /** Bigger than any status text; a read that fills it is not trusted to be whole. */
 const TEXT_MAX = 32768;
@@ -47,4 +47,18 @@ export class StatusFiles {
     for (const fd of this.fds.values()) closeSync(fd);
     this.fds.clear();
   }
+}
+
+/**
+ * The thread's blocked-signal mask (8 bytes, as PTRACE_GETSIGMASK gives it)
+ * from its status text's SigBlk: the kernel prints the same `blocked` set
+ * that request copies, so a held thread's mask costs no ptrace request of its
+ * own. Undefined when the text has no such line (unreadable): ask ptrace.
+ */
+export function blockedMask(status: string | undefined): Buffer | undefined {
+  const hex = status === undefined ? undefined : statusValue(status, 'SigBlk');
+  if (!hex || !/^[0-9a-f]{16}$/.test(hex)) return undefined;
+  const m = Buffer.alloc(8);
+  m.writeBigUInt64LE(BigInt('0x' + hex), 0);
+  return m;
 }

@@ -1,7 +1,7 @@
 // Where to find a `syscall` instruction (0f 05) in the target to run injected
 // calls from: the vDSO has one in its fallback paths, and it is mapped in
 // every process at an address only the process knows, so read it from maps.
-import { readFileSync } from 'node:fs';
+import { readProcText } from '../proc/read-text.js';
 import type { ProcessMemory } from './memory.js';
 
 export interface Mapping {
@@ -13,7 +13,7 @@ export interface Mapping {
 
 /** /proc/PID/maps, parsed by position (it is read while the target is held: no regular expressions, one pass). */
 export function readMaps(pid: number): Mapping[] {
-  const text = readFileSync(`/proc/${pid}/maps`, 'latin1');
+  const text = readProcText(`/proc/${pid}/maps`, 'latin1');
   const out: Mapping[] = [];
   for (let at = 0; at < text.length; ) {
     let eol = text.indexOf('\n', at);

@@ -1,7 +1,8 @@
 // Waiting for a traced task to stop, exit or be killed, with the wait status
 // decoded. Blocking waitpid(tid, __WALL) on the tracing thread.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { napNs, schedYield, waitpid, errno, SyscallError } from './libc.js';
+import { readProcText } from '../proc/read-text.js';
 
 const __WALL = 0x40000000;
 const WNOHANG = 1;
@@ -37,7 +38,7 @@ export const isSyscallStop = (w: WaitResult): boolean => w.kind === 'stopped' &&
 
 function isZombie(tid: number): boolean {
   try {
-    return /\) [ZX] /.test(readFileSync(`/proc/${tid}/stat`, 'utf8'));
+    return /\) [ZX] /.test(readProcText(`/proc/${tid}/stat`));
   } catch {
     return true;
   }
