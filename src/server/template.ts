@@ -1,7 +1,7 @@
 // The TypeScript client of the agent: start a program under the agent, wait
 // for its snapshot, make clones, learn how they end, close.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { nativeArtifact } from '../native/paths.js';
@@ -397,12 +397,36 @@ export class Template {
   }
 }
 
-/** Field 22 of /proc/PID/stat (start time in clock ticks), undefined if the process is gone. */
+const statBuf = Buffer.allocUnsafe(1024);
+
+/**
+ * Field 22 of /proc/PID/stat (start time in clock ticks), undefined if the
+ * process is gone. Read once per clone (forkall explore makes hundreds a
+ * second): one open/read/close into a reused buffer and a scan for the one
+ * field, not readFileSync and a split of the whole line (a third the cost).
+ */
 function startTime(pid: number): string | undefined {
+  let fd: number;
   try {
-    return statFields(readFileSync(`/proc/${pid}/stat`, 'latin1'))[19];
+    fd = openSync(`/proc/${pid}/stat`, 'r');
   } catch {
     return undefined;
+  }
+  try {
+    const n = readSync(fd, statBuf, 0, statBuf.length, 0);
+    if (n <= 0) return undefined;
+    // fields after the command name, which ends at the last ')': state is field 3, start time field 22
+    let at = statBuf.lastIndexOf(0x29, n - 1) + 2;
+    if (at < 2 || n >= statBuf.length) return statFields(readFileSync(`/proc/${pid}/stat`, 'latin1'))[19];
+    for (let field = 3; field < 22 && at > 0; field++) at = statBuf.indexOf(0x20, at) + 1;
+    if (at <= 0 || at >= n) return undefined;
+    let end = statBuf.indexOf(0x20, at);
+    if (end < 0 || end > n) end = n;
+    return statBuf.toString('latin1', at, end).trim();
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 
