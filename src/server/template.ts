@@ -12,6 +12,7 @@ import { statFields } from '../proc/tasks.js';
 import { prepareStdio, type CloneStdioOption, type PreparedStdio } from './clone-stdio.js';
 import { sendWithFds } from './fd-passing.js';
 import {
+  CLONE_DEADLINE,
   CLONE_ONE_REPLY,
   MessageReader,
   MsgType,
@@ -67,6 +68,8 @@ export interface CloneRun extends CloneResult {
   threads: number;
   /** event objects the clone left shared or copied approximately */
   notCopied: NotCopied[];
+  /** run({ deadlineMs }): the agent killed it (SIGKILL) because it was still alive then */
+  killedAtDeadline: boolean;
 }
 
 export interface CloneOptions {
@@ -260,7 +263,7 @@ export class Template {
       this.pendingRuns.delete(m.request);
       const notCopied = this.notCopiedByPid.get(m.pid) ?? []; // the clone sent it before it ended
       this.notCopiedByPid.delete(m.pid);
-      waiter?.resolve({ ...decodeWaitStatus(m.status), status: m.status, pid: m.pid, threads: m.threads, notCopied });
+      waiter?.resolve({ ...decodeWaitStatus(m.status), status: m.status, pid: m.pid, threads: m.threads, notCopied, killedAtDeadline: m.killedAtDeadline });
     } else if (m.type === 'exited') {
       const r = { ...decodeWaitStatus(m.status), status: m.status };
       this.live.delete(m.pid);
@@ -351,20 +354,26 @@ export class Template {
    * (one reply from the template instead of two, and the template is not
    * woken when the clone is whole): for loops that need neither the PID while
    * the clone runs nor kill(), such as a fuzzer or a benchmark. No timeout:
-   * the clone runs as long as its program does. stdio as for clone(), but
+   * the clone runs as long as its program does, unless `deadlineMs` is given:
+   * then the agent kills it (SIGKILL) once it is that old (counted from its
+   * fork) and whole, and `killedAtDeadline` says so. stdio as for clone(), but
    * 'pipe' (there would be no Clone to hold the streams).
    */
-  async run(opts: CloneOptions = {}): Promise<CloneRun> {
+  async run(opts: CloneOptions & { deadlineMs?: number } = {}): Promise<CloneRun> {
     const spec = opts.stdio === undefined ? [] : Array.isArray(opts.stdio) ? opts.stdio : [opts.stdio];
     if (spec.includes('pipe')) throw new TypeError("run(): stdio 'pipe' is not supported (use clone())");
     await this.frozenState();
     const request = this.nextRequest++;
     const stdio = opts.stdio === undefined || opts.stdio === 'inherit' ? undefined : prepareStdio(opts.stdio);
     const p = new Promise<CloneRun>((resolve, reject) => this.pendingRuns.set(request, { resolve, reject, stdio }));
-    if (!stdio?.mask) this.control.write(cloneRequest(request, CLONE_ONE_REPLY));
+    // deadlineMs: the agent kills the clone that long after its fork (once it is whole), so that
+    // a hung run ends without a timer here or a PID to send KILL to
+    const deadline = opts.deadlineMs === undefined ? 0 : Math.min(0xffffffff, Math.max(1, Math.ceil(opts.deadlineMs)));
+    const flags = CLONE_ONE_REPLY | (deadline ? CLONE_DEADLINE : 0);
+    if (!stdio?.mask) this.control.write(cloneRequest(request, flags, deadline));
     else {
       try {
-        await this.sendDescriptors(cloneStdioRequest(request, stdio.mask, CLONE_ONE_REPLY), stdio.send);
+        await this.sendDescriptors(cloneStdioRequest(request, stdio.mask, flags, deadline), stdio.send);
       } catch (e) {
         this.pendingRuns.delete(request);
         stdio.abandon();
