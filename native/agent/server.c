@@ -358,9 +358,11 @@ static void kill_overdue(void)
 	}
 }
 
-/* How long the next poll may wait for pending clones: the periodic check, or
- * less when a deadline comes first (one already past, of a clone not whole
- * yet: a short tick, as a clone that is not whole does not wake us). */
+/* How long the next poll may wait: the periodic check, or less when a clone's
+ * deadline comes first; at least PENDING_POLL_NS, which is also how often a
+ * clone past its deadline but not whole yet is looked at again (a one-reply
+ * clone does not wake the agent when it is whole). *any: some clone has a
+ * deadline (the poll then needs a timeout even with nothing pending). */
 static long poll_wait_ns(long tick_ns, int *any)
 {
 	long now = -1;

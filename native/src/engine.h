@@ -61,6 +61,8 @@ struct fa_slot {
 };
 
 /* One snapshot operation: the parked set and the state of the protocol. */
+#define FA_MAX_HELD_LOCKS 16
+
 struct fa_op {
 	int pid;		/* getpid() of the process being snapshotted */
 	int self_tid;		/* the forking thread */
@@ -73,6 +75,13 @@ struct fa_op {
 	unsigned nunsent;	/* slots in state FA_UNSENT */
 	unsigned seen;		/* threads listed by the last scan */
 	int need_gate;		/* child threads must wait until owners are rewritten */
+	/* glibc: the locks of ld.so and libc found held, by the caller or a parked
+	 * thread, when all were parked (owners.c): the child rewrites these
+	 * instead of scanning both data segments again (~100 KB, in every clone
+	 * of a snapshot); more than FA_MAX_HELD_LOCKS: the child scans. */
+	unsigned nheld_locks;
+	int *held_locks[FA_MAX_HELD_LOCKS];
+	unsigned char held_lock_kind[FA_MAX_HELD_LOCKS]; /* 0 ld.so's recursive lock, 1 libc's rwlock */
 	int become_tid;		/* child: the forking thread takes over this parked thread (0: none) */
 	int parent_death_signal; /* child: PR_SET_PDEATHSIG (the agent's clones die with their template) */
 	unsigned long self_fs;

@@ -142,14 +142,28 @@ static inline __attribute__((always_inline)) void fix_by_shape(char *p, size_t s
 	}
 }
 
-/* In the parent: is a lock of that shape held by a parked thread (not the caller)? */
-static inline __attribute__((always_inline)) int owned_by_parked(char *p, size_t size, const struct lock_shape *sh, int self_tid)
+static const struct lock_shape *const shapes[2] = { &ldso_locks, &libc_rwlocks };
+
+/* In the parent: is a lock of that shape held by a parked thread (not the
+ * caller)? Each held by the caller or a parked thread is noted in op (kind:
+ * index in shapes) for the child, which then needs no scan of its own. */
+static inline __attribute__((always_inline)) int owned_by_parked(struct fa_op *op, char *p, size_t size, unsigned kind)
 {
+	const struct lock_shape *sh = shapes[kind];
 	size_t off = 0;
-	for (int *m; (m = next_held(p, size, sh, &off));)
-		if (m[sh->owner_word] != self_tid && fa_slot_of(m[sh->owner_word]))
-			return 1;
-	return 0;
+	int found = 0;
+	for (int *m; (m = next_held(p, size, sh, &off));) {
+		int owner = m[sh->owner_word];
+		if (owner != op->self_tid && !fa_slot_of(owner))
+			continue;
+		found |= owner != op->self_tid;
+		if (op->nheld_locks < FA_MAX_HELD_LOCKS) {
+			op->held_locks[op->nheld_locks] = m;
+			op->held_lock_kind[op->nheld_locks] = (unsigned char)kind;
+		}
+		op->nheld_locks++;
+	}
+	return found;
 }
 #endif
 
@@ -169,8 +183,11 @@ int fa_owners_need_gate(struct fa_op *op)
 			return 1;
 	}
 #ifdef __GLIBC__
-	if (owned_by_parked(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid) ||
-	    owned_by_parked(fa_layout.libc_rw_base, fa_layout.libc_rw_size, &libc_rwlocks, op->self_tid))
+	/* both scanned whole: the child rewrites exactly the locks noted here */
+	op->nheld_locks = 0;
+	int ldso = owned_by_parked(op, fa_layout.ldso_base, fa_layout.ldso_size, 0);
+	int libc = owned_by_parked(op, fa_layout.libc_rw_base, fa_layout.libc_rw_size, 1);
+	if (ldso || libc)
 		return 1;
 #endif
 	return 0;
@@ -185,7 +202,23 @@ void fa_fix_owners(struct fa_op *op, int self_new)
 			fix_robust_list(s->owner_list, s->tid, s->new_tid);
 	}
 #ifdef __GLIBC__
-	fix_by_shape(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid, self_new);
-	fix_by_shape(fa_layout.libc_rw_base, fa_layout.libc_rw_size, &libc_rwlocks, op->self_tid, self_new);
+	if (op->nheld_locks > FA_MAX_HELD_LOCKS) {
+		fix_by_shape(fa_layout.ldso_base, fa_layout.ldso_size, &ldso_locks, op->self_tid, self_new);
+		fix_by_shape(fa_layout.libc_rw_base, fa_layout.libc_rw_size, &libc_rwlocks, op->self_tid, self_new);
+		return;
+	}
+	/* The locks the parent found held when every other thread was parked; only
+	 * the caller ran since, in the engine (or, for a snapshot's clones, the
+	 * agent thread, on raw system calls), so none was taken since. Each is
+	 * checked again, as the scan would have. */
+	for (unsigned i = 0; i < op->nheld_locks; i++) {
+		const struct lock_shape *sh = shapes[op->held_lock_kind[i]];
+		int *m = op->held_locks[i];
+		if (!sh->held(m))
+			continue;
+		int n = new_tid_for(m[sh->owner_word], op->self_tid, self_new);
+		if (n)
+			m[sh->owner_word] = n;
+	}
 #endif
 }
