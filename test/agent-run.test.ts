@@ -105,3 +105,36 @@ test('the agent thread takes the main thread\'s name; a clone\'s threads have th
     await t.close();
   }
 });
+
+test('run() with a deadline: the agent kills a clone still alive then and says so in its one reply; a clone that ends first is not touched', { timeout: 300_000 }, async () => {
+  // `sleep 600` frozen after 200 ms: each clone sleeps on, until its deadline (the way forkall explore's --timeout-ms ends a hung run)
+  const t = await spawnTemplate('sleep', ['600'], { at: { delayMs: 200 }, stdio: 'ignore', timeoutMs: 60_000 });
+  const f = await spawnTemplate(toolBinary('forkall-target'), ['2', '4', 'agent'], { at: { delayMs: 600_000 }, stdio: 'ignore', timeoutMs: 120_000 });
+  try {
+    assert.equal(await t.frozenState(), 1);
+    const hung = await Promise.all([t.run({ deadlineMs: 200 }), t.run({ deadlineMs: 300 }), t.run({ deadlineMs: 1 })]);
+    for (const r of hung) assert.deepEqual({ signal: r.signal, killedAtDeadline: r.killedAtDeadline }, { signal: 'SIGKILL', killedAtDeadline: true });
+    assert.equal(await f.frozenState(), 2);
+    for (let i = 0; i < 20; i++) {
+      const r = await f.run({ deadlineMs: 120_000, stdio: ['ignore', 'ignore', 'inherit'] });
+      assert.deepEqual({ exitCode: r.exitCode, killedAtDeadline: r.killedAtDeadline }, { exitCode: 0, killedAtDeadline: false });
+    }
+    // a clone killed by someone else before its deadline: not "killed at its deadline"
+    const other = t.run({ deadlineMs: 120_000 });
+    let pid = 0;
+    await waitFor('the clone of sleep', () => {
+      // the agent thread forks: its clones are the children of the agent's task, not of the main thread's
+      const kids: string[] = [];
+      for (const task of readdirSync(`/proc/${t.pid}/task`))
+        kids.push(...readFileSync(`/proc/${t.pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+      pid = Number(kids[0] ?? 0);
+      return pid > 0;
+    });
+    process.kill(pid, 'SIGTERM');
+    const r = await other;
+    assert.deepEqual({ signal: r.signal, killedAtDeadline: r.killedAtDeadline }, { signal: 'SIGTERM', killedAtDeadline: false });
+  } finally {
+    await t.close();
+    await f.close();
+  }
+});

@@ -48,6 +48,8 @@ static struct live_clone {
 	int pid, fd;
 	uint32_t request;
 	int one_reply;
+	long deadline_ms; /* FA_CLONE_DEADLINE: killed after this (fa_now_ms, from its fork); 0: none */
+	int killed_at_deadline; /* said in its RAN */
 } live[MAX_LIVE];
 static int nlive;
 
@@ -68,6 +70,7 @@ static struct pending_clone {
 	long forked_ms;
 	struct fa_report *report;
 	int one_reply;
+	long deadline_ms; /* FA_CLONE_DEADLINE: passed on to its live entry */
 } pending[MAX_LIVE];
 static int npending;
 static int wake_fd = -1;
@@ -227,14 +230,15 @@ static void reap(int i, uint32_t threads)
 	fa_sys4(SYS_wait4, c.pid, &status, __WALL, 0);
 	fa_sys1(SYS_close, c.fd);
 	live[i] = live[--nlive];
-	unsigned char p[16];
+	unsigned char p[20];
 	int r;
 	if (c.one_reply) {
 		put_u32(p, c.request);
 		put_u32(p + 4, (uint32_t)c.pid);
 		put_u32(p + 8, threads);
 		put_u32(p + 12, (uint32_t)status);
-		r = fa_send(cfg.control_fd, FA_MSG_RAN, p, 16);
+		put_u32(p + 16, (uint32_t)c.killed_at_deadline);
+		r = fa_send(cfg.control_fd, FA_MSG_RAN, p, 20);
 	} else {
 		put_u32(p, (uint32_t)c.pid);
 		put_u32(p + 4, (uint32_t)status);
@@ -247,10 +251,15 @@ static void reap(int i, uint32_t threads)
 static void report_or_fail(struct fa_op *op, uint32_t threads, int k, int dead);
 
 /* Forks one clone; it is reported once it is whole (finish_pending). */
-static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, struct clone_stdio *io, uint32_t flags)
+static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, struct clone_stdio *io, uint32_t flags,
+			uint32_t deadline_ms)
 {
 	if (flags & ~FA_CLONE_FLAGS) {
 		fa_send_error(cfg.control_fd, request, EINVAL, "unknown clone flags");
+		return;
+	}
+	if ((flags & FA_CLONE_DEADLINE) && !(flags & FA_CLONE_ONE_REPLY)) {
+		fa_send_error(cfg.control_fd, request, EINVAL, "a clone deadline needs a one-reply clone");
 		return;
 	}
 	if (nlive + npending >= MAX_LIVE) {
@@ -277,8 +286,10 @@ static void serve_clone(struct fa_op *op, uint32_t request, uint32_t threads, st
 	if (page >= 0)
 		pool_lent |= 1ull << page;
 	int k = npending++;
-	pending[k] = (struct pending_clone){ request, (int)pid, (int)fa_sys2(FA_SYS_pidfd_open, pid, 0), fa_now_ms(),
-					     op->report, forking_one_reply };
+	long now = fa_now_ms();
+	pending[k] = (struct pending_clone){ request, (int)pid, (int)fa_sys2(FA_SYS_pidfd_open, pid, 0), now,
+					     op->report, forking_one_reply,
+					     (flags & FA_CLONE_DEADLINE) ? now + (long)deadline_ms + 1 : 0 };
 	op->report = 0;
 	if (cfg.exact_tids)
 		report_or_fail(op, threads, k, 0); /* one at a time, as before: an exact-TID fork has more steps */
@@ -300,7 +311,7 @@ static void report_or_fail(struct fa_op *op, uint32_t threads, int k, int dead)
 		fa_send_error(cfg.control_fd, c.request, (int)-pid, forkall_strerror());
 		return;
 	}
-	live[nlive++] = (struct live_clone){ c.pid, c.fd, c.request, c.one_reply };
+	live[nlive++] = (struct live_clone){ c.pid, c.fd, c.request, c.one_reply, c.deadline_ms, 0 };
 	if (c.one_reply) {
 		if (dead)
 			reap(nlive - 1, threads);
@@ -328,9 +339,54 @@ static void finish_pending(struct fa_op *op, uint32_t threads, const struct poll
 	}
 }
 
+/* Kills the live clones whose deadline (FA_CLONE_DEADLINE) has passed; their
+ * pidfds turn readable and reap() says so in their RAN. A clone is only
+ * killed once whole (live): one that is slow to be made is not cut short. */
+static void kill_overdue(void)
+{
+	long now = -1;
+	for (int i = 0; i < nlive; i++) {
+		if (!live[i].deadline_ms)
+			continue;
+		if (now < 0)
+			now = fa_now_ms();
+		if (now >= live[i].deadline_ms) {
+			fa_sys2(SYS_kill, live[i].pid, SIGKILL);
+			live[i].killed_at_deadline = 1;
+			live[i].deadline_ms = 0;
+		}
+	}
+}
+
+/* How long the next poll may wait: the periodic check, or less when a clone's
+ * deadline comes first; at least PENDING_POLL_NS, which is also how often a
+ * clone past its deadline but not whole yet is looked at again (a one-reply
+ * clone does not wake the agent when it is whole). *any: some clone has a
+ * deadline (the poll then needs a timeout even with nothing pending). */
+static long poll_wait_ns(long tick_ns, int *any)
+{
+	long now = -1;
+	*any = 0;
+	for (int k = 0; k < npending + nlive; k++) {
+		long d = k < npending ? pending[k].deadline_ms : live[k - npending].deadline_ms;
+		if (!d)
+			continue;
+		if (now < 0)
+			now = fa_now_ms();
+		*any = 1;
+		long left = (d - now) * 1000000;
+		if (left < PENDING_POLL_NS)
+			left = PENDING_POLL_NS;
+		if (left < tick_ns)
+			tick_ns = left;
+	}
+	return tick_ns;
+}
+
 /* CLONE_STDIO: a clone whose fds 0-2 named in the mask are the ones sent, in
  * that order. */
-static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t threads, int *fds, int nfds, uint32_t flags)
+static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t threads, int *fds, int nfds, uint32_t flags,
+			      uint32_t deadline_ms)
 {
 	uint32_t request = get_u32(p), mask = get_u32(p + 4);
 	struct clone_stdio io = { { -1, -1, -1 } };
@@ -354,7 +410,7 @@ static void serve_clone_stdio(struct fa_op *op, const unsigned char *p, uint32_t
 	for (int i = 0, used = 0; i < 3; i++)
 		if (mask & (1u << i))
 			io.fd[i] = fds[used++];
-	serve_clone(op, request, threads, &io, flags);
+	serve_clone(op, request, threads, &io, flags, deadline_ms);
 }
 
 static void handle_request(struct fa_op *op, uint32_t threads)
@@ -363,17 +419,19 @@ static void handle_request(struct fa_op *op, uint32_t threads)
 	unsigned char p[FA_MAX_PAYLOAD];
 	int fds[FA_MAX_FDS], nfds;
 	int bad = fa_recv(cfg.control_fd, &h, p, fds, &nfds) < 0;
-	/* CLONE and CLONE_STDIO may end with a u32 of flags (FA_CLONE_*) */
-	int stdio = !bad && h.type == FA_MSG_CLONE_STDIO && (h.length == 8 || h.length == 12);
+	/* CLONE and CLONE_STDIO may end with a u32 of flags (FA_CLONE_*), and
+	 * that with a u32 deadline in ms (FA_CLONE_DEADLINE) */
+	int stdio = !bad && h.type == FA_MSG_CLONE_STDIO && (h.length == 8 || h.length == 12 || h.length == 16);
 	if (stdio)
-		serve_clone_stdio(op, p, threads, fds, nfds, h.length == 12 ? get_u32(p + 8) : 0); /* the clone has its own copies now */
+		serve_clone_stdio(op, p, threads, fds, nfds, h.length >= 12 ? get_u32(p + 8) : 0,
+				  h.length == 16 ? get_u32(p + 12) : 0); /* the clone has its own copies now */
 	fa_close_fds(fds, nfds);
 	if (bad)
 		template_exit(0);
 	if (stdio)
 		return;
-	if (h.type == FA_MSG_CLONE && (h.length == 4 || h.length == 8))
-		serve_clone(op, get_u32(p), threads, 0, h.length == 8 ? get_u32(p + 4) : 0);
+	if (h.type == FA_MSG_CLONE && (h.length == 4 || h.length == 8 || h.length == 12))
+		serve_clone(op, get_u32(p), threads, 0, h.length >= 8 ? get_u32(p + 4) : 0, h.length == 12 ? get_u32(p + 8) : 0);
 	else if (h.type == FA_MSG_KILL && h.length == 8) {
 		int pid = (int)get_u32(p), sig = (int)get_u32(p + 4), known = 0;
 		for (int i = 0; i < nlive; i++)
@@ -456,10 +514,10 @@ static void *agent_main(void *arg)
 		int nfd = 1 + nlive + np;
 		if (wake_fd >= 0)
 			pfd[nfd++] = (struct pollfd){ wake_fd, POLLIN, 0 };
-		struct { long s, ns; } tick = { 0, PENDING_POLL_NS };
-		if (wake_fd >= 0)
-			tick = (typeof(tick)){ PENDING_CHECK_S, 0 };
-		long r = fa_sys5(SYS_ppoll, pfd, nfd, np ? &tick : 0, 0, 8);
+		int deadlines;
+		long tick_ns = poll_wait_ns(wake_fd >= 0 ? PENDING_CHECK_S * 1000000000L : PENDING_POLL_NS, &deadlines);
+		struct { long s, ns; } tick = { tick_ns / 1000000000L, tick_ns % 1000000000L };
+		long r = fa_sys5(SYS_ppoll, pfd, nfd, np || deadlines ? &tick : 0, 0, 8);
 		if (r < 0)
 			continue;
 		if (wake_fd >= 0 && pfd[nfd - 1].revents) {
@@ -472,6 +530,7 @@ static void *agent_main(void *arg)
 				reap(i, threads);
 		/* a clone that became whole is live from here: its end is seen at the next poll, after its CLONED */
 		finish_pending(&op, threads, pfd + 1 + nl);
+		kill_overdue();
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
 			handle_request(&op, threads);
 	}

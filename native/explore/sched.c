@@ -106,50 +106,25 @@ static uint64_t initial_prio(uint32_t rank)
 	return (mix(seed ^ (0x51ed2700ull + rank)) >> 2) | (1ull << 61); /* above every change-point priority */
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 /* One CPU for the whole clone: a token handed to a thread wakes it where the
- * giver runs, and threads outside the schedule (late arrivals) cannot race. */
+ * giver runs, and threads outside the schedule (late arrivals) cannot race.
+ * The CPU the activating thread runs on now (glibc reads it from the rseq
+ * area: no system call), so it does not migrate; which CPU is no part of the
+ * schedule (one thread runs at a time). The threads are the table's live ones,
+ * each pinned through its pthread_t (its TID): no listing of /proc/self/task
+ * (an open, two getdents and a close per clone). */
 static void pin_all_threads(void)
 {
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) != 0)
+	int cpu = sched_getcpu();
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
 		return;
-	int n = CPU_COUNT(&set), k = (int)(mix(seed ^ 0xc9u) % (uint64_t)(n ? n : 1)), cpu = 0;
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &set) && k-- == 0) {
-			cpu = c;
-			break;
-		}
+	cpu_set_t set;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	/* getdents64 into a stack buffer, not opendir: its 32 KB malloc cost a
-	 * clone three page faults of a fresh heap (tens of microseconds each on a VM) */
-	int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	struct linux_dirent64 {
-		uint64_t ino;
-		int64_t off;
-		unsigned short reclen;
-		unsigned char type;
-		char name[];
-	};
-	char buf[1024] __attribute__((aligned(8)));
-	long got;
-	while ((got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
-		for (long at = 0; at < got;) {
-			const struct linux_dirent64 *e = (const struct linux_dirent64 *)(buf + at);
-			if (e->name[0] != '.')
-				sched_setaffinity(atoi(e->name), sizeof set, &set);
-			at += e->reclen;
-		}
-	close(fd);
+	uint32_t n = fa_nthreads < FA_MAX_THREADS ? fa_nthreads : FA_MAX_THREADS;
+	for (uint32_t i = 0; i < n; i++)
+		if (fa_threads[i].live && !fa_threads[i].finished)
+			pthread_setaffinity_np(fa_threads[i].self, sizeof set, &set);
 }
 
 /* The program's exit is a point too: threads that are still runnable may run
@@ -260,16 +235,22 @@ static void activate(int pid, int my_rank)
 	atexit(exit_point);
 }
 
+/* Waits until every expected thread arrived, for at most ARRIVAL_MS of
+ * waiting, counted in the futex waits' own timeouts rather than read from a
+ * clock: a clone's first call into the vDSO (clock_gettime) takes a page
+ * fault (fork does not copy that mapping's entries; ~30 us on a VM), and most
+ * clones never call it otherwise. Each wake-up without a timeout is an
+ * arrival, so the loop ends. */
 static void wait_for_arrivals(void)
 {
-	uint64_t deadline = now_ms() + ARRIVAL_MS;
+	uint32_t waited_ms = 0;
 	for (;;) {
 		uint32_t a = __atomic_load_n(&arrived_count, __ATOMIC_ACQUIRE);
-		uint64_t now = now_ms();
-		if (a >= expected_count || now >= deadline)
+		if (a >= expected_count || waited_ms >= ARRIVAL_MS)
 			return;
 		struct timespec ts = { 0, 2000000 };
-		futex(&arrived_count, FUTEX_WAIT, a, &ts);
+		if (futex(&arrived_count, FUTEX_WAIT, a, &ts) < 0 && errno != EAGAIN)
+			waited_ms += 2; /* timed out (or interrupted: counted too, so a signal storm cannot stretch it) */
 	}
 }
 

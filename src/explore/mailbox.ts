@@ -12,6 +12,8 @@ const TABLE = 4096;
 const DEADLOCK_BIT = 1n << 63n; // set by a clone whose scheduler found every thread blocked
 const ARMED = 4, TEMPLATE_PID = 8, REPLAY = 12, BASE_SEED = 16, NEXT_SLOT = 24, PIDS = 32;
 
+const zero8 = Buffer.alloc(8);
+
 function pidMax(): number {
   try {
     return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) || 4194304;
@@ -24,6 +26,8 @@ export class Mailbox {
   readonly path: string;
   private readonly fd: number;
   private readonly pids: number;
+  /** read buffer of takeSeed (once per run) */
+  private readonly entry = Buffer.alloc(8);
 
   constructor() {
     const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
@@ -73,11 +77,11 @@ export class Mailbox {
    */
   takeSeed(pid: number): { seed: bigint | null; deadlock: boolean } {
     if (pid <= 0 || pid >= this.pids) return { seed: null, deadlock: false };
-    const b = Buffer.alloc(8);
-    readSync(this.fd, b, 0, 8, TABLE + pid * 8);
+    const b = this.entry;
+    if (readSync(this.fd, b, 0, 8, TABLE + pid * 8) !== 8) return { seed: null, deadlock: false };
     const v = b.readBigUInt64LE();
     if (v === 0n) return { seed: null, deadlock: false };
-    this.put(Buffer.alloc(8), TABLE + pid * 8);
+    this.put(zero8, TABLE + pid * 8);
     return { seed: (v & ~DEADLOCK_BIT) - 1n, deadlock: (v & DEADLOCK_BIT) !== 0n };
   }
 

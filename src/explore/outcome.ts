@@ -1,6 +1,6 @@
 // How one run ended, reduced to what tells schedules apart: exit status or
 // killing signal (or a timeout: a hang or a deadlock) and a digest of its output.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export interface RunResult {
   exitCode: number | null;
@@ -30,8 +30,11 @@ export interface Outcome {
 /** A run that did not pass: a non-zero exit, a signal, a deadlock or a timeout. */
 export const failing = (o: Pick<Outcome, 'outcome' | 'exitCode'>): boolean => o.outcome === 'timeout' || o.outcome === 'deadlock' || o.exitCode !== 0;
 
+const separator = Buffer.from([0]);
+
+/** SHA-256 of stdout, a NUL and stderr (one-shot: no Hash object per run) */
 function digest(out: Buffer, err: Buffer): string {
-  return createHash('sha256').update(out).update('\0').update(err).digest('hex').slice(0, 8);
+  return hash('sha256', Buffer.concat([out, separator, err])).slice(0, 8);
 }
 
 export function outcomeKey(r: RunResult): string {

@@ -3,7 +3,7 @@
 // after the clone is reaped. A pipe and a stream per run (and waiting for
 // both to close) cost the driver more than the run itself on the small
 // programs; a file needs no reading while the clone runs.
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -29,20 +29,28 @@ function anonymousAppendFile(what: string): number {
 }
 
 const empty = Buffer.alloc(0);
+let scratch = Buffer.allocUnsafe(64 * 1024);
 
-/** The file's whole content, emptied after: a clone that wrote nothing costs one fstat. */
+/**
+ * The file's whole content, emptied after. Read from offset 0 into a reused
+ * buffer until the end, without an fstat first (it made a Stats object per
+ * call): a clone that wrote nothing costs one read that returns 0.
+ */
 function takeAll(fd: number): Buffer {
-  const size = fstatSync(fd).size;
-  if (size === 0) return empty;
-  const b = Buffer.allocUnsafe(size);
   let got = 0;
-  while (got < size) {
-    const n = readSync(fd, b, got, size - got, got);
+  for (;;) {
+    if (got === scratch.length) {
+      const bigger = Buffer.allocUnsafe(scratch.length * 2);
+      scratch.copy(bigger, 0, 0, got);
+      scratch = bigger;
+    }
+    const n = readSync(fd, scratch, got, scratch.length - got, got);
     if (n === 0) break;
     got += n;
   }
+  if (got === 0) return empty;
   ftruncateSync(fd, 0);
-  return b.subarray(0, got);
+  return Buffer.from(scratch.subarray(0, got)); // a copy: the scratch buffer is reused by the next call
 }
 
 /** One job slot's stdin (/dev/null), stdout and stderr files. */

@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { nativeArtifact } from '../native/paths.js';
-import { spawnTemplate, type Clone, type Template, type Trigger } from '../server/template.js';
+import { spawnTemplate, type Clone, type CloneRun, type Template, type Trigger } from '../server/template.js';
 import type { CloneStdioOption } from '../server/clone-stdio.js';
 import { Mailbox } from './mailbox.js';
 import type { RunResult } from './outcome.js';
@@ -94,18 +94,29 @@ export class Session {
   async run(timeoutMs: number, stdio?: CloneStdioOption): Promise<RunResult> {
     if (stdio !== undefined) return this.runWithStdio(timeoutMs, stdio);
     const slot = this.idleOutputs.pop() ?? this.newOutput();
-    let c: Clone;
+    // One reply per run (the agent's RAN, once the clone ended) and the
+    // timeout kept by the agent: no CLONED message, no timer and no
+    // /proc/PID/stat read here per run, and the clone does not wake the
+    // template when it is whole.
+    let r: CloneRun;
     try {
-      c = await this.template.clone({ stdio: slot.stdio });
+      r = await this.template.run({ stdio: slot.stdio, deadlineMs: timeoutMs });
     } catch (e) {
-      // a clone may still come of a request that timed out: it must not write into a later run's files
+      // a clone may still come of a request that failed: it must not write into a later run's files
       this.outputs.splice(this.outputs.indexOf(slot), 1);
       slot.close();
       throw e;
     }
     try {
-      const r = await this.finish(c, timeoutMs);
-      return { ...r, ...slot.take() };
+      const { seed, deadlock } = this.mailbox.takeSeed(r.pid);
+      return {
+        exitCode: r.exitCode,
+        signal: r.signal,
+        timedOut: !deadlock && r.killedAtDeadline && r.signal === 'SIGKILL',
+        deadlock: deadlock && r.signal === 'SIGKILL',
+        seed,
+        ...slot.take(),
+      };
     } finally {
       this.idleOutputs.push(slot);
     }

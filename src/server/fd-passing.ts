@@ -24,22 +24,48 @@ export function makePipe(): [number, number] {
  * still owns its copies.
  */
 export function sendWithFds(sock: number, data: Buffer, fds: number[]): void {
-  const iov = Buffer.alloc(16);
+  // the msghdr, iovec and control block are reused (a clone request of
+  // forkall explore is sent hundreds of times a second); koffi.address of a
+  // Buffer is stable while the Buffer lives
+  const { msg, iov, iovAddress } = header;
   iov.writeBigUInt64LE(koffi.address(data) as bigint, 0);
   iov.writeBigUInt64LE(BigInt(data.length), 8);
-  const dataLen = 4 * fds.length;
-  const control = Buffer.alloc(16 + ((dataLen + 7) & ~7)); // CMSG_SPACE
-  control.writeBigUInt64LE(BigInt(16 + dataLen), 0); // CMSG_LEN
-  control.writeInt32LE(SOL_SOCKET, 8);
-  control.writeInt32LE(SCM_RIGHTS, 12);
-  fds.forEach((fd, i) => control.writeInt32LE(fd, 16 + 4 * i));
-  const msg = Buffer.alloc(56); // struct msghdr: no name, one iovec, the control block
-  msg.writeBigUInt64LE(koffi.address(iov) as bigint, 16);
+  msg.writeBigUInt64LE(iovAddress, 16);
   msg.writeBigUInt64LE(1n, 24);
   if (fds.length) {
-    msg.writeBigUInt64LE(koffi.address(control) as bigint, 32);
-    msg.writeBigUInt64LE(BigInt(control.length), 40);
+    const control = controlBlock(fds.length);
+    control.buf.writeBigUInt64LE(BigInt(16 + 4 * fds.length), 0); // CMSG_LEN
+    control.buf.writeInt32LE(SOL_SOCKET, 8);
+    control.buf.writeInt32LE(SCM_RIGHTS, 12);
+    fds.forEach((fd, i) => control.buf.writeInt32LE(fd, 16 + 4 * i));
+    msg.writeBigUInt64LE(control.address, 32);
+    msg.writeBigUInt64LE(BigInt(control.buf.length), 40);
+  } else {
+    msg.writeBigUInt64LE(0n, 32);
+    msg.writeBigUInt64LE(0n, 40);
   }
   const n = sendmsg(sock, msg, MSG_NOSIGNAL);
   if (n !== data.length) throw new Error(`sendmsg on the control socket failed (${n < 0 ? `errno ${lastErrno()}` : `${n} of ${data.length} bytes`})`);
+}
+
+// Views of ArrayBuffers made by the constructor: their memory is allocated
+// outside V8's heap and never moves, so an address taken once stays valid
+// (a small Buffer.alloc may live inside the heap, where the GC moves it).
+const header = (() => {
+  const ab = new ArrayBuffer(128);
+  const msg = Buffer.from(ab, 0, 56); // struct msghdr: no name, one iovec, the control block
+  const iov = Buffer.from(ab, 64, 16);
+  return { msg, iov, iovAddress: koffi.address(iov) as bigint };
+})();
+
+/** control blocks by descriptor count (CMSG_SPACE bytes each) */
+const controlBlocks = new Map<number, { buf: Buffer; address: bigint }>();
+function controlBlock(nfds: number): { buf: Buffer; address: bigint } {
+  let c = controlBlocks.get(nfds);
+  if (!c) {
+    const buf = Buffer.from(new ArrayBuffer(16 + ((4 * nfds + 7) & ~7)));
+    c = { buf, address: koffi.address(buf) as bigint };
+    controlBlocks.set(nfds, c);
+  }
+  return c;
 }

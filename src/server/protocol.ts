@@ -29,7 +29,7 @@ export type AgentMessage =
   | { type: 'exited'; pid: number; status: number }
   | { type: 'error'; request: number; errno: number; message: string }
   /** a one-reply clone (CLONE_ONE_REPLY) ended: its PID and wait status together */
-  | { type: 'ran'; request: number; pid: number; threads: number; status: number }
+  | { type: 'ran'; request: number; pid: number; threads: number; status: number; killedAtDeadline: boolean }
   /** sent by a clone: event objects it left shared or copied approximately, one per line */
   | { type: 'notCopied'; pid: number; copied: number; objects: NotCopied[] };
 
@@ -44,20 +44,24 @@ export function encode(type: number, payload: Buffer = Buffer.alloc(0)): Buffer 
 
 /** CLONE / CLONE_STDIO flags (an optional trailing u32) */
 export const CLONE_ONE_REPLY = 1; // no CLONED and EXITED: one RAN once the clone ended
+/** with CLONE_ONE_REPLY: a u32 of milliseconds follows; the agent kills the clone that long after its fork */
+export const CLONE_DEADLINE = 2;
 
-export const cloneRequest = (request: number, flags = 0): Buffer => {
-  const p = Buffer.alloc(flags ? 8 : 4);
+export const cloneRequest = (request: number, flags = 0, deadlineMs = 0): Buffer => {
+  const p = Buffer.alloc(flags & CLONE_DEADLINE ? 12 : flags ? 8 : 4);
   p.writeUInt32LE(request, 0);
   if (flags) p.writeUInt32LE(flags, 4);
+  if (flags & CLONE_DEADLINE) p.writeUInt32LE(deadlineMs, 8);
   return encode(MsgType.CLONE, p);
 };
 
 /** A clone whose fds 0-2 named in `mask` (bit i: fd i) are the descriptors sent with this message, in order. */
-export const cloneStdioRequest = (request: number, mask: number, flags = 0): Buffer => {
-  const p = Buffer.alloc(flags ? 12 : 8);
+export const cloneStdioRequest = (request: number, mask: number, flags = 0, deadlineMs = 0): Buffer => {
+  const p = Buffer.alloc(flags & CLONE_DEADLINE ? 16 : flags ? 12 : 8);
   p.writeUInt32LE(request, 0);
   p.writeUInt32LE(mask, 4);
   if (flags) p.writeUInt32LE(flags, 8);
+  if (flags & CLONE_DEADLINE) p.writeUInt32LE(deadlineMs, 12);
   return encode(MsgType.CLONE_STDIO, p);
 };
 
@@ -77,7 +81,14 @@ function decodeOne(type: number, p: Buffer): AgentMessage {
     case MsgType.CLONED:
       return { type: 'cloned', request: p.readUInt32LE(0), pid: p.readInt32LE(4), threads: p.readUInt32LE(8) };
     case MsgType.RAN:
-      return { type: 'ran', request: p.readUInt32LE(0), pid: p.readInt32LE(4), threads: p.readUInt32LE(8), status: p.readInt32LE(12) };
+      return {
+        type: 'ran',
+        request: p.readUInt32LE(0),
+        pid: p.readInt32LE(4),
+        threads: p.readUInt32LE(8),
+        status: p.readInt32LE(12),
+        killedAtDeadline: p.length >= 20 && p.readUInt32LE(16) !== 0,
+      };
     case MsgType.EXITED:
       return { type: 'exited', pid: p.readInt32LE(0), status: p.readInt32LE(4) };
     case MsgType.ERROR:

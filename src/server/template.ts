@@ -1,7 +1,7 @@
 // The TypeScript client of the agent: start a program under the agent, wait
 // for its snapshot, make clones, learn how they end, close.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { nativeArtifact } from '../native/paths.js';
@@ -12,6 +12,7 @@ import { statFields } from '../proc/tasks.js';
 import { prepareStdio, type CloneStdioOption, type PreparedStdio } from './clone-stdio.js';
 import { sendWithFds } from './fd-passing.js';
 import {
+  CLONE_DEADLINE,
   CLONE_ONE_REPLY,
   MessageReader,
   MsgType,
@@ -67,6 +68,8 @@ export interface CloneRun extends CloneResult {
   threads: number;
   /** event objects the clone left shared or copied approximately */
   notCopied: NotCopied[];
+  /** run({ deadlineMs }): the agent killed it (SIGKILL) because it was still alive then */
+  killedAtDeadline: boolean;
 }
 
 export interface CloneOptions {
@@ -260,7 +263,7 @@ export class Template {
       this.pendingRuns.delete(m.request);
       const notCopied = this.notCopiedByPid.get(m.pid) ?? []; // the clone sent it before it ended
       this.notCopiedByPid.delete(m.pid);
-      waiter?.resolve({ ...decodeWaitStatus(m.status), status: m.status, pid: m.pid, threads: m.threads, notCopied });
+      waiter?.resolve({ ...decodeWaitStatus(m.status), status: m.status, pid: m.pid, threads: m.threads, notCopied, killedAtDeadline: m.killedAtDeadline });
     } else if (m.type === 'exited') {
       const r = { ...decodeWaitStatus(m.status), status: m.status };
       this.live.delete(m.pid);
@@ -351,20 +354,26 @@ export class Template {
    * (one reply from the template instead of two, and the template is not
    * woken when the clone is whole): for loops that need neither the PID while
    * the clone runs nor kill(), such as a fuzzer or a benchmark. No timeout:
-   * the clone runs as long as its program does. stdio as for clone(), but
+   * the clone runs as long as its program does, unless `deadlineMs` is given:
+   * then the agent kills it (SIGKILL) once it is that old (counted from its
+   * fork) and whole, and `killedAtDeadline` says so. stdio as for clone(), but
    * 'pipe' (there would be no Clone to hold the streams).
    */
-  async run(opts: CloneOptions = {}): Promise<CloneRun> {
+  async run(opts: CloneOptions & { deadlineMs?: number } = {}): Promise<CloneRun> {
     const spec = opts.stdio === undefined ? [] : Array.isArray(opts.stdio) ? opts.stdio : [opts.stdio];
     if (spec.includes('pipe')) throw new TypeError("run(): stdio 'pipe' is not supported (use clone())");
     await this.frozenState();
     const request = this.nextRequest++;
     const stdio = opts.stdio === undefined || opts.stdio === 'inherit' ? undefined : prepareStdio(opts.stdio);
     const p = new Promise<CloneRun>((resolve, reject) => this.pendingRuns.set(request, { resolve, reject, stdio }));
-    if (!stdio?.mask) this.control.write(cloneRequest(request, CLONE_ONE_REPLY));
+    // deadlineMs: the agent kills the clone that long after its fork (once it is whole), so that
+    // a hung run ends without a timer here or a PID to send KILL to
+    const deadline = opts.deadlineMs === undefined ? 0 : Math.min(0xffffffff, Math.max(1, Math.ceil(opts.deadlineMs)));
+    const flags = CLONE_ONE_REPLY | (deadline ? CLONE_DEADLINE : 0);
+    if (!stdio?.mask) this.control.write(cloneRequest(request, flags, deadline));
     else {
       try {
-        await this.sendDescriptors(cloneStdioRequest(request, stdio.mask, CLONE_ONE_REPLY), stdio.send);
+        await this.sendDescriptors(cloneStdioRequest(request, stdio.mask, flags, deadline), stdio.send);
       } catch (e) {
         this.pendingRuns.delete(request);
         stdio.abandon();
@@ -397,12 +406,36 @@ export class Template {
   }
 }
 
-/** Field 22 of /proc/PID/stat (start time in clock ticks), undefined if the process is gone. */
+const statBuf = Buffer.allocUnsafe(1024);
+
+/**
+ * Field 22 of /proc/PID/stat (start time in clock ticks), undefined if the
+ * process is gone. Read once per clone (forkall explore makes hundreds a
+ * second): one open/read/close into a reused buffer and a scan for the one
+ * field, not readFileSync and a split of the whole line (a third the cost).
+ */
 function startTime(pid: number): string | undefined {
+  let fd: number;
   try {
-    return statFields(readFileSync(`/proc/${pid}/stat`, 'latin1'))[19];
+    fd = openSync(`/proc/${pid}/stat`, 'r');
   } catch {
     return undefined;
+  }
+  try {
+    const n = readSync(fd, statBuf, 0, statBuf.length, 0);
+    if (n <= 0) return undefined;
+    // fields after the command name, which ends at the last ')': state is field 3, start time field 22
+    let at = statBuf.lastIndexOf(0x29, n - 1) + 2;
+    if (at < 2 || n >= statBuf.length) return statFields(readFileSync(`/proc/${pid}/stat`, 'latin1'))[19];
+    for (let field = 3; field < 22 && at > 0; field++) at = statBuf.indexOf(0x20, at) + 1;
+    if (at <= 0 || at >= n) return undefined;
+    let end = statBuf.indexOf(0x20, at);
+    if (end < 0 || end > n) end = n;
+    return statBuf.toString('latin1', at, end).trim();
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 
