@@ -461,6 +461,22 @@ static int open_wake_fd(void)
 	return fd < 0 ? -1 : (int)fd;
 }
 
+/* The agent thread's rseq registration, dropped once frozen: the kernel
+ * writes the thread's rseq area each time it returns to user space after a
+ * fork or a sleep, and after each fork that page is shared with the clone
+ * just made, so every clone cost one copy-on-write fault in the template (on
+ * the path to the next clone) and one in the clone (at its first return from
+ * fork, before it drops the registration in becoming the main thread anyway).
+ * The agent thread never uses rseq (raw system calls only from here on). */
+static void drop_own_rseq(struct fa_op *op)
+{
+	if (!op->self_rseq_registered)
+		return;
+	unsigned len = fa_layout.rseq_size < 32 ? 32 : fa_layout.rseq_size;
+	if (fa_sys4(SYS_rseq, op->self_fs + fa_layout.rseq_offset, len, 1 /* RSEQ_FLAG_UNREGISTER */, FA_RSEQ_SIG) == 0)
+		op->self_rseq_registered = 0; /* nothing for the clone to drop */
+}
+
 static void *agent_main(void *arg)
 {
 	unsigned char p[12];
@@ -482,6 +498,7 @@ static void *agent_main(void *arg)
 	}
 	uint32_t threads = op.nslots - op.ndead;
 	fa_agent_take_main_name(&op);
+	drop_own_rseq(&op);
 	wake_fd = open_wake_fd();
 	op.report_wake_fd = wake_fd;
 	long pool = fa_sys6(SYS_mmap, 0, POOL_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
