@@ -66,13 +66,22 @@
  * for ever (the next setlocale or first mbstowcs then waits). libc's own
  * rwlocks (the locale lock) are in libc.so.6's writable data: every STEP
  * bytes, a candidate of BYTES bytes whose __readers (at READERS) has the
- * WRLOCKED bit, whose __writers_futex (at WRITERS_FUTEX) has bit 0 set, and
- * whose __cur_writer is one of the process's TIDs. */
+ * WRLOCKED bit, whose __writers_futex (at WRITERS_FUTEX) has bit 0 set, whose
+ * two futex words (__wrphase_futex at WRPHASE_FUTEX, __writers_futex) are at
+ * most FUTEX_MAX (bit 0 and FUTEX_USED: never half an address), whose
+ * __pad3/__pad4 (8 bytes at PAD, never written) are zero, and whose
+ * __cur_writer is one of the process's TIDs. The last three were added after
+ * look-alikes (two addresses, then a small number) were taken for held locks:
+ * libc's .dynamic (DT_RELA, then DT_RELASZ = 2112) and program_invocation_name
+ * followed by a word holding 1 (TID 1: a container's first process). */
 #define FA_RULE_RWLOCK_STEP 8
 #define FA_RULE_RWLOCK_BYTES 32
 #define FA_RULE_RWLOCK_READERS 0
 #define FA_RULE_RWLOCK_WRLOCKED 2
+#define FA_RULE_RWLOCK_WRPHASE_FUTEX 8
 #define FA_RULE_RWLOCK_WRITERS_FUTEX 12
+#define FA_RULE_RWLOCK_FUTEX_MAX 3
+#define FA_RULE_RWLOCK_PAD 16
 #define FA_RULE_RWLOCK_CUR_WRITER 24
 
 /* Telling the C libraries apart, from outside (the in-process engine knows

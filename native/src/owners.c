@@ -37,10 +37,13 @@ static int ldso_lock_held(const int *m)
 static const struct lock_shape ldso_locks = { FA_RULE_LDSO_LOCK_STEP, FA_RULE_LDSO_LOCK_BYTES, ldso_lock_held,
 					      FA_RULE_LDSO_LOCK_OWNER / 4 };
 
-/* libc's own rwlocks: write-locked, with a writer TID. */
+/* libc's own rwlocks: write-locked, futex words that are futex words, zero
+ * padding, a writer TID (layout_rules.h says why each). */
 static int rwlock_write_held(const int *m)
 {
-	return (m[FA_RULE_RWLOCK_READERS / 4] & FA_RULE_RWLOCK_WRLOCKED) && (m[FA_RULE_RWLOCK_WRITERS_FUTEX / 4] & 1) &&
+	unsigned wrphase = (unsigned)m[FA_RULE_RWLOCK_WRPHASE_FUTEX / 4], writers = (unsigned)m[FA_RULE_RWLOCK_WRITERS_FUTEX / 4];
+	return (m[FA_RULE_RWLOCK_READERS / 4] & FA_RULE_RWLOCK_WRLOCKED) && (writers & 1) && writers <= FA_RULE_RWLOCK_FUTEX_MAX &&
+	       wrphase <= FA_RULE_RWLOCK_FUTEX_MAX && m[FA_RULE_RWLOCK_PAD / 4] == 0 && m[FA_RULE_RWLOCK_PAD / 4 + 1] == 0 &&
 	       m[FA_RULE_RWLOCK_CUR_WRITER / 4] > 0;
 }
 static const struct lock_shape libc_rwlocks = { FA_RULE_RWLOCK_STEP, FA_RULE_RWLOCK_BYTES, rwlock_write_held,
