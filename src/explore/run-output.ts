@@ -3,10 +3,11 @@
 // after the clone is reaped. A pipe and a stream per run (and waiting for
 // both to close) cost the driver more than the run itself on the small
 // programs; a file needs no reading while the clone runs.
-import { closeSync, existsSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { readFromStart } from '../proc/read-text.js';
 
 const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 
@@ -29,7 +30,6 @@ function anonymousAppendFile(what: string): number {
 }
 
 const empty = Buffer.alloc(0);
-let scratch = Buffer.allocUnsafe(64 * 1024);
 
 /**
  * The file's whole content, emptied after. Read from offset 0 into a reused
@@ -37,20 +37,10 @@ let scratch = Buffer.allocUnsafe(64 * 1024);
  * call): a clone that wrote nothing costs one read that returns 0.
  */
 function takeAll(fd: number): Buffer {
-  let got = 0;
-  for (;;) {
-    if (got === scratch.length) {
-      const bigger = Buffer.allocUnsafe(scratch.length * 2);
-      scratch.copy(bigger, 0, 0, got);
-      scratch = bigger;
-    }
-    const n = readSync(fd, scratch, got, scratch.length - got, got);
-    if (n === 0) break;
-    got += n;
-  }
-  if (got === 0) return empty;
+  const got = readFromStart(fd);
+  if (got.length === 0) return empty;
   ftruncateSync(fd, 0);
-  return Buffer.from(scratch.subarray(0, got)); // a copy: the scratch buffer is reused by the next call
+  return Buffer.from(got); // a copy: the read buffer is reused by the next call
 }
 
 /** One job slot's stdin (/dev/null), stdout and stderr files. */

@@ -1,16 +1,21 @@
-// Reading a /proc text file in as few system calls and allocations as the
-// kernel allows. A /proc file reports size 0, so node's readFileSync takes its
-// unknown-size path: an fstat, a fresh 64 KiB buffer for every read and a
-// concatenation, about 100 µs of CPU for a short file where open, one read
-// into a buffer kept between calls, and close take under 20 µs. The remote
-// engine reads several of these while a target is held, where every
-// microsecond lengthens the hold.
+// Reading a /proc text file (or any file read whole, again and again) in as
+// few system calls and allocations as the kernel allows. A /proc file reports
+// size 0, so node's readFileSync takes its unknown-size path: an fstat, a
+// fresh 64 KiB buffer for every read and a concatenation, about 100 µs of CPU
+// for a short file where open, one read into a buffer kept between calls, and
+// close take under 20 µs. The remote engine reads several of these while a
+// target is held, where every microsecond lengthens the hold; forkall explore
+// reads each run's output files this way.
 import { closeSync, openSync, readSync } from 'node:fs';
 
 let buf = Buffer.allocUnsafe(1 << 16);
 
-/** The whole text behind an open /proc file descriptor, read from offset 0 (the kernel writes it anew). */
-export function preadText(fd: number, encoding: 'utf8' | 'latin1' = 'utf8'): string {
+/**
+ * The whole content behind an open descriptor, read from offset 0 (positioned reads: a /proc
+ * file is written anew for each), without an fstat. The result is a view of a buffer shared by
+ * every caller: valid only until the next call, so copy or decode it at once.
+ */
+export function readFromStart(fd: number): Buffer {
   let len = 0;
   for (;;) {
     if (len === buf.length) {
@@ -22,14 +27,14 @@ export function preadText(fd: number, encoding: 'utf8' | 'latin1' = 'utf8'): str
     if (n === 0) break;
     len += n;
   }
-  return buf.toString(encoding, 0, len);
+  return buf.subarray(0, len);
 }
 
 /** readFileSync(path, encoding) for a /proc file, cheaper; throws as it does (ENOENT, ESRCH, EACCES). */
 export function readProcText(path: string, encoding: 'utf8' | 'latin1' = 'utf8'): string {
   const fd = openSync(path, 'r');
   try {
-    return preadText(fd, encoding);
+    return readFromStart(fd).toString(encoding);
   } finally {
     closeSync(fd);
   }
