@@ -83,14 +83,15 @@ export function freezeTree(root: number, opts: FreezeOptions): FrozenTree {
         nodes.push({ info, children: [] });
         continue;
       }
-      checkMember(pid, info, root, rootNs, parent, opts);
-      const fdEarly = opts.privateFds ? readEarlyFdState(pid) : undefined;
       let frozen: FrozenMember;
       try {
+        checkMember(pid, info, root, rootNs, parent, opts);
+        const fdEarly = opts.privateFds ? readEarlyFdState(pid) : undefined;
         if (!heldSince) heldSince = performance.now();
         frozen = FrozenMember.freeze(pid, { fdEarly });
       } catch (e) {
-        // it exited between the listing and the seize: a zombie now (or gone)
+        // a member (not the root) that exited between the listing and its checks or seize is a
+        // zombie now (or gone): the tree is taken as it is at that instant
         const now = readProcMember(pid);
         if (parent !== undefined && (!now || isZombie(now))) {
           if (now) nodes.push({ info: now, children: [] });
