@@ -120,11 +120,8 @@ function ldsoLockShape(): LockShape {
  */
 function libcRwlockShape(): LockShape {
   const l = layoutRules().rwlock;
-  const [readers, wrphase, writers, pad] = [l.readers >> 2, l.wrphaseFutex >> 2, l.writersFutex >> 2, l.pad >> 2];
-  // futex words that are futex words (not halves of addresses) and zero padding: layout_rules.h
-  const futex = (v: number) => v >>> 0 <= l.futexMax;
-  const held = (d: Int32Array, w: number) =>
-    (d[w + readers]! & l.wrlocked) !== 0 && (d[w + writers]! & 1) !== 0 && futex(d[w + writers]!) && futex(d[w + wrphase]!) && d[w + pad] === 0 && d[w + pad + 1] === 0;
+  const [readers, writers] = [l.readers >> 2, l.writersFutex >> 2];
+  const held = (d: Int32Array, w: number) => (d[w + readers]! & l.wrlocked) !== 0 && (d[w + writers]! & 1) !== 0;
   return { step: l.step >> 2, words: Math.ceil(l.bytes / 4), held, owner: l.curWriter >> 2 };
 }
 
